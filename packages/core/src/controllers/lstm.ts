@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs';
+import { tidy } from '../math/tidy.js';
+import type { Controller } from '../interfaces.js';
+import type { ParameterScope } from '../params.js';
+import { checkInteger } from '../errors.js';
+
+/** Hidden and cell state of one LSTM layer, each [B, hidden]. */
+export interface LstmLayerState {
+  readonly h: tf.Tensor2D;
+  readonly c: tf.Tensor2D;
+}
+
+/** State of a stacked LSTM: one entry per layer, bottom first. */
+export interface LstmState {
+  readonly layers: readonly LstmLayerState[];
+}
+
+/** Parameters of one LSTM layer; gates are ordered [input, forget, cell, output]. */
+export interface LstmLayer {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  /** W_x, [inputSize, 4 hidden] */
+  readonly inputKernel: tf.Variable;
+  /** W_h, [hidden, 4 hidden] */
+  readonly recurrentKernel: tf.Variable;
+  /** b, [4 hidden]; forget-gate bias starts at 1 */
+  readonly bias: tf.Variable;
+}
+
+/** Creates one LSTM layer's parameters under `scope`. */
+export function createLstmLayer(scope: ParameterScope, inputSize: number, hiddenSize: number): LstmLayer {
+  checkInteger('hiddenSize', hiddenSize, 1);
+  const inputKernel = scope.create('inputKernel', [inputSize, 4 * hiddenSize], {
+    kind: 'glorotUniform',
+    fanIn: inputSize,
+    fanOut: 4 * hiddenSize,
+  });
+  const recurrentKernel = scope.create('recurrentKernel', [hiddenSize, 4 * hiddenSize], {
+    kind: 'glorotUniform',
+    fanIn: hiddenSize,
+    fanOut: 4 * hiddenSize,
+  });
+  const bias = scope.create('bias', [4 * hiddenSize], { kind: 'zeros' });
+  // forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015)
+  tf.tidy(() =>
+    bias.assign(tf.concat([tf.zeros([hiddenSize]), tf.ones([hiddenSize]), tf.zeros([2 * hiddenSize])])),
+  );
+  return { inputSize, hiddenSize, inputKernel, recurrentKernel, bias };
+}
+
+/**
+ * One LSTM cell update from precomputed input projections `xw = x W_x + b` [B, 4H]:
+ * i, f, g, o = split(xw + h W_h); c' = s(f) c + s(i) tanh(g); h' = s(o) tanh(c').
+ */
+export function lstmCell(layer: LstmLayer, xw: tf.Tensor2D, state: LstmLayerState): LstmLayerState {
+  return tidy(() => {
+    const gates = tf.add(xw, tf.matMul(state.h, layer.recurrentKernel as tf.Tensor2D));
+    const [i, f, g, o] = tf.split(gates, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    const c = tf.add(tf.mul(tf.sigmoid(f), state.c), tf.mul(tf.sigmoid(i), tf.tanh(g))) as tf.Tensor2D;
+    const h = tf.mul(tf.sigmoid(o), tf.tanh(c)) as tf.Tensor2D;
+    return { h, c };
+  });
+}
+
+/** Projects inputs through a layer's input kernel and bias: [..., in] -> [..., 4H]. */
+export function lstmInputProjection<T extends tf.Tensor2D | tf.Tensor3D>(layer: LstmLayer, x: T): T {
+  if (x.rank === 2) {
+    return tf.fused.matMul({ a: x as tf.Tensor2D, b: layer.inputKernel as tf.Tensor2D, bias: layer.bias }) as T;
+  }
+  return tidy(() => {
+    const [b, t] = x.shape as [number, number, number];
+    const flat = x.reshape([b * t, layer.inputSize]) as tf.Tensor2D;
+    const projected = tf.fused.matMul({ a: flat, b: layer.inputKernel as tf.Tensor2D, bias: layer.bias });
+    return projected.reshape([b, t, 4 * layer.hiddenSize]) as T;
+  });
+}
+
+/** Zero state for a stack of layers. */
+export function zeroLstmState(layers: readonly LstmLayer[], batchSize: number): LstmState {
+  return {
+    layers: layers.map((l) => ({
+      h: tf.zeros([batchSize, l.hiddenSize]) as tf.Tensor2D,
+      c: tf.zeros([batchSize, l.hiddenSize]) as tf.Tensor2D,
+    })),
+  };
+}
+
+/**
+ * A stacked LSTM controller (default controller of the NTM and DNC). Output is the top
+ * layer's h_t. Parameters: `lstm{k}/inputKernel`, `lstm{k}/recurrentKernel`, `lstm{k}/bias`.
+ */
+export class LstmController implements Controller<LstmState> {
+  readonly layers: readonly LstmLayer[];
+  readonly outputSize: number;
+
+  constructor(
+    scope: ParameterScope,
+    readonly inputSize: number,
+    hiddenSizes: readonly number[],
+  ) {
+    checkInteger('inputSize', inputSize, 1);
+    if (hiddenSizes.length === 0) throw new Error('hiddenSizes must list at least one layer, got []');
+    let width = inputSize;
+    this.layers = hiddenSizes.map((hidden, k) => {
+      const layer = createLstmLayer(scope.scope(`lstm${k}`), width, hidden);
+      width = hidden;
+      return layer;
+    });
+    this.outputSize = width;
+  }
+
+  initialState(batchSize: number): LstmState {
+    return zeroLstmState(this.layers, batchSize);
+  }
+
+  step(input: tf.Tensor2D, state: LstmState): { output: tf.Tensor2D; state: LstmState } {
+    return tidy(() => {
+      let x = input;
+      const next: LstmLayerState[] = [];
+      this.layers.forEach((layer, k) => {
+        const s = lstmCell(layer, lstmInputProjection(layer, x), state.layers[k] as LstmLayerState);
+        next.push(s);
+        x = s.h;
+      });
+      return { output: x, state: { layers: next } };
+    });
+  }
+}

@@ -1,0 +1,81 @@
+// Public API of @mann/core.
+export { Rng } from './random.js';
+export type { RngState } from './random.js';
+export { MannError, invalidArgument, checkInteger, checkNumber, checkChoice, checkShape } from './errors.js';
+export { BACKENDS, BACKEND_ENV_VAR, selectBackend, currentBackend, describeBackend } from './backend.js';
+export type { BackendName, BackendInfo, SelectBackendOptions } from './backend.js';
+export { batchTensors, validateBatch } from './data.js';
+export type { SequenceBatch, BatchTensors } from './data.js';
+export { CONTENT_EPSILON, cosineSimilarity, contentWeights, assertFinite } from './math/content.js';
+export { softplus, oneplus, stopGradient } from './math/activations.js';
+export { exclusiveCumprod } from './math/cumprod.js';
+export { circularShift } from './math/shift.js';
+export { clipByGlobalNorm, clipByValue } from './math/clip.js';
+export type { NamedTensors } from './math/clip.js';
+export { maskedBitsPerSequence, scoreSequences } from './training/loss.js';
+export type { SequenceScores } from './training/loss.js';
+export { customGradient } from './math/custom-gradient.js';
+export type { CustomGradientResult } from './math/custom-gradient.js';
+export type {
+  TensorTree,
+  StepTrace,
+  Controller,
+  StepOptions,
+  MemoryAccess,
+  ModelConfig,
+  ModelStepResult,
+  RunOptions,
+  RunResult,
+  RecurrentModel,
+} from './interfaces.js';
+export { ParameterStore } from './params.js';
+export type { Initializer, ParameterScope } from './params.js';
+export { withDefaults } from './config.js';
+export { createLinear } from './nn/linear.js';
+export type { Linear } from './nn/linear.js';
+export {
+  LstmController,
+  createLstmLayer,
+  lstmCell,
+  lstmInputProjection,
+  zeroLstmState,
+} from './controllers/lstm.js';
+export type { LstmLayer, LstmLayerState, LstmState } from './controllers/lstm.js';
+export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';
+export type { FeedforwardActivation, FeedforwardState } from './controllers/feedforward.js';
+export {
+  CONTROLLER_KINDS,
+  DEFAULT_CONTROLLER,
+  resolveControllerConfig,
+  createController,
+} from './controllers/config.js';
+export type { ControllerConfig } from './controllers/config.js';
+export {
+  registerModel,
+  registerMemory,
+  listModels,
+  listMemories,
+  getModelDefinition,
+  getMemoryDefinition,
+  createModel,
+} from './registry.js';
+export type { ModelDefinition, MemoryDefinition, CreateModelOptions } from './registry.js';
+export { runSteps } from './models/run.js';
+export type { StepFunction } from './models/run.js';
+export {
+  MemoryNetwork,
+  buildMemoryNetwork,
+  memoryNetworkDefinition,
+  DEFAULT_CLIP_VALUE,
+} from './models/memory-network.js';
+export type { MemoryNetworkState, MemoryNetworkParts, MemoryNetworkConfig } from './models/memory-network.js';
+export { LstmModel, lstmModelDefinition, DEFAULT_LSTM_HIDDEN_SIZES } from './models/lstm-baseline.js';
+export type { LstmModelConfig } from './models/lstm-baseline.js';
+
+import { registerModel } from './registry.js';
+import { lstmModelDefinition } from './models/lstm-baseline.js';
+import { memoryNetworkDefinition } from './models/memory-network.js';
+// Built-in model types. Importing anything from this package registers them.
+registerModel(lstmModelDefinition);
+registerModel(memoryNetworkDefinition);
+export { tidy } from './math/tidy.js';

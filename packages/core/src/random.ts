@@ -1,0 +1,110 @@
+import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { invalidArgument } from './errors.js';
+
+/** The serialisable state of an {@link Rng}: plain numbers, safe to store in JSON. */
+export interface RngState {
+  readonly algorithm: 'xoroshiro128plus';
+  readonly state: readonly number[];
+}
+
+/**
+ * A seeded, deterministic random number generator for initialisation and data.
+ *
+ * Built on pure-rand's xoroshiro128+ (a well-tested generator whose state can be read and
+ * restored), so that a checkpoint can store the exact position of the stream and a resumed run
+ * draws the same numbers the uninterrupted run would have.
+ */
+export class Rng {
+  private generator: ReturnType<typeof xoroshiro128plus>;
+
+  /** @param seed - any integer; the same seed always gives the same stream. */
+  constructor(seed: number) {
+    if (!Number.isInteger(seed)) {
+      throw invalidArgument('seed', seed, 'an integer');
+    }
+    this.generator = xoroshiro128plus(seed | 0);
+  }
+
+  /** Restores a generator from {@link Rng.getState}. */
+  static fromState(state: RngState): Rng {
+    if (
+      state === null ||
+      typeof state !== 'object' ||
+      state.algorithm !== 'xoroshiro128plus' ||
+      !Array.isArray(state.state) ||
+      !state.state.every((x) => Number.isInteger(x))
+    ) {
+      throw invalidArgument('state', JSON.stringify(state), 'an RngState from Rng.getState()');
+    }
+    const rng = new Rng(0);
+    rng.generator = xoroshiro128plusFromState(state.state);
+    return rng;
+  }
+
+  /** A snapshot of the stream position; {@link Rng.fromState} continues from exactly here. */
+  getState(): RngState {
+    return { algorithm: 'xoroshiro128plus', state: [...this.generator.getState()] };
+  }
+
+  /** An independent generator seeded from this one (advances this stream by one draw). */
+  fork(): Rng {
+    return new Rng(this.generator.next());
+  }
+
+  /** Uniform float in [0, 1). */
+  uniform(): number {
+    return uniformFloat64(this.generator);
+  }
+
+  /** Uniform float in [low, high). */
+  uniformIn(low: number, high: number): number {
+    return low + (high - low) * this.uniform();
+  }
+
+  /** Uniform integer in [low, high], both ends included. */
+  int(low: number, high: number): number {
+    if (!Number.isInteger(low) || !Number.isInteger(high) || high < low) {
+      throw invalidArgument('int range', `[${low}, ${high}]`, 'integers with low <= high');
+    }
+    return uniformInt(this.generator, low, high);
+  }
+
+  /** 1 with probability p, else 0. */
+  bernoulli(p = 0.5): number {
+    return this.uniform() < p ? 1 : 0;
+  }
+
+  /** Standard normal draw (Box-Muller; no value is cached, so state snapshots stay exact). */
+  normal(mean = 0, std = 1): number {
+    let u = this.uniform();
+    while (u <= Number.MIN_VALUE) u = this.uniform();
+    const v = this.uniform();
+    return mean + std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Beta(a, a) draw for a = 1/2 via the arcsine law: sin^2(pi U / 2). */
+  arcsine(): number {
+    const s = Math.sin((Math.PI * this.uniform()) / 2);
+    return s * s;
+  }
+
+  /** Fills a new Float32Array with draws of `sample`. */
+  fill(length: number, sample: (rng: Rng) => number): Float32Array {
+    const out = new Float32Array(length);
+    for (let i = 0; i < length; i++) out[i] = sample(this);
+    return out;
+  }
+
+  /** Fisher-Yates shuffle, in place; returns the array. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      const tmp = items[i] as T;
+      items[i] = items[j] as T;
+      items[j] = tmp;
+    }
+    return items;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Test helpers for memory schemes and models: finite-difference gradient checks, backend
+ * parity and tensor-leak checks. Exported as `@mann/core/testing` so plugin authors can test
+ * their own schemes the way the built-in ones are tested.
+ * @packageDocumentation
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import type { BackendName } from './backend.js';
+
+/** Options of {@link gradientCheck}. */
+export interface GradientCheckOptions {
+  /** Finite-difference step (central differences, float32). Default 1e-2. */
+  readonly delta?: number;
+  /** Accepted |analytic - numeric| <= atol + rtol * |numeric|. Defaults 2e-3 and 2e-2. */
+  readonly atol?: number;
+  readonly rtol?: number;
+  /** Check at most this many elements per input (spread evenly). Default 64. */
+  readonly maxElements?: number;
+}
+
+/** Outcome of {@link gradientCheck}: the worst element found. */
+export interface GradientCheckResult {
+  readonly ok: boolean;
+  readonly worst: { input: number; index: number; analytic: number; numeric: number; error: number };
+  readonly checked: number;
+}
+
+/**
+ * Compares the analytic gradient of `f` (via tf.grads) against central finite differences
+ * `(f(x + d e_i) - f(x - d e_i)) / 2d`, element by element. `f` must return a scalar and be
+ * deterministic. Inputs are not modified.
+ */
+export function gradientCheck(
+  f: (...inputs: tf.Tensor[]) => tf.Scalar,
+  inputs: tf.Tensor[],
+  options: GradientCheckOptions = {},
+): GradientCheckResult {
+  const delta = options.delta ?? 1e-2;
+  const atol = options.atol ?? 2e-3;
+  const rtol = options.rtol ?? 2e-2;
+  const maxElements = options.maxElements ?? 64;
+  const analytic = tf.tidy(() => tf.grads(f)(inputs).map((g) => g.dataSync().slice()));
+  const values = inputs.map((x) => x.dataSync().slice() as Float32Array);
+  const evaluate = (k: number, modified: Float32Array): number =>
+    tf.tidy(() => {
+      const args = inputs.map((x, j) => (j === k ? tf.tensor(modified, x.shape) : x));
+      return f(...args).dataSync()[0] as number;
+    });
+  let worst = { input: -1, index: -1, analytic: 0, numeric: 0, error: -Infinity };
+  let ok = true;
+  let checked = 0;
+  values.forEach((base, k) => {
+    const stride = Math.max(1, Math.floor(base.length / maxElements));
+    for (let i = 0; i < base.length; i += stride) {
+      const plus = base.slice();
+      const minus = base.slice();
+      plus[i] = (base[i] as number) + delta;
+      minus[i] = (base[i] as number) - delta;
+      const numeric = (evaluate(k, plus) - evaluate(k, minus)) / (2 * delta);
+      const a = (analytic[k] as Float32Array)[i] as number;
+      const error = Math.abs(a - numeric) - rtol * Math.abs(numeric);
+      if (!(Math.abs(a - numeric) <= atol + rtol * Math.abs(numeric))) ok = false;
+      if (error > worst.error || Number.isNaN(a)) worst = { input: k, index: i, analytic: a, numeric, error };
+      checked++;
+    }
+  });
+  return { ok, worst, checked };
+}
+
+/** Runs `fn` on `backend`, restoring the previous backend afterwards. */
+export async function withBackend<T>(backend: BackendName, fn: () => T | Promise<T>): Promise<T> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  await tf.ready();
+  try {
+    return await fn();
+  } finally {
+    if (previous && previous !== backend) {
+      await tf.setBackend(previous);
+      await tf.ready();
+    }
+  }
+}
+
+/**
+ * Runs `fn` on the cpu backend (the reference) and on wasm, returning both results as plain
+ * arrays: `fn` returns tensors, which are downloaded and disposed.
+ */
+export async function onCpuAndWasm(
+  fn: () => tf.Tensor | tf.Tensor[],
+): Promise<{ cpu: Float32Array[]; wasm: Float32Array[] }> {
+  const run = (): Float32Array[] =>
+    tf.tidy(() => {
+      const out = fn();
+      return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync().slice() as Float32Array);
+    });
+  const cpu = await withBackend('cpu', run);
+  const wasm = await withBackend('wasm', run);
+  return { cpu, wasm };
+}
+
+/** Largest |a[i] - b[i]| (Infinity if lengths differ or a value is NaN). */
+export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs((a[i] as number) - (b[i] as number));
+    if (Number.isNaN(d)) return Infinity;
+    worst = Math.max(worst, d);
+  }
+  return worst;
+}
+
+/** How many tensors `fn` leaves allocated (0 when it cleans up after itself). */
+export async function tensorsLeaked(fn: () => unknown | Promise<unknown>): Promise<number> {
+  const before = tf.memory().numTensors;
+  await fn();
+  return tf.memory().numTensors - before;
+}
