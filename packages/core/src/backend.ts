@@ -68,14 +68,18 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       options.log?.(describeBackend(current));
       return current;
     } catch (error) {
-      const reason = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+      const reason = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
       if (requested !== 'auto') {
-        throw new Error(`backend '${name}' (from ${source}) failed to load: ${reason}`);
+        throw new Error(`backend '${name}' (from ${source}) failed to load: ${reason}`, {
+          cause: error,
+        });
       }
       skipped.push({ name, reason });
     }
   }
-  throw new Error(`no TF.js backend loaded: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+  throw new Error(
+    `no TF.js backend loaded: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+  );
 }
 
 /** The backend chosen by the last {@link selectBackend}, if any. */

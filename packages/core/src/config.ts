@@ -6,7 +6,11 @@ import { MannError } from './errors.js';
  *
  * @param what - what is being configured, for the error ("ntm config")
  */
-export function withDefaults<T extends object>(what: string, defaults: T, given: Partial<T> | undefined): T {
+export function withDefaults<T extends object>(
+  what: string,
+  defaults: T,
+  given: Partial<T> | undefined,
+): T {
   const valid = Object.keys(defaults);
   for (const key of Object.keys(given ?? {})) {
     if (!valid.includes(key)) {

@@ -38,7 +38,9 @@ export function validateBatch(batch: SequenceBatch): void {
   const { batchSize: b, steps: t, inputWidth: i, outputWidth: o } = batch;
   const expect = (name: string, actual: number, wanted: number): void => {
     if (actual !== wanted) {
-      throw new MannError(`batch.${name} has ${actual} values, expected ${wanted} for B=${b}, T=${t}`);
+      throw new MannError(
+        `batch.${name} has ${actual} values, expected ${wanted} for B=${b}, T=${t}`,
+      );
     }
   };
   expect('inputs', batch.inputs.length, b * t * i);

@@ -12,7 +12,12 @@ export function invalidArgument(name: string, value: unknown, expected: string):
 }
 
 /** Checks that `value` is an integer in [min, max]; returns it. */
-export function checkInteger(name: string, value: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+export function checkInteger(
+  name: string,
+  value: unknown,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
     throw invalidArgument(name, value, `an integer ${range}`);
@@ -29,7 +34,11 @@ export function checkNumber(name: string, value: unknown, min = -Infinity, max =
 }
 
 /** Checks that `value` is one of `choices`; returns it. */
-export function checkChoice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+export function checkChoice<T extends string>(
+  name: string,
+  value: unknown,
+  choices: readonly T[],
+): T {
   if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
     throw invalidArgument(name, value, `one of ${choices.join(', ')}`);
   }
@@ -49,7 +58,9 @@ export function checkShape(
   const shape = tensor.shape;
   const label = description ? ` ${description}` : '';
   if (shape.length !== expected.length) {
-    throw new MannError(`${name} must be rank ${expected.length}${label}, got [${shape.join(', ')}]`);
+    throw new MannError(
+      `${name} must be rank ${expected.length}${label}, got [${shape.join(', ')}]`,
+    );
   }
   expected.forEach((size, axis) => {
     if (size !== null && shape[axis] !== size) {

@@ -1,8 +1,21 @@
 // Public API of @mann/core.
 export { Rng } from './random.js';
 export type { RngState } from './random.js';
-export { MannError, invalidArgument, checkInteger, checkNumber, checkChoice, checkShape } from './errors.js';
-export { BACKENDS, BACKEND_ENV_VAR, selectBackend, currentBackend, describeBackend } from './backend.js';
+export {
+  MannError,
+  invalidArgument,
+  checkInteger,
+  checkNumber,
+  checkChoice,
+  checkShape,
+} from './errors.js';
+export {
+  BACKENDS,
+  BACKEND_ENV_VAR,
+  selectBackend,
+  currentBackend,
+  describeBackend,
+} from './backend.js';
 export type { BackendName, BackendInfo, SelectBackendOptions } from './backend.js';
 export { batchTensors, validateBatch } from './data.js';
 export type { SequenceBatch, BatchTensors } from './data.js';
@@ -68,8 +81,16 @@ export {
   memoryNetworkDefinition,
   DEFAULT_CLIP_VALUE,
 } from './models/memory-network.js';
-export type { MemoryNetworkState, MemoryNetworkParts, MemoryNetworkConfig } from './models/memory-network.js';
-export { LstmModel, lstmModelDefinition, DEFAULT_LSTM_HIDDEN_SIZES } from './models/lstm-baseline.js';
+export type {
+  MemoryNetworkState,
+  MemoryNetworkParts,
+  MemoryNetworkConfig,
+} from './models/memory-network.js';
+export {
+  LstmModel,
+  lstmModelDefinition,
+  DEFAULT_LSTM_HIDDEN_SIZES,
+} from './models/lstm-baseline.js';
 export type { LstmModelConfig } from './models/lstm-baseline.js';
 
 import { registerModel } from './registry.js';
@@ -79,3 +100,21 @@ import { memoryNetworkDefinition } from './models/memory-network.js';
 registerModel(lstmModelDefinition);
 registerModel(memoryNetworkDefinition);
 export { tidy } from './math/tidy.js';
+export { Optimizer } from './training/optimizers.js';
+export type {
+  OptimizerConfig,
+  AdamConfig,
+  RmspropConfig,
+  OptimizerState,
+} from './training/optimizers.js';
+export { Trainer, predict, DEFAULT_CLIP_NORM, DEFAULT_MAX_BAD_STEPS } from './training/trainer.js';
+export type { TrainerOptions, TrainStepResult, TrainerState } from './training/trainer.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  restoreCheckpoint,
+  CHECKPOINT_FORMAT_VERSION,
+} from './training/checkpoint.js';
+export type { Checkpoint, CheckpointContents } from './training/checkpoint.js';
+export { TrainingSession } from './training/session.js';
+export type { BatchSource, TrainingSessionOptions } from './training/session.js';

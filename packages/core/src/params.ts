@@ -40,7 +40,9 @@ export class ParameterStore {
   create(name: string, shape: readonly number[], init: Initializer): tf.Variable {
     if (this.variables.has(name)) throw new MannError(`parameter '${name}' already exists`);
     if (shape.some((s) => !Number.isInteger(s) || s <= 0)) {
-      throw new MannError(`parameter '${name}' must have positive integer sizes, got [${shape.join(', ')}]`);
+      throw new MannError(
+        `parameter '${name}' must have positive integer sizes, got [${shape.join(', ')}]`,
+      );
     }
     const size = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
@@ -80,7 +82,10 @@ export class ParameterStore {
   /** The parameter called `name`. */
   get(name: string): tf.Variable {
     const v = this.variables.get(name);
-    if (!v) throw new MannError(`no parameter '${name}'; known: ${[...this.variables.keys()].join(', ')}`);
+    if (!v)
+      throw new MannError(
+        `no parameter '${name}'; known: ${[...this.variables.keys()].join(', ')}`,
+      );
     return v;
   }
 

@@ -39,7 +39,10 @@ function checkName(kind: string, type: string): void {
  * Registers a model type. Registering the same definition again is a no-op; a different
  * definition under a taken name throws (pass `replace: true` to override on purpose).
  */
-export function registerModel<C extends ModelConfig>(definition: ModelDefinition<C>, replace = false): void {
+export function registerModel<C extends ModelConfig>(
+  definition: ModelDefinition<C>,
+  replace = false,
+): void {
   checkName('model', definition.type);
   const existing = models.get(definition.type);
   if (existing && existing !== (definition as unknown) && !replace) {
@@ -49,7 +52,10 @@ export function registerModel<C extends ModelConfig>(definition: ModelDefinition
 }
 
 /** Registers a memory scheme (same rules as {@link registerModel}). */
-export function registerMemory<C extends object>(definition: MemoryDefinition<C>, replace = false): void {
+export function registerMemory<C extends object>(
+  definition: MemoryDefinition<C>,
+  replace = false,
+): void {
   checkName('memory', definition.type);
   const existing = memories.get(definition.type);
   if (existing && existing !== (definition as unknown) && !replace) {
@@ -72,7 +78,9 @@ export function listMemories(): string[] {
 export function getModelDefinition(type: string): ModelDefinition {
   const definition = models.get(type);
   if (!definition) {
-    throw new MannError(`unknown model type '${type}'; known types: ${listModels().join(', ') || '(none)'}`);
+    throw new MannError(
+      `unknown model type '${type}'; known types: ${listModels().join(', ') || '(none)'}`,
+    );
   }
   return definition;
 }
@@ -81,7 +89,9 @@ export function getModelDefinition(type: string): ModelDefinition {
 export function getMemoryDefinition(type: string): MemoryDefinition {
   const definition = memories.get(type);
   if (!definition) {
-    throw new MannError(`unknown memory type '${type}'; known types: ${listMemories().join(', ') || '(none)'}`);
+    throw new MannError(
+      `unknown memory type '${type}'; known types: ${listMemories().join(', ') || '(none)'}`,
+    );
   }
   return definition;
 }
@@ -103,7 +113,9 @@ export function createModel(
   options: CreateModelOptions = {},
 ): RecurrentModel {
   if (config === null || typeof config !== 'object' || typeof config.type !== 'string') {
-    throw new MannError(`model config must be an object with a string 'type', got ${JSON.stringify(config)}`);
+    throw new MannError(
+      `model config must be an object with a string 'type', got ${JSON.stringify(config)}`,
+    );
   }
   const definition = getModelDefinition(config.type);
   checkInteger('inputSize', config.inputSize, 1);

@@ -22,7 +22,13 @@ export interface GradientCheckOptions {
 /** Outcome of {@link gradientCheck}: the worst element found. */
 export interface GradientCheckResult {
   readonly ok: boolean;
-  readonly worst: { input: number; index: number; analytic: number; numeric: number; error: number };
+  readonly worst: {
+    input: number;
+    index: number;
+    analytic: number;
+    numeric: number;
+    error: number;
+  };
   readonly checked: number;
 }
 
@@ -40,7 +46,11 @@ export function gradientCheck(
   const atol = options.atol ?? 2e-3;
   const rtol = options.rtol ?? 2e-2;
   const maxElements = options.maxElements ?? 64;
-  const analytic = tf.tidy(() => tf.grads(f)(inputs).map((g) => g.dataSync().slice()));
+  const analytic = tf.tidy(() =>
+    tf
+      .grads(f)(inputs)
+      .map((g) => g.dataSync().slice()),
+  );
   const values = inputs.map((x) => x.dataSync().slice() as Float32Array);
   const evaluate = (k: number, modified: Float32Array): number =>
     tf.tidy(() => {
@@ -61,7 +71,8 @@ export function gradientCheck(
       const a = (analytic[k] as Float32Array)[i] as number;
       const error = Math.abs(a - numeric) - rtol * Math.abs(numeric);
       if (!(Math.abs(a - numeric) <= atol + rtol * Math.abs(numeric))) ok = false;
-      if (error > worst.error || Number.isNaN(a)) worst = { input: k, index: i, analytic: a, numeric, error };
+      if (error > worst.error || Number.isNaN(a))
+        worst = { input: k, index: i, analytic: a, numeric, error };
       checked++;
     }
   });

@@ -3,7 +3,11 @@ import type { ParameterScope } from '../params.js';
 import { checkChoice, checkInteger, invalidArgument } from '../errors.js';
 import { withDefaults } from '../config.js';
 import { LstmController } from './lstm.js';
-import { FEEDFORWARD_ACTIVATIONS, FeedforwardController, type FeedforwardActivation } from './feedforward.js';
+import {
+  FEEDFORWARD_ACTIVATIONS,
+  FeedforwardController,
+  type FeedforwardActivation,
+} from './feedforward.js';
 
 /** Kinds of built-in controller. */
 export const CONTROLLER_KINDS = ['lstm', 'feedforward'] as const;
@@ -19,22 +23,36 @@ export interface ControllerConfig {
 }
 
 /** Defaults of {@link ControllerConfig}. */
-export const DEFAULT_CONTROLLER: ControllerConfig = { kind: 'lstm', hiddenSizes: [100], activation: 'tanh' };
+export const DEFAULT_CONTROLLER: ControllerConfig = {
+  kind: 'lstm',
+  hiddenSizes: [100],
+  activation: 'tanh',
+};
 
 /** Fills defaults and validates a controller config. */
-export function resolveControllerConfig(given: Partial<ControllerConfig> | undefined): ControllerConfig {
+export function resolveControllerConfig(
+  given: Partial<ControllerConfig> | undefined,
+): ControllerConfig {
   const config = withDefaults('controller', DEFAULT_CONTROLLER, given);
   checkChoice('controller.kind', config.kind, CONTROLLER_KINDS);
   checkChoice('controller.activation', config.activation, FEEDFORWARD_ACTIVATIONS);
   if (!Array.isArray(config.hiddenSizes) || config.hiddenSizes.length === 0) {
-    throw invalidArgument('controller.hiddenSizes', config.hiddenSizes, 'a non-empty list of positive integers');
+    throw invalidArgument(
+      'controller.hiddenSizes',
+      config.hiddenSizes,
+      'a non-empty list of positive integers',
+    );
   }
   config.hiddenSizes.forEach((h, i) => checkInteger(`controller.hiddenSizes[${i}]`, h, 1));
   return config;
 }
 
 /** Builds the controller a config describes, its parameters under `scope`. */
-export function createController(scope: ParameterScope, inputSize: number, config: ControllerConfig): Controller {
+export function createController(
+  scope: ParameterScope,
+  inputSize: number,
+  config: ControllerConfig,
+): Controller {
   return config.kind === 'lstm'
     ? new LstmController(scope, inputSize, config.hiddenSizes)
     : new FeedforwardController(scope, inputSize, config.hiddenSizes, config.activation);

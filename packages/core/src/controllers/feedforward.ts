@@ -27,7 +27,8 @@ export class FeedforwardController implements Controller<FeedforwardState> {
     activation: FeedforwardActivation = 'tanh',
   ) {
     this.activation = checkChoice('activation', activation, FEEDFORWARD_ACTIVATIONS);
-    if (hiddenSizes.length === 0) throw new Error('hiddenSizes must list at least one layer, got []');
+    if (hiddenSizes.length === 0)
+      throw new Error('hiddenSizes must list at least one layer, got []');
     let width = inputSize;
     this.layers = hiddenSizes.map((hidden, k) => {
       const layer = createLinear(scope.scope(`dense${k}`), width, hidden);
@@ -41,12 +42,20 @@ export class FeedforwardController implements Controller<FeedforwardState> {
     return {};
   }
 
-  step(input: tf.Tensor2D, state: FeedforwardState): { output: tf.Tensor2D; state: FeedforwardState } {
+  step(
+    input: tf.Tensor2D,
+    state: FeedforwardState,
+  ): { output: tf.Tensor2D; state: FeedforwardState } {
     const output = tf.tidy(() => {
       let x = input;
       for (const layer of this.layers) {
         const z = layer.apply(x);
-        x = this.activation === 'tanh' ? tf.tanh(z) : this.activation === 'relu' ? tf.relu(z) : tf.sigmoid(z);
+        x =
+          this.activation === 'tanh'
+            ? tf.tanh(z)
+            : this.activation === 'relu'
+              ? tf.relu(z)
+              : tf.sigmoid(z);
       }
       return x;
     });

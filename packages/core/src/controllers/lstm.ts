@@ -28,7 +28,11 @@ export interface LstmLayer {
 }
 
 /** Creates one LSTM layer's parameters under `scope`. */
-export function createLstmLayer(scope: ParameterScope, inputSize: number, hiddenSize: number): LstmLayer {
+export function createLstmLayer(
+  scope: ParameterScope,
+  inputSize: number,
+  hiddenSize: number,
+): LstmLayer {
   checkInteger('hiddenSize', hiddenSize, 1);
   const inputKernel = scope.create('inputKernel', [inputSize, 4 * hiddenSize], {
     kind: 'glorotUniform',
@@ -43,7 +47,9 @@ export function createLstmLayer(scope: ParameterScope, inputSize: number, hidden
   const bias = scope.create('bias', [4 * hiddenSize], { kind: 'zeros' });
   // forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015)
   tf.tidy(() =>
-    bias.assign(tf.concat([tf.zeros([hiddenSize]), tf.ones([hiddenSize]), tf.zeros([2 * hiddenSize])])),
+    bias.assign(
+      tf.concat([tf.zeros([hiddenSize]), tf.ones([hiddenSize]), tf.zeros([2 * hiddenSize])]),
+    ),
   );
   return { inputSize, hiddenSize, inputKernel, recurrentKernel, bias };
 }
@@ -55,22 +61,41 @@ export function createLstmLayer(scope: ParameterScope, inputSize: number, hidden
 export function lstmCell(layer: LstmLayer, xw: tf.Tensor2D, state: LstmLayerState): LstmLayerState {
   return tidy(() => {
     const gates = tf.add(xw, tf.matMul(state.h, layer.recurrentKernel as tf.Tensor2D));
-    const [i, f, g, o] = tf.split(gates, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-    const c = tf.add(tf.mul(tf.sigmoid(f), state.c), tf.mul(tf.sigmoid(i), tf.tanh(g))) as tf.Tensor2D;
+    const [i, f, g, o] = tf.split(gates, 4, 1) as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+    ];
+    const c = tf.add(
+      tf.mul(tf.sigmoid(f), state.c),
+      tf.mul(tf.sigmoid(i), tf.tanh(g)),
+    ) as tf.Tensor2D;
     const h = tf.mul(tf.sigmoid(o), tf.tanh(c)) as tf.Tensor2D;
     return { h, c };
   });
 }
 
 /** Projects inputs through a layer's input kernel and bias: [..., in] -> [..., 4H]. */
-export function lstmInputProjection<T extends tf.Tensor2D | tf.Tensor3D>(layer: LstmLayer, x: T): T {
+export function lstmInputProjection<T extends tf.Tensor2D | tf.Tensor3D>(
+  layer: LstmLayer,
+  x: T,
+): T {
   if (x.rank === 2) {
-    return tf.fused.matMul({ a: x as tf.Tensor2D, b: layer.inputKernel as tf.Tensor2D, bias: layer.bias }) as T;
+    return tf.fused.matMul({
+      a: x as tf.Tensor2D,
+      b: layer.inputKernel as tf.Tensor2D,
+      bias: layer.bias,
+    }) as T;
   }
   return tidy(() => {
     const [b, t] = x.shape as [number, number, number];
     const flat = x.reshape([b * t, layer.inputSize]) as tf.Tensor2D;
-    const projected = tf.fused.matMul({ a: flat, b: layer.inputKernel as tf.Tensor2D, bias: layer.bias });
+    const projected = tf.fused.matMul({
+      a: flat,
+      b: layer.inputKernel as tf.Tensor2D,
+      bias: layer.bias,
+    });
     return projected.reshape([b, t, 4 * layer.hiddenSize]) as T;
   });
 }
@@ -99,7 +124,8 @@ export class LstmController implements Controller<LstmState> {
     hiddenSizes: readonly number[],
   ) {
     checkInteger('inputSize', inputSize, 1);
-    if (hiddenSizes.length === 0) throw new Error('hiddenSizes must list at least one layer, got []');
+    if (hiddenSizes.length === 0)
+      throw new Error('hiddenSizes must list at least one layer, got []');
     let width = inputSize;
     this.layers = hiddenSizes.map((hidden, k) => {
       const layer = createLstmLayer(scope.scope(`lstm${k}`), width, hidden);

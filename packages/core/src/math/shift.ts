@@ -21,7 +21,11 @@ export function circularShift<T extends tf.Tensor>(x: T, shift: number, axis = -
     const sizeTail = x.shape.map((s, i) => (i === ax ? k : s));
     const begin = x.shape.map((_, i) => (i === ax ? n - k : 0));
     const tail = tf.slice(x, begin, sizeTail);
-    const head = tf.slice(x, x.shape.map(() => 0), sizeHead);
+    const head = tf.slice(
+      x,
+      x.shape.map(() => 0),
+      sizeHead,
+    );
     return tf.concat([tail, head], ax) as T;
   });
 }

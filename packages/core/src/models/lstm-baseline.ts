@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../math/tidy.js';
-import type { ModelConfig, ModelStepResult, RecurrentModel, RunOptions, RunResult } from '../interfaces.js';
+import type {
+  ModelConfig,
+  ModelStepResult,
+  RecurrentModel,
+  RunOptions,
+  RunResult,
+} from '../interfaces.js';
 import { ParameterStore } from '../params.js';
 import type { Rng } from '../random.js';
 import { createLinear, type Linear } from '../nn/linear.js';
@@ -66,7 +72,11 @@ export class LstmModel implements RecurrentModel<LstmState> {
       let x = input;
       const layers: LstmLayerState[] = [];
       this.layers.forEach((layer, k) => {
-        const next = lstmCell(layer, lstmInputProjection(layer, x), state.layers[k] as LstmLayerState);
+        const next = lstmCell(
+          layer,
+          lstmInputProjection(layer, x),
+          state.layers[k] as LstmLayerState,
+        );
         layers.push(next);
         x = next.h;
       });
@@ -106,11 +116,20 @@ export const lstmModelDefinition: ModelDefinition<LstmModelConfig> = {
   resolveConfig(given) {
     const config = withDefaults(
       'lstm config',
-      { type: 'lstm' as const, inputSize: given.inputSize, outputSize: given.outputSize, hiddenSizes: DEFAULT_LSTM_HIDDEN_SIZES },
+      {
+        type: 'lstm' as const,
+        inputSize: given.inputSize,
+        outputSize: given.outputSize,
+        hiddenSizes: DEFAULT_LSTM_HIDDEN_SIZES,
+      },
       given,
     );
     if (!Array.isArray(config.hiddenSizes) || config.hiddenSizes.length === 0) {
-      throw invalidArgument('hiddenSizes', config.hiddenSizes, 'a non-empty list of positive integers');
+      throw invalidArgument(
+        'hiddenSizes',
+        config.hiddenSizes,
+        'a non-empty list of positive integers',
+      );
     }
     config.hiddenSizes.forEach((h, i) => checkInteger(`hiddenSizes[${i}]`, h, 1));
     return { ...config, hiddenSizes: [...config.hiddenSizes] };

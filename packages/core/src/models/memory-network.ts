@@ -9,12 +9,15 @@ import type {
   RunOptions,
   RunResult,
   StepOptions,
-  TensorTree,
 } from '../interfaces.js';
 import { ParameterStore } from '../params.js';
 import type { Rng } from '../random.js';
 import { createLinear, type Linear } from '../nn/linear.js';
-import { createController, resolveControllerConfig, type ControllerConfig } from '../controllers/config.js';
+import {
+  createController,
+  resolveControllerConfig,
+  type ControllerConfig,
+} from '../controllers/config.js';
 import { getMemoryDefinition, type ModelDefinition } from '../registry.js';
 import { checkNumber, checkShape, MannError } from '../errors.js';
 import { withDefaults } from '../config.js';
@@ -73,8 +76,16 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
       );
     }
     const h = this.controller.outputSize;
-    this.interfaceLayer = createLinear(this.parameters.scope('interface'), h, this.memory.interfaceSize);
-    this.outputLayer = createLinear(this.parameters.scope('output'), h + this.memory.readSize, this.outputSize);
+    this.interfaceLayer = createLinear(
+      this.parameters.scope('interface'),
+      h,
+      this.memory.interfaceSize,
+    );
+    this.outputLayer = createLinear(
+      this.parameters.scope('output'),
+      h + this.memory.readSize,
+      this.outputSize,
+    );
   }
 
   initialState(batchSize: number): MemoryNetworkState {
@@ -85,10 +96,17 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
     };
   }
 
-  step(input: tf.Tensor2D, state: MemoryNetworkState, options: StepOptions = {}): ModelStepResult<MemoryNetworkState> {
+  step(
+    input: tf.Tensor2D,
+    state: MemoryNetworkState,
+    options: StepOptions = {},
+  ): ModelStepResult<MemoryNetworkState> {
     checkShape('input', input, [null, this.inputSize], '[B, inputSize]');
     return tidy(() => {
-      const controllerStep = this.controller.step(tf.concat([input, state.reads], 1), state.controller);
+      const controllerStep = this.controller.step(
+        tf.concat([input, state.reads], 1),
+        state.controller,
+      );
       const h =
         this.clipValue > 0
           ? (tf.clipByValue(controllerStep.output, -this.clipValue, this.clipValue) as tf.Tensor2D)
@@ -97,14 +115,24 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
       const output = this.outputLayer.apply(tf.concat([h, memoryStep.reads], 1) as tf.Tensor2D);
       return {
         output,
-        state: { controller: controllerStep.state, memory: memoryStep.state, reads: memoryStep.reads },
+        state: {
+          controller: controllerStep.state,
+          memory: memoryStep.state,
+          reads: memoryStep.reads,
+        },
         ...(memoryStep.trace ? { trace: memoryStep.trace } : {}),
       };
     });
   }
 
   run(inputs: tf.Tensor3D, options: RunOptions<MemoryNetworkState> = {}): RunResult {
-    return runSteps((x, s, o) => this.step(x, s, o), (b) => this.initialState(b), inputs, this.inputSize, options);
+    return runSteps(
+      (x, s, o) => this.step(x, s, o),
+      (b) => this.initialState(b),
+      inputs,
+      this.inputSize,
+      options,
+    );
   }
 
   dispose(): void {
@@ -170,7 +198,9 @@ export const memoryNetworkDefinition: ModelDefinition<MemoryNetworkConfig> = {
     );
     const memory = config.memory;
     if (!memory || typeof memory.type !== 'string') {
-      throw new MannError(`memory network config.memory must be { type: <memory scheme>, ... }, got ${JSON.stringify(memory)}`);
+      throw new MannError(
+        `memory network config.memory must be { type: <memory scheme>, ... }, got ${JSON.stringify(memory)}`,
+      );
     }
     const { type, ...options } = memory;
     const resolvedMemory = { type, ...getMemoryDefinition(type).resolveConfig(options) };

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../math/tidy.js';
-import type { ModelStepResult, RunOptions, RunResult, StepOptions, TensorTree } from '../interfaces.js';
+import type { ModelStepResult, RunOptions, RunResult, StepOptions } from '../interfaces.js';
 import { checkShape } from '../errors.js';
 
 /** The step function of a model, as {@link runSteps} calls it. */

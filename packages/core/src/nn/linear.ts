@@ -14,7 +14,12 @@ export interface Linear {
 }
 
 /** Creates `kernel` and `bias` under `scope`. */
-export function createLinear(scope: ParameterScope, inputSize: number, outputSize: number, biasInit = 0): Linear {
+export function createLinear(
+  scope: ParameterScope,
+  inputSize: number,
+  outputSize: number,
+  biasInit = 0,
+): Linear {
   const kernel = scope.create('kernel', [inputSize, outputSize], {
     kind: 'glorotUniform',
     fanIn: inputSize,
@@ -33,7 +38,9 @@ export function createLinear(scope: ParameterScope, inputSize: number, outputSiz
       return tf.tidy(() => {
         const [b, t] = x.shape as [number, number, number];
         const flat = x.reshape([b * t, inputSize]) as tf.Tensor2D;
-        return tf.fused.matMul({ a: flat, b: kernel as tf.Tensor2D, bias }).reshape([b, t, outputSize]) as T;
+        return tf.fused
+          .matMul({ a: flat, b: kernel as tf.Tensor2D, bias })
+          .reshape([b, t, outputSize]) as T;
       });
     },
   };

@@ -62,12 +62,18 @@ export function scoreSequences(probabilities: Float32Array, batch: SequenceBatch
         const i = (s * t + step) * o + k;
         const p = probabilities[i] as number;
         const y = batch.targets[i] as number;
-        bits -= weight * (y * Math.log2(Math.max(p, floor)) + (1 - y) * Math.log2(Math.max(1 - p, floor)));
+        bits -=
+          weight *
+          (y * Math.log2(Math.max(p, floor)) + (1 - y) * Math.log2(Math.max(1 - p, floor)));
         if ((p >= 0.5 ? 1 : 0) !== (y >= 0.5 ? 1 : 0)) sequenceErrors++;
       }
     }
     errors += sequenceErrors;
     if (sequenceErrors === 0) perfect++;
   }
-  return { bitsPerSequence: bits / b, bitErrorsPerSequence: errors / b, sequenceAccuracy: perfect / b };
+  return {
+    bitsPerSequence: bits / b,
+    bitErrorsPerSequence: errors / b,
+    sequenceAccuracy: perfect / b,
+  };
 }

@@ -1,0 +1,196 @@
+import * as tf from '@tensorflow/tfjs';
+import { checkChoice, checkNumber, MannError } from '../errors.js';
+import type { NamedTensors } from '../math/clip.js';
+
+/** Adam (Kingma & Ba 2015). */
+export interface AdamConfig {
+  readonly kind: 'adam';
+  /** Step size. Default 1e-3. */
+  readonly learningRate?: number;
+  /** Default 0.9. */
+  readonly beta1?: number;
+  /** Default 0.999. */
+  readonly beta2?: number;
+  /** Default 1e-8. */
+  readonly epsilon?: number;
+}
+
+/**
+ * RMSProp with momentum, as used by the NTM paper (momentum 0.9), optionally centred
+ * (Graves 2013): `n = rho n + (1 - rho) g^2`, `gbar = rho gbar + (1 - rho) g` (centred only),
+ * `mom = momentum mom + lr g / sqrt(n - gbar^2 + eps)`, `theta -= mom`.
+ */
+export interface RmspropConfig {
+  readonly kind: 'rmsprop';
+  /** Default 1e-4 (NTM paper, copy). */
+  readonly learningRate?: number;
+  /** rho. Default 0.95. */
+  readonly decay?: number;
+  /** Default 0.9. */
+  readonly momentum?: number;
+  /** Subtract the squared running mean of g from the denominator. Default false. */
+  readonly centered?: boolean;
+  /** Default 1e-6. */
+  readonly epsilon?: number;
+}
+
+/** Optimizer settings. */
+export type OptimizerConfig = AdamConfig | RmspropConfig;
+
+/** Slot values of every parameter, by parameter then slot name, as plain arrays. */
+export interface OptimizerState {
+  readonly kind: OptimizerConfig['kind'];
+  readonly iterations: number;
+  readonly slots: Record<string, Record<string, { shape: number[]; values: Float32Array }>>;
+}
+
+/**
+ * An optimizer whose state is keyed by the model's logical parameter names, so it can be
+ * checkpointed and restored into a new process (TF.js's own optimizers key their state by
+ * engine-global variable names, which differ between processes).
+ */
+export class Optimizer {
+  readonly config: Required<AdamConfig> | Required<RmspropConfig>;
+  private iterations = 0;
+  private readonly slots = new Map<string, Record<string, tf.Tensor>>();
+
+  constructor(config: OptimizerConfig) {
+    const kind = checkChoice('optimizer.kind', config?.kind, ['adam', 'rmsprop'] as const);
+    if (kind === 'adam') {
+      const c = config as AdamConfig;
+      this.config = {
+        kind,
+        learningRate: checkNumber(
+          'optimizer.learningRate',
+          c.learningRate ?? 1e-3,
+          Number.MIN_VALUE,
+        ),
+        beta1: checkNumber('optimizer.beta1', c.beta1 ?? 0.9, 0, 0.999999),
+        beta2: checkNumber('optimizer.beta2', c.beta2 ?? 0.999, 0, 0.999999999),
+        epsilon: checkNumber('optimizer.epsilon', c.epsilon ?? 1e-8, 0),
+      };
+    } else {
+      const c = config as RmspropConfig;
+      this.config = {
+        kind,
+        learningRate: checkNumber(
+          'optimizer.learningRate',
+          c.learningRate ?? 1e-4,
+          Number.MIN_VALUE,
+        ),
+        decay: checkNumber('optimizer.decay', c.decay ?? 0.95, 0, 0.999999),
+        momentum: checkNumber('optimizer.momentum', c.momentum ?? 0.9, 0, 0.999999),
+        centered: c.centered ?? false,
+        epsilon: checkNumber('optimizer.epsilon', c.epsilon ?? 1e-6, 0),
+      };
+    }
+  }
+
+  /** Number of updates applied so far. */
+  get step(): number {
+    return this.iterations;
+  }
+
+  /** Applies one update to `variables` from `gradients` (same names). Does not dispose gradients. */
+  apply(variables: Record<string, tf.Variable>, gradients: NamedTensors): void {
+    this.iterations++;
+    const t = this.iterations;
+    tf.tidy(() => {
+      for (const [name, variable] of Object.entries(variables)) {
+        const g = gradients[name];
+        if (!g) throw new MannError(`no gradient for parameter '${name}'`);
+        const old = this.slots.get(name) ?? this.zeroSlots(variable.shape);
+        const next: Record<string, tf.Tensor> = {};
+        const c = this.config;
+        if (c.kind === 'adam') {
+          const m = tf.add(tf.mul(old.m as tf.Tensor, c.beta1), tf.mul(g, 1 - c.beta1));
+          const v = tf.add(tf.mul(old.v as tf.Tensor, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
+          const stepSize = (c.learningRate * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
+          const epsHat = c.epsilon * Math.sqrt(1 - c.beta2 ** t);
+          variable.assign(
+            tf.sub(variable, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsHat)))),
+          );
+          next.m = m;
+          next.v = v;
+        } else {
+          const n = tf.add(tf.mul(old.n as tf.Tensor, c.decay), tf.mul(tf.square(g), 1 - c.decay));
+          let denominator = tf.add(n, c.epsilon);
+          if (c.centered) {
+            const mean = tf.add(tf.mul(old.mean as tf.Tensor, c.decay), tf.mul(g, 1 - c.decay));
+            denominator = tf.sub(denominator, tf.square(mean));
+            next.mean = mean;
+          }
+          const mom = tf.add(
+            tf.mul(old.momentum as tf.Tensor, c.momentum),
+            tf.div(tf.mul(g, c.learningRate), tf.sqrt(denominator)),
+          );
+          variable.assign(tf.sub(variable, mom));
+          next.n = n;
+          next.momentum = mom;
+        }
+        for (const s of Object.values(next)) tf.keep(s);
+        for (const s of Object.values(this.slots.get(name) ?? {})) s.dispose();
+        this.slots.set(name, next);
+      }
+    });
+  }
+
+  private zeroSlots(shape: number[]): Record<string, tf.Tensor> {
+    const names = this.slotNames();
+    const out: Record<string, tf.Tensor> = {};
+    for (const n of names) out[n] = tf.zeros(shape);
+    return out;
+  }
+
+  private slotNames(): string[] {
+    if (this.config.kind === 'adam') return ['m', 'v'];
+    return this.config.centered ? ['n', 'momentum', 'mean'] : ['n', 'momentum'];
+  }
+
+  /** A copy of the optimizer's state as plain arrays. */
+  getState(): OptimizerState {
+    const slots: OptimizerState['slots'] = {};
+    for (const [name, record] of this.slots) {
+      slots[name] = {};
+      for (const [slot, tensor] of Object.entries(record)) {
+        slots[name][slot] = {
+          shape: [...tensor.shape],
+          values: tensor.dataSync().slice() as Float32Array,
+        };
+      }
+    }
+    return { kind: this.config.kind, iterations: this.iterations, slots };
+  }
+
+  /** Replaces the optimizer's state with `state` (from {@link Optimizer.getState}). */
+  setState(state: OptimizerState): void {
+    if (state.kind !== this.config.kind) {
+      throw new MannError(
+        `optimizer state is for '${state.kind}', this optimizer is '${this.config.kind}'`,
+      );
+    }
+    const expected = this.slotNames();
+    for (const [name, record] of Object.entries(state.slots)) {
+      const names = Object.keys(record).sort();
+      if (names.join() !== [...expected].sort().join()) {
+        throw new MannError(
+          `optimizer state of '${name}' has slots [${names.join(', ')}], expected [${expected.join(', ')}]`,
+        );
+      }
+    }
+    this.dispose();
+    this.iterations = state.iterations;
+    for (const [name, record] of Object.entries(state.slots)) {
+      const tensors: Record<string, tf.Tensor> = {};
+      for (const [slot, entry] of Object.entries(record))
+        tensors[slot] = tf.tensor(entry.values, entry.shape);
+      this.slots.set(name, tensors);
+    }
+  }
+
+  /** Frees the slot tensors. */
+  dispose(): void {
+    for (const record of this.slots.values()) for (const t of Object.values(record)) t.dispose();
+    this.slots.clear();
+  }
+}

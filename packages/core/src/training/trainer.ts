@@ -1,0 +1,180 @@
+import * as tf from '@tensorflow/tfjs';
+import { tidy } from '../math/tidy.js';
+import type { RecurrentModel } from '../interfaces.js';
+import { batchTensors, type SequenceBatch } from '../data.js';
+import { clipByGlobalNorm, clipByValue, type NamedTensors } from '../math/clip.js';
+import { checkInteger, checkNumber, MannError } from '../errors.js';
+import { maskedBitsPerSequence, scoreSequences, type SequenceScores } from './loss.js';
+import { Optimizer, type OptimizerConfig, type OptimizerState } from './optimizers.js';
+
+/** Options of a {@link Trainer}. */
+export interface TrainerOptions {
+  /** Default `{ kind: 'adam', learningRate: 1e-3 }`. */
+  readonly optimizer?: OptimizerConfig;
+  /** Global-norm gradient clip (0 disables). Default {@link DEFAULT_CLIP_NORM}. */
+  readonly clipNorm?: number;
+  /** Element-wise gradient clip to [-v, v] (0 disables; the NTM paper uses 10). Default 0. */
+  readonly clipGradientValue?: number;
+  /**
+   * Consecutive non-finite steps tolerated: a step whose loss or gradient norm is NaN or
+   * infinite is skipped and counted; one more than this stops training with an error.
+   * Default {@link DEFAULT_MAX_BAD_STEPS}.
+   */
+  readonly maxBadSteps?: number;
+}
+
+/** Default global-norm clip (deepmind/dnc, Collier & Beel). */
+export const DEFAULT_CLIP_NORM = 50;
+/** Default number of consecutive non-finite steps tolerated. */
+export const DEFAULT_MAX_BAD_STEPS = 10;
+
+/** What one training step did. */
+export interface TrainStepResult {
+  /** Number of updates applied so far (after this step). */
+  readonly step: number;
+  /** Masked cross-entropy of the batch before the update, bits per sequence. */
+  readonly bitsPerSequence: number;
+  /** Global gradient norm before clipping. */
+  readonly gradNorm: number;
+  /** True when the step was skipped because the loss or gradients were not finite. */
+  readonly skipped: boolean;
+}
+
+/** The trainer's counters and optimizer state, for checkpoints. */
+export interface TrainerState {
+  readonly steps: number;
+  readonly skippedSteps: number;
+  readonly consecutiveBadSteps: number;
+  readonly optimizer: OptimizerState;
+}
+
+/**
+ * Trains a {@link RecurrentModel} on {@link SequenceBatch}es with masked sigmoid cross-entropy:
+ * forward over the whole sequence, backward, gradient clipping (element-wise, then global norm),
+ * and the optimizer update. Non-finite steps are skipped and counted (see
+ * {@link TrainerOptions.maxBadSteps}). One trainer per model.
+ */
+export class Trainer {
+  readonly optimizer: Optimizer;
+  readonly clipNorm: number;
+  readonly clipGradientValue: number;
+  readonly maxBadSteps: number;
+  private steps = 0;
+  private skipped = 0;
+  private consecutiveBad = 0;
+  private attempts = 0;
+
+  constructor(
+    readonly model: RecurrentModel,
+    options: TrainerOptions = {},
+  ) {
+    this.optimizer = new Optimizer(options.optimizer ?? { kind: 'adam', learningRate: 1e-3 });
+    this.clipNorm = checkNumber('clipNorm', options.clipNorm ?? DEFAULT_CLIP_NORM, 0);
+    this.clipGradientValue = checkNumber('clipGradientValue', options.clipGradientValue ?? 0, 0);
+    this.maxBadSteps = checkInteger('maxBadSteps', options.maxBadSteps ?? DEFAULT_MAX_BAD_STEPS, 0);
+  }
+
+  /** The resolved options, enough to build an equivalent trainer (stored in checkpoints). */
+  get options(): Required<TrainerOptions> {
+    return {
+      optimizer: this.optimizer.config,
+      clipNorm: this.clipNorm,
+      clipGradientValue: this.clipGradientValue,
+      maxBadSteps: this.maxBadSteps,
+    };
+  }
+
+  /** Updates applied so far. */
+  get step(): number {
+    return this.steps;
+  }
+
+  /** Steps skipped because they were not finite, in total. */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
+  /** One update from `batch`. Throws a MannError after too many consecutive non-finite steps. */
+  trainStep(batch: SequenceBatch): TrainStepResult {
+    this.attempts++;
+    const variables = Object.fromEntries(this.model.parameters.entries());
+    const names = Object.keys(variables);
+    const { loss, norm, clipped } = tidy(() => {
+      const { inputs, targets, mask } = batchTensors(batch);
+      const { value, grads } = tf.variableGrads(
+        () => maskedBitsPerSequence(this.model.run(inputs).outputs, targets, mask),
+        names.map((n) => variables[n] as tf.Variable),
+      );
+      let byName: NamedTensors = {};
+      for (const n of names) {
+        const g = grads[(variables[n] as tf.Variable).name];
+        byName[n] = g ?? tf.zerosLike(variables[n] as tf.Variable);
+      }
+      if (this.clipGradientValue > 0) byName = clipByValue(byName, this.clipGradientValue);
+      const { gradients, globalNorm } = clipByGlobalNorm(
+        byName,
+        this.clipNorm > 0 ? this.clipNorm : Infinity,
+      );
+      return { loss: value, norm: globalNorm, clipped: gradients };
+    });
+    const [bits, gradNorm] = [loss.dataSync()[0] as number, norm.dataSync()[0] as number];
+    loss.dispose();
+    norm.dispose();
+    try {
+      if (!Number.isFinite(bits) || !Number.isFinite(gradNorm)) {
+        this.skipped++;
+        this.consecutiveBad++;
+        if (this.consecutiveBad > this.maxBadSteps) {
+          throw new MannError(
+            `training stopped at step ${this.steps + 1} (attempt ${this.attempts}): ${this.consecutiveBad} consecutive non-finite steps (loss ${bits}, gradient norm ${gradNorm}); the last good parameters are kept`,
+          );
+        }
+        return { step: this.steps, bitsPerSequence: bits, gradNorm, skipped: true };
+      }
+      this.optimizer.apply(variables, clipped);
+      this.consecutiveBad = 0;
+      this.steps++;
+      return { step: this.steps, bitsPerSequence: bits, gradNorm, skipped: false };
+    } finally {
+      for (const g of Object.values(clipped)) g.dispose();
+    }
+  }
+
+  /** Scores the model on `batch` without training; also returns the sigmoid outputs [B,T,O]. */
+  evaluate(batch: SequenceBatch): SequenceScores & { readonly probabilities: Float32Array } {
+    const probabilities = predict(this.model, batch);
+    return { ...scoreSequences(probabilities, batch), probabilities };
+  }
+
+  /** Counters and optimizer state (plain arrays), for a checkpoint. */
+  getState(): TrainerState {
+    return {
+      steps: this.steps,
+      skippedSteps: this.skipped,
+      consecutiveBadSteps: this.consecutiveBad,
+      optimizer: this.optimizer.getState(),
+    };
+  }
+
+  /** Restores counters and optimizer state from {@link Trainer.getState}. */
+  setState(state: TrainerState): void {
+    this.optimizer.setState(state.optimizer);
+    this.steps = state.steps;
+    this.skipped = state.skippedSteps;
+    this.consecutiveBad = state.consecutiveBadSteps;
+    this.attempts = state.steps + state.skippedSteps;
+  }
+
+  /** Frees the optimizer state (not the model). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
+
+/** Sigmoid outputs of `model` on `batch`, [B, T, O] row-major. */
+export function predict(model: RecurrentModel, batch: SequenceBatch): Float32Array {
+  return tf.tidy(() => {
+    const { inputs } = batchTensors(batch);
+    return tf.sigmoid(model.run(inputs).outputs).dataSync().slice() as Float32Array;
+  });
+}
