@@ -5,6 +5,9 @@ export default defineProject({
   resolve: { conditions: ['@mann/source'] },
   test: {
     name: 'tasks',
+    // The tests share no mutable state (registry tests unregister what they add); reusing the
+    // module cache across files loads TensorFlow.js (via @mann/core) once per worker, not per file.
+    isolate: false,
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -37,11 +37,7 @@ export interface ChoiceParamSpec {
 
 /** How one task parameter is typed, bounded and documented. */
 export type ParamSpec =
-  | IntParamSpec
-  | NumberParamSpec
-  | BooleanParamSpec
-  | StringParamSpec
-  | ChoiceParamSpec;
+  IntParamSpec | NumberParamSpec | BooleanParamSpec | StringParamSpec | ChoiceParamSpec;
 
 /** One {@link ParamSpec} per key of the params object `P`. */
 export type ParamSpecs<P> = { readonly [K in keyof P]-?: ParamSpec };
@@ -109,7 +105,12 @@ function fail(task: string, key: string, value: unknown, spec: ParamSpec): MannE
  * Converts a command-line string to the parameter's type, or returns a non-string value as is.
  * Integers accept an optional sign and digits only ("1e3" and "2.0" are rejected).
  */
-export function parseParamValue(task: string, key: string, value: unknown, spec: ParamSpec): unknown {
+export function parseParamValue(
+  task: string,
+  key: string,
+  value: unknown,
+  spec: ParamSpec,
+): unknown {
   if (typeof value !== 'string') return value;
   const text = value.trim();
   switch (spec.type) {
@@ -140,11 +141,17 @@ export function checkParamValue(task: string, key: string, value: unknown, spec:
   switch (spec.type) {
     case 'int':
       ok =
-        typeof value === 'number' && Number.isInteger(value) && value >= spec.min && value <= spec.max;
+        typeof value === 'number' &&
+        Number.isInteger(value) &&
+        value >= spec.min &&
+        value <= spec.max;
       break;
     case 'number':
       ok =
-        typeof value === 'number' && Number.isFinite(value) && value >= spec.min && value <= spec.max;
+        typeof value === 'number' &&
+        Number.isFinite(value) &&
+        value >= spec.min &&
+        value <= spec.max;
       break;
     case 'boolean':
       ok = typeof value === 'boolean';
@@ -220,7 +227,9 @@ export function parseOverrides(pairs: readonly string[]): Record<string, string>
       throw new MannError(`override must be key=value, got '${pair}'`);
     }
     if (Object.hasOwn(out, key)) {
-      throw new MannError(`override '${key}' is given twice ('${out[key]}' and '${pair.slice(at + 1)}')`);
+      throw new MannError(
+        `override '${key}' is given twice ('${out[key]}' and '${pair.slice(at + 1)}')`,
+      );
     }
     out[key] = pair.slice(at + 1).trim();
   }

@@ -51,7 +51,10 @@ export interface Task<P = object, B extends SequenceBatch = SequenceBatch> {
  * A named task family: documented params with defaults, generalisation variants, and a factory.
  * `create` validates the params (types, ranges and cross-field constraints) before building.
  */
-export interface TaskDefinition<P extends object = object, B extends SequenceBatch = SequenceBatch> {
+export interface TaskDefinition<
+  P extends object = object,
+  B extends SequenceBatch = SequenceBatch,
+> {
   /** Registry name. */
   readonly name: string;
   /** One-line description. */
@@ -68,7 +71,9 @@ export interface TaskDefinition<P extends object = object, B extends SequenceBat
 
 /** What a task computes once its params are fixed; {@link defineTask} wraps it into a {@link Task}. */
 export interface TaskBehaviour<B extends SequenceBatch> {
+  /** Channels of every input step. */
   readonly inputWidth: number;
+  /** Channels of every target step. */
   readonly outputWidth: number;
   /** Draws `batchSize` (already validated) sequences. */
   sample(rng: Rng, batchSize: number): B;

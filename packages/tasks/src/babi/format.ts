@@ -119,7 +119,13 @@ export function parseBabi(text: string, task: number, source = `task ${task}`): 
         `${where}: expected "<id> <question>\\t<answer>\\t<supporting line ids>", got '${line}'`,
       );
     }
-    story.lines.push({ kind: 'question', id, tokens: tokenize(question), answers, supportingFacts });
+    story.lines.push({
+      kind: 'question',
+      id,
+      tokens: tokenize(question),
+      answers,
+      supportingFacts,
+    });
   });
   return stories;
 }

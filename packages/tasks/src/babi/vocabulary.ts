@@ -1,9 +1,9 @@
 import { MannError } from '@mann/core';
-import type { BabiStory, tokenize } from './format.js';
+import type { BabiStory } from './format.js';
 
 /**
  * The input token of an answer slot: the model must output the answer word on this step. (The DNC
- * paper used '-'; this token cannot come out of {@link tokenize}, so it never collides with text.)
+ * paper used '-'; this token cannot come out of `tokenize`, so it never collides with text.)
  */
 export const ANSWER_MARKER = '<answer>';
 

@@ -50,7 +50,11 @@ export function encodeTriple(
 }
 
 /** Reads a triple back: in each digit group the channel with the largest value wins. */
-export function decodeTriple(values: ArrayLike<number>, offset: number, labelDigits: number): Triple {
+export function decodeTriple(
+  values: ArrayLike<number>,
+  offset: number,
+  labelDigits: number,
+): Triple {
   const field = (f: number): number => {
     let value = 0;
     for (let d = 0; d < labelDigits; d++) {

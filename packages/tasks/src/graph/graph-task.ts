@@ -5,7 +5,13 @@ import { intParam } from '../params.js';
 import type { ParamSpecs } from '../params.js';
 import { defineTask } from '../task.js';
 import type { TaskDefinition } from '../task.js';
-import { DIGIT_BASE, GRAPH_FLAG_CHANNELS, decodeTriple, encodeTriple, tripleWidth } from './encoding.js';
+import {
+  DIGIT_BASE,
+  GRAPH_FLAG_CHANNELS,
+  decodeTriple,
+  encodeTriple,
+  tripleWidth,
+} from './encoding.js';
 import type { Triple } from './encoding.js';
 import { randomGraph } from './random-graph.js';
 import type { GraphEdge, RandomGraph } from './random-graph.js';
@@ -136,7 +142,11 @@ export function defineGraphTask<P extends GraphParams>(
   });
 }
 
-function drawEpisode<P extends GraphParams>(recipe: GraphTaskRecipe<P>, params: P, rng: Rng): GraphEpisode {
+function drawEpisode<P extends GraphParams>(
+  recipe: GraphTaskRecipe<P>,
+  params: P,
+  rng: Rng,
+): GraphEpisode {
   for (let attempt = 0; attempt < MAX_GRAPH_ATTEMPTS; attempt++) {
     const nodes = rng.int(params.minNodes, params.maxNodes);
     const graph = randomGraph(rng, nodes, params.neighbours, DIGIT_BASE ** params.labelDigits);
@@ -165,13 +175,17 @@ function sampleGraphs<P extends GraphParams>(
   const answerStarts = new Int32Array(batchSize);
   const label = (graph: RandomGraph, node: number | undefined): number | null =>
     node === undefined ? null : (graph.labels[node] as number);
+  const edgeTriple = (graph: RandomGraph, edge: GraphEdge): Triple => ({
+    source: label(graph, edge.from),
+    edge: edge.label,
+    destination: label(graph, edge.to),
+  });
   episodes.forEach((episode, b) => {
     const { graph } = episode;
     const inputRow = (step: number): number => (b * writer.steps + step) * writer.inputWidth;
     let step = 0;
     for (const edge of edgeOrders[b] as GraphEdge[]) {
-      const triple = { source: label(graph, edge.from), edge: edge.label, destination: label(graph, edge.to) };
-      encodeTriple(writer.inputs, inputRow(step++), triple, digits);
+      encodeTriple(writer.inputs, inputRow(step++), edgeTriple(graph, edge), digits);
     }
     for (const q of episode.query) {
       const triple: Triple = {
@@ -185,8 +199,8 @@ function sampleGraphs<P extends GraphParams>(
     step += params.planningSteps;
     answerStarts[b] = step;
     for (const edge of episode.answer) {
-      const triple = { source: label(graph, edge.from), edge: edge.label, destination: label(graph, edge.to) };
-      encodeTriple(writer.targets, (b * writer.steps + step) * width, triple, digits);
+      const targetRow = (b * writer.steps + step) * width;
+      encodeTriple(writer.targets, targetRow, edgeTriple(graph, edge), digits);
       writer.input(b, step, width + 1);
       writer.answer(b, step++);
     }
@@ -199,13 +213,17 @@ export function decodeAnswer(
   probabilities: Float32Array,
   batch: GraphBatch,
   b: number,
-  labelDigits: number,
 ): DecodedEdge[] {
+  const labelDigits = batch.outputWidth / (3 * DIGIT_BASE);
   const episode = batch.episodes[b] as GraphEpisode;
   const nodeOf = new Map(episode.graph.labels.map((l, node) => [l, node]));
   const start = batch.answerStarts[b] as number;
   return episode.answer.map((_, i) => {
-    const t = decodeTriple(probabilities, (b * batch.steps + start + i) * batch.outputWidth, labelDigits);
+    const t = decodeTriple(
+      probabilities,
+      (b * batch.steps + start + i) * batch.outputWidth,
+      labelDigits,
+    );
     return {
       from: nodeOf.get(t.source as number) ?? -1,
       label: t.edge as number,
@@ -222,10 +240,9 @@ function answerAccuracy<P extends GraphParams>(
   if (!Array.isArray(batch.episodes) || !(batch.answerStarts instanceof Int32Array)) {
     throw new MannError(`${recipe.name} scores only batches it sampled: batch.episodes is missing`);
   }
-  const digits = Math.round(batch.outputWidth / (3 * DIGIT_BASE));
   let correct = 0;
   batch.episodes.forEach((episode, b) => {
-    const decoded = decodeAnswer(probabilities, batch, b, digits);
+    const decoded = decodeAnswer(probabilities, batch, b);
     const ok = recipe.isCorrect
       ? recipe.isCorrect(episode, decoded)
       : decoded.every((d, i) => sameEdge(d, episode.answer[i] as GraphEdge));

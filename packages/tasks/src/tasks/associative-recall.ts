@@ -77,7 +77,11 @@ export const associativeRecallTask: TaskDefinition<AssociativeRecallParams> = de
   }),
 });
 
-function drawDistinctItems(params: AssociativeRecallParams, rng: Rng, count: number): Float32Array[] {
+function drawDistinctItems(
+  params: AssociativeRecallParams,
+  rng: Rng,
+  count: number,
+): Float32Array[] {
   const size = params.bits * params.itemLength;
   const seen = new Set<string>();
   const items: Float32Array[] = [];
@@ -102,7 +106,8 @@ function sampleRecall(params: AssociativeRecallParams, rng: Rng, batchSize: numb
   const writer = new BatchWriter(batchSize, steps, bits + 2, bits);
   sequences.forEach(({ items, query }, b) => {
     const writeItem = (step: number, item: Float32Array): void => {
-      for (let v = 0; v < s; v++) writer.inputVector(b, step + v, item.subarray(v * bits, (v + 1) * bits));
+      for (let v = 0; v < s; v++)
+        writer.inputVector(b, step + v, item.subarray(v * bits, (v + 1) * bits));
     };
     items.forEach((item, i) => {
       writer.input(b, i * (s + 1), bits);

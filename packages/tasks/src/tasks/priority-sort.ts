@@ -15,7 +15,11 @@ export interface PrioritySortParams {
 }
 
 /** 20 eight-bit vectors in, the 16 highest-priority out: the NTM paper's setting. */
-export const DEFAULT_PRIORITY_SORT_PARAMS: PrioritySortParams = { bits: 8, vectors: 20, outputs: 16 };
+export const DEFAULT_PRIORITY_SORT_PARAMS: PrioritySortParams = {
+  bits: 8,
+  vectors: 20,
+  outputs: 16,
+};
 
 /**
  * Priority sort: output the highest-priority input vectors in descending order of priority.
