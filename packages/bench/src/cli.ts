@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+// The `mann` command line: train, eval, bench, report, visualize, perf, list.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { availableParallelism } from 'node:os';
+import { describeBackend, MannError, selectBackend } from '@mann/core';
+import { registerBuiltins } from './builtins.js';
+import { perfCommand } from './perf/command.js';
+import { loadPlugins } from './plugins.js';
+import {
+  benchCommand,
+  evalCommand,
+  listCommand,
+  reportCommand,
+  trainCommand,
+  visualizeCommand,
+} from './commands.js';
+
+/** Options every command takes. */
+export interface CommonOptions {
+  readonly json: boolean;
+  readonly backend?: string;
+  readonly plugin: string[];
+}
+
+const positiveInt =
+  (name: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a whole number >= 0, got '${value}'`);
+    return n;
+  };
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s);
+
+function common(command: Command): Command {
+  return command
+    .option('--json', 'print machine-readable JSON on stdout', false)
+    .addOption(
+      new Option('--backend <name>', 'TF.js backend (default: auto; env MANN_BACKEND)').choices([
+        'auto',
+        'tensorflow',
+        'wasm',
+        'cpu',
+      ]),
+    )
+    .option(
+      '--plugin <module>',
+      'import a plugin module that registers models, memories or tasks (repeatable)',
+      collect,
+      [] as string[],
+    );
+}
+
+/** Selects the backend, loads plugins and built-ins; says which backend on stderr. */
+export async function prepare(options: CommonOptions): Promise<string> {
+  if (options.backend) process.env.MANN_BACKEND = options.backend;
+  const info = await selectBackend();
+  registerBuiltins();
+  await loadPlugins(options.plugin);
+  if (!options.json) process.stderr.write(`${describeBackend(info)}\n`);
+  return info.name;
+}
+
+function run(action: (...args: never[]) => Promise<number | void>) {
+  return async (...args: unknown[]): Promise<void> => {
+    try {
+      const code = await (action as (...a: unknown[]) => Promise<number | void>)(...args);
+      process.exitCode = code ?? 0;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const command = args[args.length - 1] as Command;
+      if ((command.opts() as { json?: boolean }).json)
+        process.stdout.write(`${JSON.stringify({ error: message })}\n`);
+      process.stderr.write(`mann: error: ${message}\n`);
+      if (!(error instanceof MannError) && error instanceof Error && process.env.MANN_DEBUG)
+        process.stderr.write(`${error.stack}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+const program = new Command('mann')
+  .description(
+    'Memory-augmented neural networks (NTM, DNC) on TensorFlow.js: train, evaluate, benchmark',
+  )
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+common(
+  program
+    .command('train')
+    .description('train one model on one task, with live progress, evaluations and checkpoints')
+    .requiredOption(
+      '--model <type>',
+      "registered model type (lstm, ntm, dnc, memory, or a plugin's)",
+    )
+    .requiredOption('--task <name>', 'registered task (copy, repeat-copy, associative-recall, ...)')
+    .option('--seed <n>', 'seed of the initialisation and of the data', positiveInt('--seed'), 1)
+    .option(
+      '--set <key=value>',
+      'override: model.<key>=, task.<key>=, train.<key>= (repeatable; values are JSON)',
+      collect,
+      [] as string[],
+    )
+    .option('--results <dir>', 'results directory (database, checkpoints)', 'results')
+    .option('--resume', "continue from the run's last checkpoint", false)
+    .option('--fresh', 'start over even if a checkpoint exists', false),
+).action(
+  run(async (options: Parameters<typeof trainCommand>[0]) => trainCommand(options, prepare)),
+);
+
+common(
+  program
+    .command('eval')
+    .description(
+      "evaluate a checkpoint on its task's training distribution and generalisation sets",
+    )
+    .argument('<checkpoint>', 'checkpoint file written by mann train or mann bench')
+    .option('--task <name>', 'evaluate on another task (same widths)')
+    .option(
+      '--set <key=value>',
+      'task.<key>=<value> overrides (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option('--size <n>', 'sequences per evaluation set', positiveInt('--size'), 64),
+).action(
+  run(async (checkpoint: string, options: Parameters<typeof evalCommand>[1]) =>
+    evalCommand(checkpoint, options, prepare),
+  ),
+);
+
+common(
+  program
+    .command('bench')
+    .description('run a grid of models x tasks x seeds on worker processes and write the report')
+    .option('--suite <name|file>', 'quick, paper, or a JSON suite file', 'quick')
+    .option('--models <labels>', 'only these model labels (comma-separated)', list)
+    .option('--tasks <names>', 'only these tasks (comma-separated)', list)
+    .option('--seeds <n>', 'number of seeds', positiveInt('--seeds'))
+    .option(
+      '--workers <n>',
+      'worker processes (0 = in this process)',
+      positiveInt('--workers'),
+      availableParallelism(),
+    )
+    .option('--results <dir>', 'results directory (database, checkpoints, report)', 'results'),
+).action(
+  run(async (options: Parameters<typeof benchCommand>[0]) => benchCommand(options, prepare)),
+);
+
+common(
+  program
+    .command('report')
+    .description('rebuild the HTML and Markdown reports from stored results')
+    .option('--results <dir>', 'results directory', 'results')
+    .option('--suite <name>', 'only this suite'),
+).action(
+  run(async (options: Parameters<typeof reportCommand>[0]) => reportCommand(options, prepare)),
+);
+
+common(
+  program
+    .command('visualize')
+    .description(
+      'draw the memory at work on one sample (inputs, outputs, read/write weightings, usage)',
+    )
+    .argument('<checkpoint>', 'checkpoint file')
+    .option('--variant <name>', 'draw a generalisation variant of the task (e.g. length-50)')
+    .option('--out <file>', 'HTML file to write (default: next to the checkpoint)'),
+).action(
+  run(async (checkpoint: string, options: Parameters<typeof visualizeCommand>[1]) =>
+    visualizeCommand(checkpoint, options, prepare),
+  ),
+);
+
+common(
+  program
+    .command('perf')
+    .description(
+      'measure training speed of the NTM, DNC and LSTM baseline against tf.layers.lstm on the same backend',
+    )
+    .option('--scale', 'also measure step time against memory size N (64 to 4096)', false)
+    .option('--repeats <n>', 'timed steps per model', positiveInt('--repeats'), 7),
+).action(run(async (options: Parameters<typeof perfCommand>[0]) => perfCommand(options, prepare)));
+
+common(
+  program
+    .command('list')
+    .description('list registered models, memory schemes, tasks and built-in suites'),
+).action(run(async (options: CommonOptions) => listCommand(options, prepare)));
+
+await program.parseAsync(process.argv);

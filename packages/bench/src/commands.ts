@@ -1,0 +1,385 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import {
+  MannError,
+  getModelDefinition,
+  listMemories,
+  listModels,
+  loadCheckpoint,
+  restoreCheckpoint,
+} from '@mann/core';
+import { createTask, listTasks, type Task } from '@mann/tasks';
+import type { CommonOptions } from './cli.js';
+import { collectReportData } from './collect.js';
+import { parseOverrides } from './overrides.js';
+import { runGrid } from './pool.js';
+import { createProgress } from './progress.js';
+import { buildMemoryPictureHtml, writeReport } from './report/index.js';
+import {
+  captureMemoryPicture,
+  checkpointPath,
+  evaluateOn,
+  evaluationBatch,
+  setDifficulty,
+} from './runner.js';
+import {
+  DEFAULT_TRAINING,
+  expandSuite,
+  loadSuiteFile,
+  resolveTraining,
+  runId,
+  type RunSpec,
+  type TrainingOptions,
+} from './spec.js';
+import { ResultsStore } from './store.js';
+import { builtinSuite, SUITES } from './suites.js';
+import { table } from './table.js';
+
+type Prepare = (options: CommonOptions) => Promise<string>;
+
+const print = (options: CommonOptions, json: unknown, text: string): void => {
+  process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+};
+
+/** Evaluations on a task's training distribution and its generalisation sets. */
+function evaluateAll(
+  model: Parameters<typeof evaluateOn>[0],
+  task: Task,
+  size: number,
+  sets?: readonly string[],
+) {
+  return ['train', ...(sets ?? task.generalisation)].map((name) => {
+    const setTask = name === 'train' ? task : task.variant(name);
+    const scores = evaluateOn(model, setTask, evaluationBatch(setTask, name, size));
+    return { set: name, x: name === 'train' ? null : setDifficulty(name), ...scores };
+  });
+}
+
+/** `mann train` */
+export async function trainCommand(
+  options: CommonOptions & {
+    model: string;
+    task: string;
+    seed: number;
+    set: string[];
+    results: string;
+    resume: boolean;
+    fresh: boolean;
+  },
+  prepare: Prepare,
+): Promise<number> {
+  if (options.resume && options.fresh)
+    throw new MannError('--resume and --fresh cannot be used together');
+  const backend = await prepare(options);
+  const overrides = parseOverrides(options.set);
+  const definition = getModelDefinition(options.model);
+  const task = createTask(options.task, overrides.task);
+  // Validate the model config now, before anything is written.
+  definition.resolveConfig({
+    ...overrides.model,
+    type: options.model,
+    inputSize: task.inputWidth,
+    outputSize: task.outputWidth,
+  });
+  const training = resolveTraining(
+    DEFAULT_TRAINING,
+    overrides.train as Partial<TrainingOptions>,
+    '--set train',
+  );
+  const base: Omit<RunSpec, 'id'> = {
+    suite: 'train',
+    model: { label: options.model, config: { ...overrides.model, type: options.model } },
+    task: { name: options.task, params: overrides.task },
+    seed: options.seed,
+    training,
+  };
+  const spec: RunSpec = { id: runId(base), ...base };
+  const resultsDir = resolve(options.results);
+  const checkpoint = checkpointPath(resultsDir, spec.id);
+  if (existsSync(checkpoint) && !options.resume && !options.fresh) {
+    throw new MannError(
+      `a checkpoint of this run exists at ${checkpoint}; pass --resume to continue it or --fresh to start over`,
+    );
+  }
+  if (options.resume && !existsSync(checkpoint)) {
+    throw new MannError(
+      `--resume: no checkpoint of this run at ${checkpoint} (same --model, --task, --seed and --set as the first run?)`,
+    );
+  }
+  const store = new ResultsStore(join(resultsDir, 'results.db'));
+  const progress = createProgress({ quiet: options.json });
+  try {
+    store.addRuns([spec]);
+    const result = await runGrid([spec], {
+      store,
+      resultsDir,
+      workers: 0,
+      plugins: options.plugin,
+      progress,
+      fresh: options.fresh,
+    });
+    progress.stop();
+    const run = store.runs('train').find((r) => r.id === spec.id);
+    const evaluations = store.evaluations([spec.id]);
+    const failed = result.failed[0];
+    print(
+      options,
+      {
+        backend,
+        runId: spec.id,
+        checkpoint,
+        run,
+        evaluations,
+        ...(failed ? { error: failed.message } : {}),
+      },
+      failed
+        ? `run failed: ${failed.message}`
+        : `${table(
+            ['set', 'bits/seq', 'bit errors/seq', 'sequence accuracy'],
+            evaluations.map((e) => [
+              e.set,
+              e.bitsPerSequence,
+              e.bitErrorsPerSequence,
+              e.sequenceAccuracy,
+            ]),
+          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}`,
+    );
+    return failed ? 1 : 0;
+  } finally {
+    progress.stop();
+    store.close();
+  }
+}
+
+/** `mann eval` */
+export async function evalCommand(
+  path: string,
+  options: CommonOptions & { task?: string; set: string[]; size: number },
+  prepare: Prepare,
+): Promise<number> {
+  const backend = await prepare(options);
+  const checkpoint = await loadCheckpoint(path);
+  const saved = checkpoint.metadata.task as
+    { name: string; params?: Record<string, unknown> } | undefined;
+  const overrides = parseOverrides(options.set);
+  const taskName = options.task ?? saved?.name;
+  if (!taskName) throw new MannError(`checkpoint ${path} does not name its task; pass --task`);
+  const task = createTask(taskName, { ...(options.task ? {} : saved?.params), ...overrides.task });
+  const { model, trainer } = restoreCheckpoint(checkpoint);
+  try {
+    if (task.inputWidth !== model.inputSize || task.outputWidth !== model.outputSize) {
+      throw new MannError(
+        `task '${taskName}' has widths in=${task.inputWidth}, out=${task.outputWidth}; the checkpoint's model has in=${model.inputSize}, out=${model.outputSize}`,
+      );
+    }
+    const results = evaluateAll(model, task, options.size);
+    print(
+      options,
+      {
+        backend,
+        checkpoint: path,
+        model: checkpoint.modelConfig,
+        task: { name: taskName, params: task.params },
+        step: trainer?.step ?? null,
+        results,
+      },
+      `${checkpoint.modelConfig.type} on ${taskName}, ${trainer?.step ?? '?'} updates\n${table(
+        ['set', 'bits/seq', 'bit errors/seq', 'sequence accuracy'],
+        results.map((r) => [r.set, r.bitsPerSequence, r.bitErrorsPerSequence, r.sequenceAccuracy]),
+      )}`,
+    );
+    return 0;
+  } finally {
+    trainer?.dispose();
+    model.dispose();
+  }
+}
+
+/** `mann bench` */
+export async function benchCommand(
+  options: CommonOptions & {
+    suite: string;
+    models?: string[];
+    tasks?: string[];
+    seeds?: number;
+    workers: number;
+    results: string;
+  },
+  prepare: Prepare,
+): Promise<number> {
+  const backend = await prepare(options);
+  const suite = SUITES[options.suite]
+    ? builtinSuite(options.suite)
+    : existsSync(options.suite)
+      ? await loadSuiteFile(options.suite)
+      : builtinSuite(options.suite);
+  const specs = expandSuite(suite, {
+    ...(options.models ? { models: options.models } : {}),
+    ...(options.tasks ? { tasks: options.tasks } : {}),
+    ...(options.seeds !== undefined ? { seeds: options.seeds } : {}),
+  });
+  // Fail fast on configurations that cannot build, before any worker starts.
+  for (const spec of specs) {
+    const task = createTask(spec.task.name, spec.task.params ?? {});
+    getModelDefinition(spec.model.config.type).resolveConfig({
+      ...spec.model.config,
+      inputSize: task.inputWidth,
+      outputSize: task.outputWidth,
+    });
+  }
+  const resultsDir = resolve(options.results);
+  const store = new ResultsStore(join(resultsDir, 'results.db'));
+  const progress = createProgress({ quiet: options.json });
+  try {
+    store.recoverInterrupted();
+    store.addRuns(specs);
+    const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
+    const todo = specs.filter((s) => status.get(s.id) !== 'done');
+    const workers = Math.min(options.workers, todo.length);
+    progress.log(
+      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run on ${workers === 0 ? 'this process' : `${workers} worker process${workers === 1 ? '' : 'es'}`}`,
+    );
+    const started = Date.now();
+    const summary = await runGrid(todo, {
+      store,
+      resultsDir,
+      workers,
+      plugins: options.plugin,
+      progress,
+      ...(options.backend ? { backend: options.backend } : {}),
+    });
+    progress.stop();
+    const report = await writeReport(
+      collectReportData(store, suite.name),
+      join(resultsDir, 'report', suite.name),
+    );
+    const runs = store.runs(suite.name).filter((r) => specs.some((s) => s.id === r.id));
+    const lines = runs.map(
+      (r) => `${r.task}/${r.modelLabel}/s${r.seed}: ${r.status}${r.error ? ` (${r.error})` : ''}`,
+    );
+    print(
+      options,
+      {
+        backend,
+        suite: suite.name,
+        wallSeconds: (Date.now() - started) / 1000,
+        runs,
+        failed: summary.failed,
+        report,
+      },
+      `${lines.join('\n')}\n\nreport: ${report.htmlPath}\nsummary: ${report.markdownPath}`,
+    );
+    return runs.some((r) => r.status !== 'done') ? 1 : 0;
+  } finally {
+    progress.stop();
+    store.close();
+  }
+}
+
+/** `mann report` */
+export async function reportCommand(
+  options: CommonOptions & { results: string; suite?: string },
+  prepare: Prepare,
+): Promise<number> {
+  await prepare(options);
+  const resultsDir = resolve(options.results);
+  const dbPath = join(resultsDir, 'results.db');
+  if (!existsSync(dbPath))
+    throw new MannError(`no results database at ${dbPath}; run mann bench or mann train first`);
+  const store = new ResultsStore(dbPath);
+  try {
+    const suites = options.suite ? [options.suite] : [...new Set(store.runs().map((r) => r.suite))];
+    if (options.suite && store.runs(options.suite).length === 0) {
+      throw new MannError(
+        `no runs of suite '${options.suite}' in ${dbPath}; suites there: ${[...new Set(store.runs().map((r) => r.suite))].join(', ') || '(none)'}`,
+      );
+    }
+    const reports = [];
+    for (const suite of suites)
+      reports.push({
+        suite,
+        ...(await writeReport(collectReportData(store, suite), join(resultsDir, 'report', suite))),
+      });
+    print(
+      options,
+      { reports },
+      reports
+        .map((r) => `${r.suite}: ${r.htmlPath}\n${' '.repeat(r.suite.length + 2)}${r.markdownPath}`)
+        .join('\n'),
+    );
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/** `mann visualize` */
+export async function visualizeCommand(
+  path: string,
+  options: CommonOptions & { variant?: string; out?: string },
+  prepare: Prepare,
+): Promise<number> {
+  await prepare(options);
+  const checkpoint = await loadCheckpoint(path);
+  const saved = checkpoint.metadata.task as
+    { name: string; params?: Record<string, unknown> } | undefined;
+  if (!saved?.name)
+    throw new MannError(
+      `checkpoint ${path} does not name its task (was it written by mann train or mann bench?)`,
+    );
+  const base = createTask(saved.name, saved.params ?? {});
+  const task = options.variant ? base.variant(options.variant) : base;
+  const { model, trainer } = restoreCheckpoint(checkpoint);
+  try {
+    const label = String(checkpoint.metadata.modelLabel ?? checkpoint.modelConfig.type);
+    const picture = captureMemoryPicture(
+      model,
+      task,
+      String(checkpoint.metadata.runId ?? path),
+      label,
+    );
+    const out = resolve(
+      options.out ??
+        path.replace(/\.ckpt$/, '') + `${options.variant ? `-${options.variant}` : ''}.html`,
+    );
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, await buildMemoryPictureHtml(picture));
+    print(
+      options,
+      { out, traces: Object.keys(picture.traces), steps: picture.inputs.length },
+      `memory picture: ${out}`,
+    );
+    return 0;
+  } finally {
+    trainer?.dispose();
+    model.dispose();
+  }
+}
+
+/** `mann list` */
+export async function listCommand(options: CommonOptions, prepare: Prepare): Promise<number> {
+  await prepare(options);
+  const data = {
+    models: listModels().map((type) => ({
+      type,
+      description: getModelDefinition(type).description,
+    })),
+    memories: listMemories(),
+    tasks: listTasks(),
+    suites: Object.values(SUITES).map((s) => ({ name: s.name, description: s.description })),
+  };
+  print(
+    options,
+    data,
+    [
+      'models:',
+      ...data.models.map((m) => `  ${m.type.padEnd(12)} ${m.description}`),
+      `memory schemes: ${data.memories.join(', ')}`,
+      `tasks: ${data.tasks.join(', ')}`,
+      'suites:',
+      ...data.suites.map((s) => `  ${s.name.padEnd(12)} ${s.description}`),
+    ].join('\n'),
+  );
+  return 0;
+}

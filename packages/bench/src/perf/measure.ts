@@ -1,0 +1,153 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng, Trainer, createModel, type RecurrentModel, type SequenceBatch } from '@mann/core';
+import { createTask } from '@mann/tasks';
+
+/** The workload of issue 7: copy at length 20, batch 16, 8 bits (T = 41 steps in this encoding). */
+export const PERF_BATCH_SIZE = 16;
+export const PERF_COPY_LENGTH = 20;
+
+/** One model under measurement: something that does one full training step. */
+export interface Contender {
+  readonly label: string;
+  /** One training step: forward, backward, clipping, optimizer update, loss read back. */
+  step(): Promise<void>;
+  dispose(): void;
+}
+
+/** Timings of one contender. */
+export interface PerfResult {
+  readonly label: string;
+  readonly sequencesPerSecond: number;
+  readonly msPerStep: { readonly median: number; readonly min: number; readonly max: number };
+  readonly kernelsPerStep: number;
+  /** sequences/s divided by the peer's. */
+  readonly ratioToPeer: number | null;
+}
+
+/** A fixed copy batch of the perf workload. */
+export function perfBatch(length = PERF_COPY_LENGTH, batchSize = PERF_BATCH_SIZE): SequenceBatch {
+  const task = createTask('copy', { bits: 8, minLength: length, maxLength: length });
+  return task.sample(new Rng(7), batchSize);
+}
+
+/**
+ * The peer: `tf.layers.lstm` with 100 units and a time-distributed dense sigmoid output of 8,
+ * trained with `trainOnBatch` (Adam, binary cross-entropy) on the same shapes.
+ */
+export function peerContender(batch: SequenceBatch): Contender {
+  const model = tf.sequential();
+  model.add(
+    tf.layers.lstm({
+      units: 100,
+      returnSequences: true,
+      inputShape: [batch.steps, batch.inputWidth],
+    }),
+  );
+  model.add(
+    tf.layers.timeDistributed({
+      layer: tf.layers.dense({ units: batch.outputWidth, activation: 'sigmoid' }),
+    }),
+  );
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
+  const x = tf.tensor3d(batch.inputs, [batch.batchSize, batch.steps, batch.inputWidth]);
+  const y = tf.tensor3d(batch.targets, [batch.batchSize, batch.steps, batch.outputWidth]);
+  return {
+    label: 'peer: tf.layers.lstm(100)',
+    async step() {
+      await model.trainOnBatch(x, y);
+    },
+    dispose() {
+      x.dispose();
+      y.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** One of our models, trained by the core Trainer (Adam 1e-3, global-norm clip 50). */
+export function modelContender(
+  label: string,
+  config: Record<string, unknown> & { type: string },
+  batch: SequenceBatch,
+): Contender & { model: RecurrentModel } {
+  const model = createModel(
+    { ...config, inputSize: batch.inputWidth, outputSize: batch.outputWidth },
+    { seed: 1 },
+  );
+  const trainer = new Trainer(model, {
+    optimizer: { kind: 'adam', learningRate: 1e-3 },
+    clipNorm: 50,
+  });
+  return {
+    label,
+    model,
+    async step() {
+      trainer.trainStep(batch);
+    },
+    dispose() {
+      trainer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** Kernels launched by one step (counted with tf.profile, outside the timed steps). */
+export async function countKernels(contender: Contender): Promise<number> {
+  const info = await tf.profile(async () => {
+    await contender.step();
+    return [];
+  });
+  return info.kernels.length;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/**
+ * Times `repeats` steps of every contender, alternating between them step by step so that
+ * machine noise falls on all alike, after `warmup` untimed steps each. The first contender is
+ * the peer the ratios refer to.
+ */
+export async function measure(
+  contenders: readonly Contender[],
+  options: {
+    repeats: number;
+    warmup: number;
+    batchSize: number;
+    onProgress?: (message: string) => void;
+  },
+): Promise<PerfResult[]> {
+  for (const c of contenders) {
+    for (let i = 0; i < options.warmup; i++) await c.step();
+  }
+  const times = contenders.map(() => [] as number[]);
+  for (let r = 0; r < options.repeats; r++) {
+    for (const [i, c] of contenders.entries()) {
+      const t0 = performance.now();
+      await c.step();
+      (times[i] as number[]).push(performance.now() - t0);
+    }
+    options.onProgress?.(`perf: round ${r + 1}/${options.repeats}`);
+  }
+  const kernels: number[] = [];
+  for (const c of contenders) kernels.push(await countKernels(c));
+  const results = contenders.map((c, i) => {
+    const t = times[i] as number[];
+    const med = median(t);
+    return {
+      label: c.label,
+      sequencesPerSecond: (options.batchSize * 1000) / med,
+      msPerStep: { median: med, min: Math.min(...t), max: Math.max(...t) },
+      kernelsPerStep: kernels[i] as number,
+      ratioToPeer: null as number | null,
+    };
+  });
+  const peer = results[0];
+  return results.map((r) => ({
+    ...r,
+    ratioToPeer: peer ? r.sequencesPerSecond / peer.sequencesPerSecond : null,
+  }));
+}

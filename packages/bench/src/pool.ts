@@ -1,0 +1,175 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { executeRun, type RunEvent } from './runner.js';
+import type { ResultsStore } from './store.js';
+import type { RunSpec } from './spec.js';
+import type { FromWorker, ToWorker } from './worker.js';
+import type { ProgressDisplay } from './progress.js';
+
+/** Options of {@link runGrid}. */
+export interface RunGridOptions {
+  readonly store: ResultsStore;
+  readonly resultsDir: string;
+  /** Worker processes; 0 runs everything in this process, one run after another. */
+  readonly workers: number;
+  /** Plugin modules each worker imports before training. */
+  readonly plugins: readonly string[];
+  readonly progress: ProgressDisplay;
+  /** Backend forced in the workers (MANN_BACKEND), if any. */
+  readonly backend?: string;
+  /** Start every run over, ignoring existing checkpoints. */
+  readonly fresh?: boolean;
+}
+
+/** How the grid went. */
+export interface GridSummary {
+  readonly done: string[];
+  readonly failed: { runId: string; message: string }[];
+}
+
+const label = (spec: RunSpec): string => `${spec.task.name}/${spec.model.label}/s${spec.seed}`;
+
+/** Stores a run's events and shows its progress. */
+function recorder(
+  store: ResultsStore,
+  progress: ProgressDisplay,
+  spec: RunSpec,
+): (event: RunEvent) => void {
+  return (event) => {
+    switch (event.type) {
+      case 'start':
+        store.startRun(event.runId, {
+          parameters: event.parameters,
+          backend: event.backend,
+          fromStep: event.fromStep,
+        });
+        progress.start(event.runId, label(spec), event.totalSteps, event.fromStep);
+        break;
+      case 'progress':
+        progress.update(event.runId, event.step, event);
+        break;
+      case 'curve':
+        store.addCurvePoint(event.point);
+        break;
+      case 'checkpoint':
+        store.updateProgress(event.runId, {
+          steps: event.step,
+          sequences: event.sequences,
+          wallMs: event.wallMs,
+        });
+        break;
+      case 'evaluation':
+        store.addEvaluation(event.record);
+        break;
+      case 'picture':
+        store.setPicture(event.picture);
+        break;
+      case 'done':
+        store.finishRun(event.runId, {
+          steps: event.step,
+          sequences: event.sequences,
+          wallMs: event.wallMs,
+        });
+        progress.finish(
+          event.runId,
+          `${label(spec)}: done, ${event.sequences.toLocaleString('en-US')} sequences in ${(event.wallMs / 1000).toFixed(0)} s`,
+        );
+        break;
+    }
+  };
+}
+
+/**
+ * Trains `specs` on a pool of worker processes (each run on one worker, runs spread over the
+ * workers), storing every event. A run that throws, or whose worker dies, is marked failed with
+ * its error; the others go on.
+ */
+export async function runGrid(
+  specs: readonly RunSpec[],
+  options: RunGridOptions,
+): Promise<GridSummary> {
+  const { store, progress } = options;
+  const summary: GridSummary = { done: [], failed: [] };
+  const fail = (spec: RunSpec, message: string, stack?: string): void => {
+    store.failRun(spec.id, message, stack);
+    summary.failed.push({ runId: spec.id, message });
+    progress.finish(spec.id, `${label(spec)}: FAILED: ${message}`);
+  };
+  if (options.workers === 0) {
+    for (const spec of specs) {
+      try {
+        await executeRun(spec, {
+          resultsDir: options.resultsDir,
+          emit: recorder(store, progress, spec),
+          fresh: options.fresh ?? false,
+        });
+        summary.done.push(spec.id);
+      } catch (error) {
+        const e = error instanceof Error ? error : new Error(String(error));
+        fail(spec, e.message, e.stack);
+      }
+    }
+    return summary;
+  }
+  const queue = [...specs];
+  const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const startWorker = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (queue.length === 0) return resolve();
+      const child: ChildProcess = fork(workerPath, [], {
+        env: {
+          ...process.env,
+          MANN_PLUGINS: JSON.stringify(options.plugins),
+          ...(options.backend ? { MANN_BACKEND: options.backend } : {}),
+        },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      let current: RunSpec | undefined;
+      let emit: ((event: RunEvent) => void) | undefined;
+      const next = (): void => {
+        current = queue.shift();
+        if (!current) {
+          child.send({ type: 'stop' } satisfies ToWorker);
+          return;
+        }
+        emit = recorder(store, progress, current);
+        child.send({
+          type: 'run',
+          spec: current,
+          resultsDir: options.resultsDir,
+          fresh: options.fresh ?? false,
+        } satisfies ToWorker);
+      };
+      child.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') next();
+        else if (message.type === 'event') emit?.(message.event);
+        else if (message.type === 'finished') {
+          summary.done.push(message.runId);
+          next();
+        } else if (message.type === 'failed' && current) {
+          fail(current, message.message, message.stack);
+          next();
+        }
+      });
+      child.on('exit', (code, signal) => {
+        if (
+          current &&
+          !summary.done.includes(current.id) &&
+          !summary.failed.some((f) => f.runId === current?.id)
+        ) {
+          fail(
+            current,
+            `worker process exited unexpectedly (code ${code}, signal ${signal}) during this run`,
+          );
+          current = undefined;
+          // Replace the dead worker so the rest of the queue still runs.
+          void startWorker().then(resolve);
+          return;
+        }
+        resolve();
+      });
+    });
+  const count = Math.max(1, Math.min(options.workers, specs.length));
+  await Promise.all(Array.from({ length: count }, () => startWorker()));
+  return summary;
+}

@@ -1,0 +1,312 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  Rng,
+  TrainingSession,
+  batchTensors,
+  createModel,
+  predict,
+  selectBackend,
+  type RecurrentModel,
+  type SequenceBatch,
+} from '@mann/core';
+import { createTask, type Task } from '@mann/tasks';
+import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
+import type { RunSpec } from './spec.js';
+
+/** What a run reports while it trains; the benchmark's parent process stores these. */
+export type RunEvent =
+  | {
+      type: 'start';
+      runId: string;
+      parameters: number;
+      backend: string;
+      fromStep: number;
+      totalSteps: number;
+    }
+  | {
+      type: 'progress';
+      runId: string;
+      step: number;
+      totalSteps: number;
+      sequences: number;
+      bitsPerSequence: number;
+      bitErrorsPerSequence: number | null;
+      sequencesPerSecond: number;
+      wallMs: number;
+    }
+  | { type: 'curve'; point: CurvePoint }
+  | { type: 'checkpoint'; runId: string; step: number; sequences: number; wallMs: number }
+  | { type: 'evaluation'; record: EvaluationRecord }
+  | { type: 'picture'; picture: MemoryPicture }
+  | { type: 'done'; runId: string; step: number; sequences: number; wallMs: number };
+
+/** Where a run's checkpoint lives inside a results directory. */
+export function checkpointPath(resultsDir: string, runId: string): string {
+  return join(resultsDir, 'checkpoints', `${runId.replaceAll('/', '__')}.ckpt`);
+}
+
+/** A deterministic 31-bit seed from a string. */
+export function seedFrom(text: string): number {
+  return createHash('sha256').update(text).digest().readUInt32LE(0) >>> 1;
+}
+
+/** The fixed evaluation batch of a task: the same for every model and seed of a benchmark. */
+export function evaluationBatch(task: Task, setName: string, size: number): SequenceBatch {
+  return task.sample(
+    new Rng(seedFrom(`eval/${task.name}/${JSON.stringify(task.params)}/${setName}`)),
+    size,
+  );
+}
+
+/** Sigmoid outputs on a batch, in chunks to bound memory on long sequences. */
+function predictInChunks(model: RecurrentModel, batch: SequenceBatch, chunk = 32): Float32Array {
+  if (batch.batchSize <= chunk) return predict(model, batch);
+  const { steps: t, inputWidth: i, outputWidth: o } = batch;
+  const out = new Float32Array(batch.batchSize * t * o);
+  for (let start = 0; start < batch.batchSize; start += chunk) {
+    const n = Math.min(chunk, batch.batchSize - start);
+    const part: SequenceBatch = {
+      batchSize: n,
+      steps: t,
+      inputWidth: i,
+      outputWidth: o,
+      inputs: batch.inputs.subarray(start * t * i, (start + n) * t * i),
+      targets: batch.targets.subarray(start * t * o, (start + n) * t * o),
+      mask: batch.mask.subarray(start * t, (start + n) * t),
+    };
+    out.set(predict(model, part), start * t * o);
+  }
+  return out;
+}
+
+/** Scores `model` on `batch` with the task's own scoring. */
+export function evaluateOn(
+  model: RecurrentModel,
+  task: Task,
+  batch: SequenceBatch,
+): ReturnType<Task['score']> {
+  return task.score(predictInChunks(model, batch), batch);
+}
+
+/** Numeric difficulty of a generalisation set from its name (`length-50` -> 50). */
+export function setDifficulty(name: string): number | null {
+  const match = /(\d+(?:\.\d+)?)$/.exec(name);
+  return match ? Number(match[1]) : null;
+}
+
+const PICTURE_TRACES = ['readWeights', 'writeWeights', 'usage'] as const;
+
+/**
+ * Runs the model on one sequence with tracing on and keeps what a memory picture shows:
+ * inputs, targets, outputs and, per trace, head 0's weighting over slots at every step.
+ */
+export function captureMemoryPicture(
+  model: RecurrentModel,
+  task: Task,
+  runId: string,
+  modelLabel: string,
+): MemoryPicture {
+  const batch = task.sample(new Rng(seedFrom(`picture/${task.name}`)), 1);
+  const { steps: t, inputWidth: iw, outputWidth: ow } = batch;
+  const rows = (values: ArrayLike<number>, width: number): number[][] =>
+    Array.from({ length: t }, (_, s) =>
+      Array.from({ length: width }, (_, k) => values[s * width + k] as number),
+    );
+  const { outputs, traces } = tf.tidy(() => {
+    const { inputs } = batchTensors(batch);
+    const result = model.run(inputs, { trace: true });
+    const kept: Record<string, number[][]> = {};
+    for (const key of PICTURE_TRACES) {
+      const trace = result.traces?.[key];
+      if (!trace) continue;
+      // [1, T, N] or [1, T, H, N] (head 0)
+      const matrix =
+        trace.rank === 4 ? trace.slice([0, 0, 0, 0], [1, t, 1, trace.shape[3] as number]) : trace;
+      const slots = matrix.shape[matrix.rank - 1] as number;
+      kept[key] = rows(matrix.dataSync(), slots);
+    }
+    return { outputs: tf.sigmoid(result.outputs).dataSync().slice(), traces: kept };
+  });
+  return {
+    runId,
+    modelLabel,
+    task: task.name,
+    inputs: rows(batch.inputs, iw),
+    targets: rows(batch.targets, ow),
+    outputs: rows(outputs, ow),
+    mask: Array.from(batch.mask),
+    traces,
+  };
+}
+
+/** Options of {@link executeRun}. */
+export interface ExecuteRunOptions {
+  readonly resultsDir: string;
+  readonly emit: (event: RunEvent) => void;
+  /** Start over even if a checkpoint exists (default: resume from it). */
+  readonly fresh?: boolean;
+}
+
+/**
+ * Trains one run to its sequence budget: resumes from its checkpoint if there is one, evaluates
+ * on the fixed evaluation set every `evalEvery` sequences, checkpoints every `checkpointEvery`
+ * updates (atomically), then evaluates on the training distribution and the generalisation sets
+ * and captures a memory picture. Everything it measures goes out through `emit`.
+ */
+export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Promise<void> {
+  const backend = await selectBackend();
+  const task = createTask(spec.task.name, spec.task.params ?? {});
+  const sample = (rng: Rng, size: number): SequenceBatch => task.sample(rng, size);
+  const path = checkpointPath(options.resultsDir, spec.id);
+  const { training } = spec;
+  let session: TrainingSession;
+  let wallBefore = 0;
+  if (!options.fresh && existsSync(path)) {
+    const resumed = await TrainingSession.resume(path, sample);
+    session = resumed.session;
+    wallBefore = Number(resumed.metadata.wallMs ?? 0);
+  } else {
+    const model = createModel(
+      { ...spec.model.config, inputSize: task.inputWidth, outputSize: task.outputWidth },
+      { seed: spec.seed },
+    );
+    session = new TrainingSession({
+      model,
+      sample,
+      batchSize: training.batchSize,
+      dataSeed: spec.seed,
+      trainerOptions: {
+        optimizer: training.optimizer,
+        clipNorm: training.clipNorm,
+        clipGradientValue: training.clipGradientValue,
+      },
+    });
+  }
+  try {
+    const batchSize = session.batchSize;
+    const totalSteps = Math.ceil(training.sequences / batchSize);
+    const evalEverySteps = Math.max(1, Math.round(training.evalEvery / batchSize));
+    const trainPointEvery = Math.max(1, Math.floor(totalSteps / 200));
+    const evalSet = evaluationBatch(task, 'train', training.evalSize);
+    const fromStep = session.step;
+    options.emit({
+      type: 'start',
+      runId: spec.id,
+      parameters: session.model.parameters.count(),
+      backend: backend.name,
+      fromStep,
+      totalSteps,
+    });
+    const started = performance.now();
+    const wall = (): number => wallBefore + (performance.now() - started);
+    const evaluate = (): void => {
+      const scores = evaluateOn(session.model, task, evalSet);
+      options.emit({
+        type: 'curve',
+        point: {
+          runId: spec.id,
+          kind: 'eval',
+          step: session.step,
+          sequences: session.step * batchSize,
+          bitsPerSequence: scores.bitsPerSequence,
+          bitErrorsPerSequence: scores.bitErrorsPerSequence,
+          wallMs: wall(),
+        },
+      });
+      lastErrors = scores.bitErrorsPerSequence;
+    };
+    const save = async (): Promise<void> => {
+      await session.save(path, {
+        runId: spec.id,
+        wallMs: wall(),
+        task: spec.task,
+        modelLabel: spec.model.label,
+      });
+      options.emit({
+        type: 'checkpoint',
+        runId: spec.id,
+        step: session.step,
+        sequences: session.step * batchSize,
+        wallMs: wall(),
+      });
+    };
+    let lastErrors: number | null = null;
+    if (fromStep === 0) evaluate();
+    let windowStart = performance.now();
+    let windowSteps = 0;
+    while (session.step < totalSteps) {
+      const result = session.trainStep();
+      windowSteps++;
+      const step = session.step;
+      if (!result.skipped && step % trainPointEvery === 0) {
+        options.emit({
+          type: 'curve',
+          point: {
+            runId: spec.id,
+            kind: 'train',
+            step,
+            sequences: step * batchSize,
+            bitsPerSequence: result.bitsPerSequence,
+            bitErrorsPerSequence: Number.NaN,
+            wallMs: wall(),
+          },
+        });
+      }
+      if (step % evalEverySteps === 0 || step === totalSteps) evaluate();
+      const now = performance.now();
+      options.emit({
+        type: 'progress',
+        runId: spec.id,
+        step,
+        totalSteps,
+        sequences: step * batchSize,
+        bitsPerSequence: result.bitsPerSequence,
+        bitErrorsPerSequence: lastErrors,
+        sequencesPerSecond: (windowSteps * batchSize * 1000) / Math.max(1, now - windowStart),
+        wallMs: wall(),
+      });
+      if (now - windowStart > 5000) {
+        windowStart = now;
+        windowSteps = 0;
+      }
+      if (step % training.checkpointEvery === 0 || step === totalSteps) await save();
+    }
+    if (fromStep === totalSteps) await save();
+    const sets = ['train', ...(spec.task.generalisation ?? task.generalisation)];
+    for (const name of sets) {
+      const setTask = name === 'train' ? task : task.variant(name);
+      const scores = evaluateOn(
+        session.model,
+        setTask,
+        name === 'train' ? evalSet : evaluationBatch(setTask, name, training.evalSize),
+      );
+      options.emit({
+        type: 'evaluation',
+        record: {
+          runId: spec.id,
+          set: name,
+          x: name === 'train' ? null : setDifficulty(name),
+          bitsPerSequence: scores.bitsPerSequence,
+          bitErrorsPerSequence: scores.bitErrorsPerSequence,
+          sequenceAccuracy: scores.sequenceAccuracy,
+        },
+      });
+    }
+    options.emit({
+      type: 'picture',
+      picture: captureMemoryPicture(session.model, task, spec.id, spec.model.label),
+    });
+    options.emit({
+      type: 'done',
+      runId: spec.id,
+      step: session.step,
+      sequences: session.step * batchSize,
+      wallMs: wall(),
+    });
+  } finally {
+    session.dispose();
+  }
+}

@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { MannError, checkInteger, checkNumber, type OptimizerConfig } from '@mann/core';
+import { getTaskDefinition } from '@mann/tasks';
+
+/** A model as a suite names it: a label and a config for `createModel` (widths come from the task). */
+export interface ModelEntry {
+  /** Label in tables and charts, e.g. `ntm`. Unique within a suite. */
+  readonly label: string;
+  /** `{ type, ...options }` for `createModel`, without `inputSize`/`outputSize`. */
+  readonly config: { readonly type: string; readonly [key: string]: unknown };
+}
+
+/** A task as a suite names it. */
+export interface TaskEntry {
+  /** Registered task name, e.g. `copy`. */
+  readonly name: string;
+  /** Parameter overrides (typed values or strings). */
+  readonly params?: Readonly<Record<string, unknown>>;
+  /** Generalisation variants evaluated after training; default: all of the task's variants. */
+  readonly generalisation?: readonly string[];
+}
+
+/** How a run trains and is measured. */
+export interface TrainingOptions {
+  /** Sequence budget: training stops after this many sequences. */
+  readonly sequences: number;
+  readonly batchSize: number;
+  readonly optimizer: OptimizerConfig;
+  /** Global-norm gradient clip (0 disables). */
+  readonly clipNorm: number;
+  /** Element-wise gradient clip (0 disables; the NTM paper clips to [-10, 10]). */
+  readonly clipGradientValue: number;
+  /** Evaluate on the fixed evaluation set every this many sequences. */
+  readonly evalEvery: number;
+  /** Sequences in the evaluation set (and in each generalisation set). */
+  readonly evalSize: number;
+  /** Write a checkpoint every this many updates (and at the end). */
+  readonly checkpointEvery: number;
+}
+
+/** Overrides for some (model, task) pairs of a suite; absent keys match everything. */
+export interface SuiteOverride {
+  readonly model?: string;
+  readonly task?: string;
+  readonly training?: Partial<TrainingOptions>;
+  /** Merged into the model config. */
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+/** A benchmark: the grid models x tasks x seeds, with training options. */
+export interface SuiteSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly models: readonly ModelEntry[];
+  readonly tasks: readonly TaskEntry[];
+  readonly seeds: readonly number[];
+  readonly training: TrainingOptions;
+  readonly overrides?: readonly SuiteOverride[];
+}
+
+/** One cell of the grid, fully resolved. */
+export interface RunSpec {
+  /** `suite/task/model/s<seed>-<hash of the spec>`: re-running an unchanged spec finds its results. */
+  readonly id: string;
+  readonly suite: string;
+  readonly model: ModelEntry;
+  readonly task: TaskEntry;
+  readonly seed: number;
+  readonly training: TrainingOptions;
+}
+
+/** Training options every suite starts from. */
+export const DEFAULT_TRAINING: TrainingOptions = {
+  sequences: 20_000,
+  batchSize: 16,
+  optimizer: { kind: 'adam', learningRate: 1e-3 },
+  clipNorm: 50,
+  clipGradientValue: 0,
+  evalEvery: 1_000,
+  evalSize: 64,
+  checkpointEvery: 50,
+};
+
+const TRAINING_KEYS = Object.keys(DEFAULT_TRAINING);
+
+/** Checks and completes training options; errors name the field and value. */
+export function resolveTraining(
+  base: TrainingOptions,
+  given: Partial<TrainingOptions> | undefined,
+  where: string,
+): TrainingOptions {
+  for (const key of Object.keys(given ?? {})) {
+    if (!TRAINING_KEYS.includes(key)) {
+      throw new MannError(
+        `${where}: unknown training option '${key}'; valid options: ${TRAINING_KEYS.join(', ')}`,
+      );
+    }
+  }
+  const t = { ...base, ...given };
+  checkInteger(`${where}: training.sequences`, t.sequences, 1);
+  checkInteger(`${where}: training.batchSize`, t.batchSize, 1, 4096);
+  checkNumber(`${where}: training.clipNorm`, t.clipNorm, 0);
+  checkNumber(`${where}: training.clipGradientValue`, t.clipGradientValue, 0);
+  checkInteger(`${where}: training.evalEvery`, t.evalEvery, 1);
+  checkInteger(`${where}: training.evalSize`, t.evalSize, 1, 4096);
+  checkInteger(`${where}: training.checkpointEvery`, t.checkpointEvery, 1);
+  if (!t.optimizer || typeof t.optimizer !== 'object') {
+    throw new MannError(
+      `${where}: training.optimizer must be { kind: 'adam' | 'rmsprop', ... }, got ${JSON.stringify(t.optimizer)}`,
+    );
+  }
+  return t;
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The run id of a spec (see {@link RunSpec.id}). */
+export function runId(spec: Omit<RunSpec, 'id'>): string {
+  const hash = createHash('sha256')
+    .update(
+      stableJson({
+        model: spec.model.config,
+        task: spec.task,
+        seed: spec.seed,
+        training: spec.training,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 8);
+  return `${spec.suite}/${spec.task.name}/${spec.model.label}/s${spec.seed}-${hash}`;
+}
+
+/** Checks a suite (names unique, tasks registered, options valid). */
+export function validateSuite(suite: SuiteSpec): void {
+  const where = `suite '${suite.name}'`;
+  if (!suite.models?.length) throw new MannError(`${where} lists no models`);
+  if (!suite.tasks?.length) throw new MannError(`${where} lists no tasks`);
+  if (!suite.seeds?.length) throw new MannError(`${where} lists no seeds`);
+  const labels = new Set<string>();
+  for (const m of suite.models) {
+    if (!m || typeof m.label !== 'string' || !m.config || typeof m.config.type !== 'string') {
+      throw new MannError(
+        `${where}: each model must be { label, config: { type, ... } }, got ${JSON.stringify(m)}`,
+      );
+    }
+    if (labels.has(m.label))
+      throw new MannError(`${where}: model label '${m.label}' is used twice`);
+    labels.add(m.label);
+  }
+  for (const t of suite.tasks) {
+    const definition = getTaskDefinition(t.name);
+    for (const v of t.generalisation ?? []) {
+      if (!(v in definition.variants)) {
+        throw new MannError(
+          `${where}: task '${t.name}' has no generalisation variant '${v}'; valid: ${Object.keys(definition.variants).join(', ')}`,
+        );
+      }
+    }
+  }
+  suite.seeds.forEach((s, i) => checkInteger(`${where}: seeds[${i}]`, s, 0));
+  resolveTraining(DEFAULT_TRAINING, suite.training, where);
+}
+
+/** The runs of a suite, optionally restricted to some model labels, task names and a seed count. */
+export function expandSuite(
+  suite: SuiteSpec,
+  filter: { models?: readonly string[]; tasks?: readonly string[]; seeds?: number } = {},
+): RunSpec[] {
+  validateSuite(suite);
+  const pick = <T>(
+    all: readonly T[],
+    names: readonly string[] | undefined,
+    name: (x: T) => string,
+    what: string,
+  ): T[] => {
+    if (!names?.length) return [...all];
+    for (const n of names) {
+      if (!all.some((x) => name(x) === n)) {
+        throw new MannError(
+          `suite '${suite.name}' has no ${what} '${n}'; it has: ${all.map(name).join(', ')}`,
+        );
+      }
+    }
+    return all.filter((x) => names.includes(name(x)));
+  };
+  const models = pick(suite.models, filter.models, (m) => m.label, 'model');
+  const tasks = pick(suite.tasks, filter.tasks, (t) => t.name, 'task');
+  const seeds =
+    filter.seeds === undefined
+      ? suite.seeds
+      : Array.from(
+          { length: checkInteger('seeds', filter.seeds, 1, 1000) },
+          (_, i) => suite.seeds[i] ?? (suite.seeds.at(-1) ?? 0) + i,
+        );
+  const runs: RunSpec[] = [];
+  for (const task of tasks) {
+    for (const model of models) {
+      let training = resolveTraining(DEFAULT_TRAINING, suite.training, `suite '${suite.name}'`);
+      let config: ModelEntry['config'] = model.config;
+      for (const o of suite.overrides ?? []) {
+        if (
+          (o.model === undefined || o.model === model.label) &&
+          (o.task === undefined || o.task === task.name)
+        ) {
+          training = resolveTraining(training, o.training, `suite '${suite.name}' override`);
+          config = { ...config, ...o.config, type: config.type };
+        }
+      }
+      for (const seed of seeds) {
+        const base = {
+          suite: suite.name,
+          model: { label: model.label, config },
+          task,
+          seed,
+          training,
+        };
+        runs.push({ id: runId(base), ...base });
+      }
+    }
+  }
+  return runs;
+}
+
+/** Reads a suite from a JSON file; its name defaults to the file's base name. */
+export async function loadSuiteFile(path: string): Promise<SuiteSpec> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new MannError(`cannot read suite file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: Partial<SuiteSpec>;
+  try {
+    parsed = JSON.parse(text) as Partial<SuiteSpec>;
+  } catch (error) {
+    throw new MannError(`suite file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const suite = {
+    name: basename(path, extname(path)),
+    description: `suite from ${path}`,
+    seeds: [1],
+    ...parsed,
+    training: resolveTraining(DEFAULT_TRAINING, parsed.training, `suite file ${path}`),
+  } as SuiteSpec;
+  validateSuite(suite);
+  return suite;
+}

@@ -1,0 +1,324 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { CurvePoint, EvaluationRecord, MemoryPicture, RunRecord } from './report/types.js';
+import type { RunSpec } from './spec.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY,
+  suite TEXT NOT NULL,
+  model_label TEXT NOT NULL,
+  model_type TEXT NOT NULL,
+  task TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  spec TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+  parameters INTEGER NOT NULL DEFAULT 0,
+  sequence_budget INTEGER NOT NULL,
+  sequences INTEGER NOT NULL DEFAULT 0,
+  steps INTEGER NOT NULL DEFAULT 0,
+  wall_ms REAL NOT NULL DEFAULT 0,
+  backend TEXT NOT NULL DEFAULT '',
+  error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS curve (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('train', 'eval')),
+  step INTEGER NOT NULL,
+  sequences INTEGER NOT NULL,
+  bits REAL NOT NULL,
+  bit_errors REAL NOT NULL,
+  wall_ms REAL NOT NULL,
+  PRIMARY KEY (run_id, kind, step)
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  set_name TEXT NOT NULL,
+  x REAL,
+  bits REAL NOT NULL,
+  bit_errors REAL NOT NULL,
+  accuracy REAL NOT NULL,
+  PRIMARY KEY (run_id, set_name)
+);
+CREATE TABLE IF NOT EXISTS pictures (
+  run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS errors (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  message TEXT NOT NULL,
+  stack TEXT
+);
+`;
+
+interface RunRow {
+  id: string;
+  suite: string;
+  model_label: string;
+  model_type: string;
+  task: string;
+  seed: number;
+  spec: string;
+  status: RunRecord['status'];
+  parameters: number;
+  sequence_budget: number;
+  sequences: number;
+  steps: number;
+  wall_ms: number;
+  backend: string;
+  error: string | null;
+}
+
+/**
+ * The results database (SQLite, one file): runs, learning-curve points, evaluations, memory
+ * pictures and errors. Writes are idempotent (keyed by run and step), so replaying the steps
+ * after a checkpoint never counts a point twice. Only the benchmark's parent process writes.
+ */
+export class ResultsStore {
+  private readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    const version = this.db
+      .prepare('SELECT value FROM meta WHERE key = ?')
+      .get('schema_version') as { value: string } | undefined;
+    if (!version) {
+      this.db
+        .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
+        .run('schema_version', String(SCHEMA_VERSION));
+    } else if (Number(version.value) !== SCHEMA_VERSION) {
+      throw new Error(
+        `results database ${path} has schema version ${version.value}; this mann reads ${SCHEMA_VERSION}`,
+      );
+    }
+  }
+
+  /** Adds runs that are not yet known (as pending); known runs keep their state. */
+  addRuns(specs: readonly RunSpec[]): void {
+    const insert = this.db.prepare(`INSERT OR IGNORE INTO runs
+      (id, suite, model_label, model_type, task, seed, spec, status, sequence_budget, updated_at)
+      VALUES (@id, @suite, @label, @type, @task, @seed, @spec, 'pending', @budget, @now)`);
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const s of specs) {
+        insert.run({
+          id: s.id,
+          suite: s.suite,
+          label: s.model.label,
+          type: s.model.config.type,
+          task: s.task.name,
+          seed: s.seed,
+          spec: JSON.stringify(s),
+          budget: s.training.sequences,
+          now,
+        });
+      }
+    })();
+  }
+
+  /** The stored spec of a run. */
+  spec(id: string): RunSpec | undefined {
+    const row = this.db.prepare('SELECT spec FROM runs WHERE id = ?').get(id) as
+      { spec: string } | undefined;
+    return row ? (JSON.parse(row.spec) as RunSpec) : undefined;
+  }
+
+  /** Marks a run as running; drops curve points past `fromStep` (they are replayed exactly). */
+  startRun(id: string, fields: { parameters: number; backend: string; fromStep: number }): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM curve WHERE run_id = ? AND step > ?').run(id, fields.fromStep);
+      this.db
+        .prepare(
+          `UPDATE runs SET status = 'running', parameters = ?, backend = ?, error = NULL,
+           attempts = attempts + 1, updated_at = ? WHERE id = ?`,
+        )
+        .run(fields.parameters, fields.backend, new Date().toISOString(), id);
+    })();
+  }
+
+  /** Records progress (at checkpoints and at the end). */
+  updateProgress(id: string, fields: { steps: number; sequences: number; wallMs: number }): void {
+    this.db
+      .prepare('UPDATE runs SET steps = ?, sequences = ?, wall_ms = ?, updated_at = ? WHERE id = ?')
+      .run(fields.steps, fields.sequences, fields.wallMs, new Date().toISOString(), id);
+  }
+
+  /** Adds or replaces a learning-curve point. */
+  addCurvePoint(p: CurvePoint): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO curve (run_id, kind, step, sequences, bits, bit_errors, wall_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        p.runId,
+        p.kind,
+        p.step,
+        p.sequences,
+        p.bitsPerSequence,
+        p.bitErrorsPerSequence,
+        p.wallMs,
+      );
+  }
+
+  /** Adds or replaces a final evaluation. */
+  addEvaluation(e: EvaluationRecord): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO evaluations (run_id, set_name, x, bits, bit_errors, accuracy)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(e.runId, e.set, e.x, e.bitsPerSequence, e.bitErrorsPerSequence, e.sequenceAccuracy);
+  }
+
+  /** Stores the memory picture of a run. */
+  setPicture(p: MemoryPicture): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO pictures (run_id, data) VALUES (?, ?)')
+      .run(p.runId, JSON.stringify(p));
+  }
+
+  /** Marks a run done. */
+  finishRun(id: string, fields: { steps: number; sequences: number; wallMs: number }): void {
+    this.db
+      .prepare(
+        `UPDATE runs SET status = 'done', steps = ?, sequences = ?, wall_ms = ?, error = NULL, updated_at = ? WHERE id = ?`,
+      )
+      .run(fields.steps, fields.sequences, fields.wallMs, new Date().toISOString(), id);
+  }
+
+  /** Marks a run failed and records the error. */
+  failRun(id: string, message: string, stack?: string): void {
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare(`UPDATE runs SET status = 'failed', error = ?, updated_at = ? WHERE id = ?`)
+        .run(message, now, id);
+      this.db
+        .prepare('INSERT INTO errors (run_id, at, message, stack) VALUES (?, ?, ?, ?)')
+        .run(id, now, message, stack ?? null);
+    })();
+  }
+
+  /** Runs left 'running' by a process that died become pending again (they resume). */
+  recoverInterrupted(): number {
+    return this.db.prepare(`UPDATE runs SET status = 'pending' WHERE status = 'running'`).run()
+      .changes;
+  }
+
+  /** Runs, optionally of one suite, in a stable order. */
+  runs(suite?: string): RunRecord[] {
+    const rows = (
+      suite
+        ? this.db
+            .prepare('SELECT * FROM runs WHERE suite = ? ORDER BY task, model_label, seed')
+            .all(suite)
+        : this.db.prepare('SELECT * FROM runs ORDER BY suite, task, model_label, seed').all()
+    ) as RunRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      suite: r.suite,
+      modelLabel: r.model_label,
+      modelType: r.model_type,
+      task: r.task,
+      seed: r.seed,
+      status: r.status,
+      parameters: r.parameters,
+      sequenceBudget: r.sequence_budget,
+      sequences: r.sequences,
+      steps: r.steps,
+      wallMs: r.wall_ms,
+      backend: r.backend,
+      ...(r.error ? { error: r.error } : {}),
+      spec: JSON.parse(r.spec) as unknown,
+    }));
+  }
+
+  /** Learning-curve points of the given runs, ordered by run, kind and step. */
+  curves(runIds: readonly string[]): CurvePoint[] {
+    const statement = this.db.prepare('SELECT * FROM curve WHERE run_id = ? ORDER BY kind, step');
+    return runIds.flatMap((id) =>
+      (
+        statement.all(id) as {
+          run_id: string;
+          kind: 'train' | 'eval';
+          step: number;
+          sequences: number;
+          bits: number;
+          bit_errors: number;
+          wall_ms: number;
+        }[]
+      ).map((r) => ({
+        runId: r.run_id,
+        kind: r.kind,
+        step: r.step,
+        sequences: r.sequences,
+        bitsPerSequence: r.bits,
+        bitErrorsPerSequence: r.bit_errors,
+        wallMs: r.wall_ms,
+      })),
+    );
+  }
+
+  /** Final evaluations of the given runs. */
+  evaluations(runIds: readonly string[]): EvaluationRecord[] {
+    const statement = this.db.prepare(
+      'SELECT * FROM evaluations WHERE run_id = ? ORDER BY x, set_name',
+    );
+    return runIds.flatMap((id) =>
+      (
+        statement.all(id) as {
+          run_id: string;
+          set_name: string;
+          x: number | null;
+          bits: number;
+          bit_errors: number;
+          accuracy: number;
+        }[]
+      ).map((r) => ({
+        runId: r.run_id,
+        set: r.set_name,
+        x: r.x,
+        bitsPerSequence: r.bits,
+        bitErrorsPerSequence: r.bit_errors,
+        sequenceAccuracy: r.accuracy,
+      })),
+    );
+  }
+
+  /** Memory pictures of the given runs. */
+  pictures(runIds: readonly string[]): MemoryPicture[] {
+    const statement = this.db.prepare('SELECT data FROM pictures WHERE run_id = ?');
+    return runIds.flatMap((id) => {
+      const row = statement.get(id) as { data: string } | undefined;
+      return row ? [JSON.parse(row.data) as MemoryPicture] : [];
+    });
+  }
+
+  /** Recorded errors of a run, oldest first. */
+  errors(runId: string): { at: string; message: string; stack: string | null }[] {
+    return this.db
+      .prepare('SELECT at, message, stack FROM errors WHERE run_id = ? ORDER BY rowid')
+      .all(runId) as {
+      at: string;
+      message: string;
+      stack: string | null;
+    }[];
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,147 @@
+import { MannError } from '@mann/core';
+import { DEFAULT_TRAINING, type SuiteSpec } from './spec.js';
+
+/**
+ * `quick`: copy and associative recall for the NTM, the DNC and the LSTM baseline, sized to
+ * finish in about ten minutes on a 2-core machine (one worker per core) while already showing
+ * the papers' story: the memory models learn copy and generalise to longer sequences, the LSTM
+ * does not. Smaller memories and sequences than the papers, Adam 1e-3 as later reproductions.
+ */
+export const QUICK_SUITE: SuiteSpec = {
+  name: 'quick',
+  description:
+    'copy and associative recall, NTM vs DNC vs LSTM, small sizes (~10 minutes on 2 cores)',
+  models: [
+    {
+      label: 'ntm',
+      config: {
+        type: 'ntm',
+        controller: { kind: 'lstm', hiddenSizes: [100] },
+        memorySlots: 64,
+        memoryWidth: 20,
+      },
+    },
+    {
+      label: 'dnc',
+      config: {
+        type: 'dnc',
+        controller: { kind: 'lstm', hiddenSizes: [100] },
+        memorySlots: 64,
+        memoryWidth: 20,
+        readHeads: 1,
+      },
+    },
+    { label: 'lstm', config: { type: 'lstm', hiddenSizes: [256] } },
+  ],
+  tasks: [
+    {
+      name: 'copy',
+      params: { bits: 8, minLength: 1, maxLength: 10 },
+      generalisation: ['length-20', 'length-30', 'length-50'],
+    },
+    { name: 'associative-recall', params: { minItems: 2, maxItems: 4 } },
+  ],
+  seeds: [1],
+  training: {
+    ...DEFAULT_TRAINING,
+    sequences: 16_000,
+    batchSize: 16,
+    evalEvery: 800,
+    evalSize: 64,
+    checkpointEvery: 50,
+  },
+};
+
+/**
+ * `paper`: the configurations of SPEC section 2 (NTM paper): memory 128 x 20, LSTM-controller
+ * NTM with 100 units, RMSProp with momentum 0.9 and the papers' learning rates, element-wise
+ * gradient clipping to [-10, 10], the LSTM baselines' layer sizes; the DNC at its defaults.
+ * Budgets are those by which the paper's NTM curves have converged (hours to days on a CPU).
+ */
+export const PAPER_SUITE: SuiteSpec = {
+  name: 'paper',
+  description: 'the NTM paper configurations (memory 128 x 20, RMSProp); very long',
+  models: [
+    {
+      label: 'ntm',
+      config: {
+        type: 'ntm',
+        controller: { kind: 'lstm', hiddenSizes: [100] },
+        memorySlots: 128,
+        memoryWidth: 20,
+      },
+    },
+    { label: 'dnc', config: { type: 'dnc', memorySlots: 128, memoryWidth: 20 } },
+    { label: 'lstm', config: { type: 'lstm', hiddenSizes: [256, 256, 256] } },
+  ],
+  tasks: [
+    { name: 'copy' },
+    { name: 'repeat-copy' },
+    { name: 'associative-recall' },
+    { name: 'dynamic-ngrams' },
+    { name: 'priority-sort' },
+  ],
+  seeds: [1],
+  training: {
+    ...DEFAULT_TRAINING,
+    sequences: 200_000,
+    batchSize: 1,
+    optimizer: { kind: 'rmsprop', learningRate: 1e-4, momentum: 0.9 },
+    clipNorm: 0,
+    clipGradientValue: 10,
+    evalEvery: 5_000,
+    evalSize: 100,
+    checkpointEvery: 1_000,
+  },
+  overrides: [
+    {
+      model: 'ntm',
+      task: 'dynamic-ngrams',
+      training: { optimizer: { kind: 'rmsprop', learningRate: 3e-5, momentum: 0.9 } },
+    },
+    {
+      model: 'ntm',
+      task: 'priority-sort',
+      training: { optimizer: { kind: 'rmsprop', learningRate: 3e-5, momentum: 0.9 } },
+      config: {
+        readHeads: 5,
+        writeHeads: 5,
+        controller: { kind: 'lstm', hiddenSizes: [100, 100] },
+      },
+    },
+    {
+      model: 'lstm',
+      task: 'copy',
+      training: { optimizer: { kind: 'rmsprop', learningRate: 3e-5, momentum: 0.9 } },
+    },
+    {
+      model: 'lstm',
+      task: 'repeat-copy',
+      training: { optimizer: { kind: 'rmsprop', learningRate: 3e-5, momentum: 0.9 } },
+      config: { hiddenSizes: [512, 512, 512] },
+    },
+    { model: 'lstm', task: 'dynamic-ngrams', config: { hiddenSizes: [128, 128, 128] } },
+    {
+      model: 'lstm',
+      task: 'priority-sort',
+      training: { optimizer: { kind: 'rmsprop', learningRate: 3e-5, momentum: 0.9 } },
+      config: { hiddenSizes: [128, 128, 128] },
+    },
+  ],
+};
+
+/** Built-in suites by name. */
+export const SUITES: Readonly<Record<string, SuiteSpec>> = {
+  quick: QUICK_SUITE,
+  paper: PAPER_SUITE,
+};
+
+/** A built-in suite; throws listing the names. */
+export function builtinSuite(name: string): SuiteSpec {
+  const suite = SUITES[name];
+  if (!suite)
+    throw new MannError(
+      `unknown suite '${name}'; built-in suites: ${Object.keys(SUITES).join(', ')} (or a path to a JSON suite file)`,
+    );
+  return suite;
+}

@@ -1,0 +1,66 @@
+// A benchmark worker process: receives runs from the parent over IPC, trains them one at a
+// time, and sends every RunEvent back. The parent alone writes the results database.
+import { registerBuiltins } from './builtins.js';
+import { executeRun, type RunEvent } from './runner.js';
+import { loadPlugins } from './plugins.js';
+import type { RunSpec } from './spec.js';
+
+/** Messages from the parent. */
+export type ToWorker =
+  { type: 'run'; spec: RunSpec; resultsDir: string; fresh: boolean } | { type: 'stop' };
+/** Messages to the parent. */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'event'; event: RunEvent }
+  | { type: 'failed'; runId: string; message: string; stack?: string }
+  | { type: 'finished'; runId: string };
+
+function send(message: FromWorker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.send?.(message, (error: Error | null) => (error ? reject(error) : resolve()));
+  });
+}
+
+async function main(): Promise<void> {
+  if (!process.send)
+    throw new Error('worker.js must be started by the mann benchmark (no IPC channel)');
+  registerBuiltins();
+  const plugins = JSON.parse(process.env.MANN_PLUGINS ?? '[]') as string[];
+  await loadPlugins(plugins);
+  // The parent going away (killed, crashed) ends the worker: its run resumes from its checkpoint.
+  process.on('disconnect', () => process.exit(0));
+  let queue = Promise.resolve();
+  process.on('message', (message: ToWorker) => {
+    if (message.type === 'stop') {
+      process.exit(0);
+    }
+    queue = queue.then(async () => {
+      const { spec, resultsDir, fresh } = message;
+      const pending: Promise<void>[] = [];
+      try {
+        await executeRun(spec, {
+          resultsDir,
+          fresh,
+          emit: (event) => void pending.push(send({ type: 'event', event })),
+        });
+        await Promise.all(pending);
+        await send({ type: 'finished', runId: spec.id });
+      } catch (error) {
+        await Promise.allSettled(pending);
+        const e = error instanceof Error ? error : new Error(String(error));
+        await send({
+          type: 'failed',
+          runId: spec.id,
+          message: e.message,
+          ...(e.stack ? { stack: e.stack } : {}),
+        });
+      }
+    });
+  });
+  await send({ type: 'ready' });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
