@@ -29,54 +29,71 @@ export interface GridSummary {
 
 const label = (spec: RunSpec): string => `${spec.task.name}/${spec.model.label}/s${spec.seed}`;
 
-/** Stores a run's events and shows its progress. */
+/**
+ * Stores a run's events and shows its progress. A storage error goes to `onError` instead of
+ * ending the benchmark.
+ */
 function recorder(
   store: ResultsStore,
   progress: ProgressDisplay,
   spec: RunSpec,
+  onError: (error: Error) => void,
 ): (event: RunEvent) => void {
   return (event) => {
-    switch (event.type) {
-      case 'start':
-        store.startRun(event.runId, {
-          parameters: event.parameters,
-          backend: event.backend,
-          fromStep: event.fromStep,
-        });
-        progress.start(event.runId, label(spec), event.totalSteps, event.fromStep);
-        break;
-      case 'progress':
-        progress.update(event.runId, event.step, event);
-        break;
-      case 'curve':
-        store.addCurvePoint(event.point);
-        break;
-      case 'checkpoint':
-        store.updateProgress(event.runId, {
-          steps: event.step,
-          sequences: event.sequences,
-          wallMs: event.wallMs,
-        });
-        break;
-      case 'evaluation':
-        store.addEvaluation(event.record);
-        break;
-      case 'picture':
-        store.setPicture(event.picture);
-        break;
-      case 'done':
-        store.finishRun(event.runId, {
-          steps: event.step,
-          sequences: event.sequences,
-          wallMs: event.wallMs,
-        });
-        progress.finish(
-          event.runId,
-          `${label(spec)}: done, ${event.sequences.toLocaleString('en-US')} sequences in ${(event.wallMs / 1000).toFixed(0)} s`,
-        );
-        break;
+    try {
+      record(store, progress, spec, event);
+    } catch (error) {
+      onError(error instanceof Error ? error : new Error(String(error)));
     }
   };
+}
+
+function record(
+  store: ResultsStore,
+  progress: ProgressDisplay,
+  spec: RunSpec,
+  event: RunEvent,
+): void {
+  switch (event.type) {
+    case 'start':
+      store.startRun(event.runId, {
+        parameters: event.parameters,
+        backend: event.backend,
+        fromStep: event.fromStep,
+      });
+      progress.start(event.runId, label(spec), event.totalSteps, event.fromStep);
+      break;
+    case 'progress':
+      progress.update(event.runId, event.step, event);
+      break;
+    case 'curve':
+      store.addCurvePoint(event.point);
+      break;
+    case 'checkpoint':
+      store.updateProgress(event.runId, {
+        steps: event.step,
+        sequences: event.sequences,
+        wallMs: event.wallMs,
+      });
+      break;
+    case 'evaluation':
+      store.addEvaluation(event.record);
+      break;
+    case 'picture':
+      store.setPicture(event.picture);
+      break;
+    case 'done':
+      store.finishRun(event.runId, {
+        steps: event.step,
+        sequences: event.sequences,
+        wallMs: event.wallMs,
+      });
+      progress.finish(
+        event.runId,
+        `${label(spec)}: done, ${event.sequences.toLocaleString('en-US')} sequences in ${(event.wallMs / 1000).toFixed(0)} s`,
+      );
+      break;
+  }
 }
 
 /**
@@ -95,12 +112,16 @@ export async function runGrid(
     summary.failed.push({ runId: spec.id, message });
     progress.finish(spec.id, `${label(spec)}: FAILED: ${message}`);
   };
+  const isSettled = (id: string): boolean =>
+    summary.done.includes(id) || summary.failed.some((f) => f.runId === id);
   if (options.workers === 0) {
     for (const spec of specs) {
       try {
         await executeRun(spec, {
           resultsDir: options.resultsDir,
-          emit: recorder(store, progress, spec),
+          emit: recorder(store, progress, spec, (error) => {
+            throw error;
+          }),
           fresh: options.fresh ?? false,
         });
         summary.done.push(spec.id);
@@ -132,7 +153,12 @@ export async function runGrid(
           child.send({ type: 'stop' } satisfies ToWorker);
           return;
         }
-        emit = recorder(store, progress, current);
+        const run = current;
+        emit = recorder(store, progress, run, (error) => {
+          // The results of this run can no longer be stored: fail it and stop its worker.
+          if (!isSettled(run.id)) fail(run, `cannot store results: ${error.message}`, error.stack);
+          child.kill();
+        });
         child.send({
           type: 'run',
           spec: current,
@@ -152,21 +178,15 @@ export async function runGrid(
         }
       });
       child.on('exit', (code, signal) => {
-        if (
-          current &&
-          !summary.done.includes(current.id) &&
-          !summary.failed.some((f) => f.runId === current?.id)
-        ) {
+        if (current && !isSettled(current.id)) {
           fail(
             current,
             `worker process exited unexpectedly (code ${code}, signal ${signal}) during this run`,
           );
-          current = undefined;
-          // Replace the dead worker so the rest of the queue still runs.
-          void startWorker().then(resolve);
-          return;
         }
-        resolve();
+        // Replace a worker that died with work left, so the rest of the queue still runs.
+        if (queue.length > 0) void startWorker().then(resolve);
+        else resolve();
       });
     });
   const count = Math.max(1, Math.min(options.workers, specs.length));

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS curve (
   step INTEGER NOT NULL,
   sequences INTEGER NOT NULL,
   bits REAL NOT NULL,
-  bit_errors REAL NOT NULL,
+  bit_errors REAL,
   wall_ms REAL NOT NULL,
   PRIMARY KEY (run_id, kind, step)
 );

@@ -37,7 +37,7 @@ export const QUICK_SUITE: SuiteSpec = {
     {
       name: 'copy',
       params: { bits: 8, minLength: 1, maxLength: 10 },
-      generalisation: ['length-20', 'length-30', 'length-50'],
+      generalisation: ['length-30', 'length-50'],
     },
     { name: 'associative-recall', params: { minItems: 2, maxItems: 4 } },
   ],

@@ -16,8 +16,10 @@ export type FromWorker =
   | { type: 'finished'; runId: string };
 
 function send(message: FromWorker): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.send?.(message, (error: Error | null) => (error ? reject(error) : resolve()));
+  return new Promise((resolve) => {
+    // A parent that went away cannot be told anything; 'disconnect' ends this process.
+    if (!process.connected) return resolve();
+    process.send?.(message, () => resolve());
   });
 }
 
