@@ -132,7 +132,12 @@ export function addressHeads(
   },
   previous: tf.Tensor3D,
 ): Addressing {
-  checkShape('previous', previous, [memory.shape[0], heads.key.shape[1], memory.shape[1]], '[B, H, N]');
+  checkShape(
+    'previous',
+    previous,
+    [memory.shape[0], heads.key.shape[1], memory.shape[1]],
+    '[B, H, N]',
+  );
   return tidy(() => {
     const content = contentWeights(memory, heads.key, heads.beta);
     const gated = interpolate(content, previous, heads.gate);

@@ -142,11 +142,14 @@ export const DEFAULT_NTM_MEMORY_CONFIG: NtmMemoryConfig = {
   traceAddressing: DEFAULT_TRACE_ADDRESSING,
 };
 
-/** What {@link resolveNtmConfig} accepts: any subset of the options, plus the sizes. */
-export type NtmOptions = Partial<Omit<NtmConfig, 'controller'>> &
-  Pick<NtmConfig, 'inputSize' | 'outputSize'> & {
-    readonly controller?: Partial<ControllerConfig>;
-  };
+/** What {@link resolveNtmConfig} and `createNtm` accept: the sizes plus any subset of the options. */
+export type NtmOptions = Partial<NtmMemoryConfig> & {
+  readonly type?: 'ntm';
+  readonly inputSize: number;
+  readonly outputSize: number;
+  readonly controller?: Partial<ControllerConfig>;
+  readonly clipValue?: number;
+};
 
 /** Validates the memory options (shared by the model and the memory-scheme entry). */
 function validateMemoryConfig(config: NtmMemoryConfig): NtmMemoryConfig {

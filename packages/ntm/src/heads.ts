@@ -16,7 +16,13 @@ import type { KeyActivation, StrengthActivation } from './config.js';
  */
 export interface HeadLayout {
   /** Fields every head emits, name -> size, in interface order. */
-  readonly addressing: { readonly key: number; readonly beta: number; readonly gate: number; readonly shift: number; readonly gamma: number };
+  readonly addressing: {
+    readonly key: number;
+    readonly beta: number;
+    readonly gate: number;
+    readonly shift: number;
+    readonly gamma: number;
+  };
   /** Fields a write head also emits, name -> size, in interface order. */
   readonly writing: { readonly erase: number; readonly add: number };
   /** R */
@@ -97,22 +103,24 @@ function activate(field: Field, x: tf.Tensor, activations: HeadActivations): tf.
   }
 }
 
-/** Splits `block` [B, H, sum(sizes)] into the fields of `sizes`, each activated. */
+/**
+ * Cuts `block` [B, H, sum(sizes)] into the fields of `sizes`, each activated. Slices rather than
+ * tf.split: the gradient of a multi-output op fails in TF.js when some of its outputs get no
+ * gradient (it receives null for them), e.g. a loss on one traced field.
+ */
 function splitFields<F extends Field>(
   block: tf.Tensor3D,
   sizes: Readonly<Record<F, number>>,
   activations: HeadActivations,
 ): Record<F, tf.Tensor3D> {
-  const names = Object.keys(sizes) as F[];
-  const parts = tf.split(
-    block,
-    names.map((n) => sizes[n]),
-    2,
-  );
+  const [batch, heads] = block.shape;
   const out = {} as Record<F, tf.Tensor3D>;
-  names.forEach((name, i) => {
-    out[name] = activate(name, parts[i] as tf.Tensor, activations) as tf.Tensor3D;
-  });
+  let offset = 0;
+  for (const name of Object.keys(sizes) as F[]) {
+    const part = tf.slice(block, [0, 0, offset], [batch, heads, sizes[name]]);
+    out[name] = activate(name, part, activations) as tf.Tensor3D;
+    offset += sizes[name];
+  }
   return out;
 }
 
@@ -127,38 +135,43 @@ export function splitInterface(
   layout: HeadLayout,
   activations: HeadActivations,
 ): HeadParameters {
-  checkShape('interfaceVector', interfaceVector, [null, interfaceSize(layout)], '[B, interfaceSize]');
+  checkShape(
+    'interfaceVector',
+    interfaceVector,
+    [null, interfaceSize(layout)],
+    '[B, interfaceSize]',
+  );
   return tidy(() => {
-  const batch = interfaceVector.shape[0];
-  const heads = layout.readHeads + layout.writeHeads;
-  const addressingSize = heads * sum(layout.addressing);
-  const scalar = (x: tf.Tensor3D): tf.Tensor2D => tf.reshape(x, [batch, heads]);
-  const addressingBlock = tf.reshape(tf.slice(interfaceVector, [0, 0], [batch, addressingSize]), [
-    batch,
-    heads,
-    sum(layout.addressing),
-  ]) as tf.Tensor3D;
-  const addressing = splitFields(addressingBlock, layout.addressing, activations);
-  let writing: Record<'erase' | 'add', tf.Tensor3D>;
-  if (layout.writeHeads > 0) {
-    const writingBlock = tf.reshape(tf.slice(interfaceVector, [0, addressingSize], [batch, -1]), [
+    const batch = interfaceVector.shape[0];
+    const heads = layout.readHeads + layout.writeHeads;
+    const addressingSize = heads * sum(layout.addressing);
+    const scalar = (x: tf.Tensor3D): tf.Tensor2D => tf.reshape(x, [batch, heads]);
+    const addressingBlock = tf.reshape(tf.slice(interfaceVector, [0, 0], [batch, addressingSize]), [
       batch,
-      layout.writeHeads,
-      sum(layout.writing),
+      heads,
+      sum(layout.addressing),
     ]) as tf.Tensor3D;
-    writing = splitFields(writingBlock, layout.writing, activations);
-  } else {
-    const empty = tf.zeros([batch, 0, layout.writing.erase]) as tf.Tensor3D;
-    writing = { erase: empty, add: empty };
-  }
-  return {
-    key: addressing.key,
-    beta: scalar(addressing.beta),
-    gate: scalar(addressing.gate),
-    shift: addressing.shift,
-    gamma: scalar(addressing.gamma),
-    erase: writing.erase,
-    add: writing.add,
-  };
+    const addressing = splitFields(addressingBlock, layout.addressing, activations);
+    let writing: Record<'erase' | 'add', tf.Tensor3D>;
+    if (layout.writeHeads > 0) {
+      const writingBlock = tf.reshape(tf.slice(interfaceVector, [0, addressingSize], [batch, -1]), [
+        batch,
+        layout.writeHeads,
+        sum(layout.writing),
+      ]) as tf.Tensor3D;
+      writing = splitFields(writingBlock, layout.writing, activations);
+    } else {
+      const empty = tf.zeros([batch, 0, layout.writing.erase]) as tf.Tensor3D;
+      writing = { erase: empty, add: empty };
+    }
+    return {
+      key: addressing.key,
+      beta: scalar(addressing.beta),
+      gate: scalar(addressing.gate),
+      shift: addressing.shift,
+      gamma: scalar(addressing.gamma),
+      erase: writing.erase,
+      add: writing.add,
+    };
   });
 }

@@ -41,10 +41,14 @@ export function writeMemory(
   checkShape('add', add, [batch, heads, width], '[B, H, W]');
   if (heads === 0) return tf.clone(memory);
   return tf.tidy(() => {
-    // w_h e_h^T for every head at once: [B, H, N, W]
-    const erased = tf.mul(tf.expandDims(weights, 3), tf.expandDims(erase, 2));
+    // 1 - w_h e_h^T for every head at once: [B, H, N, W]
+    const retain = tf.sub(1, tf.mul(tf.expandDims(weights, 3), tf.expandDims(erase, 2)));
     let kept: tf.Tensor = memory;
-    for (const outer of tf.unstack(erased, 1)) kept = tf.mul(kept, tf.sub(1, outer));
+    for (let h = 0; h < heads; h++) {
+      // slice, not unstack: tf.unstack's gradient fails when one of its outputs gets none
+      const factor = tf.slice(retain, [0, h, 0, 0], [batch, 1, slots, width]);
+      kept = tf.mul(kept, tf.reshape(factor, [batch, slots, width]));
+    }
     return tf.add(kept, tf.matMul(weights, add, true, false)) as tf.Tensor3D;
   });
 }

@@ -116,7 +116,10 @@ export class NtmMemory implements MemoryAccess<NtmState> {
       } else if (this.config.initialWeighting === 'uniform') {
         weights = tf.fill([r + hw, n], 1 / n) as tf.Tensor2D;
       } else {
-        weights = tf.oneHot(tf.zeros([r + hw], 'int32') as tf.Tensor1D, n).toFloat() as tf.Tensor2D;
+        weights = tf.cast(
+          tf.oneHot(tf.zeros([r + hw], 'int32') as tf.Tensor1D, n),
+          'float32',
+        ) as tf.Tensor2D;
       }
       const all = tile<tf.Tensor3D>(weights);
       return {
@@ -139,7 +142,12 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     options: NtmStepOptions = {},
   ): { readonly reads: tf.Tensor2D; readonly state: NtmState; readonly trace?: StepTrace } {
     const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
-    checkShape('interfaceVector', interfaceVector, [null, this.interfaceSize], '[B, interfaceSize]');
+    checkShape(
+      'interfaceVector',
+      interfaceVector,
+      [null, this.interfaceSize],
+      '[B, interfaceSize]',
+    );
     const batch = interfaceVector.shape[0];
     checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
     checkShape('state.readWeights', state.readWeights, [batch, r, n], '[B, R, N]');
@@ -147,11 +155,15 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     return tidy(() => {
       const heads = splitInterface(interfaceVector, this.layout, this.activations);
       // 1. all heads address M_{t-1} from their own previous weightings
-      const previous = hw > 0 ? tf.concat([state.readWeights, state.writeWeights], 1) : state.readWeights;
+      const previous =
+        hw > 0 ? tf.concat([state.readWeights, state.writeWeights], 1) : state.readWeights;
       const addressing = addressHeads(state.memory, heads, previous);
       const [readWeights, writeWeights] = this.byKind(addressing.weights);
       // 2. read from M_{t-1}
-      const reads = tf.reshape(readMemory(state.memory, readWeights), [batch, r * w]) as tf.Tensor2D;
+      const reads = tf.reshape(readMemory(state.memory, readWeights), [
+        batch,
+        r * w,
+      ]) as tf.Tensor2D;
       // 3. write: erases, then adds
       const memory = writeMemory(state.memory, writeWeights, heads.erase, heads.add);
       const next: NtmState = { memory, readWeights, writeWeights };
@@ -179,11 +191,9 @@ export class NtmMemory implements MemoryAccess<NtmState> {
 
   /** Splits a per-head tensor [B, R + Hw, ...] into the read heads' and write heads' parts. */
   private byKind<T extends tf.Tensor>(x: T): [T, T] {
-    const r = this.config.readHeads;
-    const size = x.shape.map((s, i) => (i === 1 ? r : s));
-    const begin = x.shape.map((_, i) => (i === 1 ? r : 0));
-    const read = tf.slice(x, x.shape.map(() => 0), size) as T;
-    const write = tf.slice(x, begin, x.shape.map((s, i) => (i === 1 ? this.config.writeHeads : s))) as T;
-    return [read, write];
+    const { readHeads: r, writeHeads: hw } = this.config;
+    const begin = (head: number): number[] => x.shape.map((_, axis) => (axis === 1 ? head : 0));
+    const size = (heads: number): number[] => x.shape.map((s, axis) => (axis === 1 ? heads : s));
+    return [tf.slice(x, begin(0), size(r)) as T, tf.slice(x, begin(r), size(hw)) as T];
   }
 }
