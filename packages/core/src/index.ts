@@ -42,7 +42,7 @@ export type {
   RecurrentModel,
 } from './interfaces.js';
 export { ParameterStore } from './params.js';
-export type { Initializer, ParameterScope } from './params.js';
+export type { Initializer, ParameterScope, ParameterOptions } from './params.js';
 export { withDefaults } from './config.js';
 export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
@@ -51,9 +51,11 @@ export {
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
+  lstmLayerStep,
   zeroLstmState,
 } from './controllers/lstm.js';
-export type { LstmLayer, LstmLayerState, LstmState } from './controllers/lstm.js';
+export type { LstmLayer, LstmLayerState, LstmOptions, LstmState } from './controllers/lstm.js';
+export { lstmCellFused, lstmLayerSequence } from './fused/lstm-ops.js';
 export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';
 export type { FeedforwardActivation, FeedforwardState } from './controllers/feedforward.js';
 export {

@@ -17,9 +17,24 @@ export interface ParameterScope {
   /** The model's seeded generator (for parts that draw random initial state). */
   readonly rng: Rng;
   /** Creates `prefix/name`; see {@link ParameterStore.create}. */
-  create(name: string, shape: readonly number[], init: Initializer): tf.Variable;
+  create(
+    name: string,
+    shape: readonly number[],
+    init: Initializer,
+    options?: ParameterOptions,
+  ): tf.Variable;
   /** A nested scope `prefix/inner`. */
   scope(inner: string): ParameterScope;
+}
+
+/** Options of {@link ParameterStore.create}. */
+export interface ParameterOptions {
+  /**
+   * False for values drawn once and then held fixed (e.g. a random initial memory): checkpoints
+   * keep them, the trainer does not update them, {@link ParameterStore.count} does not count
+   * them. Default true.
+   */
+  readonly trainable?: boolean;
 }
 
 let storeCounter = 0;
@@ -37,7 +52,12 @@ export class ParameterStore {
   constructor(private readonly rng: Rng) {}
 
   /** Creates parameter `name` of `shape`. Names must be unique within the store. */
-  create(name: string, shape: readonly number[], init: Initializer): tf.Variable {
+  create(
+    name: string,
+    shape: readonly number[],
+    init: Initializer,
+    options: ParameterOptions = {},
+  ): tf.Variable {
     if (this.variables.has(name)) throw new MannError(`parameter '${name}' already exists`);
     if (shape.some((s) => !Number.isInteger(s) || s <= 0)) {
       throw new MannError(
@@ -64,7 +84,10 @@ export class ParameterStore {
         for (let i = 0; i < size; i++) values[i] = this.rng.normal(init.mean, init.std);
         break;
     }
-    const variable = tf.variable(tf.tensor(values, [...shape]), true, `${this.prefix}/${name}`);
+    const initial = tf.tensor(values, [...shape]);
+    const trainable = options.trainable ?? true;
+    const variable = tf.variable(initial, trainable, `${this.prefix}/${name}`);
+    initial.dispose(); // the variable holds its own reference to the data
     this.variables.set(name, variable);
     return variable;
   }
@@ -74,7 +97,8 @@ export class ParameterStore {
     return {
       prefix,
       rng: this.rng,
-      create: (name, shape, init) => this.create(`${prefix}/${name}`, shape, init),
+      create: (name, shape, init, options) =>
+        this.create(`${prefix}/${name}`, shape, init, options),
       scope: (inner) => this.scope(`${prefix}/${inner}`),
     };
   }
@@ -99,10 +123,15 @@ export class ParameterStore {
     return [...this.variables.entries()];
   }
 
-  /** Total number of scalar parameters. */
+  /** name -> variable of the trainable parameters only, in creation order. */
+  trainableEntries(): [string, tf.Variable][] {
+    return this.entries().filter(([, v]) => v.trainable);
+  }
+
+  /** Number of trainable scalar parameters. */
   count(): number {
     let n = 0;
-    for (const v of this.variables.values()) n += v.size;
+    for (const v of this.variables.values()) if (v.trainable) n += v.size;
     return n;
   }
 
@@ -110,7 +139,7 @@ export class ParameterStore {
   snapshot(): Record<string, { shape: number[]; values: Float32Array }> {
     const out: Record<string, { shape: number[]; values: Float32Array }> = {};
     for (const [name, v] of this.variables) {
-      out[name] = { shape: [...v.shape], values: v.dataSync() as Float32Array };
+      out[name] = { shape: [...v.shape], values: v.dataSync().slice() as Float32Array };
     }
     return out;
   }

@@ -35,7 +35,8 @@ export interface NtmStepOptions extends StepOptions {
  * 4. write: M_t from M_{t-1}, all heads' erases first, then all heads' adds.
  *
  * Parameters (under the memory's scope): `initialMemory` [N, W] when `memoryInit` is
- * `learned` or `random` (the random one has its gradient stopped, so it stays fixed);
+ * `learned` or `random` (the random one is non-trainable and its gradient stopped, so it
+ * stays fixed);
  * `initialWeightLogits` [R + Hw, N] when `initialWeighting` is `learned`;
  * `initialReadBias` [R, W] when `initialReads` is `learned`.
  *
@@ -73,11 +74,14 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     if (config.memoryInit !== 'constant') {
       // as pytorch-ntm's memory bias: uniform in +-1/sqrt(N + W)
       const limit = 1 / Math.sqrt(n + w);
-      this.initialMemory = scope.create('initialMemory', [n, w], {
-        kind: 'uniform',
-        low: -limit,
-        high: limit,
-      });
+      // A random memory is drawn once and held fixed: a non-trainable parameter, so
+      // checkpoints keep it and the trainer leaves it alone.
+      this.initialMemory = scope.create(
+        'initialMemory',
+        [n, w],
+        { kind: 'uniform', low: -limit, high: limit },
+        { trainable: config.memoryInit === 'learned' },
+      );
     }
     if (config.initialWeighting === 'learned') {
       // Random logits, as Collier & Beel's learned_init (a bias-free dense layer fed a 1):

@@ -68,6 +68,13 @@ export class Trainer {
     readonly model: RecurrentModel,
     options: TrainerOptions = {},
   ) {
+    const valid = ['optimizer', 'clipNorm', 'clipGradientValue', 'maxBadSteps'];
+    const unknown = Object.keys(options).find((key) => !valid.includes(key));
+    if (unknown !== undefined) {
+      throw new MannError(
+        `unknown trainer option '${unknown}'; valid options: ${valid.join(', ')}`,
+      );
+    }
     this.optimizer = new Optimizer(options.optimizer ?? { kind: 'adam', learningRate: 1e-3 });
     this.clipNorm = checkNumber('clipNorm', options.clipNorm ?? DEFAULT_CLIP_NORM, 0);
     this.clipGradientValue = checkNumber('clipGradientValue', options.clipGradientValue ?? 0, 0);
@@ -97,7 +104,7 @@ export class Trainer {
   /** One update from `batch`. Throws a MannError after too many consecutive non-finite steps. */
   trainStep(batch: SequenceBatch): TrainStepResult {
     this.attempts++;
-    const variables = Object.fromEntries(this.model.parameters.entries());
+    const variables = Object.fromEntries(this.model.parameters.trainableEntries());
     const names = Object.keys(variables);
     const { loss, norm, clipped } = tidy(() => {
       const { inputs, targets, mask } = batchTensors(batch);
