@@ -14,6 +14,7 @@ import type { CommonOptions } from './cli.js';
 import { collectReportData } from './collect.js';
 import { parseOverrides } from './overrides.js';
 import { runGrid } from './pool.js';
+import { runBenchmark } from './bench.js';
 import { createProgress } from './progress.js';
 import { buildMemoryPictureHtml, writeReport } from './report/index.js';
 import {
@@ -25,7 +26,6 @@ import {
 } from './runner.js';
 import {
   DEFAULT_TRAINING,
-  expandSuite,
   loadSuiteFile,
   resolveTraining,
   runId,
@@ -214,47 +214,21 @@ export async function benchCommand(
     : existsSync(options.suite)
       ? await loadSuiteFile(options.suite)
       : builtinSuite(options.suite);
-  const specs = expandSuite(suite, {
-    ...(options.models ? { models: options.models } : {}),
-    ...(options.tasks ? { tasks: options.tasks } : {}),
-    ...(options.seeds !== undefined ? { seeds: options.seeds } : {}),
-  });
-  // Fail fast on configurations that cannot build, before any worker starts.
-  for (const spec of specs) {
-    const task = createTask(spec.task.name, spec.task.params ?? {});
-    getModelDefinition(spec.model.config.type).resolveConfig({
-      ...spec.model.config,
-      inputSize: task.inputWidth,
-      outputSize: task.outputWidth,
-    });
-  }
-  const resultsDir = resolve(options.results);
-  const store = new ResultsStore(join(resultsDir, 'results.db'));
   const progress = createProgress({ quiet: options.json });
   try {
-    store.recoverInterrupted();
-    store.addRuns(specs);
-    const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
-    const todo = specs.filter((s) => status.get(s.id) !== 'done');
-    const workers = Math.min(options.workers, todo.length);
-    progress.log(
-      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run on ${workers === 0 ? 'this process' : `${workers} worker process${workers === 1 ? '' : 'es'}`}`,
-    );
-    const started = Date.now();
-    const summary = await runGrid(todo, {
-      store,
-      resultsDir,
-      workers,
+    const { runs, summary, report, wallSeconds } = await runBenchmark({
+      suite,
+      filter: {
+        ...(options.models ? { models: options.models } : {}),
+        ...(options.tasks ? { tasks: options.tasks } : {}),
+        ...(options.seeds !== undefined ? { seeds: options.seeds } : {}),
+      },
+      resultsDir: options.results,
+      workers: options.workers,
       plugins: options.plugin,
       progress,
       ...(options.backend ? { backend: options.backend } : {}),
     });
-    progress.stop();
-    const report = await writeReport(
-      collectReportData(store, suite.name),
-      join(resultsDir, 'report', suite.name),
-    );
-    const runs = store.runs(suite.name).filter((r) => specs.some((s) => s.id === r.id));
     const lines = runs.map(
       (r) => `${r.task}/${r.modelLabel}/s${r.seed}: ${r.status}${r.error ? ` (${r.error})` : ''}`,
     );
@@ -263,7 +237,7 @@ export async function benchCommand(
       {
         backend,
         suite: suite.name,
-        wallSeconds: (Date.now() - started) / 1000,
+        wallSeconds,
         runs,
         failed: summary.failed,
         report,
@@ -273,7 +247,6 @@ export async function benchCommand(
     return runs.some((r) => r.status !== 'done') ? 1 : 0;
   } finally {
     progress.stop();
-    store.close();
   }
 }
 

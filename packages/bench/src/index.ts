@@ -1,1 +1,38 @@
-export {};
+// Public API of @mann/bench: the benchmark runner, suites, the results store and the report.
+export { runBenchmark } from './bench.js';
+export type { BenchmarkOptions, BenchmarkResult } from './bench.js';
+export { QUICK_SUITE, PAPER_SUITE, SUITES, builtinSuite } from './suites.js';
+export {
+  DEFAULT_TRAINING,
+  expandSuite,
+  loadSuiteFile,
+  resolveTraining,
+  runId,
+  validateSuite,
+} from './spec.js';
+export type {
+  ModelEntry,
+  TaskEntry,
+  TrainingOptions,
+  SuiteOverride,
+  SuiteSpec,
+  RunSpec,
+} from './spec.js';
+export { executeRun, checkpointPath, captureMemoryPicture, evaluationBatch } from './runner.js';
+export type { RunEvent, ExecuteRunOptions } from './runner.js';
+export { ResultsStore } from './store.js';
+export { collectReportData, describeMachine } from './collect.js';
+export { registerBuiltins } from './builtins.js';
+export { loadPlugins } from './plugins.js';
+export { createProgress } from './progress.js';
+export type { ProgressDisplay, ProgressFields } from './progress.js';
+export { writeReport, buildHtml, buildMarkdown, buildMemoryPictureHtml } from './report/index.js';
+export type {
+  ReportData,
+  RunRecord,
+  CurvePoint,
+  EvaluationRecord,
+  MemoryPicture,
+} from './report/types.js';
+export { CONVERGENCE_BIT_ERRORS } from './report/types.js';
+export { PERF_MODELS } from './perf/command.js';

@@ -1,0 +1,92 @@
+import { join, resolve } from 'node:path';
+import { getModelDefinition } from '@mann/core';
+import { createTask } from '@mann/tasks';
+import { collectReportData } from './collect.js';
+import { runGrid, type GridSummary } from './pool.js';
+import { createProgress, type ProgressDisplay } from './progress.js';
+import { writeReport } from './report/index.js';
+import type { RunRecord } from './report/types.js';
+import { expandSuite, type RunSpec, type SuiteSpec } from './spec.js';
+import { ResultsStore } from './store.js';
+
+/** Options of {@link runBenchmark}. */
+export interface BenchmarkOptions {
+  readonly suite: SuiteSpec;
+  /** Only some model labels, tasks, or a number of seeds. */
+  readonly filter?: { models?: readonly string[]; tasks?: readonly string[]; seeds?: number };
+  /** Results directory: `results.db`, `checkpoints/`, `report/<suite>/`. Default `results`. */
+  readonly resultsDir?: string;
+  /** Worker processes (0: in this process). Default 1. */
+  readonly workers?: number;
+  /** Plugin modules every worker imports (the caller imports them too, before calling). */
+  readonly plugins?: readonly string[];
+  /** Progress display; default: lines or bars on stderr. */
+  readonly progress?: ProgressDisplay;
+  /** Backend forced in the workers. */
+  readonly backend?: string;
+}
+
+/** What {@link runBenchmark} did. */
+export interface BenchmarkResult {
+  readonly specs: readonly RunSpec[];
+  /** The suite's runs as stored, after this call. */
+  readonly runs: readonly RunRecord[];
+  readonly summary: GridSummary;
+  readonly report: { readonly htmlPath: string; readonly markdownPath: string };
+  readonly wallSeconds: number;
+}
+
+/**
+ * Runs a suite's grid (models x tasks x seeds): runs already done are skipped, unfinished ones
+ * resume from their checkpoints, failed ones are tried again; then writes the report. Model
+ * configurations are checked before any training starts.
+ */
+export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkResult> {
+  const { suite } = options;
+  const specs = expandSuite(suite, options.filter ?? {});
+  for (const spec of specs) {
+    const task = createTask(spec.task.name, spec.task.params ?? {});
+    getModelDefinition(spec.model.config.type).resolveConfig({
+      ...spec.model.config,
+      inputSize: task.inputWidth,
+      outputSize: task.outputWidth,
+    });
+  }
+  const resultsDir = resolve(options.resultsDir ?? 'results');
+  const progress = options.progress ?? createProgress();
+  const store = new ResultsStore(join(resultsDir, 'results.db'));
+  try {
+    store.recoverInterrupted();
+    store.addRuns(specs);
+    const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
+    const todo = specs.filter((s) => status.get(s.id) !== 'done');
+    const workers = Math.min(options.workers ?? 1, todo.length);
+    progress.log(
+      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}`,
+    );
+    const started = Date.now();
+    const summary = await runGrid(todo, {
+      store,
+      resultsDir,
+      workers,
+      plugins: options.plugins ?? [],
+      progress,
+      ...(options.backend ? { backend: options.backend } : {}),
+    });
+    progress.stop();
+    const report = await writeReport(
+      collectReportData(store, suite.name),
+      join(resultsDir, 'report', suite.name),
+    );
+    const ids = new Set(specs.map((s) => s.id));
+    return {
+      specs,
+      runs: store.runs(suite.name).filter((r) => ids.has(r.id)),
+      summary,
+      report,
+      wallSeconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    store.close();
+  }
+}
