@@ -9,6 +9,7 @@ export {
   resolveTraining,
   runId,
   validateSuite,
+  setName,
 } from './spec.js';
 export type {
   ModelEntry,
@@ -17,6 +18,7 @@ export type {
   SuiteOverride,
   SuiteSpec,
   RunSpec,
+  GeneralisationSet,
 } from './spec.js';
 export { executeRun, checkpointPath, captureMemoryPicture, evaluationBatch } from './runner.js';
 export type { RunEvent, ExecuteRunOptions } from './runner.js';

@@ -14,7 +14,7 @@ import {
 } from '@mann/core';
 import { createTask, type Task } from '@mann/tasks';
 import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
-import type { RunSpec } from './spec.js';
+import { setName, type GeneralisationSet, type RunSpec } from './spec.js';
 
 /** What a run reports while it trains; the benchmark's parent process stores these. */
 export type RunEvent =
@@ -275,9 +275,18 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
       if (step % training.checkpointEvery === 0 || step === totalSteps) await save();
     }
     if (fromStep === totalSteps) await save();
-    const sets = ['train', ...(spec.task.generalisation ?? task.generalisation)];
-    for (const name of sets) {
-      const setTask = name === 'train' ? task : task.variant(name);
+    const sets: GeneralisationSet[] = [
+      'train',
+      ...(spec.task.generalisation ?? task.generalisation),
+    ];
+    for (const set of sets) {
+      const name = setName(set);
+      const setTask =
+        set === 'train'
+          ? task
+          : typeof set === 'string'
+            ? task.variant(set)
+            : createTask(spec.task.name, { ...spec.task.params, ...set.params });
       const scores = evaluateOn(
         session.model,
         setTask,

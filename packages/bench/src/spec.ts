@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { MannError, checkInteger, checkNumber, type OptimizerConfig } from '@mann/core';
-import { getTaskDefinition } from '@mann/tasks';
+import { createTask, getTaskDefinition } from '@mann/tasks';
 
 /** A model as a suite names it: a label and a config for `createModel` (widths come from the task). */
 export interface ModelEntry {
@@ -18,8 +18,21 @@ export interface TaskEntry {
   readonly name: string;
   /** Parameter overrides (typed values or strings). */
   readonly params?: Readonly<Record<string, unknown>>;
-  /** Generalisation variants evaluated after training; default: all of the task's variants. */
-  readonly generalisation?: readonly string[];
+  /**
+   * Generalisation sets evaluated after training; default: all of the task's named variants.
+   * Each is a variant name (`length-50`) or a set of its own: a name and parameter overrides
+   * applied on top of the task's params (`{ name: 'length-20', params: { minLength: 20, maxLength: 20 } }`).
+   */
+  readonly generalisation?: readonly GeneralisationSet[];
+}
+
+/** A generalisation set: a task variant's name, or a name with parameter overrides. */
+export type GeneralisationSet =
+  string | { readonly name: string; readonly params: Readonly<Record<string, unknown>> };
+
+/** The name of a generalisation set. */
+export function setName(set: GeneralisationSet): string {
+  return typeof set === 'string' ? set : set.name;
 }
 
 /** How a run trains and is measured. */
@@ -160,7 +173,18 @@ export function validateSuite(suite: SuiteSpec): void {
   }
   for (const t of suite.tasks) {
     const definition = getTaskDefinition(t.name);
-    for (const v of t.generalisation ?? []) {
+    for (const set of t.generalisation ?? []) {
+      if (typeof set !== 'string') {
+        if (!set || typeof set.name !== 'string' || !set.params || typeof set.params !== 'object') {
+          throw new MannError(
+            `${where}: task '${t.name}': a generalisation set must be a variant name or { name, params }, got ${JSON.stringify(set)}`,
+          );
+        }
+        // Build it once so bad parameters fail now, naming the key and the accepted range.
+        createTask(t.name, { ...t.params, ...set.params });
+        continue;
+      }
+      const v = set;
       if (!(v in definition.variants)) {
         throw new MannError(
           `${where}: task '${t.name}' has no generalisation variant '${v}'; valid: ${Object.keys(definition.variants).join(', ')}`,
