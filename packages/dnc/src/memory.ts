@@ -1,0 +1,209 @@
+import * as tf from '@tensorflow/tfjs';
+import { checkInteger, checkShape, contentWeights, MannError, tidy } from '@mann/core';
+import type { MemoryAccess, StepOptions, StepTrace } from '@mann/core';
+import { resolveDncMemoryConfig } from './config.js';
+import type { DncMemoryConfig } from './config.js';
+import { interfaceLayout, interfaceSize, parseInterface } from './interface.js';
+import type { InterfaceField } from './interface.js';
+import { retentionVector, usageAfterWrite } from './usage.js';
+import { writeAllocationWeightings } from './allocation.js';
+import { eraseAndWrite, writeWeighting } from './write.js';
+import { directionalWeights, updatePrecedence, updateTemporalLink } from './temporal-link.js';
+import {
+  initialSparseLink,
+  isSparseLink,
+  sparseDirectionalWeights,
+  updateSparseLink,
+  type SparseLink,
+} from './sparse-link.js';
+import { sharpenLinkWeights } from './sharpness.js';
+import { readVectors, readWeighting } from './read.js';
+
+/** A temporal link matrix: dense [B, Hw, N, N], or stored by rows with sparse links. */
+export type TemporalLink = tf.Tensor4D | SparseLink;
+
+/** The DNC memory state after step t (named, never positional; a step returns a new one). */
+export interface DncState {
+  /** M_t, [B, N, W]. */
+  readonly memory: tf.Tensor3D;
+  /** u_t, [B, N], in [0, 1]. */
+  readonly usage: tf.Tensor2D;
+  /** L_t, one per write head: [B, Hw, N, N], or a {@link SparseLink} with sparse links. */
+  readonly link: TemporalLink;
+  /** p_t, [B, Hw, N]. */
+  readonly precedence: tf.Tensor3D;
+  /** w^r_t, [B, R, N]. */
+  readonly readWeights: tf.Tensor3D;
+  /** w^w_t, [B, Hw, N]. */
+  readonly writeWeights: tf.Tensor3D;
+}
+
+/**
+ * The DNC's memory access module (Graves et al. 2016), with the DNC-MD options and sparse
+ * links of {@link DncMemoryConfig}. Has no learned parameters: the initial state is all zeros
+ * (memory, usage, link, precedence, weightings and read vectors), as deepmind/dnc; allocation
+ * breaks the symmetry of the empty memory.
+ *
+ * One {@link DncMemory.step}, in the order of SPEC section 3:
+ * 1. retention psi from the free gates and w^r_{t-1};
+ * 2. usage u_t from u_{t-1} and w^w_{t-1} (gradient stopped through w^w_{t-1}), times psi;
+ * 3. allocation a_t from the sorted usage (one head after another with several write heads);
+ * 4. write weighting w^w_t from a_t and the content weights on M_{t-1};
+ * 5. erase and write M_t (times psi with DNC-MD deallocation);
+ * 6. link L_t from the OLD precedence p_{t-1}, diagonal 0; then p_t;
+ * 7. read weightings from the content weights on the NEW M_t and the forward and backward
+ *    weightings of the NEW L_t (sharpened with DNC-MD link sharpness);
+ * 8. read vectors r_t = M_t^T w^r_t.
+ *
+ * Trace keys (when `step` is asked for a trace): `readWeights` [B, R, N], `writeWeights`
+ * [B, Hw, N], `usage` [B, N], `allocation` [B, Hw, N], `freeGates` [B, R], `allocationGate`
+ * [B, Hw], `writeGate` [B, Hw], `readModes` [B, R, 1 + 2 Hw].
+ */
+export class DncMemory implements MemoryAccess<DncState> {
+  readonly config: DncMemoryConfig;
+  /** The split of the interface vector. */
+  readonly layout: readonly InterfaceField[];
+  readonly interfaceSize: number;
+  /** R W: all read vectors concatenated. */
+  readonly readSize: number;
+  /** Entries stored per link row with sparse links, min(K, N). */
+  readonly sparseCapacity: number;
+
+  constructor(config: Partial<DncMemoryConfig> = {}) {
+    this.config = resolveDncMemoryConfig(config);
+    this.layout = interfaceLayout(this.config);
+    this.interfaceSize = interfaceSize(this.layout);
+    this.readSize = this.config.readHeads * this.config.memoryWidth;
+    this.sparseCapacity = Math.min(this.config.sparseLinkK, this.config.memorySlots);
+  }
+
+  /** All zeros; with sparse links every row stores K zero entries. */
+  initialState(batchSize: number): DncState {
+    checkInteger('batchSize', batchSize, 1);
+    const {
+      memorySlots: n,
+      memoryWidth: w,
+      readHeads: r,
+      writeHeads: hw,
+      sparseLinks,
+    } = this.config;
+    return {
+      memory: tf.zeros([batchSize, n, w]),
+      usage: tf.zeros([batchSize, n]),
+      link: sparseLinks
+        ? initialSparseLink(batchSize, hw, n, this.sparseCapacity)
+        : tf.zeros([batchSize, hw, n, n]),
+      precedence: tf.zeros([batchSize, hw, n]),
+      readWeights: tf.zeros([batchSize, r, n]),
+      writeWeights: tf.zeros([batchSize, hw, n]),
+    };
+  }
+
+  /** r_0 = 0, [B, R W]. */
+  initialReads(batchSize: number): tf.Tensor2D {
+    checkInteger('batchSize', batchSize, 1);
+    return tf.zeros([batchSize, this.readSize]);
+  }
+
+  /** One step; see the class documentation for the order. */
+  step(
+    interfaceVector: tf.Tensor2D,
+    state: DncState,
+    options: StepOptions = {},
+  ): { readonly reads: tf.Tensor2D; readonly state: DncState; readonly trace?: StepTrace } {
+    const {
+      memorySlots: n,
+      memoryWidth: w,
+      readHeads: r,
+      sparseLinks,
+      sparseLinkK,
+      deallocation,
+    } = this.config;
+    checkShape(
+      'interfaceVector',
+      interfaceVector,
+      [null, this.interfaceSize],
+      '[B, interfaceSize]',
+    );
+    const batch = interfaceVector.shape[0];
+    checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
+    if (isSparseLink(state.link) !== sparseLinks) {
+      throw new MannError(
+        `state.link must be ${sparseLinks ? 'a SparseLink' : 'a dense [B, Hw, N, N] tensor'} for this memory`,
+      );
+    }
+    return tidy(() => {
+      const xi = parseInterface(interfaceVector, this.layout);
+      const retention = retentionVector(xi.freeGates, state.readWeights);
+      const usage = tf.mul(
+        usageAfterWrite(state.usage, state.writeWeights),
+        retention,
+      ) as tf.Tensor2D;
+      const allocation = writeAllocationWeightings(
+        usage,
+        tf.mul(xi.allocationGates, xi.writeGates),
+        {
+          permutation: sparseLinks ? 'gather' : 'matmul',
+        },
+      );
+      const writeContent = contentWeights(
+        state.memory,
+        xi.writeKeys,
+        xi.writeStrengths,
+        xi.writeMasks,
+      );
+      const writeWeights = writeWeighting(
+        allocation,
+        writeContent,
+        xi.allocationGates,
+        xi.writeGates,
+      );
+      const memory = eraseAndWrite(
+        state.memory,
+        writeWeights,
+        xi.eraseVectors,
+        xi.writeVectors,
+        deallocation ? retention : undefined,
+      );
+      let link: TemporalLink;
+      let backward: tf.Tensor4D;
+      let forward: tf.Tensor4D;
+      if (isSparseLink(state.link)) {
+        const sparse = updateSparseLink(state.link, state.precedence, writeWeights, sparseLinkK);
+        backward = sparseDirectionalWeights(sparse, state.readWeights, false);
+        forward = sparseDirectionalWeights(sparse, state.readWeights, true);
+        link = sparse;
+      } else {
+        const dense = updateTemporalLink(state.link, state.precedence, writeWeights);
+        backward = directionalWeights(dense, state.readWeights, false);
+        forward = directionalWeights(dense, state.readWeights, true);
+        link = dense;
+      }
+      const precedence = updatePrecedence(state.precedence, writeWeights);
+      if (xi.linkSharpness) {
+        const [sharpBackward, sharpForward] = tf.unstack(xi.linkSharpness, 2) as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+        ];
+        backward = sharpenLinkWeights(backward, sharpBackward);
+        forward = sharpenLinkWeights(forward, sharpForward);
+      }
+      const readContent = contentWeights(memory, xi.readKeys, xi.readStrengths, xi.readMasks);
+      const readWeights = readWeighting(readContent, backward, forward, xi.readModes);
+      const reads = readVectors(memory, readWeights).reshape([batch, r * w]) as tf.Tensor2D;
+      const next: DncState = { memory, usage, link, precedence, readWeights, writeWeights };
+      if (!options.trace) return { reads, state: next };
+      const trace: StepTrace = {
+        readWeights,
+        writeWeights,
+        usage,
+        allocation,
+        freeGates: xi.freeGates,
+        allocationGate: xi.allocationGates,
+        writeGate: xi.writeGates,
+        readModes: xi.readModes,
+      };
+      return { reads, state: next, trace };
+    });
+  }
+}
