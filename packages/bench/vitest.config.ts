@@ -6,6 +6,8 @@ export default defineProject({
   test: {
     name: 'bench',
     include: ['test/**/*.test.ts'],
+    // The end-to-end tests run the built CLI: build it (nx, cached) once before them.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

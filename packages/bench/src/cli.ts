@@ -22,12 +22,12 @@ export interface CommonOptions {
   readonly plugin: string[];
 }
 
-const positiveInt =
-  (name: string) =>
+const wholeNumber =
+  (name: string, min = 0) =>
   (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InvalidArgumentError(`${name} must be a whole number >= 0, got '${value}'`);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be a whole number >= ${min}, got '${value}'`);
     return n;
   };
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -100,7 +100,7 @@ common(
       "registered model type (lstm, ntm, dnc, memory, or a plugin's)",
     )
     .requiredOption('--task <name>', 'registered task (copy, repeat-copy, associative-recall, ...)')
-    .option('--seed <n>', 'seed of the initialisation and of the data', positiveInt('--seed'), 1)
+    .option('--seed <n>', 'seed of the initialisation and of the data', wholeNumber('--seed'), 1)
     .option(
       '--set <key=value>',
       'override: model.<key>=, task.<key>=, train.<key>= (repeatable; values are JSON)',
@@ -128,7 +128,7 @@ common(
       collect,
       [] as string[],
     )
-    .option('--size <n>', 'sequences per evaluation set', positiveInt('--size'), 64),
+    .option('--size <n>', 'sequences per evaluation set', wholeNumber('--size', 1), 64),
 ).action(
   run(async (checkpoint: string, options: Parameters<typeof evalCommand>[1]) =>
     evalCommand(checkpoint, options, prepare),
@@ -142,11 +142,11 @@ common(
     .option('--suite <name|file>', 'quick, paper, or a JSON suite file', 'quick')
     .option('--models <labels>', 'only these model labels (comma-separated)', list)
     .option('--tasks <names>', 'only these tasks (comma-separated)', list)
-    .option('--seeds <n>', 'number of seeds', positiveInt('--seeds'))
+    .option('--seeds <n>', 'number of seeds', wholeNumber('--seeds', 1))
     .option(
       '--workers <n>',
       'worker processes (0 = in this process)',
-      positiveInt('--workers'),
+      wholeNumber('--workers'),
       availableParallelism(),
     )
     .option('--results <dir>', 'results directory (database, checkpoints, report)', 'results'),
@@ -186,7 +186,7 @@ common(
       'measure training speed of the NTM, DNC and LSTM baseline against tf.layers.lstm on the same backend',
     )
     .option('--scale', 'also measure step time against memory size N (64 to 4096)', false)
-    .option('--repeats <n>', 'timed steps per model', positiveInt('--repeats'), 7),
+    .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7),
 ).action(run(async (options: Parameters<typeof perfCommand>[0]) => perfCommand(options, prepare)));
 
 common(

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { executeRun, type RunEvent } from './runner.js';
+import { commitCheckpoint, executeRun, type RunEvent } from './runner.js';
 import type { ResultsStore } from './store.js';
 import type { RunSpec } from './spec.js';
 import type { FromWorker, ToWorker } from './worker.js';
@@ -37,11 +37,12 @@ function recorder(
   store: ResultsStore,
   progress: ProgressDisplay,
   spec: RunSpec,
+  resultsDir: string,
   onError: (error: Error) => void,
 ): (event: RunEvent) => void {
   return (event) => {
     try {
-      record(store, progress, spec, event);
+      record(store, progress, spec, resultsDir, event);
     } catch (error) {
       onError(error instanceof Error ? error : new Error(String(error)));
     }
@@ -52,6 +53,7 @@ function record(
   store: ResultsStore,
   progress: ProgressDisplay,
   spec: RunSpec,
+  resultsDir: string,
   event: RunEvent,
 ): void {
   switch (event.type) {
@@ -70,11 +72,14 @@ function record(
       store.addCurvePoint(event.point);
       break;
     case 'checkpoint':
+      // Events arrive in order: every event before this checkpoint is stored by now, so the
+      // run may resume from it.
       store.updateProgress(event.runId, {
         steps: event.step,
         sequences: event.sequences,
         wallMs: event.wallMs,
       });
+      commitCheckpoint(event.staged, resultsDir, event.runId);
       break;
     case 'evaluation':
       store.addEvaluation(event.record);
@@ -119,7 +124,7 @@ export async function runGrid(
       try {
         await executeRun(spec, {
           resultsDir: options.resultsDir,
-          emit: recorder(store, progress, spec, (error) => {
+          emit: recorder(store, progress, spec, options.resultsDir, (error) => {
             throw error;
           }),
           fresh: options.fresh ?? false,
@@ -154,7 +159,7 @@ export async function runGrid(
           return;
         }
         const run = current;
-        emit = recorder(store, progress, run, (error) => {
+        emit = recorder(store, progress, run, options.resultsDir, (error) => {
           // The results of this run can no longer be stored: fail it and stop its worker.
           if (!isSettled(run.id)) fail(run, `cannot store results: ${error.message}`, error.stack);
           child.kill();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   Rng,
@@ -38,7 +38,15 @@ export type RunEvent =
       wallMs: number;
     }
   | { type: 'curve'; point: CurvePoint }
-  | { type: 'checkpoint'; runId: string; step: number; sequences: number; wallMs: number }
+  | {
+      type: 'checkpoint';
+      runId: string;
+      step: number;
+      sequences: number;
+      wallMs: number;
+      /** The new checkpoint, written but not yet in force (see {@link commitCheckpoint}). */
+      staged: string;
+    }
   | { type: 'evaluation'; record: EvaluationRecord }
   | { type: 'picture'; picture: MemoryPicture }
   | { type: 'done'; runId: string; step: number; sequences: number; wallMs: number };
@@ -46,6 +54,31 @@ export type RunEvent =
 /** Where a run's checkpoint lives inside a results directory. */
 export function checkpointPath(resultsDir: string, runId: string): string {
   return join(resultsDir, 'checkpoints', `${runId.replaceAll('/', '__')}.ckpt`);
+}
+
+/**
+ * Where a run's checkpoint of update `step` waits until whoever stores the run's events has
+ * stored every event before it. Only then is it renamed over {@link checkpointPath}
+ * ({@link commitCheckpoint}), so the checkpoint a run resumes from is never ahead of the
+ * results database: the events between the two would otherwise be lost for good.
+ */
+export function stagedCheckpointPath(resultsDir: string, runId: string, step: number): string {
+  return `${checkpointPath(resultsDir, runId)}.step-${step}`;
+}
+
+/** Puts a staged checkpoint in force (an atomic rename over the run's checkpoint). */
+export function commitCheckpoint(staged: string, resultsDir: string, runId: string): void {
+  renameSync(staged, checkpointPath(resultsDir, runId));
+}
+
+/** Removes staged checkpoints of a run that were never committed (their events were lost). */
+function removeStagedCheckpoints(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) return;
+  const prefix = `${basename(path)}.step-`;
+  for (const file of readdirSync(dir)) {
+    if (file.startsWith(prefix)) rmSync(join(dir, file), { force: true });
+  }
 }
 
 /** A deterministic 31-bit seed from a string. */
@@ -162,6 +195,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
   const sample = (rng: Rng, size: number): SequenceBatch => task.sample(rng, size);
   const path = checkpointPath(options.resultsDir, spec.id);
   const { training } = spec;
+  removeStagedCheckpoints(path);
   let session: TrainingSession;
   let wallBefore = 0;
   if (!options.fresh && existsSync(path)) {
@@ -219,7 +253,8 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
       lastErrors = scores.bitErrorsPerSequence;
     };
     const save = async (): Promise<void> => {
-      await session.save(path, {
+      const staged = stagedCheckpointPath(options.resultsDir, spec.id, session.step);
+      await session.save(staged, {
         runId: spec.id,
         wallMs: wall(),
         task: spec.task,
@@ -231,6 +266,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         step: session.step,
         sequences: session.step * batchSize,
         wallMs: wall(),
+        staged,
       });
     };
     let lastErrors: number | null = null;
@@ -238,6 +274,9 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
     let windowStart = performance.now();
     let windowSteps = 0;
     while (session.step < totalSteps) {
+      // Yield to the event loop once per update, so that a worker notices at once when its
+      // parent has gone (IPC 'disconnect') instead of at its next checkpoint.
+      await new Promise((resolve) => setImmediate(resolve));
       const result = session.trainStep();
       windowSteps++;
       const step = session.step;
