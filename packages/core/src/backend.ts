@@ -57,7 +57,10 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     options.backend ?? fromEnv ?? 'auto',
     [...BACKENDS, 'auto'] as const,
   );
-  if (current && (requested === 'auto' || requested === current.name)) return current;
+  if (current && (requested === 'auto' || requested === current.name)) {
+    options.log?.(describeBackend(current));
+    return current;
+  }
   tf.enableProdMode();
   const candidates: BackendName[] = requested === 'auto' ? [...BACKENDS] : [requested];
   const skipped: { name: BackendName; reason: string }[] = [];

@@ -7,7 +7,8 @@ export class MannError extends Error {
 
 /** `name must be <expected>, got <value>` */
 export function invalidArgument(name: string, value: unknown, expected: string): MannError {
-  const shown = typeof value === 'string' ? value : JSON.stringify(value);
+  const shown =
+    typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value);
   return new MannError(`${name} must be ${expected}, got ${shown}`);
 }
 

@@ -24,7 +24,12 @@ export class Rng {
     if (!Number.isInteger(seed)) {
       throw invalidArgument('seed', seed, 'an integer');
     }
-    this.generator = xoroshiro128plus(seed | 0);
+    // pure-rand seeds from the low 32 bits only: fold the high bits into the state so that seeds
+    // differing above bit 31 (0 and 2 ** 32) give different streams. int32 seeds are unchanged.
+    const low = seed | 0;
+    const high = Math.trunc((seed - low) / 2 ** 32) | 0;
+    this.generator =
+      high === 0 ? xoroshiro128plus(low) : xoroshiro128plusFromState([~high, ~low, low, high]);
   }
 
   /** Restores a generator from {@link Rng.getState}. */
@@ -34,6 +39,7 @@ export class Rng {
       typeof state !== 'object' ||
       state.algorithm !== 'xoroshiro128plus' ||
       !Array.isArray(state.state) ||
+      state.state.length !== 4 ||
       !state.state.every((x) => Number.isInteger(x))
     ) {
       throw invalidArgument('state', JSON.stringify(state), 'an RngState from Rng.getState()');

@@ -8,17 +8,19 @@ export type NamedTensors = Record<string, tf.Tensor>;
  * Global-norm gradient clipping: if `||g|| = sqrt(sum over all tensors of sum g^2)` exceeds
  * `maxNorm`, every gradient is scaled by `maxNorm / ||g||` (as tf.clip_by_global_norm).
  * Returns new tensors (the caller disposes the inputs) and the norm before clipping.
+ * `maxNorm = Infinity` only measures the norm (gradients are returned unscaled).
  */
 export function clipByGlobalNorm(
   gradients: NamedTensors,
   maxNorm: number,
 ): { gradients: NamedTensors; globalNorm: tf.Scalar } {
-  checkNumber('maxNorm', maxNorm, Number.MIN_VALUE);
+  if (maxNorm !== Infinity) checkNumber('maxNorm', maxNorm, Number.MIN_VALUE);
   return tf.tidy(() => {
     const names = Object.keys(gradients);
     const squares = names.map((n) => tf.sum(tf.square(gradients[n] as tf.Tensor)));
     const globalNorm = tf.sqrt(squares.length ? tf.addN(squares) : tf.scalar(0)) as tf.Scalar;
-    const scale = tf.div(maxNorm, tf.maximum(globalNorm, maxNorm));
+    const scale =
+      maxNorm === Infinity ? tf.scalar(1) : tf.div(maxNorm, tf.maximum(globalNorm, maxNorm));
     const clipped: NamedTensors = {};
     for (const n of names) clipped[n] = tf.mul(gradients[n] as tf.Tensor, scale);
     return { gradients: clipped, globalNorm };

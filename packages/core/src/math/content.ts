@@ -60,6 +60,7 @@ export function contentWeights(
   mask?: tf.Tensor3D,
 ): tf.Tensor3D {
   checkShape('memory', memory, [null, null, null], '[B, N, W]');
+  checkShape('keys', keys, [memory.shape[0], null, memory.shape[2]], '[B, H, W]');
   checkShape('strengths', strengths, [memory.shape[0], keys.shape[1] ?? null], '[B, H]');
   return tf.tidy(() => {
     const similarity = cosineSimilarity(memory, keys, mask);

@@ -139,7 +139,12 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
     throw error;
   }
   await file.close();
-  await rename(temporary, path);
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
   const directory = await open(dirname(path), 'r');
   try {
     await directory.sync();

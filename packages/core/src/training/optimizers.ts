@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkChoice, checkNumber, MannError } from '../errors.js';
+import { checkChoice, checkNumber, invalidArgument, MannError } from '../errors.js';
 import type { NamedTensors } from '../math/clip.js';
 
 /** Adam (Kingma & Ba 2015). */
@@ -56,6 +56,16 @@ export class Optimizer {
 
   constructor(config: OptimizerConfig) {
     const kind = checkChoice('optimizer.kind', config?.kind, ['adam', 'rmsprop'] as const);
+    const valid =
+      kind === 'adam'
+        ? ['kind', 'learningRate', 'beta1', 'beta2', 'epsilon']
+        : ['kind', 'learningRate', 'decay', 'momentum', 'centered', 'epsilon'];
+    const unknown = Object.keys(config).find((key) => !valid.includes(key));
+    if (unknown !== undefined) {
+      throw new MannError(
+        `unknown ${kind} optimizer option '${unknown}'; valid options: ${valid.join(', ')}`,
+      );
+    }
     if (kind === 'adam') {
       const c = config as AdamConfig;
       this.config = {
@@ -71,6 +81,9 @@ export class Optimizer {
       };
     } else {
       const c = config as RmspropConfig;
+      if (typeof (c.centered ?? false) !== 'boolean') {
+        throw invalidArgument('optimizer.centered', c.centered, 'true or false');
+      }
       this.config = {
         kind,
         learningRate: checkNumber(

@@ -58,7 +58,11 @@ export class TrainingSession {
   /** Trains until `step` updates have been applied (skipped steps do not count). */
   trainUntil(step: number, onStep?: (result: TrainStepResult) => void): void {
     checkInteger('step', step, 0);
-    while (this.trainer.step < step) onStep?.(this.trainStep());
+    while (this.trainer.step < step) {
+      // not `onStep?.(this.trainStep())`: optional chaining would skip the step with no callback
+      const result = this.trainStep();
+      onStep?.(result);
+    }
   }
 
   /** Writes a checkpoint of the session (atomically) with optional extra metadata. */

@@ -1,0 +1,323 @@
+import type { FileHandle } from 'node:fs/promises';
+import type * as FsPromises from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  batchTensors,
+  CHECKPOINT_FORMAT_VERSION,
+  createModel,
+  loadCheckpoint,
+  MannError,
+  type RecurrentModel,
+  restoreCheckpoint,
+  Rng,
+  saveCheckpoint,
+  selectBackend,
+  Trainer,
+} from '@mann/core';
+import { copyBatch, expectBitwiseEqual } from './helpers.js';
+
+// Hooks into the file system calls saveCheckpoint makes, to fail a write or look at the files
+// at the moment of the rename.
+const hooks = vi.hoisted(() => ({
+  wrapHandle: undefined as undefined | ((path: string, handle: FileHandle) => FileHandle),
+  beforeRename: undefined as undefined | ((from: string, to: string) => Promise<void>),
+}));
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof FsPromises>();
+  return {
+    ...actual,
+    open: async (...args: Parameters<typeof actual.open>) => {
+      const handle = await actual.open(...args);
+      return hooks.wrapHandle ? hooks.wrapHandle(String(args[0]), handle) : handle;
+    },
+    rename: async (from: string, to: string) => {
+      await hooks.beforeRename?.(from, to);
+      return actual.rename(from, to);
+    },
+  };
+});
+
+let directory = '';
+beforeAll(async () => {
+  await selectBackend();
+  directory = await mkdtemp(join(tmpdir(), 'mann-checkpoint-test-'));
+});
+afterEach(() => {
+  hooks.wrapHandle = undefined;
+  hooks.beforeRename = undefined;
+});
+afterAll(async () => {
+  if (directory) await rm(directory, { recursive: true, force: true });
+});
+
+let counter = 0;
+/** A fresh, empty directory for one test. */
+async function freshDirectory(): Promise<string> {
+  const dir = join(directory, `case-${++counter}`);
+  await mkdir(dir);
+  return dir;
+}
+
+const modelOf = (seed: number, hiddenSizes = [6]) =>
+  createModel({ type: 'lstm', inputSize: 5, outputSize: 4, hiddenSizes }, { seed });
+
+function expectSameParameters(a: RecurrentModel, b: RecurrentModel): void {
+  const [x, y] = [a.parameters.snapshot(), b.parameters.snapshot()];
+  expect(Object.keys(y)).toEqual(Object.keys(x));
+  for (const name of Object.keys(x)) expectBitwiseEqual(y[name]!.values, x[name]!.values, name);
+}
+
+const outputsOf = (model: RecurrentModel) =>
+  tf.tidy(() => model.run(batchTensors(copyBatch(new Rng(5), 3)).inputs).outputs.dataSync());
+
+/** Rewrites the JSON header of a checkpoint file in place, keeping its data. */
+async function rewriteHeader(path: string, edit: (header: Record<string, unknown>) => void) {
+  const bytes = await readFile(path);
+  const length = bytes.readUInt32LE(8);
+  const start = 12;
+  const header = JSON.parse(bytes.toString('utf8', start, start + length)) as Record<
+    string,
+    unknown
+  >;
+  const data = bytes.subarray(start + length + ((4 - ((start + length) % 4)) % 4));
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(12);
+  prefix.write('MANNCKPT', 0, 'ascii');
+  prefix.writeUInt32LE(json.length, 8);
+  const padding = Buffer.alloc((4 - ((12 + json.length) % 4)) % 4, 0x20);
+  await writeFile(path, Buffer.concat([prefix, json, padding, data]));
+}
+
+describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
+  it('round-trips config, parameters and metadata; the restored model computes the same outputs', async () => {
+    const dir = await freshDirectory();
+    const path = join(dir, 'nested', 'model.ckpt'); // missing directories are created
+    const model = modelOf(1, [6, 3]);
+    const metadata = { task: 'copy', curriculum: { maxLength: 5 }, seeds: [1, 2] };
+    await saveCheckpoint(path, { model, metadata });
+    const checkpoint = await loadCheckpoint(path);
+    expect(checkpoint.modelConfig).toEqual(model.config);
+    expect(checkpoint.metadata).toEqual(metadata);
+    expect(checkpoint.trainerState).toBeUndefined();
+    expect(Date.now() - Date.parse(checkpoint.createdAt)).toBeLessThan(60_000);
+    expect(Object.keys(checkpoint.parameters)).toEqual(model.parameters.names());
+    const restored = restoreCheckpoint(checkpoint);
+    expect(restored.trainer).toBeUndefined();
+    expect(restored.model).not.toBe(model);
+    expect(restored.model.config).toEqual(model.config);
+    expectSameParameters(model, restored.model);
+    expectBitwiseEqual(outputsOf(restored.model), outputsOf(model));
+    expect(await readdir(join(dir, 'nested'))).toEqual(['model.ckpt']);
+    expect(CHECKPOINT_FORMAT_VERSION).toBe(1);
+  });
+
+  it('round-trips the trainer: options, counters and optimizer state, so training continues exactly', async () => {
+    const path = join(await freshDirectory(), 'train.ckpt');
+    const model = modelOf(2);
+    const trainer = new Trainer(model, {
+      optimizer: { kind: 'rmsprop', learningRate: 1e-3, centered: true },
+      clipNorm: 5,
+      clipGradientValue: 3,
+      maxBadSteps: 4,
+    });
+    const rng = new Rng(2);
+    trainer.trainStep(copyBatch(rng, 4));
+    trainer.trainStep(copyBatch(rng, 4));
+    await saveCheckpoint(path, { model, trainer });
+    const checkpoint = await loadCheckpoint(path);
+    expect(checkpoint.trainerOptions).toEqual(trainer.options);
+    expect(checkpoint.trainerState).toEqual(trainer.getState());
+    const restored = restoreCheckpoint(checkpoint);
+    expect(restored.trainer!.getState()).toEqual(trainer.getState());
+    expect(restored.trainer!.options).toEqual(trainer.options);
+    const next = copyBatch(rng, 4);
+    const a = trainer.trainStep(next);
+    const b = restored.trainer!.trainStep(next);
+    expect(b).toEqual(a);
+    expectSameParameters(model, restored.model);
+  });
+
+  describe('a corrupt or unreadable file is a MannError naming the path', () => {
+    let good = '';
+    let bytes: Buffer;
+    beforeAll(async () => {
+      good = join(await freshDirectory(), 'good.ckpt');
+      await saveCheckpoint(good, { model: modelOf(3) });
+      bytes = await readFile(good);
+    });
+
+    const expectCorrupt = async (path: string, why: string | RegExp) => {
+      const error = await loadCheckpoint(path).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MannError);
+      expect((error as Error).message).toContain(path);
+      expect((error as Error).message).toMatch(why);
+    };
+
+    it('flipped bytes in the data fail the checksum', async () => {
+      for (const at of [bytes.length - 1, bytes.length - 200]) {
+        const path = join(directory, `flipped-${at}.ckpt`);
+        const copy = Buffer.from(bytes);
+        copy[at] = copy[at]! ^ 0x40;
+        await writeFile(path, copy);
+        await expectCorrupt(
+          path,
+          `corrupt or unreadable checkpoint ${path}: the data does not match its checksum`,
+        );
+      }
+    });
+
+    it('a truncated file fails the checksum or the header length check', async () => {
+      const path = join(directory, 'truncated.ckpt');
+      await writeFile(path, bytes.subarray(0, bytes.length - 8));
+      await expectCorrupt(path, 'the data does not match its checksum (truncated or modified)');
+      await writeFile(path, bytes.subarray(0, 40));
+      await expectCorrupt(path, 'the header is truncated');
+      await writeFile(path, bytes.subarray(0, 5));
+      await expectCorrupt(path, 'it does not start with MANNCKPT');
+    });
+
+    it('a wrong magic, an empty file or a header that is not JSON', async () => {
+      const path = join(directory, 'magic.ckpt');
+      const copy = Buffer.from(bytes);
+      copy.write('NOTACKPT', 0, 'ascii');
+      await writeFile(path, copy);
+      await expectCorrupt(path, 'it does not start with MANNCKPT');
+      await writeFile(path, Buffer.alloc(0));
+      await expectCorrupt(path, 'it does not start with MANNCKPT');
+      const garbled = Buffer.from(bytes);
+      garbled.write('}}}}', 12, 'ascii');
+      await writeFile(path, garbled);
+      await expectCorrupt(path, 'the header is not JSON');
+    });
+
+    it('another format version, or a tensor table that points outside the data', async () => {
+      const path = join(directory, 'version.ckpt');
+      await writeFile(path, bytes);
+      await rewriteHeader(path, (h) => (h.version = 99));
+      await expectCorrupt(path, 'format version 99, this package reads 1');
+      await writeFile(path, bytes);
+      await rewriteHeader(path, (h) => {
+        const entries = h.parameters as { offset: number }[];
+        entries[1]!.offset = 1e6;
+      });
+      await expectCorrupt(path, "tensor 'lstm0/recurrentKernel' lies outside the data");
+    });
+
+    it('a directory or a missing file', async () => {
+      await expectCorrupt(directory, /^cannot read checkpoint .*: EISDIR/);
+      await expectCorrupt(join(directory, 'missing.ckpt'), /^cannot read checkpoint .*: ENOENT/);
+    });
+  });
+
+  describe('a checkpoint that does not match the model is an error naming the parameter', () => {
+    it('wrong shapes, missing or extra parameters', async () => {
+      const path = join(await freshDirectory(), 'small.ckpt');
+      await saveCheckpoint(path, { model: modelOf(4, [4]) });
+      const { parameters } = await loadCheckpoint(path);
+      expect(() => modelOf(4, [5]).parameters.load(parameters)).toThrow(MannError);
+      expect(() => modelOf(4, [5]).parameters.load(parameters)).toThrow(
+        "parameter 'lstm0/inputKernel' has shape [5, 16] in the source, the model expects [5, 20]",
+      );
+      expect(() => modelOf(4, [4, 4]).parameters.load(parameters)).toThrow(
+        'parameters do not match the model: missing [lstm1/inputKernel, lstm1/recurrentKernel, lstm1/bias], unexpected []',
+      );
+    });
+
+    it('a config whose model does not fit the saved parameters; nothing leaks', async () => {
+      const path = join(await freshDirectory(), 'tampered.ckpt');
+      await saveCheckpoint(path, { model: modelOf(5, [4]) });
+      await rewriteHeader(path, (h) => {
+        (h.modelConfig as { hiddenSizes: number[] }).hiddenSizes = [7];
+      });
+      const checkpoint = await loadCheckpoint(path);
+      const before = tf.memory().numTensors;
+      expect(() => restoreCheckpoint(checkpoint)).toThrow(
+        "parameter 'lstm0/inputKernel' has shape [5, 16] in the source, the model expects [5, 28]",
+      );
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('an unknown model type lists the known ones', async () => {
+      const path = join(await freshDirectory(), 'unknown.ckpt');
+      await saveCheckpoint(path, { model: modelOf(6) });
+      await rewriteHeader(path, (h) => ((h.modelConfig as { type: string }).type = 'gru'));
+      const checkpoint = await loadCheckpoint(path);
+      expect(() => restoreCheckpoint(checkpoint)).toThrow(
+        /^unknown model type 'gru'; known types: .*\blstm\b.*\bmemory\b/,
+      );
+    });
+  });
+
+  describe('atomic writes', () => {
+    it('the old checkpoint stays until the new one is complete and synced, then it is replaced', async () => {
+      const dir = await freshDirectory();
+      const path = join(dir, 'model.ckpt');
+      const [oldModel, newModel] = [modelOf(7), modelOf(8)];
+      await saveCheckpoint(path, { model: oldModel });
+      const synced: string[] = [];
+      hooks.wrapHandle = (file, handle) =>
+        ({
+          writeFile: (data: Buffer) => handle.writeFile(data),
+          sync: async () => {
+            synced.push(file);
+            await handle.sync();
+          },
+          close: () => handle.close(),
+        }) as unknown as FileHandle;
+      let seen = false;
+      hooks.beforeRename = async (from, to) => {
+        seen = true;
+        expect(to).toBe(path);
+        expect(synced).toContain(from);
+        // a crash here would leave the old checkpoint in place ...
+        const visible = restoreCheckpoint(await loadCheckpoint(to)).model;
+        expectSameParameters(oldModel, visible);
+        // ... and the new one is already complete under the temporary name
+        expectSameParameters(newModel, restoreCheckpoint(await loadCheckpoint(from)).model);
+      };
+      await saveCheckpoint(path, { model: newModel });
+      expect(seen).toBe(true);
+      expectSameParameters(newModel, restoreCheckpoint(await loadCheckpoint(path)).model);
+      expect(await readdir(dir)).toEqual(['model.ckpt']);
+    });
+
+    it('a write that fails half-way leaves the old checkpoint loadable and no temporary file', async () => {
+      const dir = await freshDirectory();
+      const path = join(dir, 'model.ckpt');
+      const oldModel = modelOf(9);
+      await saveCheckpoint(path, { model: oldModel });
+      hooks.wrapHandle = (file, handle) =>
+        file.includes('.tmp-')
+          ? ({
+              writeFile: async (data: Buffer) => {
+                await handle.writeFile(data.subarray(0, 100));
+                throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+                  code: 'ENOSPC',
+                });
+              },
+              sync: () => handle.sync(),
+              close: () => handle.close(),
+            } as unknown as FileHandle)
+          : handle;
+      await expect(saveCheckpoint(path, { model: modelOf(10) })).rejects.toThrow('ENOSPC');
+      expect(await readdir(dir)).toEqual(['model.ckpt']);
+      expectSameParameters(oldModel, restoreCheckpoint(await loadCheckpoint(path)).model);
+    });
+
+    it('a rename that fails (the path is a directory) leaves no temporary file', async () => {
+      const dir = await freshDirectory();
+      await mkdir(join(dir, 'taken'));
+      await expect(saveCheckpoint(join(dir, 'taken'), { model: modelOf(11) })).rejects.toThrow(
+        /EISDIR|ENOTEMPTY|EEXIST/,
+      );
+      expect(await readdir(dir)).toEqual(['taken']);
+      expect(await readdir(join(dir, 'taken'))).toEqual([]);
+    });
+  });
+});
