@@ -3,6 +3,19 @@ import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { invalidArgument } from './errors.js';
 
+/** splitmix32 (a 32-bit variant of Steele et al.'s SplitMix): a stream of well-mixed int32s. */
+function splitmix32(seed: number): () => number {
+  let a = seed | 0;
+  return () => {
+    a = (a + 0x9e3779b9) | 0;
+    let t = a ^ (a >>> 16);
+    t = Math.imul(t, 0x21f0aaad);
+    t ^= t >>> 15;
+    t = Math.imul(t, 0x735a2d97);
+    return (t ^ (t >>> 15)) | 0;
+  };
+}
+
 /** The serialisable state of an {@link Rng}: plain numbers, safe to store in JSON. */
 export interface RngState {
   readonly algorithm: 'xoroshiro128plus';
@@ -24,12 +37,13 @@ export class Rng {
     if (!Number.isInteger(seed)) {
       throw invalidArgument('seed', seed, 'an integer');
     }
-    // pure-rand seeds from the low 32 bits only: fold the high bits into the state so that seeds
-    // differing above bit 31 (0 and 2 ** 32) give different streams. int32 seeds are unchanged.
+    // The whole seed (above 32 bits too) goes through splitmix32 into the 128-bit state:
+    // xoroshiro seeded directly from a small integer starts with correlated draws (the first
+    // uniform is ~1 for every small seed), which would bias every model's first parameters.
     const low = seed | 0;
     const high = Math.trunc((seed - low) / 2 ** 32) | 0;
-    this.generator =
-      high === 0 ? xoroshiro128plus(low) : xoroshiro128plusFromState([~high, ~low, low, high]);
+    const next = splitmix32(low ^ Math.imul(high, 0x85ebca6b));
+    this.generator = xoroshiro128plusFromState([next(), next(), next(), next()]);
   }
 
   /** Restores a generator from {@link Rng.getState}. */

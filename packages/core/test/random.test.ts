@@ -26,6 +26,17 @@ describe('Rng', () => {
     expect(new Set(first).size).toBe(seeds.length);
   });
 
+  it('spreads the first draws of small seeds over [0, 1) (the seed is mixed into the state)', () => {
+    const first = Array.from({ length: 200 }, (_, seed) => new Rng(seed).uniform());
+    const mean = first.reduce((a, b) => a + b, 0) / first.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.08);
+    expect(first.filter((u) => u < 0.25).length).toBeGreaterThan(30);
+    expect(first.filter((u) => u > 0.75).length).toBeGreaterThan(30);
+    // consecutive seeds do not give nearly equal first draws
+    const close = first.slice(1).filter((u, i) => Math.abs(u - (first[i] as number)) < 0.01);
+    expect(close.length).toBeLessThan(10);
+  });
+
   it('rejects a seed that is not an integer, naming it', () => {
     expect(() => new Rng(1.5)).toThrow(MannError);
     expect(() => new Rng(1.5)).toThrow('seed must be an integer, got 1.5');

@@ -104,6 +104,20 @@ describe('Trainer', () => {
     expect(result).toMatchObject({ step: 1, skipped: false });
   });
 
+  it('reports the norm of the raw gradients, before element-wise clipping', () => {
+    const model = tinyModel(2);
+    const batch = tinyBatch(2);
+    const { gradients } = lossAndGradients(model, batch);
+    const norm = Math.sqrt(
+      Object.values(gradients).reduce((s, g) => s + g.reduce((a, x) => a + x * x, 0), 0),
+    );
+    const limit = 1e-4;
+    // Clipped element-wise, the norm could be at most limit * sqrt(#parameters).
+    expect(norm).toBeGreaterThan(limit * Math.sqrt(model.parameters.count()) * 10);
+    const result = new Trainer(model, { clipGradientValue: limit }).trainStep(batch);
+    expect(result.gradNorm).toBeCloseTo(norm, 5);
+  });
+
   describe('applies clipped gradients', () => {
     // RMSProp with decay 0.5, no momentum and epsilon 1 from zero state moves each parameter by
     // -lr g / sqrt(0.5 g^2 + 1): the step depends on the scale of g, so clipping is visible.

@@ -4,6 +4,14 @@ import { checkNumber } from '../errors.js';
 /** A map from parameter name to its gradient (or any named tensors). */
 export type NamedTensors = Record<string, tf.Tensor>;
 
+/** `sqrt(sum over all tensors of sum g^2)`, a scalar. */
+export function globalNorm(gradients: NamedTensors): tf.Scalar {
+  return tf.tidy(() => {
+    const squares = Object.values(gradients).map((g) => tf.sum(tf.square(g)));
+    return tf.sqrt(squares.length ? tf.addN(squares) : tf.scalar(0)) as tf.Scalar;
+  });
+}
+
 /**
  * Global-norm gradient clipping: if `||g|| = sqrt(sum over all tensors of sum g^2)` exceeds
  * `maxNorm`, every gradient is scaled by `maxNorm / ||g||` (as tf.clip_by_global_norm).
@@ -17,13 +25,11 @@ export function clipByGlobalNorm(
   if (maxNorm !== Infinity) checkNumber('maxNorm', maxNorm, Number.MIN_VALUE);
   return tf.tidy(() => {
     const names = Object.keys(gradients);
-    const squares = names.map((n) => tf.sum(tf.square(gradients[n] as tf.Tensor)));
-    const globalNorm = tf.sqrt(squares.length ? tf.addN(squares) : tf.scalar(0)) as tf.Scalar;
-    const scale =
-      maxNorm === Infinity ? tf.scalar(1) : tf.div(maxNorm, tf.maximum(globalNorm, maxNorm));
+    const norm = globalNorm(gradients);
+    const scale = maxNorm === Infinity ? tf.scalar(1) : tf.div(maxNorm, tf.maximum(norm, maxNorm));
     const clipped: NamedTensors = {};
     for (const n of names) clipped[n] = tf.mul(gradients[n] as tf.Tensor, scale);
-    return { gradients: clipped, globalNorm };
+    return { gradients: clipped, globalNorm: norm };
   });
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../math/tidy.js';
 import type { RecurrentModel } from '../interfaces.js';
 import { batchTensors, type SequenceBatch } from '../data.js';
-import { clipByGlobalNorm, clipByValue, type NamedTensors } from '../math/clip.js';
+import { clipByGlobalNorm, clipByValue, globalNorm, type NamedTensors } from '../math/clip.js';
 import { checkInteger, checkNumber, MannError } from '../errors.js';
 import { maskedBitsPerSequence, scoreSequences, type SequenceScores } from './loss.js';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from './optimizers.js';
@@ -117,12 +117,20 @@ export class Trainer {
         const g = grads[(variables[n] as tf.Variable).name];
         byName[n] = g ?? tf.zerosLike(variables[n] as tf.Variable);
       }
-      if (this.clipGradientValue > 0) byName = clipByValue(byName, this.clipGradientValue);
-      const { gradients, globalNorm } = clipByGlobalNorm(
-        byName,
-        this.clipNorm > 0 ? this.clipNorm : Infinity,
-      );
-      return { loss: value, norm: globalNorm, clipped: gradients };
+      // The reported norm (and the non-finite check) is of the raw gradients: element-wise
+      // clipping would turn an infinite gradient into a finite one.
+      if (this.clipGradientValue > 0) {
+        const norm = globalNorm(byName);
+        byName = clipByValue(byName, this.clipGradientValue);
+        const gradients =
+          this.clipNorm > 0 ? clipByGlobalNorm(byName, this.clipNorm).gradients : byName;
+        return { loss: value, norm, clipped: gradients };
+      }
+      if (this.clipNorm > 0) {
+        const clipped = clipByGlobalNorm(byName, this.clipNorm);
+        return { loss: value, norm: clipped.globalNorm, clipped: clipped.gradients };
+      }
+      return { loss: value, norm: globalNorm(byName), clipped: byName };
     });
     const [bits, gradNorm] = [loss.dataSync()[0] as number, norm.dataSync()[0] as number];
     loss.dispose();
