@@ -23,7 +23,7 @@ export { CONTENT_EPSILON, cosineSimilarity, contentWeights, assertFinite } from 
 export { softplus, oneplus, stopGradient } from './math/activations.js';
 export { exclusiveCumprod } from './math/cumprod.js';
 export { circularShift } from './math/shift.js';
-export { clipByGlobalNorm, clipByValue } from './math/clip.js';
+export { clipByGlobalNorm, clipByValue, globalNorm } from './math/clip.js';
 export type { NamedTensors } from './math/clip.js';
 export { maskedBitsPerSequence, scoreSequences } from './training/loss.js';
 export type { SequenceScores } from './training/loss.js';

@@ -14,11 +14,14 @@ import {
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
+  lstmLayerStep,
   zeroLstmState,
   type LstmLayer,
   type LstmLayerState,
+  type LstmOptions,
   type LstmState,
 } from '../controllers/lstm.js';
+import { lstmLayerSequence } from '../fused/lstm-ops.js';
 import type { ModelDefinition } from '../registry.js';
 import { checkInteger, checkShape, invalidArgument } from '../errors.js';
 import { withDefaults } from '../config.js';
@@ -36,8 +39,10 @@ export const DEFAULT_LSTM_HIDDEN_SIZES: readonly number[] = [256, 256, 256];
 /**
  * The LSTM baseline of both papers: stacked LSTM layers and a linear output layer,
  * `y_t = W_y h^top_t + b_y`. Parameters: `lstm{k}/{inputKernel,recurrentKernel,bias}`,
- * `output/{kernel,bias}`. `run` processes one layer at a time, projecting the layer's inputs
- * for all time steps in one matMul; `step` gives the same values one step at a time.
+ * `output/{kernel,bias}`. `run` processes one layer at a time: by default each layer's whole
+ * sequence is one fused op ({@link lstmLayerSequence}); the composed reference projects the
+ * layer's inputs for all time steps in one matMul and loops `lstmCell`. `step` gives the same
+ * values one step at a time.
  */
 export class LstmModel implements RecurrentModel<LstmState> {
   readonly inputSize: number;
@@ -45,11 +50,15 @@ export class LstmModel implements RecurrentModel<LstmState> {
   readonly parameters: ParameterStore;
   readonly layers: readonly LstmLayer[];
   readonly outputLayer: Linear;
+  /** See {@link LstmOptions.fused}; not part of the config because it does not change the model. */
+  readonly fused: boolean;
 
   constructor(
     readonly config: LstmModelConfig,
     rng: Rng,
+    options: LstmOptions = {},
   ) {
+    this.fused = options.fused ?? true;
     this.inputSize = config.inputSize;
     this.outputSize = config.outputSize;
     this.parameters = new ParameterStore(rng);
@@ -72,11 +81,7 @@ export class LstmModel implements RecurrentModel<LstmState> {
       let x = input;
       const layers: LstmLayerState[] = [];
       this.layers.forEach((layer, k) => {
-        const next = lstmCell(
-          layer,
-          lstmInputProjection(layer, x),
-          state.layers[k] as LstmLayerState,
-        );
+        const next = lstmLayerStep(layer, x, state.layers[k] as LstmLayerState, this.fused);
         layers.push(next);
         x = next.h;
       });
@@ -91,6 +96,10 @@ export class LstmModel implements RecurrentModel<LstmState> {
       const initial = options.initialState ?? this.initialState(batchSize);
       let sequence: tf.Tensor3D = inputs;
       this.layers.forEach((layer, k) => {
+        if (this.fused) {
+          sequence = lstmLayerSequence(layer, sequence, initial.layers[k] as LstmLayerState);
+          return;
+        }
         const projected = tf.unstack(lstmInputProjection(layer, sequence), 1) as tf.Tensor2D[];
         let state = initial.layers[k] as LstmLayerState;
         const hs: tf.Tensor2D[] = [];
