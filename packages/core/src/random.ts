@@ -1,4 +1,4 @@
-import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { invalidArgument } from './errors.js';
@@ -30,7 +30,7 @@ export interface RngState {
  * draws the same numbers the uninterrupted run would have.
  */
 export class Rng {
-  private generator: ReturnType<typeof xoroshiro128plus>;
+  private generator: ReturnType<typeof xoroshiro128plusFromState>;
 
   /** @param seed - any integer; the same seed always gives the same stream. */
   constructor(seed: number) {
