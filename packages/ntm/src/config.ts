@@ -36,6 +36,11 @@ export const READ_INITS = ['learned', 'zeros'] as const;
 /** How the initial read vectors r_0 are chosen; see {@link NtmMemoryConfig.initialReads}. */
 export type ReadInit = (typeof READ_INITS)[number];
 
+/** How the model computes: fused ops with hand-written gradients, or the composed TF.js ops. */
+export const IMPLEMENTATIONS = ['fused', 'composed'] as const;
+/** How the model computes; see {@link NtmMemoryConfig.implementation}. */
+export type Implementation = (typeof IMPLEMENTATIONS)[number];
+
 /**
  * Options of the NTM memory and its heads: what `{ type: 'memory', memory: { type: 'ntm', ... } }`
  * accepts, and (flattened) part of {@link NtmConfig}.
@@ -85,6 +90,19 @@ export interface NtmMemoryConfig {
    * Default {@link DEFAULT_TRACE_ADDRESSING} (false: only read and write weightings).
    */
   readonly traceAddressing: boolean;
+  /**
+   * How the model computes; both give the same values and gradients (tests hold them to 1e-4
+   * on cpu and wasm). `fused`: each memory step (activations, addressing, read, write) is one
+   * TF.js op with a hand-written gradient, computed on the values (the passes over the memory
+   * in WebAssembly SIMD when W is a multiple of 4 and there is at most one write head, else
+   * plain JS), a handful of kernel launches instead of ~100 forward and ~200 backward; with a
+   * one-layer LSTM controller `run` goes further and computes the whole sequence as one op
+   * (see `NtmNetwork`). `composed`: the TF.js ops of `addressHeads`, `readMemory` and
+   * `writeMemory` step by step, the readable reference. Traces of the addressing internals
+   * (`traceAddressing`) always come from the composed step.
+   * Default {@link DEFAULT_IMPLEMENTATION} (`fused`).
+   */
+  readonly implementation: Implementation;
 }
 
 /** Configuration of the NTM model, `type: 'ntm'`: a controller and an {@link NtmMemoryConfig}. */
@@ -126,6 +144,9 @@ export const DEFAULT_INITIAL_READS: ReadInit = 'learned';
 /** Trace only the weightings. */
 export const DEFAULT_TRACE_ADDRESSING = false;
 
+/** The fused ops. */
+export const DEFAULT_IMPLEMENTATION: Implementation = 'fused';
+
 /** Defaults of {@link NtmMemoryConfig}: the NTM paper's copy configuration. */
 export const DEFAULT_NTM_MEMORY_CONFIG: NtmMemoryConfig = {
   memorySlots: DEFAULT_MEMORY_SLOTS,
@@ -140,6 +161,7 @@ export const DEFAULT_NTM_MEMORY_CONFIG: NtmMemoryConfig = {
   initialWeighting: DEFAULT_INITIAL_WEIGHTING,
   initialReads: DEFAULT_INITIAL_READS,
   traceAddressing: DEFAULT_TRACE_ADDRESSING,
+  implementation: DEFAULT_IMPLEMENTATION,
 };
 
 /** What {@link resolveNtmConfig} and `createNtm` accept: the sizes plus any subset of the options. */
@@ -172,6 +194,7 @@ function validateMemoryConfig(config: NtmMemoryConfig): NtmMemoryConfig {
   if (typeof config.traceAddressing !== 'boolean') {
     throw invalidArgument('traceAddressing', config.traceAddressing, 'true or false');
   }
+  checkChoice('implementation', config.implementation, IMPLEMENTATIONS);
   return config;
 }
 

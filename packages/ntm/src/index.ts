@@ -15,6 +15,7 @@ export {
   MEMORY_INITS,
   WEIGHTING_INITS,
   READ_INITS,
+  IMPLEMENTATIONS,
   DEFAULT_MEMORY_SLOTS,
   DEFAULT_MEMORY_WIDTH,
   DEFAULT_READ_HEADS,
@@ -27,6 +28,7 @@ export {
   DEFAULT_INITIAL_WEIGHTING,
   DEFAULT_INITIAL_READS,
   DEFAULT_TRACE_ADDRESSING,
+  DEFAULT_IMPLEMENTATION,
   DEFAULT_NTM_MEMORY_CONFIG,
   resolveNtmConfig,
   resolveNtmMemoryConfig,
@@ -40,8 +42,10 @@ export type {
   MemoryInit,
   WeightingInit,
   ReadInit,
+  Implementation,
 } from './config.js';
 export { ntmDefinition, ntmMemoryDefinition, createNtm } from './model.js';
+export { NtmNetwork } from './network.js';
 export type { NtmModel } from './model.js';
 
 registerModel(ntmDefinition);

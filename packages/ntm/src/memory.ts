@@ -6,6 +6,9 @@ import type { NtmMemoryConfig } from './config.js';
 import { headLayout, interfaceSize, splitInterface } from './heads.js';
 import type { HeadActivations, HeadLayout } from './heads.js';
 import { readMemory, writeMemory } from './memory-ops.js';
+import { createFusedStepOp } from './fused/step-op.js';
+import type { FusedStepOp } from './fused/step-op.js';
+import { memoryStepSpec } from './fused/memory-step.js';
 
 /** The NTM memory's recurrent state. Never mutated: each step returns a new one. */
 export interface NtmState {
@@ -40,6 +43,10 @@ export interface NtmStepOptions extends StepOptions {
  * `initialWeightLogits` [R + Hw, N] when `initialWeighting` is `learned`;
  * `initialReadBias` [R, W] when `initialReads` is `learned`.
  *
+ * With `implementation: 'fused'` (the default) a step is one op (`fused/step-op.ts`) with the
+ * same values and gradients as the composed ops, except when the addressing internals are
+ * traced.
+ *
  * Trace keys (when a trace is requested): `readWeights` [B, R, N], `writeWeights`
  * [B, Hw, N]; with `traceAddressing`, also for each kind `read.*` / `write.*`:
  * `contentWeights` [B, H, N], `beta` [B, H], `gate` [B, H], `shift` [B, H, S], `gamma` [B, H],
@@ -59,6 +66,7 @@ export class NtmMemory implements MemoryAccess<NtmState> {
   /** r_0 = tanh(initialReadBias) when learned, [R, W]. */
   readonly initialReadBias?: tf.Variable;
   private readonly activations: HeadActivations;
+  private readonly fusedStep: FusedStepOp;
 
   /**
    * @param config - a resolved config (see `resolveNtmMemoryConfig`)
@@ -71,6 +79,7 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     this.interfaceSize = interfaceSize(this.layout);
     this.readSize = r * w;
     this.activations = { key: config.keyActivation, strength: config.strengthActivation };
+    this.fusedStep = createFusedStepOp(memoryStepSpec(config));
     if (config.memoryInit !== 'constant') {
       // as pytorch-ntm's memory bias: uniform in +-1/sqrt(N + W)
       const limit = 1 / Math.sqrt(n + w);
@@ -156,6 +165,11 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
     checkShape('state.readWeights', state.readWeights, [batch, r, n], '[B, R, N]');
     checkShape('state.writeWeights', state.writeWeights, [batch, hw, n], '[B, Hw, N]');
+    const traceAddressing =
+      options.trace && (options.traceAddressing ?? this.config.traceAddressing);
+    if (this.config.implementation === 'fused' && !traceAddressing) {
+      return this.stepFused(interfaceVector, state, options);
+    }
     return tidy(() => {
       const heads = splitInterface(interfaceVector, this.layout, this.activations);
       // 1. all heads address M_{t-1} from their own previous weightings
@@ -173,7 +187,7 @@ export class NtmMemory implements MemoryAccess<NtmState> {
       const next: NtmState = { memory, readWeights, writeWeights };
       if (!options.trace) return { reads, state: next };
       const trace: Record<string, tf.Tensor> = { readWeights, writeWeights };
-      if (options.traceAddressing ?? this.config.traceAddressing) {
+      if (traceAddressing) {
         const internals = {
           contentWeights: addressing.contentWeights,
           beta: heads.beta,
@@ -190,6 +204,40 @@ export class NtmMemory implements MemoryAccess<NtmState> {
         trace['write.add'] = heads.add;
       }
       return { reads, state: next, trace };
+    });
+  }
+
+  /**
+   * The same step as one fused op (`fused/step-op.ts`): a packed output sliced into the read
+   * vectors, the new memory and the new weightings.
+   */
+  private stepFused(
+    interfaceVector: tf.Tensor2D,
+    state: NtmState,
+    options: NtmStepOptions,
+  ): { readonly reads: tf.Tensor2D; readonly state: NtmState; readonly trace?: StepTrace } {
+    const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
+    const batch = interfaceVector.shape[0];
+    return tidy(() => {
+      const packed = this.fusedStep(
+        interfaceVector,
+        state.memory,
+        state.readWeights,
+        state.writeWeights,
+      );
+      const part = (offset: number, size: number): tf.Tensor2D =>
+        tf.slice(packed, [0, offset], [batch, size]);
+      const reads = part(0, r * w);
+      const memory = tf.reshape(part(r * w, n * w), [batch, n, w]) as tf.Tensor3D;
+      const readWeights = tf.reshape(part(r * w + n * w, r * n), [batch, r, n]) as tf.Tensor3D;
+      const writeWeights = tf.reshape(part(r * w + n * w + r * n, hw * n), [
+        batch,
+        hw,
+        n,
+      ]) as tf.Tensor3D;
+      const next: NtmState = { memory, readWeights, writeWeights };
+      if (!options.trace) return { reads, state: next };
+      return { reads, state: next, trace: { readWeights, writeWeights } };
     });
   }
 

@@ -1,20 +1,16 @@
-import { buildMemoryNetwork, createModel, registerModel } from '@mann/core';
-import type {
-  CreateModelOptions,
-  MemoryDefinition,
-  MemoryNetwork,
-  ModelDefinition,
-} from '@mann/core';
+import { createController, createModel, ParameterStore, registerModel } from '@mann/core';
+import type { CreateModelOptions, MemoryDefinition, ModelDefinition } from '@mann/core';
 import { memoryConfigOf, resolveNtmConfig, resolveNtmMemoryConfig } from './config.js';
 import type { NtmConfig, NtmMemoryConfig, NtmOptions } from './config.js';
 import { NtmMemory } from './memory.js';
+import { NtmNetwork } from './network.js';
 
 /**
- * An NTM: core's `MemoryNetwork` (controller, interface layer, output layer) with an
- * {@link NtmMemory}. `h_t = controller([x_t ; r_{t-1}])`, interface = Linear(clip(h_t)),
- * `r_t` from the memory, `y_t = Linear([clip(h_t) ; r_t])`.
+ * An NTM: core's `MemoryNetwork` wiring (controller, interface layer, output layer) with an
+ * {@link NtmMemory}, as an {@link NtmNetwork}. `h_t = controller([x_t ; r_{t-1}])`,
+ * interface = Linear(clip(h_t)), `r_t` from the memory, `y_t = Linear([clip(h_t) ; r_t])`.
  */
-export type NtmModel = MemoryNetwork & { readonly config: NtmConfig; readonly memory: NtmMemory };
+export type NtmModel = NtmNetwork;
 
 /** Registry entry of the NTM model, `createModel({ type: 'ntm', inputSize, outputSize, ... })`. */
 export const ntmDefinition: ModelDefinition<NtmConfig> = {
@@ -23,14 +19,26 @@ export const ntmDefinition: ModelDefinition<NtmConfig> = {
     'Neural Turing Machine (Graves et al. 2014): a controller with NTM read and write heads',
   resolveConfig: (given) => resolveNtmConfig(given),
   create(config, rng) {
-    const memoryConfig = memoryConfigOf(config);
-    return buildMemoryNetwork(
-      config,
-      config.controller,
-      config.clipValue,
-      rng,
-      (scope) => new NtmMemory(memoryConfig, scope),
-    );
+    // as core's buildMemoryNetwork (same parameters, drawn in the same order), but an NtmNetwork
+    const parameters = new ParameterStore(rng);
+    try {
+      const memory = new NtmMemory(memoryConfigOf(config), parameters.scope('memory'));
+      const controller = createController(
+        parameters.scope('controller'),
+        config.inputSize + memory.readSize,
+        config.controller,
+      );
+      return new NtmNetwork({
+        config,
+        parameters,
+        controller,
+        memory,
+        clipValue: config.clipValue,
+      });
+    } catch (error) {
+      parameters.dispose();
+      throw error;
+    }
   },
 };
 

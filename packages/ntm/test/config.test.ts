@@ -23,6 +23,7 @@ describe('NTM config', () => {
       initialWeighting: 'learned',
       initialReads: 'learned',
       traceAddressing: false,
+      implementation: 'fused',
     });
     expect(JSON.parse(JSON.stringify(config))).toEqual(config);
   });
@@ -73,6 +74,7 @@ describe('NTM config', () => {
       ],
       [{ initialReads: 'random' }, /initialReads must be one of learned, zeros, got random/],
       [{ traceAddressing: 'yes' }, /traceAddressing must be true or false, got yes/],
+      [{ implementation: 'fast' }, /implementation must be one of fused, composed, got fast/],
       [{ clipValue: -1 }, /clipValue must be a finite number in \[0, Infinity\], got -1/],
       [
         { controller: { kind: 'gru' } },

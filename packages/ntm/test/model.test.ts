@@ -65,8 +65,11 @@ describe('NTM model', () => {
     ];
     tf.tidy(() => {
       const x = randomTensor<tf.Tensor3D>(new Rng(1), [2, 4, 3]);
-      const [first, ...rest] = models.map((m) => toArray(m.run(x).outputs));
-      for (const other of rest) expect(maxDifference(other, first)).toBe(0);
+      const [first, second, generic] = models.map((m) => toArray(m.run(x).outputs));
+      expect(maxDifference(second, first)).toBe(0);
+      // the same parameters; `ntm` runs the fused sequence op, the generic network steps one
+      // at a time, so the sums are rounded in another order
+      expect(maxDifference(generic, first)).toBeLessThan(1e-6);
     });
     for (const m of models) m.dispose();
   });

@@ -1,0 +1,205 @@
+// A small WebAssembly assembler: enough of the binary format to build the SIMD kernels of
+// `simd-passes.ts` at run time, with no toolchain and no binary blob in the repository.
+// WebAssembly is a stack machine, so an expression is the bytes of its operands followed by
+// its opcode, and the builders nest like the arithmetic they encode:
+//   f32x4.add(f32x4.mul(a, b), c)   ->   a b f32x4.mul c f32x4.add
+// Reference: WebAssembly Core Specification 2.0, section 5 (binary format), with the opcodes
+// of the fixed-width SIMD extension. (packages/dnc has a sibling for its link kernels; the two
+// belong in @mann/core once both settle.)
+
+/** The bytes of an instruction sequence. */
+export type Code = readonly number[];
+
+/** Value types. */
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+/** A value type. */
+export type ValueType = typeof I32 | typeof F32 | typeof V128;
+
+/** A local variable (parameters are locals too), by index. */
+export interface Local {
+  readonly index: number;
+  readonly type: ValueType;
+}
+
+function unsignedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+function signedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+const simd = (opcode: number): number[] => [0xfd, ...unsignedLeb(opcode)];
+
+/** Instructions in order. */
+export const block = (...statements: Code[]): Code => statements.flat();
+/** Reads a local. */
+export const get = (local: Local): Code => [0x20, ...unsignedLeb(local.index)];
+/** Evaluates `value` into a local. */
+export const set = (local: Local, value: Code): Code => [
+  ...value,
+  0x21,
+  ...unsignedLeb(local.index),
+];
+
+export const i32 = {
+  const: (value: number): Code => [0x41, ...signedLeb(value)],
+  add: (a: Code, b: Code): Code => [...a, ...b, 0x6a],
+  mul: (a: Code, b: Code): Code => [...a, ...b, 0x6c],
+  ltU: (a: Code, b: Code): Code => [...a, ...b, 0x49],
+  eqz: (a: Code): Code => [...a, 0x45],
+};
+
+/** The byte address of float number `index` of the array that starts at byte `base`. */
+export const at = (base: Code, index: Code): Code => i32.add(base, [...index, 0x41, 2, 0x74]);
+
+export const f32 = {
+  const: (value: number): Code => [0x43, ...new Uint8Array(new Float32Array([value]).buffer)],
+  load: (address: Code): Code => [...address, 0x2a, 2, 0],
+  store: (address: Code, value: Code): Code => [...address, ...value, 0x38, 2, 0],
+  add: (a: Code, b: Code): Code => [...a, ...b, 0x92],
+  sub: (a: Code, b: Code): Code => [...a, ...b, 0x93],
+  mul: (a: Code, b: Code): Code => [...a, ...b, 0x94],
+};
+
+/** Four float32 lanes; loads and stores of any alignment. */
+export const f32x4 = {
+  load: (address: Code): Code => [...address, ...simd(0x00), 2, 0],
+  store: (address: Code, value: Code): Code => [...address, ...value, ...simd(0x0b), 2, 0],
+  splat: (scalar: Code): Code => [...scalar, ...simd(0x13)],
+  lane: (vector: Code, lane: number): Code => [...vector, ...simd(0x1f), lane],
+  add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
+  sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
+  mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
+  /** The sum of the four lanes of a local. */
+  sum: (vector: Local): Code =>
+    f32.add(
+      f32.add(f32x4.lane(get(vector), 0), f32x4.lane(get(vector), 1)),
+      f32.add(f32x4.lane(get(vector), 2), f32x4.lane(get(vector), 3)),
+    ),
+};
+
+/** `if (condition) body` (condition an i32, non-zero is true). */
+export const when = (condition: Code, ...body: Code[]): Code =>
+  block(condition, [0x04, 0x40], ...body, [0x0b]);
+
+/** `if (condition) then else otherwise` (statements, no result). */
+export const ifElse = (condition: Code, then: Code, otherwise: Code): Code =>
+  block(condition, [0x04, 0x40], then, [0x05], otherwise, [0x0b]);
+
+/**
+ * `for (counter = 0; counter < to; counter += step) body`, skipped entirely when `to <= 0`.
+ */
+export function forLoop(counter: Local, to: Code, step: number, ...body: Code[]): Code {
+  const from = i32.const(0);
+  return block(
+    set(counter, from),
+    [0x02, 0x40], // block (no result): the exit
+    i32.eqz(i32.ltU(get(counter), to)),
+    [0x0d, 0], // br_if 0: skip when from >= to
+    [0x03, 0x40], // loop (no result)
+    ...body,
+    set(counter, i32.add(get(counter), i32.const(step))),
+    i32.ltU(get(counter), to),
+    [0x0d, 0], // br_if 0: to the loop's start
+    [0x0b, 0x0b], // end loop, end block
+  );
+}
+
+/** A function under construction: its i32 parameters and its locals, by name. */
+export class FunctionBuilder<P extends string> {
+  private readonly types: ValueType[] = [];
+  /** The parameters (all i32), by name. */
+  readonly params: Readonly<Record<P, Local>>;
+  /** The signature's parameter count. */
+  readonly arity: number;
+
+  constructor(
+    readonly name: string,
+    parameters: readonly P[],
+  ) {
+    const params = {} as Record<P, Local>;
+    parameters.forEach((parameter, index) => (params[parameter] = { index, type: I32 }));
+    this.params = params;
+    this.arity = parameters.length;
+  }
+
+  /** New locals of `type`, by name. */
+  locals<L extends string>(type: ValueType, ...names: L[]): Record<L, Local> {
+    const locals = {} as Record<L, Local>;
+    for (const local of names) {
+      this.types.push(type);
+      locals[local] = { index: this.arity + this.types.length - 1, type };
+    }
+    return locals;
+  }
+
+  /** The function body's bytes around `body`. */
+  encode(body: Code): number[] {
+    const locals = this.types.map((type) => [1, type]);
+    const bytes = [...unsignedLeb(locals.length), ...locals.flat(), ...body, 0x0b];
+    return [...unsignedLeb(bytes.length), ...bytes];
+  }
+}
+
+function vector(items: readonly (readonly number[])[]): number[] {
+  return [...unsignedLeb(items.length), ...items.flat()];
+}
+
+function name(text: string): number[] {
+  return vector([...text].map((c) => [c.charCodeAt(0)]));
+}
+
+function section(id: number, content: number[]): number[] {
+  return [id, ...unsignedLeb(content.length), ...content];
+}
+
+/**
+ * A module that imports its memory as `env.memory` and exports each function by its name.
+ * Every function takes i32 parameters and returns nothing.
+ */
+export function assemble(
+  functions: readonly { builder: FunctionBuilder<string>; body: Code }[],
+): Uint8Array {
+  const types = vector(
+    functions.map(({ builder }) => [
+      0x60,
+      ...vector(Array.from({ length: builder.arity }, () => [I32])),
+      0,
+    ]),
+  );
+  const imports = vector([[...name('env'), ...name('memory'), 0x02, 0x00, 1]]);
+  const declarations = vector(functions.map((_, i) => unsignedLeb(i)));
+  const exports = vector(
+    functions.map(({ builder }, i) => [...name(builder.name), 0x00, ...unsignedLeb(i)]),
+  );
+  const code = vector(functions.map(({ builder, body }) => builder.encode(body)));
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, types),
+    ...section(2, imports),
+    ...section(3, declarations),
+    ...section(7, exports),
+    ...section(10, code),
+  ]);
+}
