@@ -2,10 +2,14 @@ import { MannError } from '@mann/core';
 import { DEFAULT_TRAINING, type SuiteSpec } from './spec.js';
 
 /**
- * `quick`: copy and associative recall for the NTM, the DNC and the LSTM baseline, sized to
+ * `quick`: copy and associative recall for the NTM, the DNC and an LSTM baseline, sized to
  * finish in about ten minutes on a 2-core machine (one worker per core) while already showing
- * the papers' story: the memory models learn copy and generalise to longer sequences, the LSTM
- * does not. Smaller memories and sequences than the papers, Adam 1e-3 as later reproductions.
+ * the papers' story: the memory models learn copy and generalise to longer sequences than they
+ * were trained on, the LSTM does not. Smaller than the papers: memory 64 x 20, copy lengths
+ * 1-10, recall of 2-4 items, a single seed, Adam 5e-3 for every model. The memory models use
+ * feed-forward controllers (the NTM paper's other variant): the memory is then their only
+ * recurrence, and in our measurements they learned copy within a few thousand sequences,
+ * where LSTM controllers needed several times more.
  */
 export const QUICK_SUITE: SuiteSpec = {
   name: 'quick',
@@ -16,7 +20,7 @@ export const QUICK_SUITE: SuiteSpec = {
       label: 'ntm',
       config: {
         type: 'ntm',
-        controller: { kind: 'lstm', hiddenSizes: [100] },
+        controller: { kind: 'feedforward', hiddenSizes: [100] },
         memorySlots: 64,
         memoryWidth: 20,
       },
@@ -25,7 +29,7 @@ export const QUICK_SUITE: SuiteSpec = {
       label: 'dnc',
       config: {
         type: 'dnc',
-        controller: { kind: 'lstm', hiddenSizes: [100] },
+        controller: { kind: 'feedforward', hiddenSizes: [100] },
         memorySlots: 64,
         memoryWidth: 20,
         readHeads: 1,
@@ -37,19 +41,29 @@ export const QUICK_SUITE: SuiteSpec = {
     {
       name: 'copy',
       params: { bits: 8, minLength: 1, maxLength: 10 },
-      generalisation: ['length-30', 'length-50'],
+      generalisation: [
+        { name: 'length-20', params: { minLength: 20, maxLength: 20 } },
+        'length-30',
+        'length-50',
+      ],
     },
-    { name: 'associative-recall', params: { minItems: 2, maxItems: 4 } },
+    {
+      name: 'associative-recall',
+      params: { minItems: 2, maxItems: 4 },
+      generalisation: [{ name: 'items-6', params: { minItems: 6, maxItems: 6 } }, 'items-8'],
+    },
   ],
   seeds: [1],
   training: {
     ...DEFAULT_TRAINING,
-    sequences: 16_000,
+    sequences: 9_600,
     batchSize: 16,
+    optimizer: { kind: 'adam', learningRate: 5e-3 },
     evalEvery: 800,
     evalSize: 64,
     checkpointEvery: 50,
   },
+  overrides: [{ task: 'associative-recall', training: { sequences: 12_800 } }],
 };
 
 /**
