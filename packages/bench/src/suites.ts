@@ -56,14 +56,14 @@ export const QUICK_SUITE: SuiteSpec = {
   seeds: [1],
   training: {
     ...DEFAULT_TRAINING,
-    sequences: 9_600,
+    sequences: 19_200,
     batchSize: 16,
     optimizer: { kind: 'adam', learningRate: 5e-3 },
     evalEvery: 800,
     evalSize: 64,
     checkpointEvery: 50,
   },
-  overrides: [{ task: 'associative-recall', training: { sequences: 12_800 } }],
+  overrides: [{ task: 'associative-recall', training: { sequences: 16_000 } }],
 };
 
 /**

@@ -63,6 +63,26 @@ describe('generalisationSpec', () => {
     expect(counts.rule).toBeGreaterThanOrEqual(MODELS.length * 2);
   });
 
+  it("names the x axis after this task's sets only", () => {
+    const data = reportData();
+    const other = data.runs.find((r) => r.task !== 'copy');
+    expect(other).toBeDefined();
+    const evaluations = [
+      ...data.evaluations,
+      {
+        runId: other!.id,
+        set: 'items-8',
+        x: 8,
+        bitsPerSequence: 1,
+        bitErrorsPerSequence: 1,
+        sequenceAccuracy: 0,
+      },
+    ];
+    expect(JSON.stringify(generalisationSpec('copy', evaluations, data.runs))).toContain(
+      '"title":"length"',
+    );
+  });
+
   it('names the x axis after the sets', () => {
     expect(axisTitleOfSets(['length-20', 'length-40'])).toBe('length');
     expect(axisTitleOfSets(['repeats_4', 'repeats_8'])).toBe('repeats');

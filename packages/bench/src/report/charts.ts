@@ -118,7 +118,8 @@ export function generalisationSpec(
     (point) => !logY || (point.min > 0 && point.mean > 0),
   );
   const yScale = logY ? { type: 'log' as const } : { zero: true };
-  const sets = evaluations.filter((e) => e.x !== null).map((e) => e.set);
+  const taskRuns = new Set(runs.filter((r) => r.task === task).map((r) => r.id));
+  const sets = evaluations.filter((e) => e.x !== null && taskRuns.has(e.runId)).map((e) => e.set);
   return {
     title: {
       text: `${task}: generalisation`,
