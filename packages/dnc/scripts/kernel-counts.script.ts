@@ -1,5 +1,5 @@
 // Kernels launched by one DNC memory step (default sizes, batch 16), forward only and forward
-// plus backward, in total and per mechanism. On wasm each kernel launch costs ~20 us, so at
+// plus backward, in total (fused and composed implementations) and per mechanism (composed). On wasm each kernel launch costs ~20 us, so at
 // small N the count, not the arithmetic, sets the step time:
 //   npx vitest run --config packages/dnc/scripts/vitest.config.ts kernel-counts
 // SHOW="whole step" also lists the kernels by name.
@@ -55,7 +55,13 @@ it('kernel counts', async () => {
   await selectBackend();
   countKernels();
   const [B, N, W, R] = [16, 128, 20, 4];
-  const memory = new DncMemory({ memorySlots: N, memoryWidth: W, readHeads: R });
+  const memory = new DncMemory({
+    memorySlots: N,
+    memoryWidth: W,
+    readHeads: R,
+    implementation: 'composed',
+  });
+  const fused = new DncMemory({ memorySlots: N, memoryWidth: W, readHeads: R });
   const xi = tf.randomNormal([B, memory.interfaceSize]) as tf.Tensor2D;
   const state = memory.initialState(B);
   const u = tf.randomUniform([B, N]) as tf.Tensor2D;
@@ -65,6 +71,7 @@ it('kernel counts', async () => {
   const link = tf.randomUniform([B, 1, N, N]) as tf.Tensor4D;
   const m = tf.randomNormal([B, N, W]) as tf.Tensor3D;
   const k = tf.randomNormal([B, R, W]) as tf.Tensor3D;
+  report('whole step (fused)', () => fused.step(xi, fused.initialState(B)).reads, [xi]);
   report('whole step', () => memory.step(xi, state).reads, [xi]);
   report('parseInterface', () => parseInterface(xi, memory.layout).readKeys, [xi]);
   report('updateUsage', () => updateUsage(u, w, f, wr), [u, f, wr]);

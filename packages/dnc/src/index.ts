@@ -26,6 +26,7 @@ export { readWeighting, readVectors } from './read.js';
 export { interfaceLayout, interfaceSize, parseInterface } from './interface.js';
 export type { DncInterface, InterfaceField, InterfaceActivation } from './interface.js';
 export { DncMemory } from './memory.js';
+export { ResidentLink } from './fused/resident-link.js';
 export type { DncState, TemporalLink } from './memory.js';
 export {
   DEFAULT_MEMORY_SLOTS,
@@ -35,10 +36,12 @@ export {
   DEFAULT_SPARSE_LINK_K,
   DEFAULT_OUTPUT_CLIP_VALUE,
   DEFAULT_DNC_MEMORY_CONFIG,
+  DEFAULT_IMPLEMENTATION,
+  DNC_IMPLEMENTATIONS,
   resolveDncConfig,
   resolveDncMemoryConfig,
 } from './config.js';
-export type { DncConfig, DncMemoryConfig, DncOptions } from './config.js';
+export type { DncConfig, DncImplementation, DncMemoryConfig, DncOptions } from './config.js';
 export { DncModel, dncDefinition, dncMemoryDefinition, createDnc } from './model.js';
 export type { DncModelState } from './model.js';
 

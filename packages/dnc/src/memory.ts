@@ -18,9 +18,14 @@ import {
 } from './sparse-link.js';
 import { sharpenLinkWeights } from './sharpness.js';
 import { readVectors, readWeighting } from './read.js';
+import { FusedMemoryStep } from './fused/step-op.js';
+import { ResidentLink } from './fused/resident-link.js';
 
-/** A temporal link matrix: dense [B, Hw, N, N], or stored by rows with sparse links. */
-export type TemporalLink = tf.Tensor4D | SparseLink;
+/**
+ * A temporal link matrix: dense [B, Hw, N, N], or stored by rows with sparse links (composed
+ * implementation); kept in JS memory by the fused implementation ({@link ResidentLink}).
+ */
+export type TemporalLink = tf.Tensor4D | SparseLink | ResidentLink;
 
 /** The DNC memory state after step t (named, never positional; a step returns a new one). */
 export interface DncState {
@@ -28,7 +33,10 @@ export interface DncState {
   readonly memory: tf.Tensor3D;
   /** u_t, [B, N], in [0, 1]. */
   readonly usage: tf.Tensor2D;
-  /** L_t, one per write head: [B, Hw, N, N], or a {@link SparseLink} with sparse links. */
+  /**
+   * L_t, one per write head: [B, Hw, N, N], or a {@link SparseLink} with sparse links; a
+   * {@link ResidentLink} (either kind, in JS memory) from the fused implementation.
+   */
   readonly link: TemporalLink;
   /** p_t, [B, Hw, N]. */
   readonly precedence: tf.Tensor3D;
@@ -68,6 +76,8 @@ export class DncMemory implements MemoryAccess<DncState> {
   readonly readSize: number;
   /** Entries stored per link row with sparse links, min(K, N). */
   readonly sparseCapacity: number;
+  /** The fused step, when `implementation` is `fused`. */
+  readonly fused: FusedMemoryStep | undefined;
 
   constructor(config: Partial<DncMemoryConfig> = {}) {
     this.config = resolveDncMemoryConfig(config);
@@ -75,9 +85,14 @@ export class DncMemory implements MemoryAccess<DncState> {
     this.interfaceSize = interfaceSize(this.layout);
     this.readSize = this.config.readHeads * this.config.memoryWidth;
     this.sparseCapacity = Math.min(this.config.sparseLinkK, this.config.memorySlots);
+    this.fused =
+      this.config.implementation === 'fused' ? new FusedMemoryStep(this.config) : undefined;
   }
 
-  /** All zeros; with sparse links every row stores K zero entries. */
+  /**
+   * All zeros; with sparse links every row stores K zero entries. The fused implementation's
+   * link is a {@link ResidentLink}.
+   */
   initialState(batchSize: number): DncState {
     checkInteger('batchSize', batchSize, 1);
     const {
@@ -90,9 +105,11 @@ export class DncMemory implements MemoryAccess<DncState> {
     return {
       memory: tf.zeros([batchSize, n, w]),
       usage: tf.zeros([batchSize, n]),
-      link: sparseLinks
-        ? initialSparseLink(batchSize, hw, n, this.sparseCapacity)
-        : tf.zeros([batchSize, hw, n, n]),
+      link: this.fused
+        ? this.fused.initialLink(batchSize)
+        : sparseLinks
+          ? initialSparseLink(batchSize, hw, n, this.sparseCapacity)
+          : tf.zeros([batchSize, hw, n, n]),
       precedence: tf.zeros([batchSize, hw, n]),
       readWeights: tf.zeros([batchSize, r, n]),
       writeWeights: tf.zeros([batchSize, hw, n]),
@@ -127,7 +144,14 @@ export class DncMemory implements MemoryAccess<DncState> {
     );
     const batch = interfaceVector.shape[0];
     checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
-    if (isSparseLink(state.link) !== sparseLinks) {
+    if (this.fused) return this.fusedStep(this.fused, interfaceVector, state, options);
+    const prevLink = state.link;
+    if (prevLink instanceof ResidentLink) {
+      throw new MannError(
+        'state.link is a ResidentLink from the fused implementation; the composed one takes a tensor or a SparseLink: pass link.toTensor() or link.toSparse() (both differentiable)',
+      );
+    }
+    if (isSparseLink(prevLink) !== sparseLinks) {
       throw new MannError(
         `state.link must be ${sparseLinks ? 'a SparseLink' : 'a dense [B, Hw, N, N] tensor'} for this memory`,
       );
@@ -168,13 +192,13 @@ export class DncMemory implements MemoryAccess<DncState> {
       let link: TemporalLink;
       let backward: tf.Tensor4D;
       let forward: tf.Tensor4D;
-      if (isSparseLink(state.link)) {
-        const sparse = updateSparseLink(state.link, state.precedence, writeWeights, sparseLinkK);
+      if (isSparseLink(prevLink)) {
+        const sparse = updateSparseLink(prevLink, state.precedence, writeWeights, sparseLinkK);
         backward = sparseDirectionalWeights(sparse, state.readWeights, false);
         forward = sparseDirectionalWeights(sparse, state.readWeights, true);
         link = sparse;
       } else {
-        const dense = updateTemporalLink(state.link, state.precedence, writeWeights);
+        const dense = updateTemporalLink(prevLink, state.precedence, writeWeights);
         backward = directionalWeights(dense, state.readWeights, false);
         forward = directionalWeights(dense, state.readWeights, true);
         link = dense;
@@ -197,6 +221,31 @@ export class DncMemory implements MemoryAccess<DncState> {
         readWeights,
         writeWeights,
         usage,
+        allocation,
+        freeGates: xi.freeGates,
+        allocationGate: xi.allocationGates,
+        writeGate: xi.writeGates,
+        readModes: xi.readModes,
+      };
+      return { reads, state: next, trace };
+    });
+  }
+
+  /** The step as one fused kernel; traces add the gates and modes from `parseInterface`. */
+  private fusedStep(
+    fused: FusedMemoryStep,
+    interfaceVector: tf.Tensor2D,
+    state: DncState,
+    options: StepOptions,
+  ): { readonly reads: tf.Tensor2D; readonly state: DncState; readonly trace?: StepTrace } {
+    return tidy(() => {
+      const { reads, state: next, allocation } = fused.step(interfaceVector, state);
+      if (!options.trace) return { reads, state: next };
+      const xi = parseInterface(interfaceVector, this.layout);
+      const trace: StepTrace = {
+        readWeights: next.readWeights,
+        writeWeights: next.writeWeights,
+        usage: next.usage,
         allocation,
         freeGates: xi.freeGates,
         allocationGate: xi.allocationGates,

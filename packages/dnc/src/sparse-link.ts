@@ -36,9 +36,12 @@ function repeatRows(x: tf.Tensor, n: number): tf.Tensor {
   return tf.add(tf.zeros([batch, heads, n, k]), tf.cast(x, 'float32'));
 }
 
-/** True when `link` is a {@link SparseLink} rather than a dense [B, Hw, N, N] tensor. */
-export function isSparseLink(link: tf.Tensor | SparseLink): link is SparseLink {
-  return !(link instanceof tf.Tensor);
+/**
+ * True when `link` is a {@link SparseLink} of tensors (not a dense [B, Hw, N, N] tensor, nor a
+ * fused step's `ResidentLink`).
+ */
+export function isSparseLink(link: tf.Tensor | SparseLink | object): link is SparseLink {
+  return !(link instanceof tf.Tensor) && 'values' in link && 'columns' in link;
 }
 
 /**

@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, tidy } from '@mann/core';
-import { DncMemory, sparseLinkToDense, type DncMemoryConfig, type DncState } from '@mann/dnc';
+import {
+  DncMemory,
+  ResidentLink,
+  sparseLinkToDense,
+  type DncMemoryConfig,
+  type DncState,
+} from '@mann/dnc';
 import {
   expectClose,
   expectGradientsOnBothBackends,
@@ -25,10 +31,25 @@ beforeAll(async () => {
 
 const small = { memorySlots: 6, memoryWidth: 4, readHeads: 2, writeHeads: 1 };
 
-/** The state's tensors in a fixed order (a sparse link as its dense matrix). */
+/** The link of a state as a dense [B, Hw, N, N] tensor, whatever its kind. */
+function denseLink(state: DncState): tf.Tensor {
+  return state.link instanceof tf.Tensor
+    ? state.link
+    : state.link instanceof ResidentLink
+      ? state.link.toTensor()
+      : sparseLinkToDense(state.link);
+}
+
+/** The state's tensors in a fixed order (the link as its dense matrix). */
 function stateTensors(state: DncState): tf.Tensor[] {
-  const link = state.link instanceof tf.Tensor ? state.link : sparseLinkToDense(state.link);
-  return [state.memory, state.usage, link, state.precedence, state.readWeights, state.writeWeights];
+  return [
+    state.memory,
+    state.usage,
+    denseLink(state),
+    state.precedence,
+    state.readWeights,
+    state.writeWeights,
+  ];
 }
 
 /**
@@ -207,7 +228,7 @@ describe('DncMemory.step', () => {
             expect(s, key).toBeLessThanOrEqual(1 + 1e-5);
         }
         for (const s of sums(step.state.precedence)) expect(s).toBeLessThanOrEqual(1 + 1e-5);
-        const link = nest((step.state.link as tf.Tensor).dataSync(), [batch * 2, n, n]) as Matrix[];
+        const link = nest(denseLink(step.state).dataSync(), [batch * 2, n, n]) as Matrix[];
         for (const l of link) {
           for (let i = 0; i < n; i++) {
             expect((l[i] as number[])[i]).toBe(0);
@@ -371,6 +392,8 @@ type Frozen =
   { shape: number[]; dtype: tf.DataType; values: tf.TypedArray } | { [key: string]: Frozen };
 
 function freeze(tree: unknown): Frozen {
+  // a fused step's link as tensors: dense [B, Hw, N, N], or a SparseLink's values and columns
+  if (tree instanceof ResidentLink) return freeze(tree.sparse ? tree.toSparse() : tree.toTensor());
   if (tree instanceof tf.Tensor)
     return { shape: tree.shape, dtype: tree.dtype, values: tree.dataSync().slice() };
   return Object.fromEntries(

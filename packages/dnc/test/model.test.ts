@@ -60,6 +60,7 @@ describe('configuration and registry', () => {
       linkSharpness: false,
       sparseLinks: false,
       sparseLinkK: 8,
+      implementation: 'fused',
     });
   });
 

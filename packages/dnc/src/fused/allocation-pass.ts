@@ -1,0 +1,226 @@
+import { ALLOCATION_EPSILON } from '../allocation.js';
+import { scratch, type Carver } from './scratch.js';
+
+// Retention, usage and allocation of one example (SPEC section 3 steps 1-3), forward and
+// backward, as `retentionVector`, `usageAfterWrite` and `writeAllocationWeightings` compute
+// them. n = N slots, r = R read heads, h = H write heads.
+
+/** What the backward pass needs from the forward one. */
+export interface AllocationTape {
+  /** psi = prod_r (1 - f_r w^r_{t-1}), [N] */
+  readonly retention: Float32Array;
+  /** prod_h (1 - w^w_{t-1, h}), [N] */
+  readonly unwritten: Float32Array;
+  /** The usage each write head allocates from, [H, N] (head 0: u_t) */
+  readonly headUsage: Float32Array;
+  /** The free list phi of each head: slots by ascending u', [H, N] */
+  readonly order: Int32Array;
+  /** u' in free-list order, [H, N] */
+  readonly sorted: Float32Array;
+  /** Exclusive cumulative products of `sorted`, [H, N] */
+  readonly products: Float32Array;
+}
+
+/** Floats and ints of an {@link AllocationTape}. */
+export const allocationTapeSize = (heads: number, n: number): { floats: number; ints: number } => ({
+  floats: 2 * n + 3 * heads * n,
+  ints: heads * n,
+});
+
+export function allocateAllocationTape(
+  heads: number,
+  n: number,
+  floats: Carver<Float32Array>,
+  ints: Carver<Int32Array>,
+): AllocationTape {
+  return {
+    retention: floats.take(n),
+    unwritten: floats.take(n),
+    headUsage: floats.take(heads * n),
+    order: ints.take(heads * n),
+    sorted: floats.take(heads * n),
+    products: floats.take(heads * n),
+  };
+}
+
+let keyBuffer = new Float64Array(0);
+const bits = new Float32Array(1);
+const bitsAsInt = new Int32Array(bits.buffer);
+
+/**
+ * Sort keys of n slots, [n]: the bits of u' as float32 (which order like the values), times
+ * a power of two above n, plus the slot, so that a plain numeric sort orders by u' and then by
+ * slot (a comparator sort of slot indices took 4x as long).
+ */
+function sortKeys(shifted: ArrayLike<number>, n: number): { keys: Float64Array; radix: number } {
+  if (keyBuffer.length < n) keyBuffer = new Float64Array(n);
+  const keys = keyBuffer.subarray(0, n);
+  const radix = 2 ** Math.ceil(Math.log2(n + 1));
+  for (let i = 0; i < n; i++) {
+    bits[0] = shifted[i] as number;
+    const b = bitsAsInt[0] as number;
+    keys[i] = (b >= 0 ? b : -(b & 0x7fffffff)) * radix + i; // negative floats order reversed
+  }
+  return { keys: keys.sort(), radix };
+}
+
+const f32 = Math.fround;
+// u' = eps + (1 - eps) u in float32, as the reference computes it: the sort order of equal
+// usages (the all-zero memory) then breaks ties the same way, by slot.
+const EPS32 = f32(ALLOCATION_EPSILON);
+const KEEP32 = f32(1 - ALLOCATION_EPSILON);
+
+/**
+ * Retention psi, usage u_t and the allocation weighting of every write head.
+ *
+ * @param prevUsage - u_{t-1}, [N]
+ * @param prevWrites - w^w_{t-1}, [H, N]
+ * @param prevReads - w^r_{t-1}, [R, N]
+ * @param freeGates - f, [R]
+ * @param gates - g^a g^w per write head, [H]
+ * @param usage - u_t, [N], written
+ * @param allocation - a_t, [H, N], written
+ */
+export function allocationForward(
+  n: number,
+  r: number,
+  h: number,
+  prevUsage: Float32Array,
+  prevWrites: Float32Array,
+  prevReads: Float32Array,
+  freeGates: ArrayLike<number>,
+  gates: ArrayLike<number>,
+  usage: Float32Array,
+  allocation: Float32Array,
+  tape: AllocationTape,
+): void {
+  const { retention, unwritten, headUsage, order, sorted, products } = tape;
+  for (let i = 0; i < n; i++) {
+    let psi = 1;
+    for (let k = 0; k < r; k++)
+      psi *= 1 - (freeGates[k] as number) * (prevReads[k * n + i] as number);
+    let q = 1;
+    for (let k = 0; k < h; k++) q *= 1 - (prevWrites[k * n + i] as number);
+    retention[i] = psi;
+    unwritten[i] = q;
+    usage[i] = (1 - (1 - (prevUsage[i] as number)) * q) * psi; // (u + w - u w) psi
+  }
+  headUsage.set(usage.subarray(0, n));
+  const shifted = scratch('allocation.shifted', n);
+  for (let head = 0; head < h; head++) {
+    const base = head * n;
+    for (let i = 0; i < n; i++)
+      shifted[i] = f32(EPS32 + f32(KEEP32 * (headUsage[base + i] as number)));
+    // The free list: ascending u', ties by slot. No gradient flows through the order.
+    const { keys, radix } = sortKeys(shifted, n);
+    let product = 1;
+    for (let j = 0; j < n; j++) {
+      const key = keys[j] as number;
+      const slot = key - Math.floor(key / radix) * radix;
+      const s = shifted[slot] as number;
+      order[base + j] = slot;
+      sorted[base + j] = s;
+      products[base + j] = product;
+      allocation[base + slot] = (1 - s) * product;
+      product *= s;
+    }
+    if (head + 1 < h) {
+      // The next head allocates from the usage this one leaves: u + (1 - u) g a.
+      const g = gates[head] as number;
+      for (let i = 0; i < n; i++) {
+        const u = headUsage[base + i] as number;
+        headUsage[base + n + i] = u + (1 - u) * g * (allocation[base + i] as number);
+      }
+    }
+  }
+}
+
+/**
+ * Gradients of {@link allocationForward}. No gradient flows into w^w_{t-1} (deepmind/dnc).
+ *
+ * @param dUsage - dL/du_t from later uses, [N]
+ * @param dAllocation - dL/da_t, [H, N]; modified (the head chain adds to it)
+ * @param dPrevUsage - dL/du_{t-1}, [N], written
+ * @param dPrevReads - dL/dw^r_{t-1}, [R, N], added to
+ * @param dFreeGates - dL/df, [R], written
+ * @param dGates - dL/d(g^a g^w), [H], written
+ * @param dRetention - dL/dpsi from elsewhere (deallocation), [N], or null
+ */
+export function allocationBackward(
+  n: number,
+  r: number,
+  h: number,
+  prevUsage: Float32Array,
+  prevReads: Float32Array,
+  freeGates: ArrayLike<number>,
+  gates: ArrayLike<number>,
+  allocation: Float32Array,
+  tape: AllocationTape,
+  dUsage: Float32Array,
+  dAllocation: Float32Array,
+  dPrevUsage: Float32Array,
+  dPrevReads: Float32Array,
+  dFreeGates: Float32Array,
+  dGates: Float32Array,
+  dRetention: Float32Array | null,
+): void {
+  const { retention, unwritten, headUsage, order, sorted, products } = tape;
+  const dHeadUsage = scratch('allocation.dHeadUsage', h * n);
+  dGates.fill(0, 0, h);
+  for (let head = h - 1; head >= 0; head--) {
+    const base = head * n;
+    // a[phi_j] = (1 - s_j) c_j with s = u' sorted and c its exclusive cumulative product:
+    // ds_j = -g_j c_j + (sum_{k>j} g_k (1 - s_k) c_k) / s_j  (s_j >= eps > 0)
+    let tail = 0;
+    for (let j = n - 1; j >= 0; j--) {
+      const slot = order[base + j] as number;
+      const g = dAllocation[base + slot] as number;
+      const s = sorted[base + j] as number;
+      const c = products[base + j] as number;
+      const ds = tail / s - g * c;
+      dHeadUsage[base + slot] = (dHeadUsage[base + slot] as number) + (1 - ALLOCATION_EPSILON) * ds;
+      tail += g * (1 - s) * c;
+    }
+    if (head > 0) {
+      // headUsage[head] = u + (1 - u) g a with u, a, g of the head before
+      const prev = base - n;
+      const g = gates[head - 1] as number;
+      let dGate = 0;
+      for (let i = 0; i < n; i++) {
+        const d = dHeadUsage[base + i] as number;
+        const u = headUsage[prev + i] as number;
+        const a = allocation[prev + i] as number;
+        dHeadUsage[prev + i] = (dHeadUsage[prev + i] as number) + d * (1 - g * a);
+        dAllocation[prev + i] = (dAllocation[prev + i] as number) + d * (1 - u) * g;
+        dGate += d * (1 - u) * a;
+      }
+      dGates[head - 1] = dGate;
+    }
+  }
+  const dPsi = scratch('allocation.dPsi', n);
+  for (let i = 0; i < n; i++) {
+    const du = (dUsage[i] as number) + (dHeadUsage[i] as number);
+    const q = unwritten[i] as number;
+    dPrevUsage[i] = du * q * (retention[i] as number);
+    dPsi[i] =
+      du * (1 - (1 - (prevUsage[i] as number)) * q) + (dRetention ? (dRetention[i] as number) : 0);
+  }
+  // psi = prod_k (1 - f_k x_k): with P_k the product of the other factors (exact when a
+  // factor is 0), dL/df_k = -sum_i dpsi_i P_k,i x_k,i and dL/dx_k = -dpsi P_k f_k.
+  dFreeGates.fill(0, 0, r);
+  const factors = scratch('allocation.factors', r);
+  for (let i = 0; i < n; i++) {
+    const d = dPsi[i] as number;
+    if (d === 0) continue;
+    for (let k = 0; k < r; k++)
+      factors[k] = 1 - (freeGates[k] as number) * (prevReads[k * n + i] as number);
+    for (let k = 0; k < r; k++) {
+      let others = 1;
+      for (let l = 0; l < r; l++) if (l !== k) others *= factors[l] as number;
+      const x = prevReads[k * n + i] as number;
+      dFreeGates[k] = (dFreeGates[k] as number) - d * others * x;
+      dPrevReads[k * n + i] =
+        (dPrevReads[k * n + i] as number) - d * others * (freeGates[k] as number);
+    }
+  }
+}

@@ -1,0 +1,260 @@
+import { CONTENT_EPSILON } from '@mann/core';
+import { scratch, type Carver } from './scratch.js';
+import type { RowKernels } from './row-kernels.js';
+
+// Content addressing of one example, forward and backward, with core's exact formula
+// (`contentWeights`): `C[h, i] = softmax_i(beta_h cos(k_h * m_h, M[i] * m_h))` with
+// `cos(a, b) = a . b / (|a| |b| + eps)` and `|x| = sqrt(sum x^2 + eps)`; without masks m = 1.
+// Keys, strengths and masks are read from the activated interface vector at their offsets,
+// and their gradients are added to the same offsets of its gradient.
+
+/** Where one set of heads finds its parameters in the activated interface vector. */
+export interface ContentHeads {
+  /** H, heads */
+  readonly heads: number;
+  /** Offset of the keys, [H, W] */
+  readonly keys: number;
+  /** Offset of the strengths beta, [H] */
+  readonly strengths: number;
+  /** Offset of the masks, [H, W], or -1 without masking */
+  readonly masks: number;
+}
+
+/** What the backward pass needs from the forward one. */
+export interface ContentTape {
+  /** cos(k_h, M[i]), [H, N] */
+  readonly cosine: Float32Array;
+  /** |M[i] * m_h|, [H, N] */
+  readonly rowNorms: Float32Array;
+  /** |k_h * m_h|, [H] */
+  readonly keyNorms: Float32Array;
+}
+
+/** Floats of a {@link ContentTape}. */
+export const contentTapeSize = (heads: number, n: number): number => 2 * heads * n + heads;
+
+export function allocateContentTape(
+  heads: number,
+  n: number,
+  carver: Carver<Float32Array>,
+): ContentTape {
+  return {
+    cosine: carver.take(heads * n),
+    rowNorms: carver.take(heads * n),
+    keyNorms: carver.take(heads),
+  };
+}
+
+/** |M[i] * m_h| of head h into rowNorms[h N ..]: with masks per head, without them once. */
+function rowNormsOf(
+  n: number,
+  w: number,
+  at: ContentHeads,
+  memory: Float32Array,
+  act: Float32Array,
+  rowNorms: Float32Array,
+): void {
+  const eps = CONTENT_EPSILON;
+  if (at.masks < 0) {
+    for (let i = 0; i < n; i++) {
+      let squares = 0;
+      for (let c = i * w; c < (i + 1) * w; c++)
+        squares += (memory[c] as number) * (memory[c] as number);
+      rowNorms[i] = Math.sqrt(squares + eps);
+    }
+    for (let h = 1; h < at.heads; h++) rowNorms.copyWithin(h * n, 0, n);
+    return;
+  }
+  for (let h = 0; h < at.heads; h++) {
+    const mask = at.masks + h * w;
+    for (let i = 0; i < n; i++) {
+      let squares = 0;
+      for (let c = 0; c < w; c++) {
+        const x = (act[mask + c] as number) * (memory[i * w + c] as number);
+        squares += x * x;
+      }
+      rowNorms[h * n + i] = Math.sqrt(squares + eps);
+    }
+  }
+}
+
+/**
+ * @param memory - M, [N, W]
+ * @param act - the activated interface vector
+ * @param weights - C, [H, N], written
+ */
+export function contentForward(
+  rows: RowKernels,
+  n: number,
+  w: number,
+  at: ContentHeads,
+  memory: Float32Array,
+  act: Float32Array,
+  weights: Float32Array,
+  tape: ContentTape,
+): void {
+  const eps = CONTENT_EPSILON;
+  const { cosine, rowNorms, keyNorms } = tape;
+  if (at.masks < 0) {
+    // |M[i]| once for every head, then every head's k . M[i] in one pass
+    rows.squares(n, w, memory, rowNorms);
+    for (let i = 0; i < n; i++) rowNorms[i] = Math.sqrt((rowNorms[i] as number) + eps);
+    for (let h = 1; h < at.heads; h++) rowNorms.copyWithin(h * n, 0, n);
+    rows.dots(n, w, memory, act.subarray(at.keys, at.keys + at.heads * w), at.heads, cosine);
+    for (let h = 0; h < at.heads; h++) {
+      let keySquares = 0;
+      for (let c = at.keys + h * w; c < at.keys + (h + 1) * w; c++)
+        keySquares += (act[c] as number) ** 2;
+      const keyNorm = Math.sqrt(keySquares + eps);
+      keyNorms[h] = keyNorm;
+      for (let i = h * n; i < (h + 1) * n; i++) {
+        cosine[i] = (cosine[i] as number) / (keyNorm * (rowNorms[i] as number) + eps);
+      }
+      softmaxOf(n, h * n, act[at.strengths + h] as number, cosine, weights);
+    }
+    return;
+  }
+  rowNormsOf(n, w, at, memory, act, rowNorms);
+  const key = scratch('content.key', w); // k m^2
+  for (let h = 0; h < at.heads; h++) {
+    let keySquares = 0;
+    for (let c = 0; c < w; c++) {
+      const k = act[at.keys + h * w + c] as number;
+      const m = at.masks >= 0 ? (act[at.masks + h * w + c] as number) : 1;
+      keySquares += k * m * k * m;
+      key[c] = k * m * m;
+    }
+    const keyNorm = Math.sqrt(keySquares + eps);
+    keyNorms[h] = keyNorm;
+    const beta = act[at.strengths + h] as number;
+    for (let i = 0; i < n; i++) {
+      let dot = 0;
+      for (let c = 0; c < w; c++) dot += (key[c] as number) * (memory[i * w + c] as number);
+      const cos = dot / (keyNorm * (rowNorms[h * n + i] as number) + eps);
+      cosine[h * n + i] = cos;
+    }
+    softmaxOf(n, h * n, beta, cosine, weights);
+  }
+}
+
+/** weights[from ..] = softmax(beta cosine[from ..]) over n slots. */
+function softmaxOf(
+  n: number,
+  from: number,
+  beta: number,
+  cosine: Float32Array,
+  weights: Float32Array,
+): void {
+  let max = -Infinity;
+  for (let i = from; i < from + n; i++) max = Math.max(max, beta * (cosine[i] as number));
+  let sum = 0;
+  for (let i = from; i < from + n; i++) {
+    const e = Math.exp(beta * (cosine[i] as number) - max);
+    weights[i] = e;
+    sum += e;
+  }
+  for (let i = from; i < from + n; i++) weights[i] = (weights[i] as number) / sum;
+}
+
+/**
+ * Adds dL/dM to `dMemory` and dL/d(keys, strengths, masks) to `dAct`, given dL/dC.
+ *
+ * With D = |k m| |M[i] m| + eps and cos = dot / D: dL/ddot = dcos / D and
+ * dL/dD = -dcos cos / D; |x| = sqrt(S + eps) gives dS = d|x| / (2 |x|), and
+ * dS/dM = 2 m^2 M, dS_k/dk = 2 k m^2, dS/dm = 2 m M^2, dS_k/dm = 2 k^2 m.
+ *
+ * @param dWeights - dL/dC, [H, N]
+ * @param dMemory - dL/dM, [N, W], added to
+ * @param dAct - dL/d(activated interface), added to at the heads' offsets
+ */
+export function contentBackward(
+  rows: RowKernels,
+  n: number,
+  w: number,
+  at: ContentHeads,
+  memory: Float32Array,
+  act: Float32Array,
+  weights: Float32Array,
+  tape: ContentTape,
+  dWeights: Float32Array,
+  dMemory: Float32Array,
+  dAct: Float32Array,
+): void {
+  const eps = CONTENT_EPSILON;
+  const { cosine, rowNorms, keyNorms } = tape;
+  const masked = at.masks >= 0;
+  const heads = at.heads;
+  // per head and slot: dL/ddot and dL/dS (S = |M[i] m|^2); per head dL/d|k m|
+  const dDot = scratch('content.dDot', heads * n);
+  const dRowSquares = scratch('content.dRowSquares', heads * n);
+  const dKeyNorm = scratch('content.dKeyNorm', heads);
+  for (let h = 0; h < heads; h++) {
+    const beta = act[at.strengths + h] as number;
+    const keyNorm = keyNorms[h] as number;
+    let dotWeights = 0;
+    for (let i = h * n; i < (h + 1) * n; i++)
+      dotWeights += (dWeights[i] as number) * (weights[i] as number);
+    let dBeta = 0;
+    let dNorm = 0;
+    for (let i = h * n; i < (h + 1) * n; i++) {
+      const dz = (weights[i] as number) * ((dWeights[i] as number) - dotWeights); // softmax
+      const cos = cosine[i] as number;
+      dBeta += dz * cos;
+      const dCos = dz * beta;
+      const rowNorm = rowNorms[i] as number;
+      const denominator = keyNorm * rowNorm + eps;
+      const dDenominator = (-dCos * cos) / denominator;
+      dDot[i] = dCos / denominator;
+      dNorm += dDenominator * rowNorm;
+      dRowSquares[i] = (dDenominator * keyNorm) / (2 * rowNorm);
+    }
+    dAct[at.strengths + h] = (dAct[at.strengths + h] as number) + dBeta;
+    dKeyNorm[h] = dNorm;
+  }
+  if (!masked) {
+    // dM[i] += sum_h dDot[h, i] k_h + 2 (sum_h dS[h, i]) M[i];  dk_h += sum_i dDot[h, i] M[i]
+    const rowScale = scratch('content.rowScale', n);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < n; i++)
+        rowScale[i] = (rowScale[i] as number) + 2 * (dRowSquares[h * n + i] as number);
+    }
+    const keys = act.subarray(at.keys, at.keys + heads * w);
+    rows.update(n, w, dMemory, memory, dDot, keys, heads, rowScale);
+    const dKeys = scratch('content.dKeys', heads * w);
+    rows.mix(n, w, memory, dDot, heads, dKeys);
+    for (let h = 0; h < heads; h++) {
+      const dKeySquares = (dKeyNorm[h] as number) / (2 * (keyNorms[h] as number));
+      for (let c = 0; c < w; c++) {
+        const k = at.keys + h * w + c;
+        dAct[k] =
+          (dAct[k] as number) + (dKeys[h * w + c] as number) + 2 * dKeySquares * (act[k] as number);
+      }
+    }
+    return;
+  }
+  for (let h = 0; h < heads; h++) {
+    const key = at.keys + h * w;
+    const mask = at.masks + h * w;
+    for (let i = 0; i < n; i++) {
+      const dd = dDot[h * n + i] as number;
+      const ds = dRowSquares[h * n + i] as number;
+      const row = i * w;
+      for (let c = 0; c < w; c++) {
+        const m = act[mask + c] as number;
+        const k = act[key + c] as number;
+        const x = memory[row + c] as number;
+        const m2 = m * m;
+        dMemory[row + c] = (dMemory[row + c] as number) + dd * k * m2 + 2 * ds * m2 * x;
+        dAct[key + c] = (dAct[key + c] as number) + dd * m2 * x;
+        dAct[mask + c] = (dAct[mask + c] as number) + 2 * m * x * (dd * k + ds * x);
+      }
+    }
+    const dKeySquares = (dKeyNorm[h] as number) / (2 * (keyNorms[h] as number));
+    for (let c = 0; c < w; c++) {
+      const k = act[key + c] as number;
+      const m = act[mask + c] as number;
+      dAct[key + c] = (dAct[key + c] as number) + 2 * dKeySquares * k * m * m;
+      dAct[mask + c] = (dAct[mask + c] as number) + 2 * dKeySquares * k * k * m;
+    }
+  }
+}

@@ -1,0 +1,257 @@
+import { scratch, scratch32 } from './scratch.js';
+import type { RowKernels } from './row-kernels.js';
+import { simdRuntime } from './simd-runtime.js';
+
+// Erase-and-write and the read vectors of one example (SPEC section 3 steps 5 and 8), forward
+// and backward, as `eraseAndWrite` and `readVectors` compute them. n = N, w = W, h = H write
+// heads, r = R read heads. Erase and write vectors come from the activated interface vector.
+
+/**
+ * `M_t = M_{t-1} * (psi 1^T) * prod_h (E - w_h e_h^T) + sum_h w_h v_h^T` (psi only with
+ * DNC-MD deallocation).
+ *
+ * @param prev - M_{t-1}, [N, W]
+ * @param writes - w^w_t, [H, N]
+ * @param act - activated interface vector: e at `erase` [H, W], v at `vectors` [H, W]
+ * @param retention - psi, [N], or null
+ * @param next - M_t, [N, W], written
+ */
+export function eraseAndWriteForward(
+  n: number,
+  w: number,
+  h: number,
+  prev: Float32Array,
+  writes: Float32Array,
+  act: Float32Array,
+  erase: number,
+  vectors: number,
+  retention: Float32Array | null,
+  next: Float32Array,
+): void {
+  const runtime = h === 1 && w % 4 === 0 ? simdRuntime() : undefined;
+  if (runtime) {
+    const call = runtime.begin();
+    const at = {
+      prev: call.input(prev, n * w),
+      next: call.zeros(n * w),
+      writes: call.input(writes, n),
+      erase: call.input(act.subarray(erase, erase + w), w),
+      vector: call.input(act.subarray(vectors, vectors + w), w),
+      retention: retention ? call.input(retention, n) : 0,
+    };
+    runtime.kernels.eraseWrite(
+      n,
+      w,
+      at.prev,
+      at.next,
+      at.writes,
+      at.erase,
+      at.vector,
+      at.retention,
+      retention ? 1 : 0,
+    );
+    call.read(at.next, n * w, next);
+    return;
+  }
+  if (h === 1) {
+    for (let i = 0; i < n; i++) {
+      const psi = retention ? (retention[i] as number) : 1;
+      const weight = writes[i] as number;
+      for (let c = 0; c < w; c++) {
+        const keep = 1 - weight * (act[erase + c] as number);
+        next[i * w + c] =
+          (prev[i * w + c] as number) * psi * keep + weight * (act[vectors + c] as number);
+      }
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const psi = retention ? (retention[i] as number) : 1;
+    for (let c = 0; c < w; c++) {
+      let keep = psi;
+      let add = 0;
+      for (let k = 0; k < h; k++) {
+        const weight = writes[k * n + i] as number;
+        keep *= 1 - weight * (act[erase + k * w + c] as number);
+        add += weight * (act[vectors + k * w + c] as number);
+      }
+      next[i * w + c] = (prev[i * w + c] as number) * keep + add;
+    }
+  }
+}
+
+/**
+ * Gradients of {@link eraseAndWriteForward}.
+ *
+ * @param dNext - dL/dM_t, [N, W]
+ * @param dPrev - dL/dM_{t-1}, [N, W], added to
+ * @param dWrites - dL/dw^w_t, [H, N], added to
+ * @param dAct - dL/d(activated interface), added to at `erase` and `vectors`
+ * @param dRetention - dL/dpsi, [N], added to (deallocation only)
+ */
+export function eraseAndWriteBackward(
+  n: number,
+  w: number,
+  h: number,
+  prev: Float32Array,
+  writes: Float32Array,
+  act: Float32Array,
+  erase: number,
+  vectors: number,
+  retention: Float32Array | null,
+  dNext: Float32Array,
+  dPrev: Float32Array,
+  dWrites: Float32Array,
+  dAct: Float32Array,
+  dRetention: Float32Array | null,
+): void {
+  const runtime = h === 1 && w % 4 === 0 ? simdRuntime() : undefined;
+  if (runtime) {
+    const call = runtime.begin();
+    const at = {
+      prev: call.input(prev, n * w),
+      writes: call.input(writes, n),
+      erase: call.input(act.subarray(erase, erase + w), w),
+      vector: call.input(act.subarray(vectors, vectors + w), w),
+      retention: retention ? call.input(retention, n) : 0,
+      dNext: call.input(dNext, n * w),
+      dPrev: call.input(dPrev, n * w),
+      dWrites: call.input(dWrites, n),
+      dErase: call.zeros(w),
+      dVector: call.zeros(w),
+      dRetention: dRetention ? call.input(dRetention, n) : 0,
+    };
+    runtime.kernels.eraseWriteBackward(
+      n,
+      w,
+      at.prev,
+      at.writes,
+      at.erase,
+      at.vector,
+      at.retention,
+      retention ? 1 : 0,
+      at.dNext,
+      at.dPrev,
+      at.dWrites,
+      at.dErase,
+      at.dVector,
+      at.dRetention,
+    );
+    call.read(at.dPrev, n * w, dPrev);
+    call.read(at.dWrites, n, dWrites);
+    if (dRetention) call.read(at.dRetention, n, dRetention);
+    const dErase = scratch32('memory.dErase', w);
+    const dVector = scratch32('memory.dVector', w);
+    call.read(at.dErase, w, dErase);
+    call.read(at.dVector, w, dVector);
+    for (let c = 0; c < w; c++) {
+      dAct[erase + c] = (dAct[erase + c] as number) - (dErase[c] as number);
+      dAct[vectors + c] = (dAct[vectors + c] as number) + (dVector[c] as number);
+    }
+    return;
+  }
+  if (h === 1) {
+    // one write head: M_t = M_{t-1} psi (1 - w e) + w v
+    const dErase = scratch('memory.dErase', w);
+    const dVector = scratch('memory.dVector', w);
+    for (let i = 0; i < n; i++) {
+      const psi = retention === null ? 1 : (retention[i] as number);
+      const weight = writes[i] as number;
+      let dPsi = 0;
+      let dWeight = 0;
+      for (let c = 0; c < w; c++) {
+        const d = dNext[i * w + c] as number;
+        const old = prev[i * w + c] as number;
+        const e = act[erase + c] as number;
+        const keep = 1 - weight * e;
+        dPrev[i * w + c] = (dPrev[i * w + c] as number) + d * psi * keep;
+        const dOld = d * old;
+        dPsi += dOld * keep;
+        dWeight += d * (act[vectors + c] as number) - dOld * psi * e;
+        dErase[c] = (dErase[c] as number) + dOld * psi * weight;
+        dVector[c] = (dVector[c] as number) + d * weight;
+      }
+      dWrites[i] = (dWrites[i] as number) + dWeight;
+      if (dRetention !== null) dRetention[i] = (dRetention[i] as number) + dPsi;
+    }
+    for (let c = 0; c < w; c++) {
+      dAct[erase + c] = (dAct[erase + c] as number) - (dErase[c] as number);
+      dAct[vectors + c] = (dAct[vectors + c] as number) + (dVector[c] as number);
+    }
+    return;
+  }
+  const factors = scratch('memory.factors', h);
+  for (let i = 0; i < n; i++) {
+    const psi = retention ? (retention[i] as number) : 1;
+    let dPsi = 0;
+    for (let c = 0; c < w; c++) {
+      const d = dNext[i * w + c] as number;
+      const old = prev[i * w + c] as number;
+      let erased = 1; // prod_h (1 - w_h e_h)
+      for (let k = 0; k < h; k++) {
+        factors[k] = 1 - (writes[k * n + i] as number) * (act[erase + k * w + c] as number);
+        erased *= factors[k] as number;
+      }
+      dPrev[i * w + c] = (dPrev[i * w + c] as number) + d * psi * erased;
+      dPsi += d * old * erased;
+      const dErased = d * old * psi;
+      for (let k = 0; k < h; k++) {
+        let others = 1;
+        for (let l = 0; l < h; l++) if (l !== k) others *= factors[l] as number;
+        const weight = writes[k * n + i] as number;
+        const dFactor = dErased * others; // factor = 1 - w e
+        const e = erase + k * w + c;
+        const v = vectors + k * w + c;
+        dWrites[k * n + i] =
+          (dWrites[k * n + i] as number) - dFactor * (act[e] as number) + d * (act[v] as number);
+        dAct[e] = (dAct[e] as number) - dFactor * weight;
+        dAct[v] = (dAct[v] as number) + d * weight;
+      }
+    }
+    if (dRetention) dRetention[i] = (dRetention[i] as number) + dPsi;
+  }
+}
+
+/**
+ * `r[k] = M_t^T w^r[k]`.
+ *
+ * @param memory - M_t, [N, W]
+ * @param weights - w^r_t, [R, N]
+ * @param reads - r_t, [R, W], written
+ */
+export function readVectorsForward(
+  rows: RowKernels,
+  n: number,
+  w: number,
+  r: number,
+  memory: Float32Array,
+  weights: Float32Array,
+  reads: Float32Array,
+): void {
+  reads.fill(0, 0, r * w);
+  rows.mix(n, w, memory, weights, r, reads);
+}
+
+/**
+ * Gradients of {@link readVectorsForward}.
+ *
+ * @param dReads - dL/dr_t, [R, W]
+ * @param dMemory - dL/dM_t, [N, W], added to
+ * @param dWeights - dL/dw^r_t, [R, N], added to
+ */
+export function readVectorsBackward(
+  rows: RowKernels,
+  n: number,
+  w: number,
+  r: number,
+  memory: Float32Array,
+  weights: Float32Array,
+  dReads: Float32Array,
+  dMemory: Float32Array,
+  dWeights: Float32Array,
+): void {
+  const products = scratch32('reads.products', r * n); // dr[k] . M[i]
+  rows.dots(n, w, memory, dReads, r, products);
+  for (let k = 0; k < r * n; k++) dWeights[k] = (dWeights[k] as number) + (products[k] as number);
+  rows.update(n, w, dMemory, memory, weights, dReads, r, null);
+}

@@ -1,0 +1,569 @@
+import type { FusedStepSpec } from './spec.js';
+import { activateInterface, activateInterfaceBackward } from './interface-pass.js';
+import {
+  allocateContentTape,
+  contentBackward,
+  contentForward,
+  contentTapeSize,
+  type ContentHeads,
+  type ContentTape,
+} from './content-pass.js';
+import {
+  allocateAllocationTape,
+  allocationBackward,
+  allocationForward,
+  allocationTapeSize,
+  type AllocationTape,
+} from './allocation-pass.js';
+import { Carver, scratch32 } from './scratch.js';
+import { rowKernelsFor } from './row-kernels.js';
+import { freshArrays, type Allocator } from './pool.js';
+import {
+  eraseAndWriteBackward,
+  eraseAndWriteForward,
+  readVectorsBackward,
+  readVectorsForward,
+} from './memory-pass.js';
+import {
+  precedenceBackward,
+  precedenceForward,
+  readWeightingBackward,
+  readWeightingForward,
+  sharpenBackward,
+  sharpenForward,
+  writeWeightingBackward,
+  writeWeightingForward,
+} from './weighting-pass.js';
+import type { LinkPass } from './link-pass.js';
+
+// One DNC memory step over a batch in plain JS (the O(N^2) link passes in WebAssembly SIMD
+// where available), forward and backward, in the order of SPEC section 3 and with the values
+// and gradients of the composed reference (`DncMemory.step` with `implementation:
+// 'composed'`). Arrays are row-major, batch first; see `FusedStepSpec` for the sizes.
+
+/** A temporal link as arrays: dense [B, H, N, N], or sparse values and columns [B, H, N, K]. */
+export interface LinkArrays {
+  readonly values: Float32Array;
+  /** Sparse links only: the column of each stored value. */
+  readonly columns: Int32Array | null;
+}
+
+/** The step's inputs: xi_t and the state at t - 1. */
+export interface StepInputs {
+  /** xi_t, [B, I] */
+  readonly interfaceVector: Float32Array;
+  /** M_{t-1}, [B, N, W] */
+  readonly memory: Float32Array;
+  /** u_{t-1}, [B, N] */
+  readonly usage: Float32Array;
+  /** p_{t-1}, [B, H, N] */
+  readonly precedence: Float32Array;
+  /** w^r_{t-1}, [B, R, N] */
+  readonly readWeights: Float32Array;
+  /** w^w_{t-1}, [B, H, N] */
+  readonly writeWeights: Float32Array;
+  /** L_{t-1} */
+  readonly link: LinkArrays;
+}
+
+/** The step's outputs: r_t, the state at t, and the allocation (for traces). */
+export interface StepOutputs {
+  /** r_t, [B, R, W] */
+  readonly reads: Float32Array;
+  readonly memory: Float32Array;
+  readonly usage: Float32Array;
+  readonly precedence: Float32Array;
+  readonly readWeights: Float32Array;
+  readonly writeWeights: Float32Array;
+  /** a_t, [B, H, N] */
+  readonly allocation: Float32Array;
+  readonly link: LinkArrays;
+}
+
+/** dL/d(each output); `link` may be null (no later step used it). */
+export type OutputGradients = Omit<StepOutputs, 'link'> & { readonly link: Float32Array | null };
+
+/** dL/d(each input); none for w^w_{t-1} (its gradient is stopped) and the link columns. */
+export interface InputGradients {
+  readonly interfaceVector: Float32Array;
+  readonly memory: Float32Array;
+  readonly usage: Float32Array;
+  readonly precedence: Float32Array;
+  readonly readWeights: Float32Array;
+  /** dL/dL_{t-1} (dense) or dL/d(values) (sparse). */
+  readonly link: Float32Array;
+}
+
+/** What one example's backward pass needs from its forward pass. */
+interface ExampleTape {
+  /** The activated interface vector, [I] */
+  readonly act: Float32Array;
+  readonly allocation: AllocationTape;
+  /** c^w, [H, N] */
+  readonly writeContent: Float32Array;
+  readonly writeContentTape: ContentTape;
+  /** c^r, [R, N] */
+  readonly readContent: Float32Array;
+  readonly readContentTape: ContentTape;
+  /** f and b through the link, [H, R, N] */
+  readonly forward: Float32Array;
+  readonly backward: Float32Array;
+  /** f and b sharpened (DNC-MD link sharpness), else the same arrays as forward/backward */
+  readonly sharpForward: Float32Array;
+  readonly sharpBackward: Float32Array;
+}
+
+/** The forward pass's record for the backward pass. */
+export interface StepTape {
+  readonly batch: number;
+  readonly examples: readonly ExampleTape[];
+  /** Whatever the link pass keeps (e.g. the sparse link's selections). */
+  readonly link: unknown;
+}
+
+const view = (array: Float32Array, b: number, size: number): Float32Array =>
+  array.subarray(b * size, (b + 1) * size);
+
+function heads(spec: FusedStepSpec, kind: 'read' | 'write'): ContentHeads {
+  const { offsets } = spec;
+  return kind === 'read'
+    ? {
+        heads: spec.readHeads,
+        keys: offsets.readKeys,
+        strengths: offsets.readStrengths,
+        masks: offsets.readMasks,
+      }
+    : {
+        heads: spec.writeHeads,
+        keys: offsets.writeKeys,
+        strengths: offsets.writeStrengths,
+        masks: offsets.writeMasks,
+      };
+}
+
+/** Arrays for the outputs of a batch of `batch` examples (overwritten by `stepForward`). */
+export function allocateOutputs(
+  spec: FusedStepSpec,
+  batch: number,
+  link: LinkArrays,
+  arrays: Allocator = freshArrays,
+): StepOutputs {
+  const { slots: n, width: w, readHeads: r, writeHeads: h } = spec;
+  return {
+    reads: arrays.floats(batch * r * w),
+    memory: arrays.floats(batch * n * w),
+    usage: arrays.floats(batch * n),
+    precedence: arrays.floats(batch * h * n),
+    readWeights: arrays.floats(batch * r * n),
+    writeWeights: arrays.floats(batch * h * n),
+    allocation: arrays.floats(batch * h * n),
+    link,
+  };
+}
+
+/** Floats and ints of one example's {@link ExampleTape}. */
+function exampleTapeSize(spec: FusedStepSpec): { floats: number; ints: number } {
+  const { slots: n, readHeads: r, writeHeads: h, interfaceSize } = spec;
+  const allocation = allocationTapeSize(h, n);
+  const directional = (spec.linkSharpness ? 4 : 2) * h * r * n;
+  return {
+    floats:
+      interfaceSize +
+      allocation.floats +
+      h * n +
+      contentTapeSize(h, n) +
+      r * n +
+      contentTapeSize(r, n) +
+      directional,
+    ints: allocation.ints,
+  };
+}
+
+/** The tape of each example, carved from one buffer per step (and one of ints). */
+function allocateExampleTapes(
+  spec: FusedStepSpec,
+  batch: number,
+  arrays: Allocator,
+): ExampleTape[] {
+  const { slots: n, readHeads: r, writeHeads: h, interfaceSize } = spec;
+  const size = exampleTapeSize(spec);
+  const floats = new Carver(arrays.floats(batch * size.floats));
+  const ints = new Carver(arrays.ints(batch * size.ints));
+  return Array.from({ length: batch }, () => {
+    const act = floats.take(interfaceSize);
+    const allocation = allocateAllocationTape(h, n, floats, ints);
+    const writeContent = floats.take(h * n);
+    const writeContentTape = allocateContentTape(h, n, floats);
+    const readContent = floats.take(r * n);
+    const readContentTape = allocateContentTape(r, n, floats);
+    const forward = floats.take(h * r * n);
+    const backward = floats.take(h * r * n);
+    return {
+      act,
+      allocation,
+      writeContent,
+      writeContentTape,
+      readContent,
+      readContentTape,
+      forward,
+      backward,
+      sharpForward: spec.linkSharpness ? floats.take(h * r * n) : forward,
+      sharpBackward: spec.linkSharpness ? floats.take(h * r * n) : backward,
+    };
+  });
+}
+
+/** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
+export function stepForward(
+  spec: FusedStepSpec,
+  linkPass: LinkPass,
+  batch: number,
+  input: StepInputs,
+  out: StepOutputs,
+  arrays: Allocator = freshArrays,
+): StepTape {
+  const { slots: n, width: w, readHeads: r, writeHeads: h, offsets, interfaceSize } = spec;
+  const readHeads = heads(spec, 'read');
+  const writeHeads = heads(spec, 'write');
+  const examples = allocateExampleTapes(spec, batch, arrays);
+  const rows = rowKernelsFor(w);
+  const linkTape = linkPass.beginForward(batch);
+  const gates = scratch32('step.gates', h);
+  for (let b = 0; b < batch; b++) {
+    const tape = examples[b] as ExampleTape;
+    const act = tape.act;
+    activateInterface(spec, view(input.interfaceVector, b, interfaceSize), act);
+    const memory = view(input.memory, b, n * w);
+    const prevReads = view(input.readWeights, b, r * n);
+    const usage = view(out.usage, b, n);
+    const allocation = view(out.allocation, b, h * n);
+    const writes = view(out.writeWeights, b, h * n);
+    for (let k = 0; k < h; k++) {
+      gates[k] =
+        (act[offsets.allocationGates + k] as number) * (act[offsets.writeGates + k] as number);
+    }
+    // 1-3. retention, usage, allocation
+    allocationForward(
+      n,
+      r,
+      h,
+      view(input.usage, b, n),
+      view(input.writeWeights, b, h * n),
+      prevReads,
+      act.subarray(offsets.freeGates, offsets.freeGates + r),
+      gates,
+      usage,
+      allocation,
+      tape.allocation,
+    );
+    // 4. write weighting from the content weights on M_{t-1}
+    contentForward(rows, n, w, writeHeads, memory, act, tape.writeContent, tape.writeContentTape);
+    writeWeightingForward(
+      n,
+      h,
+      act,
+      offsets.allocationGates,
+      offsets.writeGates,
+      allocation,
+      tape.writeContent,
+      writes,
+    );
+    // 5. erase and write
+    const next = view(out.memory, b, n * w);
+    eraseAndWriteForward(
+      n,
+      w,
+      h,
+      memory,
+      writes,
+      act,
+      offsets.eraseVectors,
+      offsets.writeVectors,
+      spec.deallocation ? tape.allocation.retention : null,
+      next,
+    );
+    // 6. link from the OLD precedence, f and b through the NEW link; then the precedence
+    const prevPrecedence = view(input.precedence, b, h * n);
+    linkPass.forward(
+      linkTape,
+      b,
+      input.link,
+      out.link,
+      writes,
+      prevPrecedence,
+      prevReads,
+      tape.forward,
+      tape.backward,
+    );
+    precedenceForward(n, h, prevPrecedence, writes, view(out.precedence, b, h * n));
+    if (spec.linkSharpness) {
+      for (let head = 0; head < h; head++) {
+        for (let k = 0; k < r; k++) {
+          const at = (head * r + k) * n;
+          const s = offsets.linkSharpness + 2 * k;
+          sharpenForward(n, tape.backward, at, act[s] as number, tape.sharpBackward);
+          sharpenForward(n, tape.forward, at, act[s + 1] as number, tape.sharpForward);
+        }
+      }
+    }
+    // 7. read weightings from the content weights on M_t and the link weightings
+    contentForward(rows, n, w, readHeads, next, act, tape.readContent, tape.readContentTape);
+    const readWeights = view(out.readWeights, b, r * n);
+    readWeightingForward(
+      n,
+      r,
+      h,
+      act,
+      offsets.readModes,
+      tape.readContent,
+      tape.sharpBackward,
+      tape.sharpForward,
+      readWeights,
+    );
+    // 8. read vectors
+    readVectorsForward(rows, n, w, r, next, readWeights, view(out.reads, b, r * w));
+  }
+  return { batch, examples, link: linkTape };
+}
+
+/** Zeroed arrays for the input gradients of a batch. */
+function allocateInputGradients(
+  spec: FusedStepSpec,
+  batch: number,
+  link: Float32Array,
+  arrays: Allocator,
+): InputGradients {
+  const { slots: n, width: w, readHeads: r, writeHeads: h, interfaceSize } = spec;
+  const zeros = (size: number): Float32Array => arrays.floats(size).fill(0);
+  return {
+    interfaceVector: zeros(batch * interfaceSize),
+    memory: zeros(batch * n * w),
+    usage: zeros(batch * n),
+    precedence: zeros(batch * h * n),
+    readWeights: zeros(batch * r * n),
+    link,
+  };
+}
+
+/**
+ * The backward pass: dL/d(inputs) from dL/d(outputs). `grads.link` may be overwritten (it
+ * becomes part of the link's input gradient).
+ */
+export function stepBackward(
+  spec: FusedStepSpec,
+  linkPass: LinkPass,
+  input: StepInputs,
+  out: StepOutputs,
+  tape: StepTape,
+  grads: OutputGradients,
+  arrays: Allocator = freshArrays,
+): InputGradients {
+  const { slots: n, width: w, readHeads: r, writeHeads: h, offsets, interfaceSize } = spec;
+  const { batch } = tape;
+  const readHeads = heads(spec, 'read');
+  const writeHeads = heads(spec, 'write');
+  const rows = rowKernelsFor(w);
+  const dLink = linkPass.beginBackward(tape.link, batch, input.link, out.link, grads.link);
+  const dIn = allocateInputGradients(spec, batch, dLink.dPrev, arrays);
+  const copy = (key: string, from: Float32Array, b: number, size: number): Float32Array => {
+    const to = scratch32(key, size);
+    to.set(view(from, b, size));
+    return to;
+  };
+  for (let b = 0; b < batch; b++) {
+    const ex = tape.examples[b] as ExampleTape;
+    const act = ex.act;
+    const dAct = scratch32('step.dAct', interfaceSize);
+    const memory = view(input.memory, b, n * w);
+    const next = view(out.memory, b, n * w);
+    const readWeights = view(out.readWeights, b, r * n);
+    const writes = view(out.writeWeights, b, h * n);
+    const allocation = view(out.allocation, b, h * n);
+    const prevReads = view(input.readWeights, b, r * n);
+    const prevPrecedence = view(input.precedence, b, h * n);
+    const dNext = copy('step.dNext', grads.memory, b, n * w);
+    const dReadWeights = copy('step.dReadWeights', grads.readWeights, b, r * n);
+    const dWrites = copy('step.dWrites', grads.writeWeights, b, h * n);
+    const dAllocation = copy('step.dAllocation', grads.allocation, b, h * n);
+    const dPrevReads = view(dIn.readWeights, b, r * n);
+    // 8. read vectors
+    readVectorsBackward(
+      rows,
+      n,
+      w,
+      r,
+      next,
+      readWeights,
+      view(grads.reads, b, r * w),
+      dNext,
+      dReadWeights,
+    );
+    // 7. read weightings and the content weights on M_t
+    const dReadContent = scratch32('step.dReadContent', r * n);
+    const dSharpBackward = scratch32('step.dSharpBackward', h * r * n);
+    const dSharpForward = scratch32('step.dSharpForward', h * r * n);
+    readWeightingBackward(
+      n,
+      r,
+      h,
+      act,
+      offsets.readModes,
+      ex.readContent,
+      ex.sharpBackward,
+      ex.sharpForward,
+      dReadWeights,
+      dReadContent,
+      dSharpBackward,
+      dSharpForward,
+      dAct,
+    );
+    contentBackward(
+      rows,
+      n,
+      w,
+      readHeads,
+      next,
+      act,
+      ex.readContent,
+      ex.readContentTape,
+      dReadContent,
+      dNext,
+      dAct,
+    );
+    let dBackward = dSharpBackward;
+    let dForward = dSharpForward;
+    if (spec.linkSharpness) {
+      dBackward = scratch32('step.dBackward', h * r * n);
+      dForward = scratch32('step.dForward', h * r * n);
+      for (let head = 0; head < h; head++) {
+        for (let k = 0; k < r; k++) {
+          const at = (head * r + k) * n;
+          const s = offsets.linkSharpness + 2 * k;
+          const sb = act[s] as number;
+          const sf = act[s + 1] as number;
+          dAct[s] =
+            (dAct[s] as number) +
+            sharpenBackward(n, ex.backward, at, sb, ex.sharpBackward, dSharpBackward, dBackward);
+          dAct[s + 1] =
+            (dAct[s + 1] as number) +
+            sharpenBackward(n, ex.forward, at, sf, ex.sharpForward, dSharpForward, dForward);
+        }
+      }
+    }
+    // 6. link and precedence
+    const dPrevPrecedence = view(dIn.precedence, b, h * n);
+    linkPass.backward(
+      dLink,
+      b,
+      writes,
+      prevPrecedence,
+      prevReads,
+      dForward,
+      dBackward,
+      dWrites,
+      dPrevPrecedence,
+      dPrevReads,
+    );
+    precedenceBackward(
+      n,
+      h,
+      prevPrecedence,
+      writes,
+      view(grads.precedence, b, h * n),
+      dPrevPrecedence,
+      dWrites,
+    );
+    // 5. erase and write
+    const dRetention = spec.deallocation ? scratch32('step.dRetention', n) : null;
+    const dMemory = view(dIn.memory, b, n * w);
+    eraseAndWriteBackward(
+      n,
+      w,
+      h,
+      memory,
+      writes,
+      act,
+      offsets.eraseVectors,
+      offsets.writeVectors,
+      spec.deallocation ? ex.allocation.retention : null,
+      dNext,
+      dMemory,
+      dWrites,
+      dAct,
+      dRetention,
+    );
+    // 4. write weighting and the content weights on M_{t-1}
+    const dWriteContent = scratch32('step.dWriteContent', h * n);
+    writeWeightingBackward(
+      n,
+      h,
+      act,
+      offsets.allocationGates,
+      offsets.writeGates,
+      allocation,
+      ex.writeContent,
+      dWrites,
+      dAllocation,
+      dWriteContent,
+      dAct,
+    );
+    contentBackward(
+      rows,
+      n,
+      w,
+      writeHeads,
+      memory,
+      act,
+      ex.writeContent,
+      ex.writeContentTape,
+      dWriteContent,
+      dMemory,
+      dAct,
+    );
+    // 1-3. allocation, usage, retention
+    const gates = scratch32('step.gates', h);
+    for (let k = 0; k < h; k++) {
+      gates[k] =
+        (act[offsets.allocationGates + k] as number) * (act[offsets.writeGates + k] as number);
+    }
+    const dGates = scratch32('step.dGates', h);
+    const dFreeGates = scratch32('step.dFreeGates', r);
+    allocationBackward(
+      n,
+      r,
+      h,
+      view(input.usage, b, n),
+      prevReads,
+      act.subarray(offsets.freeGates, offsets.freeGates + r),
+      gates,
+      allocation,
+      ex.allocation,
+      view(grads.usage, b, n),
+      dAllocation,
+      view(dIn.usage, b, n),
+      dPrevReads,
+      dFreeGates,
+      dGates,
+      dRetention,
+    );
+    for (let k = 0; k < r; k++)
+      dAct[offsets.freeGates + k] =
+        (dAct[offsets.freeGates + k] as number) + (dFreeGates[k] as number);
+    for (let k = 0; k < h; k++) {
+      const ga = offsets.allocationGates + k;
+      const gw = offsets.writeGates + k;
+      const d = dGates[k] as number;
+      dAct[ga] = (dAct[ga] as number) + d * (act[gw] as number);
+      dAct[gw] = (dAct[gw] as number) + d * (act[ga] as number);
+    }
+    activateInterfaceBackward(
+      spec,
+      view(input.interfaceVector, b, interfaceSize),
+      act,
+      dAct,
+      view(dIn.interfaceVector, b, interfaceSize),
+    );
+  }
+  linkPass.endBackward(dLink);
+  return dIn;
+}

@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs';
+import { simdRuntime, type SimdRuntime } from './simd-runtime.js';
+
+// The dense matrix products of the fused sequence: the LSTM's recurrent product and the
+// interface layer every step, their transposes backward, and the weight gradients (sums over
+// all steps) at the end. WebAssembly SIMD where available: on wasm, TF.js's matMul took
+// ~28 ms for the recurrent weight gradient ([180, 656] x [656, 400]) that the SIMD kernel
+// computes in ~4 ms, and a product per step also pays a tensor round trip. TF.js's matMul
+// otherwise.
+
+/** A matrix b [rows, cols] kept for repeated products. */
+export interface Operand {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Dense products of Float32Arrays, row-major. */
+export interface Products {
+  /** Keeps b [k, n] for {@link Products.times} until {@link Products.release}. */
+  keep(b: Float32Array, k: number, n: number): Operand;
+  /** a [m, k] times a kept b: [m, n]. */
+  times(a: Float32Array, m: number, b: Operand): Float32Array;
+  /** a^T b for a [v, m] and b [v, n]: [m, n], a sum over the v rows. */
+  transposedTimes(a: Float32Array, v: number, m: number, b: Float32Array, n: number): Float32Array;
+  /** Frees the kept operands. */
+  release(): void;
+}
+
+const padded = (n: number): number => (n + 3) & ~3;
+
+function simdProducts(runtime: SimdRuntime): Products {
+  const { matMul } = runtime.kernels;
+  let mark = -1; // the runtime's pinned end before the first kept operand
+  return {
+    keep(b, k, n) {
+      if (mark < 0) mark = runtime.mark();
+      const stride = padded(n);
+      const address = runtime.pin(b, k, n, stride);
+      return { rows: k, cols: n, address, stride } as Operand;
+    },
+    times(a, m, b) {
+      const {
+        rows: k,
+        cols: n,
+        address,
+        stride,
+      } = b as Operand & { address: number; stride: number };
+      const call = runtime.begin();
+      const left = call.input(a, m * k);
+      const out = call.zeros(m * stride);
+      matMul(m, stride, k, left, k, 1, address, out);
+      const result = new Float32Array(m * n);
+      call.readPadded(out, m, n, stride, result);
+      return result;
+    },
+    transposedTimes(a, v, m, b, n) {
+      const stride = padded(n);
+      const call = runtime.begin();
+      const left = call.input(a, v * m);
+      const right = call.inputPadded(b, v, n, stride);
+      const out = call.zeros(m * stride);
+      matMul(m, stride, v, left, 1, m, right, out); // a(i, j) = a[j m + i]
+      const result = new Float32Array(m * n);
+      call.readPadded(out, m, n, stride, result);
+      return result;
+    },
+    release() {
+      if (mark >= 0) runtime.unpinTo(mark);
+      mark = -1;
+    },
+  };
+}
+
+/** Row-major [rows, cols] -> [cols, rows]. */
+function transposed(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c] as number;
+  }
+  return out;
+}
+
+function tfProducts(): Products {
+  const kept: tf.Tensor2D[] = [];
+  const product = (left: tf.Tensor2D, right: tf.Tensor2D): Float32Array => {
+    const result = tf.matMul(left, right);
+    // not inside a tidy: tidy walks its result key by key, a typed array included
+    const values = result.dataSync() as Float32Array;
+    result.dispose();
+    return values;
+  };
+  return {
+    keep(b, k, n) {
+      const tensor = tf.tensor2d(b, [k, n]);
+      kept.push(tensor);
+      return { rows: k, cols: n, tensor } as Operand;
+    },
+    times(a, m, b) {
+      const { rows: k, tensor } = b as Operand & { tensor: tf.Tensor2D };
+      const left = tf.tensor2d(a, [m, k]);
+      const values = product(left, tensor);
+      left.dispose();
+      return values;
+    },
+    transposedTimes(a, v, m, b, n) {
+      const left = tf.tensor2d(transposed(a, v, m), [m, v]);
+      const right = tf.tensor2d(b, [v, n]);
+      const values = product(left, right);
+      left.dispose();
+      right.dispose();
+      return values;
+    },
+    release() {
+      for (const t of kept.splice(0)) t.dispose();
+    },
+  };
+}
+
+let shared: Products | undefined;
+
+/**
+ * SIMD products where available (one object, reused: new closures per call would make V8
+ * re-optimise its callers), else TF.js's matMul. Release before the next use.
+ */
+export function createProducts(): Products {
+  const runtime = simdRuntime();
+  if (!runtime) return tfProducts();
+  shared ??= simdProducts(runtime);
+  return shared;
+}

@@ -1,0 +1,126 @@
+import { simdRuntime, type SimdRuntime } from './simd-runtime.js';
+
+// The O(N W) products of a step: a memory matrix M [n, w] (row-major) with a few vectors of
+// width w (keys, read vectors' gradients) or coefficient rows of length n (weightings, the
+// content addressing's gradients). Content addressing and the read vectors are made of these,
+// forward and backward. Plain JS loops (the reference, and the fallback) and WebAssembly SIMD
+// (w a multiple of 4) with the same contract.
+
+type Values = Float32Array | Float64Array;
+
+/** Row products of one memory matrix M [n, w]. */
+export interface RowKernels {
+  readonly kind: 'simd' | 'js';
+  /** out[j, i] = vecs[j] . M[i] for j < v: [v, n], written. */
+  dots(n: number, w: number, m: Float32Array, vecs: Values, v: number, out: Float32Array): void;
+  /** out[i] = M[i] . M[i]: [n], written. */
+  squares(n: number, w: number, m: Float32Array, out: Float32Array): void;
+  /** out[j] += sum_i coeffs[j, i] M[i] for j < v: [v, w], added to. */
+  mix(n: number, w: number, m: Float32Array, coeffs: Values, v: number, out: Values): void;
+  /** dM[i] += sum_j coeffs[j, i] vecs[j] (+ scale[i] M[i]): [n, w], added to. */
+  update(
+    n: number,
+    w: number,
+    dm: Float32Array,
+    m: Float32Array,
+    coeffs: Values,
+    vecs: Values,
+    v: number,
+    scale: Values | null,
+  ): void;
+}
+
+export const jsRowKernels: RowKernels = {
+  kind: 'js',
+  dots(n, w, m, vecs, v, out) {
+    for (let j = 0; j < v; j++) {
+      for (let i = 0; i < n; i++) {
+        let sum = 0;
+        for (let c = 0; c < w; c++) sum += (vecs[j * w + c] as number) * (m[i * w + c] as number);
+        out[j * n + i] = sum;
+      }
+    }
+  },
+  squares(n, w, m, out) {
+    for (let i = 0; i < n; i++) {
+      let sum = 0;
+      for (let c = i * w; c < (i + 1) * w; c++) sum += (m[c] as number) * (m[c] as number);
+      out[i] = sum;
+    }
+  },
+  mix(n, w, m, coeffs, v, out) {
+    for (let j = 0; j < v; j++) {
+      for (let i = 0; i < n; i++) {
+        const s = coeffs[j * n + i] as number;
+        for (let c = 0; c < w; c++)
+          out[j * w + c] = (out[j * w + c] as number) + s * (m[i * w + c] as number);
+      }
+    }
+  },
+  update(n, w, dm, m, coeffs, vecs, v, scale) {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < v; j++) {
+        const s = coeffs[j * n + i] as number;
+        for (let c = 0; c < w; c++)
+          dm[i * w + c] = (dm[i * w + c] as number) + s * (vecs[j * w + c] as number);
+      }
+      if (scale) {
+        const s = scale[i] as number;
+        for (let c = 0; c < w; c++)
+          dm[i * w + c] = (dm[i * w + c] as number) + s * (m[i * w + c] as number);
+      }
+    }
+  },
+};
+
+function simdRowKernelsOn(runtime: SimdRuntime): RowKernels {
+  const { rowDots, rowSquares, rowMix, rowUpdate } = runtime.kernels;
+  return {
+    kind: 'simd',
+    dots(n, w, m, vecs, v, out) {
+      const call = runtime.begin();
+      const at = { m: call.input(m, n * w), vecs: call.input(vecs, v * w), out: call.zeros(v * n) };
+      rowDots(n, w, at.m, at.vecs, v, at.out);
+      call.read(at.out, v * n, out);
+    },
+    squares(n, w, m, out) {
+      const call = runtime.begin();
+      const at = { m: call.input(m, n * w), out: call.zeros(n) };
+      rowSquares(n, w, at.m, at.out);
+      call.read(at.out, n, out);
+    },
+    mix(n, w, m, coeffs, v, out) {
+      const call = runtime.begin();
+      const at = {
+        m: call.input(m, n * w),
+        coeffs: call.input(coeffs, v * n),
+        out: call.zeros(v * w),
+      };
+      rowMix(n, w, at.m, at.coeffs, v, at.out);
+      call.add(at.out, v * w, out);
+    },
+    update(n, w, dm, m, coeffs, vecs, v, scale) {
+      const call = runtime.begin();
+      const at = {
+        dm: call.input(dm, n * w),
+        m: call.input(m, n * w),
+        coeffs: call.input(coeffs, v * n),
+        vecs: call.input(vecs, v * w),
+        scale: scale ? call.input(scale, n) : 0,
+      };
+      rowUpdate(n, w, at.dm, at.m, at.coeffs, at.vecs, v, at.scale, scale ? 1 : 0);
+      call.read(at.dm, n * w, dm);
+    },
+  };
+}
+
+let simd: RowKernels | undefined | null = null;
+
+/** The fastest row kernels for width w: SIMD when available and w is a multiple of 4. */
+export function rowKernelsFor(w: number): RowKernels {
+  if (simd === null) {
+    const runtime = simdRuntime();
+    simd = runtime ? simdRowKernelsOn(runtime) : undefined;
+  }
+  return (w % 4 === 0 ? simd : undefined) ?? jsRowKernels;
+}

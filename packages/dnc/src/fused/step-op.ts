@@ -1,0 +1,316 @@
+import * as tf from '@tensorflow/tfjs';
+import { checkShape, MannError } from '@mann/core';
+import type { DncMemoryConfig } from '../config.js';
+import type { DncState } from '../memory.js';
+import { isSparseLink } from '../sparse-link.js';
+import { fusedStepSpec, type FusedStepSpec } from './spec.js';
+import {
+  allocateOutputs,
+  stepBackward,
+  stepForward,
+  type LinkArrays,
+  type StepInputs,
+  type StepOutputs,
+  type StepTape,
+} from './memory-step.js';
+import { denseLinkPass, type LinkPass } from './link-pass.js';
+import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
+import type { SimdRuntime } from './simd-runtime.js';
+import { sparseLinkPass, initialSparseLinkArrays } from './sparse-link-pass.js';
+import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
+
+// The fused step as ONE TF.js kernel with a hand-written gradient. It is registered like a
+// built-in kernel (tf.registerKernel for the backend in use, tf.registerGradient once) rather
+// than made with tf.customGrad, because a custom-gradient op has a single output: packing the
+// seven outputs into one tensor and slicing them apart costs ~7 slice kernels forward and
+// ~13 pad/add kernels backward per step, more than the step itself. The JS state of a call
+// (the forward pass's tape) travels to the gradient in the kernel's attributes.
+
+const KERNEL_NAME = 'MannDncFusedStep';
+
+/** Everything one call shares between its forward and its backward pass. */
+interface CallContext {
+  readonly step: FusedMemoryStep;
+  readonly batch: number;
+  /** The link read by this call when it is a resident one (its gradient goes back there). */
+  readonly prevRecord: LinkRecord | null;
+  /** The dense link input's shape when it is a tensor (its gradient is a tensor). */
+  readonly linkShape: readonly number[];
+  inputs?: StepInputs;
+  outputs?: StepOutputs;
+  tape?: StepTape;
+  nextRecord?: LinkRecord;
+}
+
+interface Backend {
+  readSync(dataId: object): ArrayLike<number>;
+  write(values: Float32Array, shape: number[], dtype: 'float32'): object;
+}
+
+interface Info {
+  readonly dataId: object;
+  readonly shape: number[];
+}
+
+function kernelFunc({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: Record<string, Info | undefined>;
+  backend: unknown;
+  attrs?: Record<string, unknown>;
+}): { dataId: object; shape: number[]; dtype: 'float32' }[] {
+  const b = backend as Backend;
+  const context = (attrs as { context: CallContext }).context;
+  const read = (name: string): Float32Array =>
+    b.readSync((inputs[name] as Info).dataId) as Float32Array;
+  const { spec, linkPass } = context.step;
+  let link: LinkArrays;
+  if (context.prevRecord) link = context.prevRecord.arrays;
+  else if (inputs.linkColumns) {
+    link = {
+      values: read('link'),
+      columns: Int32Array.from(b.readSync((inputs.linkColumns as Info).dataId)),
+    };
+  } else link = { values: read('link'), columns: null };
+  const stepInputs: StepInputs = {
+    interfaceVector: read('interfaceVector'),
+    memory: read('memory'),
+    usage: read('usage'),
+    precedence: read('precedence'),
+    readWeights: read('readWeights'),
+    writeWeights: read('writeWeights'),
+    link,
+  };
+  const outputs = allocateOutputs(spec, context.batch, linkPass.allocate(context.batch));
+  const tape = stepForward(spec, linkPass, context.batch, stepInputs, outputs);
+  context.inputs = stepInputs;
+  context.outputs = outputs;
+  context.tape = tape;
+  const { slots: n, width: w, readHeads: r, writeHeads: h } = spec;
+  const B = context.batch;
+  const out = (values: Float32Array, shape: number[]) => ({
+    dataId: b.write(values, shape, 'float32'),
+    shape,
+    dtype: 'float32' as const,
+  });
+  return [
+    out(outputs.reads, [B, r * w]),
+    out(outputs.memory, [B, n, w]),
+    out(outputs.usage, [B, n]),
+    out(outputs.precedence, [B, h, n]),
+    out(outputs.readWeights, [B, r, n]),
+    out(outputs.writeWeights, [B, h, n]),
+    out(outputs.allocation, [B, h, n]),
+    out(new Float32Array(1), []), // the token of the new link
+  ];
+}
+
+function gradFunc(
+  dy: tf.Tensor | tf.Tensor[],
+  _saved: tf.Tensor[],
+  attrs: Record<string, unknown>,
+): Record<string, () => tf.Tensor> {
+  const context = (attrs as { context: CallContext }).context;
+  const { inputs, outputs, tape, nextRecord } = context;
+  if (!inputs || !outputs || !tape || !nextRecord) {
+    throw new MannError('fused DNC step: gradient requested before the forward pass ran');
+  }
+  const dys = (dy as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+  const dLinkNext = nextRecord.grad;
+  nextRecord.grad = null;
+  const { spec, linkPass } = context.step;
+  const grads = stepBackward(spec, linkPass, inputs, outputs, tape, {
+    reads: dys[0] as Float32Array,
+    memory: dys[1] as Float32Array,
+    usage: dys[2] as Float32Array,
+    precedence: dys[3] as Float32Array,
+    readWeights: dys[4] as Float32Array,
+    writeWeights: dys[5] as Float32Array,
+    allocation: dys[6] as Float32Array,
+    link: dLinkNext,
+  });
+  // The tape node keeps `attrs` until the gradient computation ends: let go of the arrays.
+  context.inputs = undefined;
+  context.outputs = undefined;
+  context.tape = undefined;
+  if (context.prevRecord) addLinkGradient(context.prevRecord, grads.link);
+  const { slots: n, width: w, readHeads: r, writeHeads: h, interfaceSize } = spec;
+  const B = context.batch;
+  const result: Record<string, () => tf.Tensor> = {
+    interfaceVector: () => tf.tensor2d(grads.interfaceVector, [B, interfaceSize]),
+    memory: () => tf.tensor3d(grads.memory, [B, n, w]),
+    usage: () => tf.tensor2d(grads.usage, [B, n]),
+    precedence: () => tf.tensor3d(grads.precedence, [B, h, n]),
+    readWeights: () => tf.tensor3d(grads.readWeights, [B, r, n]),
+    // usage is bookkeeping: no gradient flows into w^w_{t-1} (deepmind/dnc)
+    writeWeights: () => tf.zeros([B, h, n]),
+    link: () => (context.prevRecord ? tf.zeros([]) : tf.tensor(grads.link, [...context.linkShape])),
+  };
+  if (!context.prevRecord && spec.sparseCapacity > 0) {
+    result.linkColumns = () => tf.zeros([...context.linkShape]);
+  }
+  return result;
+}
+
+let gradientRegistered = false;
+
+/** Registers the kernel for the backend in use (and the gradient, once). */
+function ensureRegistered(): void {
+  const backendName = tf.getBackend();
+  if (!tf.getKernel(KERNEL_NAME, backendName)) {
+    tf.registerKernel({
+      kernelName: KERNEL_NAME,
+      backendName,
+      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    });
+  }
+  if (!gradientRegistered) {
+    if (!tf.getGradient(KERNEL_NAME)) {
+      tf.registerGradient({
+        kernelName: KERNEL_NAME,
+        gradFunc: gradFunc as unknown as tf.GradFunc,
+      });
+    }
+    gradientRegistered = true;
+  }
+}
+
+/**
+ * The DNC memory step of a {@link DncMemoryConfig} as one TF.js kernel with a hand-written
+ * gradient: forward and backward in plain JS loops over Float32Arrays (the dense link's
+ * O(N^2) loops in WebAssembly SIMD where available), with the values and gradients of the
+ * composed reference. Covers every option (several write heads, DNC-MD masking, deallocation
+ * and link sharpness, sparse links). The link it returns is a {@link ResidentLink}.
+ */
+export class FusedMemoryStep {
+  readonly spec: FusedStepSpec;
+  readonly linkPass: LinkPass;
+
+  constructor(config: DncMemoryConfig) {
+    this.spec = fusedStepSpec(config);
+    this.linkPass =
+      this.spec.sparseCapacity > 0 ? sparseLinkPass(this.spec) : denseLinkPass(this.spec);
+  }
+
+  /**
+   * For the whole-sequence op: a runtime of its own holding every step's dense link, and the
+   * link pass on it (made once per runtime), when they fit; undefined otherwise.
+   */
+  residentLinks(
+    batch: number,
+    steps: number,
+  ): { runtime: SimdRuntime; pass: LinkPass } | undefined {
+    const { slots: n, readHeads: r, writeHeads: h, sparseCapacity } = this.spec;
+    if (sparseCapacity > 0) return undefined;
+    const runtime = acquireLinkRuntime(batch * h * n * n, steps, r, n);
+    if (!runtime) return undefined;
+    let pass = this.residentPasses.get(runtime);
+    if (!pass) {
+      pass = denseLinkPass(this.spec, simdLinkKernelsOn(runtime));
+      this.residentPasses.set(runtime, pass);
+    }
+    return { runtime, pass };
+  }
+
+  private readonly residentPasses = new WeakMap<SimdRuntime, LinkPass>();
+
+  /** The all-zero link of a batch, resident (see {@link ResidentLink}). */
+  initialLink(batch: number): ResidentLink {
+    const { slots: n, writeHeads: h, sparseCapacity } = this.spec;
+    const arrays =
+      sparseCapacity > 0
+        ? initialSparseLinkArrays(batch, h, n, sparseCapacity)
+        : { values: new Float32Array(batch * h * n * n), columns: null };
+    return new ResidentLink(tf.scalar(0), arrays, [batch, h, n, sparseCapacity || n]);
+  }
+
+  /**
+   * One step. `state.link` may be a {@link ResidentLink} (from a previous fused step or
+   * {@link FusedMemoryStep.initialLink}), a dense tensor, or a `SparseLink` of tensors; the
+   * gradient flows into whichever it is.
+   *
+   * @returns r_t [B, R W], the state at t (its link resident), and a_t [B, Hw, N]
+   */
+  step(
+    interfaceVector: tf.Tensor2D,
+    state: DncState,
+  ): { reads: tf.Tensor2D; state: DncState; allocation: tf.Tensor3D } {
+    ensureRegistered();
+    const { slots: n, writeHeads: h, readHeads: r, sparseCapacity } = this.spec;
+    const batch = interfaceVector.shape[0];
+    checkShape('state.usage', state.usage, [batch, n], '[B, N]');
+    checkShape('state.precedence', state.precedence, [batch, h, n], '[B, Hw, N]');
+    checkShape('state.readWeights', state.readWeights, [batch, r, n], '[B, R, N]');
+    checkShape('state.writeWeights', state.writeWeights, [batch, h, n], '[B, Hw, N]');
+    const link = state.link;
+    const inputs: Record<string, tf.Tensor> = {
+      interfaceVector,
+      memory: state.memory,
+      usage: state.usage,
+      precedence: state.precedence,
+      readWeights: state.readWeights,
+      writeWeights: state.writeWeights,
+    };
+    let prevRecord: LinkRecord | null = null;
+    let linkShape: number[] = [];
+    const capacity = sparseCapacity || n;
+    if (link instanceof ResidentLink) {
+      if (link.sparse !== sparseCapacity > 0) {
+        throw new MannError(
+          `state.link must be a ${sparseCapacity > 0 ? 'sparse' : 'dense'} link for this memory`,
+        );
+      }
+      checkShape('state.link', link.token, [], 'a scalar token');
+      if (link.shape.join() !== [batch, h, n, capacity].join()) {
+        throw new MannError(
+          `state.link must have shape [${[batch, h, n, capacity].join(', ')}], got [${link.shape.join(', ')}]`,
+        );
+      }
+      prevRecord = linkRecord(link);
+      inputs.link = link.token;
+    } else if (isSparseLink(link)) {
+      if (sparseCapacity === 0)
+        throw new MannError('state.link must be a dense link for this memory');
+      checkShape('state.link.values', link.values, [batch, h, n, capacity], '[B, Hw, N, K]');
+      checkShape('state.link.columns', link.columns, [batch, h, n, capacity], '[B, Hw, N, K]');
+      inputs.link = link.values;
+      inputs.linkColumns = link.columns;
+      linkShape = link.values.shape;
+    } else {
+      if (sparseCapacity > 0)
+        throw new MannError('state.link must be a sparse link for this memory');
+      checkShape('state.link', link, [batch, h, n, n], '[B, Hw, N, N]');
+      inputs.link = link;
+      linkShape = link.shape;
+    }
+    const context: CallContext = { step: this, batch, prevRecord, linkShape };
+    const outputs = tf.engine().runKernel(
+      KERNEL_NAME,
+      inputs as tf.NamedTensorMap,
+      {
+        context,
+      } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    const [reads, memory, usage, precedence, readWeights, writeWeights, allocation, token] =
+      outputs as [
+        tf.Tensor2D,
+        tf.Tensor3D,
+        tf.Tensor2D,
+        tf.Tensor3D,
+        tf.Tensor3D,
+        tf.Tensor3D,
+        tf.Tensor3D,
+        tf.Scalar,
+      ];
+    const arrays = (context.outputs as StepOutputs).link;
+    const next = new ResidentLink(token, arrays, [batch, h, n, capacity]);
+    context.nextRecord = linkRecord(next);
+    return {
+      reads,
+      state: { memory, usage, link: next, precedence, readWeights, writeWeights },
+      allocation,
+    };
+  }
+}

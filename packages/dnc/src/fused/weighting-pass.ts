@@ -1,0 +1,270 @@
+import { SHARPNESS_EPSILON } from '../sharpness.js';
+
+// The weightings of one example, forward and backward: the write weighting (SPEC section 3
+// step 4, `writeWeighting`), the precedence (step 6, `updatePrecedence`), the DNC-MD link
+// sharpening (`sharpenLinkWeights`) and the read weighting (step 7, `readWeighting`).
+// n = N, h = H write heads, r = R read heads. Gates and modes come from the activated
+// interface vector `act` at their offsets; their gradients go to the same offsets of `dAct`.
+
+/**
+ * `w^w[k] = g^w_k (g^a_k a[k] + (1 - g^a_k) c^w[k])`.
+ *
+ * @param allocation - a, [H, N]
+ * @param content - c^w, [H, N]
+ * @param writes - w^w, [H, N], written
+ */
+export function writeWeightingForward(
+  n: number,
+  h: number,
+  act: Float32Array,
+  allocationGates: number,
+  writeGates: number,
+  allocation: Float32Array,
+  content: Float32Array,
+  writes: Float32Array,
+): void {
+  for (let k = 0; k < h; k++) {
+    const ga = act[allocationGates + k] as number;
+    const gw = act[writeGates + k] as number;
+    for (let i = k * n; i < (k + 1) * n; i++) {
+      writes[i] = gw * (ga * (allocation[i] as number) + (1 - ga) * (content[i] as number));
+    }
+  }
+}
+
+/**
+ * @param dWrites - dL/dw^w, [H, N]
+ * @param dAllocation - dL/da, [H, N], added to
+ * @param dContent - dL/dc^w, [H, N], written
+ */
+export function writeWeightingBackward(
+  n: number,
+  h: number,
+  act: Float32Array,
+  allocationGates: number,
+  writeGates: number,
+  allocation: Float32Array,
+  content: Float32Array,
+  dWrites: Float32Array,
+  dAllocation: Float32Array,
+  dContent: Float32Array,
+  dAct: Float32Array,
+): void {
+  for (let k = 0; k < h; k++) {
+    const ga = act[allocationGates + k] as number;
+    const gw = act[writeGates + k] as number;
+    let dga = 0;
+    let dgw = 0;
+    for (let i = k * n; i < (k + 1) * n; i++) {
+      const a = allocation[i] as number;
+      const c = content[i] as number;
+      const d = dWrites[i] as number;
+      dgw += d * (ga * a + (1 - ga) * c);
+      const dMixed = d * gw;
+      dAllocation[i] = (dAllocation[i] as number) + dMixed * ga;
+      dContent[i] = dMixed * (1 - ga);
+      dga += dMixed * (a - c);
+    }
+    dAct[allocationGates + k] = (dAct[allocationGates + k] as number) + dga;
+    dAct[writeGates + k] = (dAct[writeGates + k] as number) + dgw;
+  }
+}
+
+/**
+ * `p_t[k] = (1 - sum_i w^w[k, i]) p_{t-1}[k] + w^w[k]`.
+ *
+ * @param prev - p_{t-1}, [H, N]
+ * @param writes - w^w_t, [H, N]
+ * @param next - p_t, [H, N], written
+ */
+export function precedenceForward(
+  n: number,
+  h: number,
+  prev: Float32Array,
+  writes: Float32Array,
+  next: Float32Array,
+): void {
+  for (let k = 0; k < h; k++) {
+    let total = 0;
+    for (let i = k * n; i < (k + 1) * n; i++) total += writes[i] as number;
+    for (let i = k * n; i < (k + 1) * n; i++) {
+      next[i] = (1 - total) * (prev[i] as number) + (writes[i] as number);
+    }
+  }
+}
+
+/**
+ * @param dNext - dL/dp_t, [H, N]
+ * @param dPrev - dL/dp_{t-1}, [H, N], added to
+ * @param dWrites - dL/dw^w_t, [H, N], added to
+ */
+export function precedenceBackward(
+  n: number,
+  h: number,
+  prev: Float32Array,
+  writes: Float32Array,
+  dNext: Float32Array,
+  dPrev: Float32Array,
+  dWrites: Float32Array,
+): void {
+  for (let k = 0; k < h; k++) {
+    let total = 0;
+    let dTotal = 0;
+    for (let i = k * n; i < (k + 1) * n; i++) {
+      total += writes[i] as number;
+      dTotal -= (dNext[i] as number) * (prev[i] as number);
+    }
+    for (let i = k * n; i < (k + 1) * n; i++) {
+      dPrev[i] = (dPrev[i] as number) + (1 - total) * (dNext[i] as number);
+      dWrites[i] = (dWrites[i] as number) + (dNext[i] as number) + dTotal;
+    }
+  }
+}
+
+/**
+ * DNC-MD sharpening of one weighting d [N] with exponent s:
+ * `out = P / sum(P)`, `P = y^s`, `y = (d + eps) / max(d + eps)` (the max carries no gradient).
+ *
+ * @param d - the array holding d at `from`, [N]
+ * @param out - the array receiving S(d, s) at `from`, [N]
+ */
+export function sharpenForward(
+  n: number,
+  d: Float32Array,
+  from: number,
+  s: number,
+  out: Float32Array,
+): void {
+  let max = -Infinity;
+  for (let i = from; i < from + n; i++) max = Math.max(max, (d[i] as number) + SHARPNESS_EPSILON);
+  let sum = 0;
+  for (let i = from; i < from + n; i++) {
+    const p = (((d[i] as number) + SHARPNESS_EPSILON) / max) ** s;
+    out[i] = p;
+    sum += p;
+  }
+  for (let i = from; i < from + n; i++) out[i] = (out[i] as number) / sum;
+}
+
+/**
+ * Gradients of {@link sharpenForward}: dL/dd (written to `dD` at `from`) and dL/ds (returned).
+ *
+ * @param out - S(d, s) at `from`
+ * @param dOut - dL/dS at `from`
+ */
+export function sharpenBackward(
+  n: number,
+  d: Float32Array,
+  from: number,
+  s: number,
+  out: Float32Array,
+  dOut: Float32Array,
+  dD: Float32Array,
+): number {
+  let max = -Infinity;
+  for (let i = from; i < from + n; i++) max = Math.max(max, (d[i] as number) + SHARPNESS_EPSILON);
+  let sum = 0;
+  let dot = 0;
+  for (let i = from; i < from + n; i++) {
+    sum += (((d[i] as number) + SHARPNESS_EPSILON) / max) ** s;
+    dot += (dOut[i] as number) * (out[i] as number);
+  }
+  let dS = 0;
+  for (let i = from; i < from + n; i++) {
+    const y = ((d[i] as number) + SHARPNESS_EPSILON) / max;
+    const p = y ** s;
+    const dP = ((dOut[i] as number) - dot) / sum;
+    dS += dP * p * Math.log(y);
+    dD[i] = (dP * s * y ** (s - 1)) / max;
+  }
+  return dS;
+}
+
+/**
+ * `w^r[k] = sum_h pi[k, h] b[h, k] + pi[k, H] c^r[k] + sum_h pi[k, H + 1 + h] f[h, k]`.
+ *
+ * @param content - c^r, [R, N]
+ * @param backward - b, [H, R, N]
+ * @param forward - f, [H, R, N]
+ * @param weights - w^r, [R, N], written
+ */
+export function readWeightingForward(
+  n: number,
+  r: number,
+  h: number,
+  act: Float32Array,
+  modes: number,
+  content: Float32Array,
+  backward: Float32Array,
+  forward: Float32Array,
+  weights: Float32Array,
+): void {
+  const q = 1 + 2 * h;
+  for (let k = 0; k < r; k++) {
+    const pi = modes + k * q;
+    const contentMode = act[pi + h] as number;
+    for (let i = 0; i < n; i++) weights[k * n + i] = contentMode * (content[k * n + i] as number);
+    for (let head = 0; head < h; head++) {
+      const pb = act[pi + head] as number;
+      const pf = act[pi + h + 1 + head] as number;
+      const at = (head * r + k) * n;
+      for (let i = 0; i < n; i++) {
+        weights[k * n + i] =
+          (weights[k * n + i] as number) +
+          pb * (backward[at + i] as number) +
+          pf * (forward[at + i] as number);
+      }
+    }
+  }
+}
+
+/**
+ * @param dWeights - dL/dw^r, [R, N]
+ * @param dContent - dL/dc^r, [R, N], written
+ * @param dBackward - dL/db, [H, R, N], written
+ * @param dForward - dL/df, [H, R, N], written
+ */
+export function readWeightingBackward(
+  n: number,
+  r: number,
+  h: number,
+  act: Float32Array,
+  modes: number,
+  content: Float32Array,
+  backward: Float32Array,
+  forward: Float32Array,
+  dWeights: Float32Array,
+  dContent: Float32Array,
+  dBackward: Float32Array,
+  dForward: Float32Array,
+  dAct: Float32Array,
+): void {
+  const q = 1 + 2 * h;
+  for (let k = 0; k < r; k++) {
+    const pi = modes + k * q;
+    const contentMode = act[pi + h] as number;
+    let dContentMode = 0;
+    for (let i = 0; i < n; i++) {
+      const d = dWeights[k * n + i] as number;
+      dContentMode += d * (content[k * n + i] as number);
+      dContent[k * n + i] = d * contentMode;
+    }
+    dAct[pi + h] = (dAct[pi + h] as number) + dContentMode;
+    for (let head = 0; head < h; head++) {
+      const pb = act[pi + head] as number;
+      const pf = act[pi + h + 1 + head] as number;
+      const at = (head * r + k) * n;
+      let dpb = 0;
+      let dpf = 0;
+      for (let i = 0; i < n; i++) {
+        const d = dWeights[k * n + i] as number;
+        dpb += d * (backward[at + i] as number);
+        dpf += d * (forward[at + i] as number);
+        dBackward[at + i] = d * pb;
+        dForward[at + i] = d * pf;
+      }
+      dAct[pi + head] = (dAct[pi + head] as number) + dpb;
+      dAct[pi + h + 1 + head] = (dAct[pi + h + 1 + head] as number) + dpf;
+    }
+  }
+}
