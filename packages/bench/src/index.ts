@@ -20,7 +20,15 @@ export type {
   RunSpec,
   GeneralisationSet,
 } from './spec.js';
-export { executeRun, checkpointPath, captureMemoryPicture, evaluationBatch } from './runner.js';
+export {
+  executeRun,
+  checkpointPath,
+  commitCheckpoint,
+  captureMemoryPicture,
+  evaluationBatch,
+} from './runner.js';
+export { runGrid } from './pool.js';
+export type { GridSummary, RunGridOptions } from './pool.js';
 export type { RunEvent, ExecuteRunOptions } from './runner.js';
 export { ResultsStore } from './store.js';
 export { collectReportData, describeMachine } from './collect.js';

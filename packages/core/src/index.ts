@@ -56,6 +56,7 @@ export {
 } from './controllers/lstm.js';
 export type { LstmLayer, LstmLayerState, LstmOptions, LstmState } from './controllers/lstm.js';
 export { lstmCellFused, lstmLayerSequence } from './fused/lstm-ops.js';
+export type { LstmLayerTensors } from './fused/lstm-ops.js';
 export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';
 export type { FeedforwardActivation, FeedforwardState } from './controllers/feedforward.js';
 export {

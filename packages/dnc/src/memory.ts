@@ -76,7 +76,7 @@ export class DncMemory implements MemoryAccess<DncState> {
   readonly readSize: number;
   /** Entries stored per link row with sparse links, min(K, N). */
   readonly sparseCapacity: number;
-  /** The fused step, when `implementation` is `fused`. */
+  /** The fused step, when `implementation` is `fused`. @internal */
   readonly fused: FusedMemoryStep | undefined;
 
   constructor(config: Partial<DncMemoryConfig> = {}) {

@@ -31,6 +31,7 @@ export class ResidentLink {
   /** True for a sparse link (see `SparseLink`). */
   readonly sparse: boolean;
 
+  /** @internal Built by the fused step; users receive ResidentLinks in DNC states. */
   constructor(
     token: tf.Scalar,
     arrays: LinkArrays,
