@@ -7,8 +7,8 @@
 import os from 'node:os';
 import { it } from 'vitest';
 import { Rng, selectBackend, Trainer } from '@mann/core';
+import { copyBatch } from '@mann/core/testing';
 import { createDnc } from '@mann/dnc';
-import { copyBatch } from '../test/copy-data.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
 const median = (xs: number[]): number =>

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, MannError, Rng, selectBackend, tidy, Trainer } from '@mann/core';
-import { tensorsLeaked, withBackend } from '@mann/core/testing';
+import { tensorsLeaked, withBackend, copyBatch } from '@mann/core/testing';
 import type { DncModel } from '@mann/dnc';
 import {
   DncMemory,
@@ -15,7 +15,6 @@ import {
 import { jsLinkKernels, simdLinkKernels } from '../src/fused/link-kernels.js';
 import { jsRowKernels, rowKernelsFor } from '../src/fused/row-kernels.js';
 import { createProducts } from '../src/fused/products.js';
-import { copyBatch } from './copy-data.js';
 import {
   expectClose,
   expectGradientsOnBothBackends,

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, selectBackend, Trainer } from '@mann/core';
+import { copyBatch } from '@mann/core/testing';
 import { createDnc } from '@mann/dnc';
-import { copyBatch } from './copy-data.js';
 
 beforeAll(async () => {
   await selectBackend();

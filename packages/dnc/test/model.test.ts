@@ -14,9 +14,8 @@ import {
   selectBackend,
   Trainer,
 } from '@mann/core';
-import { tensorsLeaked } from '@mann/core/testing';
+import { tensorsLeaked, copyBatch } from '@mann/core/testing';
 import { createDnc, DncModel, resolveDncConfig } from '@mann/dnc';
-import { copyBatch } from './copy-data.js';
 import { expectClose, onBothBackends } from './helpers.js';
 
 let dir = '';

@@ -9,11 +9,10 @@ import {
   Trainer,
 } from '@mann/core';
 import type { BackendName, MemoryNetworkState } from '@mann/core';
-import { gradientCheck, maxAbsDifference, withBackend } from '@mann/core/testing';
+import { gradientCheck, maxAbsDifference, withBackend, copyBatch } from '@mann/core/testing';
 import { createNtm, NtmMemory, resolveNtmMemoryConfig } from '@mann/ntm';
 import type { NtmMemoryConfig, NtmOptions, NtmState } from '@mann/ntm';
 import { randomDistribution, randomTensor } from './oracle.js';
-import { copyBatch } from './copy-data.js';
 import { jsPasses } from '../src/fused/memory-passes.js';
 import type { MemoryPasses } from '../src/fused/memory-passes.js';
 import { simdPasses } from '../src/fused/simd-passes.js';

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchTensors, maskedBitsPerSequence, Rng, selectBackend } from '@mann/core';
-import { maxAbsDifference, onCpuAndWasm, withBackend } from '@mann/core/testing';
+import { maxAbsDifference, onCpuAndWasm, withBackend, copyBatch } from '@mann/core/testing';
 import { createNtm, interpolate, readMemory, sharpen, shiftWeights, writeMemory } from '@mann/ntm';
 import { randomDistribution, randomTensor } from './oracle.js';
-import { copyBatch } from './copy-data.js';
 import { weightedSum } from './helpers.js';
 
 beforeAll(async () => {

@@ -11,10 +11,9 @@ import {
   selectBackend,
   Trainer,
 } from '@mann/core';
-import { tensorsLeaked } from '@mann/core/testing';
+import { tensorsLeaked, copyBatch } from '@mann/core/testing';
 import { createNtm } from '@mann/ntm';
 import type { NtmOptions } from '@mann/ntm';
-import { copyBatch } from './copy-data.js';
 
 let directory = '';
 
