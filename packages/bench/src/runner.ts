@@ -325,7 +325,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
           ? task
           : typeof set === 'string'
             ? task.variant(set)
-            : createTask(spec.task.name, { ...spec.task.params, ...set.params });
+            : task.variantWith(set.params);
       const scores = evaluateOn(
         session.model,
         setTask,

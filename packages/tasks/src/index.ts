@@ -51,8 +51,13 @@ export type {
 // Tasks of the NTM paper.
 export { copyTask, DEFAULT_COPY_PARAMS, COPY_GENERALISATION_LENGTHS } from './tasks/copy.js';
 export type { CopyParams } from './tasks/copy.js';
-export { repeatCopyTask, DEFAULT_REPEAT_COPY_PARAMS } from './tasks/repeat-copy.js';
-export type { RepeatCopyParams } from './tasks/repeat-copy.js';
+export {
+  repeatCopyTask,
+  DEFAULT_REPEAT_COPY_PARAMS,
+  repeatCountScale,
+  encodeRepeatCount,
+} from './tasks/repeat-copy.js';
+export type { RepeatCopyParams, RepeatCountScale } from './tasks/repeat-copy.js';
 export {
   associativeRecallTask,
   DEFAULT_ASSOCIATIVE_RECALL_PARAMS,

@@ -1,7 +1,7 @@
 import { MannError, checkInteger, scoreSequences, validateBatch } from '@mann/core';
 import type { Rng, SequenceBatch, SequenceScores } from '@mann/core';
 import type { ParamSpecs } from './params.js';
-import { checkParams } from './params.js';
+import { checkParams, resolveParams } from './params.js';
 
 /**
  * Scores of one batch, per sequence and averaged over the batch: always the three
@@ -45,6 +45,15 @@ export interface Task<P = object, B extends SequenceBatch = SequenceBatch> {
    * @throws MannError listing the valid names.
    */
   variant(name: string): Task<P, B>;
+  /**
+   * The same task with `overrides` applied as a generalisation set of its own (what
+   * {@link Task.variant} does for a named set). Parameters tied to the training distribution keep
+   * their training values unless `overrides` names them (repeat copy: the normalisation of the
+   * repeat count, so 20 repeats after training on 1-10 reads (20 - 5.5) / 2.87).
+   *
+   * @throws MannError for an unknown key or an invalid value.
+   */
+  variantWith(overrides: Readonly<Partial<P>> | Readonly<Record<string, unknown>>): Task<P, B>;
 }
 
 /**
@@ -90,6 +99,12 @@ export interface TaskRecipe<P extends object, B extends SequenceBatch> {
   readonly variants?: Readonly<Record<string, Partial<P>>>;
   /** Cross-field constraints (e.g. minLength <= maxLength); throw a {@link MannError}. */
   check?(params: P): void;
+  /**
+   * Parameters a generalisation set inherits from the training task instead of deriving them from
+   * its own overrides (e.g. the scale of an input that encodes a count). Applied by `variant` and
+   * `variantWith` before the set's overrides.
+   */
+  pinned?(training: P): Partial<P>;
   build(params: P): TaskBehaviour<B>;
 }
 
@@ -150,7 +165,11 @@ export function defineTask<P extends object, B extends SequenceBatch>(
               `unknown variant '${name}' of task '${recipe.name}'; valid variants: ${valid.length ? valid.join(', ') : '(none)'}`,
             );
           }
-          return definition.create({ ...frozen, ...overrides });
+          return task.variantWith(overrides);
+        },
+        variantWith(overrides: Readonly<Record<string, unknown>>): Task<P, B> {
+          const base = { ...frozen, ...recipe.pinned?.(frozen) };
+          return definition.create(resolveParams(recipe.name, recipe.paramSpecs, base, overrides));
         },
       };
       return Object.freeze(task);

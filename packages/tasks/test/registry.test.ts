@@ -60,9 +60,10 @@ describe('registry', () => {
     const task = createTask('copy', parseOverrides(['maxLength=30', 'bits=6']));
     expect(task.params).toEqual({ bits: 6, minLength: 1, maxLength: 30 });
     expect(task.inputWidth).toBe(7);
-    expect(createTask('repeat-copy', { repeatNormaliser: '2.5' }).params.repeatNormaliser).toBe(
-      2.5,
-    );
+    const scaled = createTask('repeat-copy', { scaleMinRepeats: '1', scaleMaxRepeats: '12' });
+    expect(scaled.params.scaleMaxRepeats).toBe(12);
+    const numbers = { rate: numberParam(0, 10, 'a rate') };
+    expect(resolveParams('t', numbers, { rate: 1 }, { rate: '2.5' })).toEqual({ rate: 2.5 });
     expect(
       createTask('babi', { dir: BABI_FIXTURES, variant: 'en', tasks: '1' }).params.variant,
     ).toBe('en');
@@ -92,7 +93,9 @@ describe('registry', () => {
     expect(() => createTask('copy', { bits: 0 })).toThrow(
       "parameter 'bits' of task 'copy' must be an integer in [1, 1024], got 0",
     );
-    expect(() => createTask('repeat-copy', { repeatNormaliser: 'NaN' })).toThrow(/a number in/);
+    expect(() =>
+      resolveParams('t', { rate: numberParam(0, 10, 'a rate') }, { rate: 1 }, { rate: 'NaN' }),
+    ).toThrow(/a number in/);
     expect(() => createTask('babi', { dir: 'x', variant: 'fr' })).toThrow(
       "parameter 'variant' of task 'babi' must be one of en, en-10k, got 'fr'",
     );
