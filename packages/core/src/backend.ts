@@ -1,20 +1,45 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { checkChoice } from './errors.js';
 
-/** TF.js backends mann can run on, fastest first. `tensorflow` is `@tensorflow/tfjs-node`. */
-export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+/**
+ * TF.js backends mann can run on. `tensorflow` is `@tensorflow/tfjs-node` (Node only); `webgpu`
+ * and `webgl` run in a browser (webgpu only where the page has imported
+ * `@tensorflow/tfjs-backend-webgpu` and the browser has WebGPU).
+ */
+export const BACKENDS = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'] as const;
 /** A backend name, or `auto` for the fastest that loads. */
 export type BackendName = (typeof BACKENDS)[number];
-/** Environment variable that overrides the automatic choice (`tensorflow`, `wasm`, `cpu`, `auto`). */
+/** The order `auto` tries in Node: tfjs-node, then wasm, then cpu. */
+export const NODE_BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+/** The order `auto` tries in a browser or Web Worker: webgpu, then webgl, then wasm, then cpu. */
+export const BROWSER_BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+/**
+ * Environment variable that overrides the automatic choice in Node (`tensorflow`, `wasm`, `cpu`,
+ * `auto`, ...). A browser has no environment: there only the `backend` option counts.
+ */
 export const BACKEND_ENV_VAR = 'MANN_BACKEND';
 
 /** Options of {@link selectBackend}. */
 export interface SelectBackendOptions {
-  /** Backend to use; `auto` (default) tries tensorflow, then wasm, then cpu. Overrides the env var. */
+  /**
+   * Backend to use; `auto` (default) tries {@link NODE_BACKENDS} in Node and
+   * {@link BROWSER_BACKENDS} elsewhere. Overrides the environment variable.
+   */
   readonly backend?: BackendName | 'auto';
   /** Receives one line saying which backend was chosen and why; default: silent. */
   readonly log?: (message: string) => void;
+  /**
+   * Where the wasm backend finds its `.wasm` files, for bundled pages that serve them from a path
+   * of their own (passed to `setWasmPaths` of `@tensorflow/tfjs-backend-wasm`); default: beside
+   * the package, as Node and most bundlers resolve it.
+   */
+  readonly wasmPaths?: string | Readonly<Record<string, string>>;
+}
+
+/** Whether this is Node (as opposed to a browser page or a Web Worker). */
+export function isNode(): boolean {
+  return typeof globalThis.process?.versions?.node === 'string';
 }
 
 /** What {@link selectBackend} chose. */
@@ -31,26 +56,40 @@ export interface BackendInfo {
 
 let current: BackendInfo | undefined;
 
-async function tryLoad(name: BackendName): Promise<void> {
+async function tryLoad(name: BackendName, options: SelectBackendOptions): Promise<void> {
   if (name === 'tensorflow') {
+    if (!isNode()) throw new Error('@tensorflow/tfjs-node runs only in Node');
     // tfjs-node is optional: it cannot install where its native library cannot be downloaded,
     // and a half-installed copy throws on import (missing tfjs_binding.node), so only a
     // successful import counts.
     const moduleName = '@tensorflow/tfjs-node';
-    await import(moduleName);
+    await import(/* @vite-ignore */ moduleName);
+  }
+  if (name === 'webgpu') {
+    if (!tf.findBackendFactory('webgpu')) {
+      throw new Error("not registered: import '@tensorflow/tfjs-backend-webgpu' to use it");
+    }
+    const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+    if (gpu === undefined) throw new Error('this environment has no WebGPU (navigator.gpu)');
+  }
+  if (name === 'webgl' && isNode()) throw new Error('WebGL needs a browser');
+  if (name === 'wasm' && options.wasmPaths !== undefined) {
+    setWasmPaths(options.wasmPaths as string | Record<string, string>);
   }
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') returned false`);
   await tf.ready();
 }
 
 /**
- * Picks and activates the TF.js backend: `@tensorflow/tfjs-node` when installed and loadable,
- * else wasm, else cpu. `options.backend` or the `MANN_BACKEND` environment variable forces one
- * (an explicit choice that fails to load is an error, not a silent fallback). Idempotent.
- * Also puts TF.js in production mode, which silences its console banners.
+ * Picks and activates the TF.js backend. In Node: `@tensorflow/tfjs-node` when installed and
+ * loadable, else wasm, else cpu. In a browser or Web Worker: webgpu (where registered and
+ * available), else webgl, else wasm, else cpu; nothing reads `process` there.
+ * `options.backend` or (in Node) the `MANN_BACKEND` environment variable forces one (an explicit
+ * choice that fails to load is an error, not a silent fallback). Idempotent. Also puts TF.js in
+ * production mode, which silences its console banners.
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendInfo> {
-  const fromEnv = process.env[BACKEND_ENV_VAR];
+  const fromEnv = isNode() ? globalThis.process.env[BACKEND_ENV_VAR] || undefined : undefined;
   const source = options.backend ? 'option' : fromEnv ? 'environment' : 'default';
   const requested = checkChoice(
     source === 'environment' ? BACKEND_ENV_VAR : 'backend',
@@ -62,11 +101,12 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     return current;
   }
   tf.enableProdMode();
-  const candidates: BackendName[] = requested === 'auto' ? [...BACKENDS] : [requested];
+  const order = isNode() ? NODE_BACKENDS : BROWSER_BACKENDS;
+  const candidates: BackendName[] = requested === 'auto' ? [...order] : [requested];
   const skipped: { name: BackendName; reason: string }[] = [];
   for (const name of candidates) {
     try {
-      await tryLoad(name);
+      await tryLoad(name, options);
       current = { name, requested, source, skipped };
       options.log?.(describeBackend(current));
       return current;

@@ -12,6 +12,9 @@ export {
 export {
   BACKENDS,
   BACKEND_ENV_VAR,
+  NODE_BACKENDS,
+  BROWSER_BACKENDS,
+  isNode,
   selectBackend,
   currentBackend,
   describeBackend,

@@ -9,7 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   BACKEND_ENV_VAR,
   BACKENDS,
+  BROWSER_BACKENDS,
+  NODE_BACKENDS,
   currentBackend,
+  isNode,
   describeBackend,
   MannError,
   selectBackend,
@@ -94,17 +97,32 @@ describe('selectBackend', () => {
     const error = await selectBackend().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MannError);
     expect((error as Error).message).toBe(
-      `${BACKEND_ENV_VAR} must be one of tensorflow, wasm, cpu, auto, got gpu`,
+      `${BACKEND_ENV_VAR} must be one of tensorflow, webgpu, webgl, wasm, cpu, auto, got gpu`,
     );
   });
 
   it('a bad backend option is an error naming the option, the value and the choices', async () => {
     vi.stubEnv(BACKEND_ENV_VAR, undefined);
-    const error = await selectBackend({ backend: 'webgl' as 'cpu' }).catch((e: unknown) => e);
+    const error = await selectBackend({ backend: 'gpu' as 'cpu' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MannError);
     expect((error as Error).message).toBe(
-      'backend must be one of tensorflow, wasm, cpu, auto, got webgl',
+      'backend must be one of tensorflow, webgpu, webgl, wasm, cpu, auto, got gpu',
     );
+  });
+
+  it('the browser backends fail in Node with the reason, and auto never tries them here', async () => {
+    vi.stubEnv(BACKEND_ENV_VAR, undefined);
+    expect(isNode()).toBe(true);
+    const before = await selectBackend({ backend: 'wasm' });
+    await expect(selectBackend({ backend: 'webgl' })).rejects.toThrow(
+      "backend 'webgl' (from option) failed to load: WebGL needs a browser",
+    );
+    await expect(selectBackend({ backend: 'webgpu' })).rejects.toThrow(
+      /^backend 'webgpu' \(from option\) failed to load: not registered: import '@tensorflow\/tfjs-backend-webgpu'/,
+    );
+    expect(currentBackend()).toBe(before);
+    expect(NODE_BACKENDS).toEqual(['tensorflow', 'wasm', 'cpu']);
+    expect(BROWSER_BACKENDS).toEqual(['webgpu', 'webgl', 'wasm', 'cpu']);
   });
 
   it('a forced backend that fails to load is an error, not a silent fallback', async () => {
@@ -136,7 +154,7 @@ describe('describeBackend', () => {
     expect(describeBackend({ name: 'cpu', requested: 'cpu', source: 'option', skipped: [] })).toBe(
       'backend: cpu (cpu from option)',
     );
-    expect(BACKENDS).toEqual(['tensorflow', 'wasm', 'cpu']);
+    expect(BACKENDS).toEqual(['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu']);
   });
 });
 

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import type * as NodeFs from 'node:fs';
+import type * as NodePath from 'node:path';
 import { MannError, checkChoice } from '@mann/core';
 import { BABI_TASKS, babiFileName, parseBabi } from './format.js';
 import type { BabiSplit, BabiStory } from './format.js';
@@ -35,8 +35,19 @@ export interface BabiDataset {
   readonly vocabulary: BabiVocabulary;
 }
 
-function isDirectory(path: string): boolean {
-  return existsSync(path) && statSync(path).isDirectory();
+/**
+ * Node's `fs` and `path`, taken at call time with `process.getBuiltinModule` (Node >= 20.16), so
+ * this module imports no Node built-in: a browser bundle of `@mann/tasks` stays valid, and only
+ * calling {@link loadBabi} there fails, with a message saying what to do instead.
+ */
+function nodeFiles(): { fs: typeof NodeFs; path: typeof NodePath } {
+  const getBuiltin = globalThis.process?.getBuiltinModule;
+  if (typeof getBuiltin !== 'function') {
+    throw new MannError(
+      'loadBabi reads files and needs Node >= 20.16; elsewhere fetch the files yourself and parse their text with parseBabi',
+    );
+  }
+  return { fs: getBuiltin('node:fs'), path: getBuiltin('node:path') };
 }
 
 /**
@@ -44,6 +55,7 @@ function isDirectory(path: string): boolean {
  * or, failing that, any `qa1_*_train.txt`.
  */
 function findFile(
+  join: (...parts: string[]) => string,
   directory: string,
   files: readonly string[],
   task: number,
@@ -72,7 +84,11 @@ export function loadBabi(dir: string, options: LoadBabiOptions = {}): BabiDatase
       `tasks must be bAbI task numbers in [1, 20], got [${(options.tasks ?? []).join(', ')}]`,
     );
   }
-  const root = resolve(dir);
+  const { fs, path: nodePath } = nodeFiles();
+  const { join } = nodePath;
+  const isDirectory = (path: string): boolean =>
+    fs.existsSync(path) && fs.statSync(path).isDirectory();
+  const root = nodePath.resolve(dir);
   const example = join(root, variant, babiFileName(tasks[0] as number, 'train'));
   if (!isDirectory(root)) {
     throw new MannError(
@@ -85,11 +101,11 @@ export function loadBabi(dir: string, options: LoadBabiOptions = {}): BabiDatase
       `bAbI directory '${root}' has no '${variant}' sub-directory; expected files like ${example}`,
     );
   }
-  const files = readdirSync(directory);
+  const files = fs.readdirSync(directory);
   const missing: string[] = [];
   const paths = (split: BabiSplit): { task: number; path: string }[] =>
     tasks.flatMap((task) => {
-      const path = findFile(directory, files, task, split);
+      const path = findFile(join, directory, files, task, split);
       if (path === null) missing.push(babiFileName(task, split));
       return path === null ? [] : [{ task, path }];
     });
@@ -102,7 +118,7 @@ export function loadBabi(dir: string, options: LoadBabiOptions = {}): BabiDatase
   }
   const read = (entries: { task: number; path: string }[]): BabiStory[] =>
     entries.flatMap(({ task, path }) => {
-      const stories = parseBabi(readFileSync(path, 'utf8'), task, path);
+      const stories = parseBabi(fs.readFileSync(path, 'utf8'), task, path);
       if (stories.length === 0) throw new MannError(`bAbI file ${path} has no stories`);
       return stories;
     });
