@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // The JSON report feeds the one-line summary that .ci/run prints at the end.
 export default defineConfig({
   test: {
-    projects: ['packages/*'],
+    projects: ['packages/*', 'apps/*'],
     reporters: ['default', ['json', { outputFile: '.tmp/vitest-report.json' }]],
   },
 });

@@ -1,0 +1,192 @@
+/**
+ * The training worker: builds the chosen model and task, trains it step by step off the page's
+ * main thread, and posts the learning curve and, about once a second, a sample sequence with the
+ * memory's read and write weightings (and the DNC's usage and temporal link).
+ */
+import * as tf from '@tensorflow/tfjs';
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { Rng, Trainer, createModel, predict, selectBackend } from '@mann/core';
+import type { RecurrentModel, SequenceBatch } from '@mann/core';
+import '@mann/ntm';
+import '@mann/dnc';
+import { createTask } from '@mann/tasks';
+import { longestParams, modelConfig, taskParams } from './models.js';
+import { checkSettings } from './protocol.js';
+import type { FromWorker, Matrix, PlaygroundSettings, SampleView, ToWorker } from './protocol.js';
+
+/** Sequences in the evaluation batch behind each curve point. */
+const EVAL_BATCH = 32;
+/** Milliseconds between samples of the memory at work. */
+const SAMPLE_EVERY_MS = 1000;
+/** Milliseconds between curve points. */
+const POINT_EVERY_MS = 250;
+
+const post = (message: FromWorker): void => (self as unknown as Worker).postMessage(message);
+
+let generation = 0;
+
+const backendReady = selectBackend({
+  backend: 'wasm',
+  wasmPaths: {
+    'tfjs-backend-wasm.wasm': wasmPlain,
+    'tfjs-backend-wasm-simd.wasm': wasmSimd,
+    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+  },
+}).then(
+  (info) => {
+    post({ type: 'ready', backend: info.name });
+    return info;
+  },
+  (error: unknown) => {
+    post({ type: 'error', message: `no backend: ${String(error)}` });
+    throw error;
+  },
+);
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  if (message.type === 'stop') {
+    generation++;
+    return;
+  }
+  if (message.type === 'train') {
+    const mine = ++generation;
+    train(message.settings, () => generation !== mine).catch((error: unknown) =>
+      post({ type: 'error', message: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+};
+
+/** Lets queued messages (stop, a new train) in between training steps. */
+const yieldToEvents = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function train(raw: PlaygroundSettings, cancelled: () => boolean): Promise<void> {
+  const settings = checkSettings(raw);
+  await backendReady;
+  const task = createTask(settings.task, taskParams(settings));
+  const config = modelConfig(settings, task.inputWidth, task.outputWidth);
+  const model = createModel(config, { seed: settings.seed });
+  const trainer = new Trainer(model, {
+    optimizer: { kind: 'adam', learningRate: settings.learningRate },
+    clipNorm: 10,
+  });
+  const rng = new Rng(settings.seed + 1);
+  const evalBatch = task.sample(new Rng(settings.seed + 2), EVAL_BATCH);
+  const sampleRng = new Rng(settings.seed + 3);
+  // Pictures use the longest training sequences, which show the most of the memory at work,
+  // and a composed-implementation twin of the model, whose state holds the DNC's link as a tensor.
+  const pictureTask = task.variantWith(longestParams(settings));
+  const twin =
+    settings.model === 'lstm' ? null : createModel({ ...config, implementation: 'composed' });
+  post({
+    type: 'started',
+    parameters: model.parameters.count(),
+    description: `${settings.model} on ${settings.task}: ${model.parameters.count().toLocaleString()} parameters`,
+  });
+  let sequences = 0;
+  let lastPoint = -Infinity;
+  let lastSample = -Infinity;
+  const start = performance.now();
+  try {
+    while (!cancelled()) {
+      const result = trainer.trainStep(task.sample(rng, settings.batchSize));
+      sequences += settings.batchSize;
+      const now = performance.now();
+      if (now - lastPoint >= POINT_EVERY_MS) {
+        lastPoint = now;
+        const errors = task.score(predict(model, evalBatch), evalBatch).bitErrorsPerSequence;
+        post({
+          type: 'progress',
+          point: {
+            sequences,
+            bitsPerSequence: result.bitsPerSequence,
+            bitErrorsPerSequence: errors,
+          },
+          sequencesPerSecond: (sequences / (now - start)) * 1000,
+        });
+      }
+      if (now - lastSample >= SAMPLE_EVERY_MS) {
+        lastSample = now;
+        twin?.parameters.load(model.parameters.snapshot());
+        const batch = pictureTask.sample(sampleRng, 1);
+        post({ type: 'sample', sample: sampleView(twin ?? model, batch), sequences });
+      }
+      await yieldToEvents();
+    }
+  } finally {
+    trainer.dispose();
+    model.dispose();
+    twin?.dispose();
+  }
+  post({ type: 'stopped', sequences });
+}
+
+/** Row t of a [1, T, C] array as a [T][C] matrix. */
+function matrix(values: Float32Array | number[], steps: number, width: number): Matrix {
+  return Array.from({ length: steps }, (_, t) =>
+    Array.from(values.slice(t * width, (t + 1) * width)),
+  );
+}
+
+/** The model at work on one sequence: inputs, targets, outputs and the memory traces. */
+function sampleView(model: RecurrentModel, batch: SequenceBatch): SampleView {
+  const { steps, inputWidth, outputWidth } = batch;
+  const outputs = predict(model, batch);
+  const mask = Array.from(batch.mask.slice(0, steps));
+  const targets = matrix(batch.targets, steps, outputWidth).map((row, t) =>
+    mask[t] ? row : row.map(() => 0),
+  );
+  const traces: Record<string, Matrix> = {};
+  let link: Matrix | undefined;
+  tf.tidy(() => {
+    const inputs = tf.tensor3d(batch.inputs, [1, steps, inputWidth]);
+    const run = model.run(inputs, { trace: true });
+    for (const [name, trace] of Object.entries(run.traces ?? {})) {
+      // [1, T, heads, N] -> head 0; [1, T, N] as it is; other shapes are not pictures of slots.
+      const head0 =
+        trace.rank === 4
+          ? trace.slice([0, 0, 0, 0], [1, steps, 1, trace.shape[3] ?? 0])
+          : trace.rank === 3 && ['usage'].includes(name)
+            ? trace
+            : null;
+      if (head0 === null || !['readWeights', 'writeWeights', 'usage'].includes(name)) continue;
+      const slots = head0.shape[head0.rank - 1] ?? 0;
+      traces[name] = matrix(head0.dataSync() as Float32Array, steps, slots);
+    }
+    const finalLink = findLink(finalState(model, inputs));
+    if (finalLink) link = finalLink;
+  });
+  return {
+    inputs: matrix(batch.inputs, steps, inputWidth),
+    targets,
+    outputs: matrix(outputs, steps, outputWidth).map((row, t) =>
+      mask[t] ? row : row.map(() => 0),
+    ),
+    mask,
+    traces,
+    ...(link ? { link } : {}),
+  };
+}
+
+/** The model's state after the whole sequence, stepping it one input at a time. */
+function finalState(model: RecurrentModel, inputs: tf.Tensor3D): unknown {
+  let state = model.initialState(1);
+  for (const x of tf.unstack(inputs, 1) as tf.Tensor2D[]) state = model.step(x, state).state;
+  return state;
+}
+
+/** The DNC's temporal link of head 0, [N][N], if the state holds one as a tensor. */
+function findLink(state: unknown, depth = 0): Matrix | undefined {
+  if (state === null || typeof state !== 'object' || depth > 4) return undefined;
+  for (const [key, value] of Object.entries(state)) {
+    if (key === 'link' && value instanceof tf.Tensor && value.rank === 4) {
+      const n = value.shape[3] ?? 0;
+      return matrix(value.slice([0, 0, 0, 0], [1, 1, n, n]).dataSync() as Float32Array, n, n);
+    }
+    const inner = value instanceof tf.Tensor ? undefined : findLink(value, depth + 1);
+    if (inner) return inner;
+  }
+  return undefined;
+}
