@@ -18,6 +18,7 @@ import { runBenchmark } from './bench.js';
 import { createProgress } from './progress.js';
 import { buildMemoryPictureHtml, writeReport } from './report/index.js';
 import { isMannPage } from './report/page.js';
+import { lockResultsDir } from './lock.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -97,6 +98,20 @@ export async function trainCommand(
   };
   const spec: RunSpec = { id: runId(base), ...base };
   const resultsDir = resolve(options.results);
+  const lock = lockResultsDir(resultsDir, `train --model ${options.model} --task ${options.task}`);
+  try {
+    return await trainLocked(options, spec, resultsDir, backend);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(
+  options: Parameters<typeof trainCommand>[0],
+  spec: RunSpec,
+  resultsDir: string,
+  backend: string,
+): Promise<number> {
   const checkpoint = checkpointPath(resultsDir, spec.id);
   if (existsSync(checkpoint) && !options.resume && !options.fresh) {
     throw new MannError(
