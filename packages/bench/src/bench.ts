@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { getModelDefinition } from '@mann/core';
 import { createTask } from '@mann/tasks';
 import { collectReportData } from './collect.js';
+import { lockResultsDir } from './lock.js';
 import { runGrid, type GridSummary } from './pool.js';
 import { createProgress, type ProgressDisplay } from './progress.js';
 import { writeReport } from './report/index.js';
@@ -39,7 +40,8 @@ export interface BenchmarkResult {
 /**
  * Runs a suite's grid (models x tasks x seeds): runs already done are skipped, unfinished ones
  * resume from their checkpoints, failed ones are tried again; then writes the report. Model
- * configurations are checked before any training starts.
+ * configurations are checked before any training starts. The results directory is locked for
+ * the duration (one writer per directory; a second caller gets an error naming the owner).
  */
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkResult> {
   const { suite } = options;
@@ -53,8 +55,15 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     });
   }
   const resultsDir = resolve(options.resultsDir ?? 'results');
+  const lock = lockResultsDir(resultsDir, `bench --suite ${suite.name}`);
   const progress = options.progress ?? createProgress();
-  const store = new ResultsStore(join(resultsDir, 'results.db'));
+  let store: ResultsStore;
+  try {
+    store = new ResultsStore(join(resultsDir, 'results.db'));
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   try {
     store.recoverInterrupted();
     store.addRuns(specs);
@@ -88,5 +97,6 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     };
   } finally {
     store.close();
+    lock.release();
   }
 }

@@ -172,7 +172,8 @@ common(
     )
     .argument('<checkpoint>', 'checkpoint file')
     .option('--variant <name>', 'draw a generalisation variant of the task (e.g. length-50)')
-    .option('--out <file>', 'HTML file to write (default: next to the checkpoint)'),
+    .option('--out <file>', 'HTML file to write (default: next to the checkpoint)')
+    .option('--force', 'overwrite --out even if it is not a page written by mann', false),
 ).action(
   run(async (checkpoint: string, options: Parameters<typeof visualizeCommand>[1]) =>
     visualizeCommand(checkpoint, options, prepare),

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   MannError,
@@ -17,6 +17,8 @@ import { runGrid } from './pool.js';
 import { runBenchmark } from './bench.js';
 import { createProgress } from './progress.js';
 import { buildMemoryPictureHtml, writeReport } from './report/index.js';
+import { isMannPage } from './report/page.js';
+import { lockResultsDir } from './lock.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -96,6 +98,20 @@ export async function trainCommand(
   };
   const spec: RunSpec = { id: runId(base), ...base };
   const resultsDir = resolve(options.results);
+  const lock = lockResultsDir(resultsDir, `train --model ${options.model} --task ${options.task}`);
+  try {
+    return await trainLocked(options, spec, resultsDir, backend);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(
+  options: Parameters<typeof trainCommand>[0],
+  spec: RunSpec,
+  resultsDir: string,
+  backend: string,
+): Promise<number> {
   const checkpoint = checkpointPath(resultsDir, spec.id);
   if (existsSync(checkpoint) && !options.resume && !options.fresh) {
     throw new MannError(
@@ -287,13 +303,47 @@ export async function reportCommand(
   }
 }
 
+/**
+ * Refuses to replace an existing file that is not a page mann wrote (unless `force`): a
+ * mistyped `--out` must not destroy a checkpoint, a database or someone's notes.
+ */
+async function checkOverwrite(out: string, force: boolean): Promise<void> {
+  if (force || !existsSync(out)) return;
+  let start: string;
+  try {
+    const file = await open(out, 'r');
+    try {
+      const buffer = Buffer.alloc(400);
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+      start = buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  } catch (error) {
+    throw new MannError(`--out ${out} exists and cannot be read: ${(error as Error).message}`);
+  }
+  if (!isMannPage(start)) {
+    throw new MannError(
+      `--out ${out} exists and is not a page written by mann; refusing to overwrite it (pass --force to replace it)`,
+    );
+  }
+}
+
 /** `mann visualize` */
 export async function visualizeCommand(
   path: string,
-  options: CommonOptions & { variant?: string; out?: string },
+  options: CommonOptions & { variant?: string; out?: string; force?: boolean },
   prepare: Prepare,
 ): Promise<number> {
   await prepare(options);
+  const out = resolve(
+    options.out ??
+      path.replace(/\.ckpt$/, '') + `${options.variant ? `-${options.variant}` : ''}.html`,
+  );
+  if (out === resolve(path)) {
+    throw new MannError(`--out ${out} is the checkpoint being drawn; choose another file`);
+  }
+  await checkOverwrite(out, options.force ?? false);
   const checkpoint = await loadCheckpoint(path);
   const saved = checkpoint.metadata.task as
     { name: string; params?: Record<string, unknown> } | undefined;
@@ -311,10 +361,6 @@ export async function visualizeCommand(
       task,
       String(checkpoint.metadata.runId ?? path),
       label,
-    );
-    const out = resolve(
-      options.out ??
-        path.replace(/\.ckpt$/, '') + `${options.variant ? `-${options.variant}` : ''}.html`,
     );
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, await buildMemoryPictureHtml(picture));

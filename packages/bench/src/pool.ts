@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { commitCheckpoint, executeRun, type RunEvent } from './runner.js';
+import { commitCheckpoint, executeRun, setAsideOrphanCheckpoint, type RunEvent } from './runner.js';
 import type { ResultsStore } from './store.js';
 import type { RunSpec } from './spec.js';
 import type { FromWorker, ToWorker } from './worker.js';
@@ -107,11 +107,12 @@ function record(
  * its error; the others go on.
  */
 export async function runGrid(
-  specs: readonly RunSpec[],
+  allSpecs: readonly RunSpec[],
   options: RunGridOptions,
 ): Promise<GridSummary> {
   const { store, progress } = options;
   const summary: GridSummary = { done: [], failed: [] };
+  let specs: readonly RunSpec[] = allSpecs;
   const fail = (spec: RunSpec, message: string, stack?: string): void => {
     store.failRun(spec.id, message, stack);
     summary.failed.push({ runId: spec.id, message });
@@ -119,6 +120,27 @@ export async function runGrid(
   };
   const isSettled = (id: string): boolean =>
     summary.done.includes(id) || summary.failed.some((f) => f.runId === id);
+  const runnable: RunSpec[] = [];
+  for (const spec of specs) {
+    try {
+      if (!options.fresh) {
+        const moved = await setAsideOrphanCheckpoint(
+          options.resultsDir,
+          spec.id,
+          store.progressOf(spec.id)?.steps ?? 0,
+        );
+        if (moved)
+          progress.log(
+            `${label(spec)}: its checkpoint (update ${moved.checkpointStep}) is ahead of the results database (update ${store.progressOf(spec.id)?.steps ?? 0}); starting the run over, the checkpoint was moved to ${moved.movedTo}`,
+          );
+      }
+      runnable.push(spec);
+    } catch (error) {
+      const e = error instanceof Error ? error : new Error(String(error));
+      fail(spec, e.message, e.stack);
+    }
+  }
+  specs = runnable;
   if (options.workers === 0) {
     for (const spec of specs) {
       try {

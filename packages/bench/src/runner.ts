@@ -7,6 +7,7 @@ import {
   TrainingSession,
   batchTensors,
   createModel,
+  loadCheckpoint,
   predict,
   selectBackend,
   type RecurrentModel,
@@ -79,6 +80,27 @@ function removeStagedCheckpoints(path: string): void {
   for (const file of readdirSync(dir)) {
     if (file.startsWith(prefix)) rmSync(join(dir, file), { force: true });
   }
+}
+
+/**
+ * A run may resume from its checkpoint only if the results database holds its rows up to the
+ * checkpoint's update: a checkpoint ahead of the database (the database was deleted, emptied or
+ * replaced by an older copy) would otherwise finish the run with curve points missing. Such a
+ * checkpoint is moved aside (`<checkpoint>.orphan-<time>`, nothing is deleted) so the run starts
+ * over; returns the new path of the moved checkpoint, if any.
+ */
+export async function setAsideOrphanCheckpoint(
+  resultsDir: string,
+  runId: string,
+  storedSteps: number,
+): Promise<{ movedTo: string; checkpointStep: number } | undefined> {
+  const path = checkpointPath(resultsDir, runId);
+  if (!existsSync(path)) return undefined;
+  const checkpointStep = (await loadCheckpoint(path)).trainerState?.steps ?? 0;
+  if (checkpointStep <= storedSteps) return undefined;
+  const movedTo = `${path}.orphan-${new Date().toISOString().replaceAll(':', '-')}`;
+  renameSync(path, movedTo);
+  return { movedTo, checkpointStep };
 }
 
 /** A deterministic 31-bit seed from a string. */

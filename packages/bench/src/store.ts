@@ -212,6 +212,12 @@ export class ResultsStore {
     })();
   }
 
+  /** Status and stored progress (updates) of one run, if the database knows it. */
+  progressOf(id: string): { status: RunRecord['status']; steps: number } | undefined {
+    return this.db.prepare('SELECT status, steps FROM runs WHERE id = ?').get(id) as
+      { status: RunRecord['status']; steps: number } | undefined;
+  }
+
   /** Runs left 'running' by a process that died become pending again (they resume). */
   recoverInterrupted(): number {
     return this.db.prepare(`UPDATE runs SET status = 'pending' WHERE status = 'running'`).run()

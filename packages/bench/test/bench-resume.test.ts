@@ -1,6 +1,7 @@
 // `mann bench` killed and resumed: a run picks up from its last checkpoint and the stored
 // results end bitwise identical to those of a benchmark that was never interrupted.
 // A tiny suite (an LSTM and an NTM on 4-bit copy) on two worker processes.
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,15 +85,18 @@ function measured(results: string) {
   };
 }
 
-/** The header of a checkpoint: SHA-256 of its tensors, trainer state, data generator state. */
+/** The state a checkpoint holds: SHA-256 of its tensor data, trainer state, data generator state. */
 function checkpointState(path: string) {
   const bytes = readFileSync(path);
-  const header = JSON.parse(bytes.subarray(12, 12 + bytes.readUInt32LE(8)).toString('utf8')) as {
-    sha256: string;
+  const length = bytes.readUInt32LE(8);
+  const header = JSON.parse(bytes.subarray(12, 12 + length).toString('utf8')) as {
     trainer: unknown;
     metadata: { session: unknown };
   };
-  return { sha256: header.sha256, trainer: header.trainer, session: header.metadata.session };
+  // The float data lies between the 4-byte-aligned end of the header and the trailing digest.
+  const data = bytes.subarray(12 + length + ((4 - ((12 + length) % 4)) % 4), -32);
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  return { sha256, trainer: header.trainer, session: header.metadata.session };
 }
 
 /** Asserts that `results` holds the same measurements and final checkpoints as `reference`. */

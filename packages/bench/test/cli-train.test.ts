@@ -268,6 +268,37 @@ describe.concurrent('mann visualize', () => {
     expect(html).toMatch(/^<!doctype html>/i);
     expect(html).toContain('<svg');
   });
+
+  it('refuses to write over the checkpoint it draws, even with --force', async ({ expect }) => {
+    const copy = await copyOfResults('picture-self');
+    const checkpoint = trained.checkpoint.replace(results, copy);
+    const before = readFileSync(checkpoint);
+    for (const extra of [[], ['--force']]) {
+      const result = await mann('visualize', checkpoint, '--out', checkpoint, ...extra, '--json');
+      expect(result.code).toBe(1);
+      expect(json<{ error: string }>(result).error).toBe(
+        `--out ${checkpoint} is the checkpoint being drawn; choose another file`,
+      );
+    }
+    expect(readFileSync(checkpoint).equals(before)).toBe(true);
+  });
+
+  it('overwrites its own page, but another file only with --force', async ({ expect }) => {
+    const dir = await scratchDir('picture-overwrite');
+    const notes = join(dir, 'notes.html');
+    await writeFile(notes, 'my notes\n');
+    const refused = await mann('visualize', trained.checkpoint, '--out', notes, '--json');
+    expect(refused.code).toBe(1);
+    expect(json<{ error: string }>(refused).error).toBe(
+      `--out ${notes} exists and is not a page written by mann; refusing to overwrite it (pass --force to replace it)`,
+    );
+    expect(readFileSync(notes, 'utf8')).toBe('my notes\n');
+    const forced = await mann('visualize', trained.checkpoint, '--out', notes, '--force');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(readFileSync(notes, 'utf8')).toContain('<meta name="generator" content="mann">');
+    const again = await mann('visualize', trained.checkpoint, '--out', notes);
+    expect(again.code, again.stderr).toBe(0);
+  });
 });
 
 describe.concurrent('mann report', () => {

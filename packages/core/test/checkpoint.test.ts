@@ -1,7 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import type * as FsPromises from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -75,23 +77,37 @@ function expectSameParameters(a: RecurrentModel, b: RecurrentModel): void {
 const outputsOf = (model: RecurrentModel) =>
   tf.tidy(() => model.run(batchTensors(copyBatch(new Rng(5), 3)).inputs).outputs.dataSync());
 
-/** Rewrites the JSON header of a checkpoint file in place, keeping its data. */
-async function rewriteHeader(path: string, edit: (header: Record<string, unknown>) => void) {
-  const bytes = await readFile(path);
+/** The parts of a checkpoint file: JSON header, float data, trailing SHA-256 of the rest. */
+function splitCheckpoint(bytes: Buffer) {
   const length = bytes.readUInt32LE(8);
   const start = 12;
   const header = JSON.parse(bytes.toString('utf8', start, start + length)) as Record<
     string,
     unknown
   >;
-  const data = bytes.subarray(start + length + ((4 - ((start + length) % 4)) % 4));
-  edit(header);
+  const data = bytes.subarray(start + length + ((4 - ((start + length) % 4)) % 4), -32);
+  return { header, data };
+}
+
+/** Lays out `MANNCKPT`, the header length, the header and the data as saveCheckpoint does. */
+function assemble(header: Record<string, unknown>, data: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(12);
   prefix.write('MANNCKPT', 0, 'ascii');
   prefix.writeUInt32LE(json.length, 8);
   const padding = Buffer.alloc((4 - ((12 + json.length) % 4)) % 4, 0x20);
-  await writeFile(path, Buffer.concat([prefix, json, padding, data]));
+  return Buffer.concat([prefix, json, padding, data]);
+}
+
+/**
+ * Rewrites the JSON header of a checkpoint file in place, keeping its data, and writes a digest
+ * that matches: a well-formed file with odd contents, as a buggy writer would produce.
+ */
+async function rewriteHeader(path: string, edit: (header: Record<string, unknown>) => void) {
+  const { header, data } = splitCheckpoint(await readFile(path));
+  edit(header);
+  const body = assemble(header, data);
+  await writeFile(path, Buffer.concat([body, createHash('sha256').update(body).digest()]));
 }
 
 describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
@@ -114,7 +130,7 @@ describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
     expectSameParameters(model, restored.model);
     expectBitwiseEqual(outputsOf(restored.model), outputsOf(model));
     expect(await readdir(join(dir, 'nested'))).toEqual(['model.ckpt']);
-    expect(CHECKPOINT_FORMAT_VERSION).toBe(1);
+    expect(CHECKPOINT_FORMAT_VERSION).toBe(2);
   });
 
   it('round-trips the trainer: options, counters and optimizer state, so training continues exactly', async () => {
@@ -159,23 +175,71 @@ describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
       expect((error as Error).message).toMatch(why);
     };
 
-    it('flipped bytes in the data fail the checksum', async () => {
-      for (const at of [bytes.length - 1, bytes.length - 200]) {
+    it('flipped bytes in the data or the digest fail the checksum', async () => {
+      for (const at of [bytes.length - 1, bytes.length - 40, bytes.length - 200]) {
         const path = join(directory, `flipped-${at}.ckpt`);
         const copy = Buffer.from(bytes);
         copy[at] = copy[at]! ^ 0x40;
         await writeFile(path, copy);
         await expectCorrupt(
           path,
-          `corrupt or unreadable checkpoint ${path}: the data does not match its checksum`,
+          `corrupt or unreadable checkpoint ${path}: the file does not match its checksum`,
         );
       }
+    });
+
+    it('one changed digit in the header (offset, metadata, trainer steps) fails the checksum', async () => {
+      const path = join(await freshDirectory(), 'header.ckpt');
+      const model = modelOf(12);
+      const trainer = new Trainer(model, { optimizer: { kind: 'adam', learningRate: 1e-3 } });
+      trainer.trainStep(copyBatch(new Rng(12), 2));
+      await saveCheckpoint(path, { model, trainer, metadata: { task: { maxLength: 5 } } });
+      const original = await readFile(path);
+      const text = original.toString('latin1');
+      const edits: [string, string][] = [
+        ['"offset":0', '"offset":1'],
+        ['"maxLength":5', '"maxLength":6'],
+        ['"steps":1', '"steps":2'],
+        ['"clipValue":', '"clipValuf":'],
+      ];
+      for (const [from, to] of edits) {
+        const at = text.indexOf(from);
+        if (at < 0) continue; // not every key is in every header
+        const copy = Buffer.from(original);
+        copy.write(to, at, 'latin1');
+        await writeFile(path, copy);
+        await expectCorrupt(
+          path,
+          `corrupt or unreadable checkpoint ${path}: the file does not match its checksum`,
+        );
+      }
+      expect(text).toContain('"offset":0');
+      expect(text).toContain('"maxLength":5');
+      expect(text).toContain('"steps":1');
+    });
+
+    it('a file of format version 1 (header not covered) is refused as an older format', async () => {
+      const path = join(directory, 'version1.ckpt');
+      const { header, data } = splitCheckpoint(bytes);
+      header.version = 1;
+      header.sha256 = createHash('sha256').update(data).digest('hex');
+      await writeFile(path, assemble(header, data));
+      const error = (await loadCheckpoint(path).catch((e: unknown) => e)) as Error;
+      expect(error).toBeInstanceOf(MannError);
+      expect(error.message).toBe(
+        `checkpoint ${path} is from an older format (version 1) whose header no checksum covers, so it cannot be verified; this package reads format version 2. Re-create it with this version (train again, or load it with the @mann/core release that wrote it)`,
+      );
+      // ... and the same file with a byte of its data changed is plain corruption
+      const changed = assemble(header, data);
+      changed[changed.length - 1] = changed[changed.length - 1]! ^ 0x01;
+      await writeFile(path, changed);
+      await expectCorrupt(path, 'the file does not match its checksum');
     });
 
     it('a truncated file fails the checksum or the header length check', async () => {
       const path = join(directory, 'truncated.ckpt');
       await writeFile(path, bytes.subarray(0, bytes.length - 8));
-      await expectCorrupt(path, 'the data does not match its checksum (truncated or modified)');
+      await expectCorrupt(path, 'the file does not match its checksum (truncated or modified)');
       await writeFile(path, bytes.subarray(0, 40));
       await expectCorrupt(path, 'the header is truncated');
       await writeFile(path, bytes.subarray(0, 5));
@@ -193,6 +257,14 @@ describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
       const garbled = Buffer.from(bytes);
       garbled.write('}}}}', 12, 'ascii');
       await writeFile(path, garbled);
+      await expectCorrupt(path, 'the file does not match its checksum');
+      // a header that is not JSON under a matching digest (a writer bug) is reported as such
+      await writeFile(path, bytes);
+      await rewriteHeader(path, () => undefined);
+      const rewritten = await readFile(path);
+      rewritten.write('}}}}', 12, 'ascii');
+      const body = rewritten.subarray(0, -32);
+      await writeFile(path, Buffer.concat([body, createHash('sha256').update(body).digest()]));
       await expectCorrupt(path, 'the header is not JSON');
     });
 
@@ -200,7 +272,7 @@ describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
       const path = join(directory, 'version.ckpt');
       await writeFile(path, bytes);
       await rewriteHeader(path, (h) => (h.version = 99));
-      await expectCorrupt(path, 'format version 99, this package reads 1');
+      await expectCorrupt(path, 'format version 99, this package reads 2');
       await writeFile(path, bytes);
       await rewriteHeader(path, (h) => {
         const entries = h.parameters as { offset: number }[];
@@ -319,5 +391,51 @@ describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
       expect(await readdir(dir)).toEqual(['taken']);
       expect(await readdir(join(dir, 'taken'))).toEqual([]);
     });
+  });
+});
+
+describe('fault injection: every byte of a small checkpoint flipped in turn', () => {
+  it('each flip is detected (a MannError naming the path) or loads exactly the original', async () => {
+    const dir = await freshDirectory();
+    const path = join(dir, 'tiny.ckpt');
+    const model = createModel(
+      { type: 'lstm', inputSize: 2, outputSize: 1, hiddenSizes: [1] },
+      { seed: 13 },
+    );
+    const trainer = new Trainer(model, {
+      optimizer: { kind: 'adam', learningRate: 1e-2 },
+      clipNorm: 10,
+    });
+    trainer.trainStep(copyBatch(new Rng(13), 1, 1, 1));
+    await saveCheckpoint(path, { model, trainer, metadata: { task: { maxLength: 5 }, seed: 13 } });
+    const bytes = await readFile(path);
+    const original = await loadCheckpoint(path);
+    const faulty = join(dir, 'faulty.ckpt');
+    let detected = 0;
+    let harmless = 0;
+    const wrong: string[] = [];
+    for (let at = 0; at < bytes.length; at++) {
+      for (const mask of [0x01, 0xff]) {
+        const copy = Buffer.from(bytes);
+        copy[at] = copy[at]! ^ mask;
+        await writeFile(faulty, copy);
+        const loaded = await loadCheckpoint(faulty).catch((error: unknown) => error);
+        if (loaded instanceof MannError && loaded.message.includes(faulty)) {
+          detected++;
+        } else if (loaded instanceof Error) {
+          wrong.push(`byte ${at} ^ ${mask}: ${loaded.name}: ${loaded.message}`);
+        } else if (isDeepStrictEqual(loaded, original)) {
+          harmless++; // Float32Arrays compare element by element, configs and state by value
+        } else {
+          wrong.push(`byte ${at} ^ ${mask}: loaded something else`);
+        }
+      }
+    }
+    expect(wrong.slice(0, 10)).toEqual([]);
+    expect(detected + harmless).toBe(2 * bytes.length);
+    expect(bytes.length).toBeGreaterThan(500);
+    console.log(
+      `fault injection: ${bytes.length} bytes, ${detected} flips detected, ${harmless} harmless`,
+    );
   });
 });

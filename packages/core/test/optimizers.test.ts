@@ -278,6 +278,38 @@ describe('Optimizer state', () => {
       "no gradient for parameter 'b'",
     );
   });
+
+  for (const kind of ['adam', 'rmsprop'] as const) {
+    it(`${kind}: an update with a missing or misshapen gradient changes nothing (all or nothing)`, () => {
+      const optimizer = new Optimizer({ kind });
+      const vars = variables();
+      optimizer.apply(vars, grads({ w: [0.1, -0.2, 0.3, 0.4], b: [0.5] }));
+      const before = {
+        w: vars.w.dataSync().slice(),
+        b: vars.b.dataSync().slice(),
+        state: optimizer.getState(),
+      };
+      const tensors = tf.memory().numTensors;
+      const bad: (() => Record<string, tf.Tensor>)[] = [
+        () => ({ w: tf.ones([2, 2]) }), // 'b' missing, after 'w' in iteration order
+        () => ({ w: tf.ones([2, 2]), b: tf.ones([3]) }),
+      ];
+      const messages = [
+        "no gradient for parameter 'b'",
+        "gradient of parameter 'b' has shape [3], the parameter [1]",
+      ];
+      bad.forEach((make, i) => {
+        const g = make();
+        expect(() => optimizer.apply(vars, g)).toThrow(messages[i]);
+        for (const t of Object.values(g)) t.dispose();
+        expect(Array.from(vars.w.dataSync())).toEqual(Array.from(before.w));
+        expect(Array.from(vars.b.dataSync())).toEqual(Array.from(before.b));
+        expect(optimizer.getState()).toEqual(before.state);
+        expect(optimizer.step).toBe(1);
+        expect(tf.memory().numTensors).toBe(tensors);
+      });
+    });
+  }
 });
 
 describe('Optimizer config errors', () => {

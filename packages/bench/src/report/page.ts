@@ -45,12 +45,21 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 /** Forbids every fetch: the page must show the same offline as online. */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
+/** The tag that marks a page as written by mann (reports, memory pictures). */
+export const GENERATOR_TAG = '<meta name="generator" content="mann">';
+
+/** Whether `text` is a page written by {@link htmlPage} (so that rewriting it loses nothing). */
+export function isMannPage(text: string): boolean {
+  return text.startsWith('<!DOCTYPE html>') && text.slice(0, 400).includes(GENERATOR_TAG);
+}
+
 /** A complete HTML document titled `title` around `body` (already escaped markup). */
 export function htmlPage(title: string, body: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+${GENERATOR_TAG}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
 <title>${escapeHtml(title)}</title>

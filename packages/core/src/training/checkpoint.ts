@@ -7,8 +7,13 @@ import { MannError } from '../errors.js';
 import { Trainer, type TrainerOptions, type TrainerState } from './trainer.js';
 
 const MAGIC = 'MANNCKPT';
-/** Version of the checkpoint file format written by this package. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+/**
+ * Version of the checkpoint file format written by this package. Version 2 ends the file with a
+ * SHA-256 of every byte before it (header included); version 1 covered only the float data.
+ */
+export const CHECKPOINT_FORMAT_VERSION = 2;
+const DIGEST_BYTES = 32;
+const PREFIX_BYTES = MAGIC.length + 4;
 
 /** A named array in a checkpoint. */
 interface TensorEntry {
@@ -30,7 +35,6 @@ interface Header {
   readonly metadata: Record<string, unknown>;
   readonly parameters: TensorEntry[];
   readonly optimizerSlots: (TensorEntry & { parameter: string; slot: string })[];
-  readonly sha256: string;
 }
 
 /** Everything a checkpoint holds, loaded into memory. */
@@ -58,8 +62,8 @@ export interface CheckpointContents {
  * Writes a checkpoint atomically: the file is written and flushed under a temporary name in the
  * same directory and then renamed over `path`, so a crash at any moment leaves either the old
  * checkpoint or the new one, never a torn file. Format: `MANNCKPT`, a uint32 header length, a
- * JSON header (config, trainer state, metadata, tensor table, SHA-256 of the data), then the
- * float32 data.
+ * JSON header (config, trainer state, metadata, tensor table), the float32 data, and last the
+ * SHA-256 of all the bytes before it, so a change anywhere in the file is detected on load.
  */
 export async function saveCheckpoint(path: string, contents: CheckpointContents): Promise<void> {
   const chunks: Float32Array[] = [];
@@ -118,7 +122,6 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
     metadata: contents.metadata ?? {},
     parameters,
     optimizerSlots,
-    sha256: createHash('sha256').update(dataBytes).digest('hex'),
   };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(MAGIC.length + 4);
@@ -126,12 +129,14 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
   prefix.writeUInt32LE(headerBytes.length, MAGIC.length);
   // Pad so the float data starts 4-byte aligned.
   const padding = Buffer.alloc((4 - ((prefix.length + headerBytes.length) % 4)) % 4, 0x20);
+  const body = Buffer.concat([prefix, headerBytes, padding, dataBytes]);
+  const digest = createHash('sha256').update(body).digest();
 
   await mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const file = await open(temporary, 'w');
   try {
-    await file.writeFile(Buffer.concat([prefix, headerBytes, padding, dataBytes]));
+    await file.writeFile(Buffer.concat([body, digest]));
     await file.sync();
   } catch (error) {
     await file.close();
@@ -159,7 +164,45 @@ function corrupt(path: string, why: string): MannError {
   return new MannError(`corrupt or unreadable checkpoint ${path}: ${why}`);
 }
 
-/** Reads and verifies a checkpoint (magic, header, sizes, SHA-256 of the data). */
+/** Where the float data starts after a header of `headerLength` bytes (4-byte aligned). */
+const dataOffset = (headerLength: number): number =>
+  PREFIX_BYTES + headerLength + ((4 - ((PREFIX_BYTES + headerLength) % 4)) % 4);
+
+/**
+ * Explains a file whose trailing digest does not match: an intact checkpoint of format version 1
+ * (whose header no checksum covers, so it cannot be trusted) or corruption.
+ */
+function unverifiedError(path: string, bytes: Buffer): MannError {
+  const headerLength = bytes.readUInt32LE(MAGIC.length);
+  if (PREFIX_BYTES + headerLength > bytes.length) return corrupt(path, 'the header is truncated');
+  let legacy: { version?: unknown; sha256?: unknown } | undefined;
+  try {
+    legacy = JSON.parse(bytes.toString('utf8', PREFIX_BYTES, PREFIX_BYTES + headerLength)) as {
+      version?: unknown;
+      sha256?: unknown;
+    };
+  } catch {
+    // Not a version 1 file either: corruption.
+  }
+  if (
+    legacy?.version === 1 &&
+    legacy.sha256 ===
+      createHash('sha256')
+        .update(bytes.subarray(dataOffset(headerLength)))
+        .digest('hex')
+  ) {
+    return new MannError(
+      `checkpoint ${path} is from an older format (version 1) whose header no checksum covers, so it cannot be verified; this package reads format version ${CHECKPOINT_FORMAT_VERSION}. Re-create it with this version (train again, or load it with the @mann/core release that wrote it)`,
+    );
+  }
+  return corrupt(path, 'the file does not match its checksum (truncated or modified)');
+}
+
+/**
+ * Reads and verifies a checkpoint: the magic, then the SHA-256 of the whole file (header and
+ * data), then the format version and the tensor table. Any change to the file is reported as
+ * corruption naming the path; a version 1 file (header not covered) is refused with its own message.
+ */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   let bytes: Buffer;
   try {
@@ -167,15 +210,27 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   } catch (error) {
     throw new MannError(`cannot read checkpoint ${path}: ${(error as Error).message}`);
   }
-  if (bytes.length < MAGIC.length + 4 || bytes.toString('ascii', 0, MAGIC.length) !== MAGIC) {
+  if (bytes.length < PREFIX_BYTES || bytes.toString('ascii', 0, MAGIC.length) !== MAGIC) {
     throw corrupt(path, `it does not start with ${MAGIC}`);
   }
+  const bodyEnd = bytes.length - DIGEST_BYTES;
+  if (
+    bodyEnd < PREFIX_BYTES ||
+    !createHash('sha256')
+      .update(bytes.subarray(0, bodyEnd))
+      .digest()
+      .equals(bytes.subarray(bodyEnd))
+  ) {
+    throw unverifiedError(path, bytes);
+  }
   const headerLength = bytes.readUInt32LE(MAGIC.length);
-  const headerStart = MAGIC.length + 4;
-  if (headerStart + headerLength > bytes.length) throw corrupt(path, 'the header is truncated');
+  const dataStart = dataOffset(headerLength);
+  if (dataStart > bodyEnd) throw corrupt(path, 'the header is truncated');
   let header: Header;
   try {
-    header = JSON.parse(bytes.toString('utf8', headerStart, headerStart + headerLength)) as Header;
+    header = JSON.parse(
+      bytes.toString('utf8', PREFIX_BYTES, PREFIX_BYTES + headerLength),
+    ) as Header;
   } catch (error) {
     throw corrupt(path, `the header is not JSON (${(error as Error).message})`);
   }
@@ -185,11 +240,8 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
       `format version ${header.version}, this package reads ${CHECKPOINT_FORMAT_VERSION}`,
     );
   }
-  const dataStart = headerStart + headerLength + ((4 - ((headerStart + headerLength) % 4)) % 4);
-  const dataBytes = bytes.subarray(dataStart);
-  if (createHash('sha256').update(dataBytes).digest('hex') !== header.sha256) {
-    throw corrupt(path, 'the data does not match its checksum (truncated or modified)');
-  }
+  const dataBytes = bytes.subarray(dataStart, bodyEnd);
+  if (dataBytes.length % 4 !== 0) throw corrupt(path, 'the data is not a whole number of floats');
   const data = new Float32Array(
     dataBytes.buffer.slice(dataBytes.byteOffset, dataBytes.byteOffset + dataBytes.byteLength),
   );

@@ -104,25 +104,37 @@ export class Optimizer {
     return this.iterations;
   }
 
-  /** Applies one update to `variables` from `gradients` (same names). Does not dispose gradients. */
+  /**
+   * Applies one update to `variables` from `gradients` (same names). Does not dispose gradients.
+   * All or nothing: every gradient is checked (present, same shape as its variable) and every new
+   * value computed before any variable, slot or the iteration count changes.
+   */
   apply(variables: Record<string, tf.Variable>, gradients: NamedTensors): void {
-    this.iterations++;
-    const t = this.iterations;
-    tf.tidy(() => {
+    for (const [name, variable] of Object.entries(variables)) {
+      const g = gradients[name];
+      if (!g) throw new MannError(`no gradient for parameter '${name}'`);
+      if (!tf.util.arraysEqual(g.shape, variable.shape)) {
+        throw new MannError(
+          `gradient of parameter '${name}' has shape [${g.shape.join(', ')}], the parameter [${variable.shape.join(', ')}]`,
+        );
+      }
+    }
+    const t = this.iterations + 1;
+    const c = this.config;
+    // Phase 1: compute (and keep) every new value; nothing is changed yet.
+    const updates = tf.tidy(() => {
+      const out: { name: string; value: tf.Tensor; slots: Record<string, tf.Tensor> }[] = [];
       for (const [name, variable] of Object.entries(variables)) {
-        const g = gradients[name];
-        if (!g) throw new MannError(`no gradient for parameter '${name}'`);
+        const g = gradients[name] as tf.Tensor;
         const old = this.slots.get(name) ?? this.zeroSlots(variable.shape);
         const next: Record<string, tf.Tensor> = {};
-        const c = this.config;
+        let value: tf.Tensor;
         if (c.kind === 'adam') {
           const m = tf.add(tf.mul(old.m as tf.Tensor, c.beta1), tf.mul(g, 1 - c.beta1));
           const v = tf.add(tf.mul(old.v as tf.Tensor, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
           const stepSize = (c.learningRate * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
           const epsHat = c.epsilon * Math.sqrt(1 - c.beta2 ** t);
-          variable.assign(
-            tf.sub(variable, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsHat)))),
-          );
+          value = tf.sub(variable, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsHat))));
           next.m = m;
           next.v = v;
         } else {
@@ -137,15 +149,22 @@ export class Optimizer {
             tf.mul(old.momentum as tf.Tensor, c.momentum),
             tf.div(tf.mul(g, c.learningRate), tf.sqrt(denominator)),
           );
-          variable.assign(tf.sub(variable, mom));
+          value = tf.sub(variable, mom);
           next.n = n;
           next.momentum = mom;
         }
-        for (const s of Object.values(next)) tf.keep(s);
-        for (const s of Object.values(this.slots.get(name) ?? {})) s.dispose();
-        this.slots.set(name, next);
+        out.push({ name, value, slots: next });
       }
+      return out;
     });
+    // Phase 2: commit (assignments of same-shaped tensors, which do not fail).
+    for (const { name, value, slots } of updates) {
+      (variables[name] as tf.Variable).assign(value);
+      value.dispose();
+      for (const s of Object.values(this.slots.get(name) ?? {})) s.dispose();
+      this.slots.set(name, slots);
+    }
+    this.iterations = t;
   }
 
   private zeroSlots(shape: number[]): Record<string, tf.Tensor> {
