@@ -117,6 +117,8 @@ export { Trainer, predict, DEFAULT_CLIP_NORM, DEFAULT_MAX_BAD_STEPS } from './tr
 export type { TrainerOptions, TrainStepResult, TrainerState } from './training/trainer.js';
 export {
   saveCheckpoint,
+  encodeCheckpoint,
+  decodeCheckpoint,
   loadCheckpoint,
   restoreCheckpoint,
   CHECKPOINT_FORMAT_VERSION,

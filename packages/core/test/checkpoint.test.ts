@@ -10,6 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   batchTensors,
   CHECKPOINT_FORMAT_VERSION,
+  decodeCheckpoint,
+  encodeCheckpoint,
   createModel,
   loadCheckpoint,
   MannError,
@@ -29,20 +31,33 @@ const hooks = vi.hoisted(() => ({
   beforeRename: undefined as undefined | ((from: string, to: string) => Promise<void>),
 }));
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof FsPromises>();
+// saveCheckpoint takes `fs/promises` at call time through process.getBuiltinModule (the module
+// imports no Node built-in, for browser bundles), so the hooks wrap what that returns.
+const realGetBuiltinModule = process.getBuiltinModule.bind(process);
+function fsWithHooks(): typeof FsPromises {
+  const actual = realGetBuiltinModule('node:fs/promises');
   return {
     ...actual,
     open: async (...args: Parameters<typeof actual.open>) => {
       const handle = await actual.open(...args);
       return hooks.wrapHandle ? hooks.wrapHandle(String(args[0]), handle) : handle;
     },
-    rename: async (from: string, to: string) => {
-      await hooks.beforeRename?.(from, to);
+    rename: async (
+      from: Parameters<typeof actual.rename>[0],
+      to: Parameters<typeof actual.rename>[1],
+    ) => {
+      await hooks.beforeRename?.(String(from), String(to));
       return actual.rename(from, to);
     },
   };
-});
+}
+const hookedFs = fsWithHooks();
+const getBuiltinSpy = vi
+  .spyOn(process, 'getBuiltinModule')
+  .mockImplementation(((id: string) =>
+    id === 'node:fs/promises'
+      ? hookedFs
+      : realGetBuiltinModule(id)) as typeof process.getBuiltinModule);
 
 let directory = '';
 beforeAll(async () => {
@@ -54,6 +69,7 @@ afterEach(() => {
   hooks.beforeRename = undefined;
 });
 afterAll(async () => {
+  getBuiltinSpy.mockRestore();
   if (directory) await rm(directory, { recursive: true, force: true });
 });
 
@@ -109,6 +125,37 @@ async function rewriteHeader(path: string, edit: (header: Record<string, unknown
   const body = assemble(header, data);
   await writeFile(path, Buffer.concat([body, createHash('sha256').update(body).digest()]));
 }
+
+describe('encodeCheckpoint / decodeCheckpoint (no files, as in a browser)', () => {
+  it('round-trips parameters and trainer state through bytes, equal to what saveCheckpoint writes', async () => {
+    const model = modelOf(21);
+    const trainer = new Trainer(model, { optimizer: { kind: 'adam', learningRate: 1e-2 } });
+    trainer.trainStep(copyBatch(new Rng(21), 2));
+    const bytes = encodeCheckpoint({ model, trainer, metadata: { seed: 21 } });
+    const decoded = decodeCheckpoint(bytes, 'memory');
+    const restored = restoreCheckpoint(decoded);
+    expectSameParameters(model, restored.model);
+    expect(restored.trainer?.getState().steps).toBe(1);
+    expect(decoded.metadata).toEqual({ seed: 21 });
+    // The file is the same bytes but for the creation time inside the header.
+    const path = join(await freshDirectory(), 'same.ckpt');
+    await saveCheckpoint(path, { model, trainer, metadata: { seed: 21 } });
+    const file = await readFile(path);
+    expect(file.length).toBe(bytes.length);
+    expectSameParameters(model, restoreCheckpoint(decodeCheckpoint(file, path)).model);
+  });
+
+  it('names the source of corrupt bytes', () => {
+    const bytes = encodeCheckpoint({ model: modelOf(22) });
+    bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 1;
+    expect(() => decodeCheckpoint(bytes, 'upload.ckpt')).toThrow(
+      'corrupt or unreadable checkpoint upload.ckpt: the file does not match its checksum',
+    );
+    expect(() => decodeCheckpoint(new Uint8Array(3))).toThrow(
+      'corrupt or unreadable checkpoint checkpoint bytes: it does not start with MANNCKPT',
+    );
+  });
+});
 
 describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
   it('round-trips config, parameters and metadata; the restored model computes the same outputs', async () => {

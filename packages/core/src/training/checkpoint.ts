@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type * as NodeFs from 'node:fs/promises';
+import type * as NodePath from 'node:path';
 import type { ModelConfig, RecurrentModel } from '../interfaces.js';
 import { createModel } from '../registry.js';
 import { MannError } from '../errors.js';
@@ -59,13 +60,12 @@ export interface CheckpointContents {
 }
 
 /**
- * Writes a checkpoint atomically: the file is written and flushed under a temporary name in the
- * same directory and then renamed over `path`, so a crash at any moment leaves either the old
- * checkpoint or the new one, never a torn file. Format: `MANNCKPT`, a uint32 header length, a
- * JSON header (config, trainer state, metadata, tensor table), the float32 data, and last the
- * SHA-256 of all the bytes before it, so a change anywhere in the file is detected on load.
+ * A checkpoint as bytes: `MANNCKPT`, a uint32 header length, a JSON header (config, trainer
+ * state, metadata, tensor table), the float32 data, and last the SHA-256 of all the bytes before
+ * it, so a change anywhere is detected by {@link decodeCheckpoint}. Pure: works in Node and in
+ * browsers (the file functions {@link saveCheckpoint} and {@link loadCheckpoint} need Node).
  */
-export async function saveCheckpoint(path: string, contents: CheckpointContents): Promise<void> {
+export function encodeCheckpoint(contents: CheckpointContents): Uint8Array {
   const chunks: Float32Array[] = [];
   let offset = 0;
   const add = (values: Float32Array): number => {
@@ -107,13 +107,6 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
       optimizerIterations: state.optimizer.iterations,
     };
   }
-  const data = new Float32Array(offset);
-  let at = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, at);
-    at += chunk.length;
-  }
-  const dataBytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const header: Header = {
     version: CHECKPOINT_FORMAT_VERSION,
     createdAt: new Date().toISOString(),
@@ -123,34 +116,64 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
     parameters,
     optimizerSlots,
   };
-  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
-  const prefix = Buffer.alloc(MAGIC.length + 4);
-  prefix.write(MAGIC, 0, 'ascii');
-  prefix.writeUInt32LE(headerBytes.length, MAGIC.length);
-  // Pad so the float data starts 4-byte aligned.
-  const padding = Buffer.alloc((4 - ((prefix.length + headerBytes.length) % 4)) % 4, 0x20);
-  const body = Buffer.concat([prefix, headerBytes, padding, dataBytes]);
-  const digest = createHash('sha256').update(body).digest();
+  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  // Pad with spaces so the float data starts 4-byte aligned.
+  const start = dataOffset(headerBytes.length);
+  const bodyLength = start + offset * 4;
+  const file = new Uint8Array(bodyLength + DIGEST_BYTES);
+  for (let i = 0; i < MAGIC.length; i++) file[i] = MAGIC.charCodeAt(i);
+  new DataView(file.buffer).setUint32(MAGIC.length, headerBytes.length, true);
+  file.set(headerBytes, PREFIX_BYTES);
+  file.fill(0x20, PREFIX_BYTES + headerBytes.length, start);
+  const data = new Float32Array(file.buffer, start, offset);
+  let at = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, at);
+    at += chunk.length;
+  }
+  file.set(sha256(file.subarray(0, bodyLength)), bodyLength);
+  return file;
+}
 
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const file = await open(temporary, 'w');
+/** Node's `fs/promises` and `path`, taken at call time so this module imports no Node built-in. */
+function nodeFiles(): { fs: typeof NodeFs; path: typeof NodePath } {
+  const getBuiltin = globalThis.process?.getBuiltinModule;
+  if (typeof getBuiltin !== 'function') {
+    throw new MannError(
+      'saveCheckpoint and loadCheckpoint read and write files and need Node >= 20.16; elsewhere use encodeCheckpoint and decodeCheckpoint',
+    );
+  }
+  return { fs: getBuiltin('node:fs/promises'), path: getBuiltin('node:path') };
+}
+
+/**
+ * Writes a checkpoint ({@link encodeCheckpoint}) atomically: the file is written and flushed
+ * under a temporary name in the same directory and then renamed over `path`, so a crash at any
+ * moment leaves either the old checkpoint or the new one, never a torn file. Node only.
+ */
+export async function saveCheckpoint(path: string, contents: CheckpointContents): Promise<void> {
+  const { fs, path: paths } = nodeFiles();
+  const bytes = encodeCheckpoint(contents);
+  await fs.mkdir(paths.dirname(path), { recursive: true });
+  const suffix = bytesToHex(globalThis.crypto.getRandomValues(new Uint8Array(4)));
+  const temporary = `${path}.tmp-${globalThis.process.pid}-${suffix}`;
+  const file = await fs.open(temporary, 'w');
   try {
-    await file.writeFile(Buffer.concat([body, digest]));
+    await file.writeFile(bytes);
     await file.sync();
   } catch (error) {
     await file.close();
-    await rm(temporary, { force: true });
+    await fs.rm(temporary, { force: true });
     throw error;
   }
   await file.close();
   try {
-    await rename(temporary, path);
+    await fs.rename(temporary, path);
   } catch (error) {
-    await rm(temporary, { force: true });
+    await fs.rm(temporary, { force: true });
     throw error;
   }
-  const directory = await open(dirname(path), 'r');
+  const directory = await fs.open(paths.dirname(path), 'r');
   try {
     await directory.sync();
   } catch {
@@ -172,12 +195,12 @@ const dataOffset = (headerLength: number): number =>
  * Explains a file whose trailing digest does not match: an intact checkpoint of format version 1
  * (whose header no checksum covers, so it cannot be trusted) or corruption.
  */
-function unverifiedError(path: string, bytes: Buffer): MannError {
-  const headerLength = bytes.readUInt32LE(MAGIC.length);
+function unverifiedError(path: string, bytes: Uint8Array): MannError {
+  const headerLength = uint32At(bytes, MAGIC.length);
   if (PREFIX_BYTES + headerLength > bytes.length) return corrupt(path, 'the header is truncated');
   let legacy: { version?: unknown; sha256?: unknown } | undefined;
   try {
-    legacy = JSON.parse(bytes.toString('utf8', PREFIX_BYTES, PREFIX_BYTES + headerLength)) as {
+    legacy = JSON.parse(utf8(bytes, PREFIX_BYTES, PREFIX_BYTES + headerLength)) as {
       version?: unknown;
       sha256?: unknown;
     };
@@ -186,10 +209,7 @@ function unverifiedError(path: string, bytes: Buffer): MannError {
   }
   if (
     legacy?.version === 1 &&
-    legacy.sha256 ===
-      createHash('sha256')
-        .update(bytes.subarray(dataOffset(headerLength)))
-        .digest('hex')
+    legacy.sha256 === bytesToHex(sha256(bytes.subarray(dataOffset(headerLength))))
   ) {
     return new MannError(
       `checkpoint ${path} is from an older format (version 1) whose header no checksum covers, so it cannot be verified; this package reads format version ${CHECKPOINT_FORMAT_VERSION}. Re-create it with this version (train again, or load it with the @mann/core release that wrote it)`,
@@ -198,39 +218,64 @@ function unverifiedError(path: string, bytes: Buffer): MannError {
   return corrupt(path, 'the file does not match its checksum (truncated or modified)');
 }
 
+/** Little-endian uint32 at `at`. */
+const uint32At = (bytes: Uint8Array, at: number): number =>
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
+
+/** UTF-8 text of bytes [start, end). */
+const utf8 = (bytes: Uint8Array, start: number, end: number): string =>
+  new TextDecoder().decode(bytes.subarray(start, end));
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
- * Reads and verifies a checkpoint: the magic, then the SHA-256 of the whole file (header and
- * data), then the format version and the tensor table. Any change to the file is reported as
- * corruption naming the path; a version 1 file (header not covered) is refused with its own message.
+ * Reads and verifies a checkpoint file ({@link decodeCheckpoint}). Node only.
+ *
+ * @throws MannError naming the path when the file cannot be read or is corrupt.
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
-  let bytes: Buffer;
+  const { fs } = nodeFiles();
+  let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await fs.readFile(path);
   } catch (error) {
     throw new MannError(`cannot read checkpoint ${path}: ${(error as Error).message}`);
   }
-  if (bytes.length < PREFIX_BYTES || bytes.toString('ascii', 0, MAGIC.length) !== MAGIC) {
+  return decodeCheckpoint(bytes, path);
+}
+
+/**
+ * Verifies and decodes checkpoint bytes: the magic, then the SHA-256 of everything before the
+ * digest (header and data), then the format version and the tensor table. Any change is reported
+ * as corruption naming `source` (a path, or what the bytes are); a version 1 file (header not
+ * covered) is refused with its own message. Pure: works in Node and in browsers.
+ */
+export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint bytes'): Checkpoint {
+  const path = source;
+  let magic = '';
+  for (let i = 0; i < Math.min(MAGIC.length, bytes.length); i++) {
+    magic += String.fromCharCode(bytes[i]!);
+  }
+  if (bytes.length < PREFIX_BYTES || magic !== MAGIC) {
     throw corrupt(path, `it does not start with ${MAGIC}`);
   }
   const bodyEnd = bytes.length - DIGEST_BYTES;
   if (
     bodyEnd < PREFIX_BYTES ||
-    !createHash('sha256')
-      .update(bytes.subarray(0, bodyEnd))
-      .digest()
-      .equals(bytes.subarray(bodyEnd))
+    !equalBytes(sha256(bytes.subarray(0, bodyEnd)), bytes.subarray(bodyEnd))
   ) {
     throw unverifiedError(path, bytes);
   }
-  const headerLength = bytes.readUInt32LE(MAGIC.length);
+  const headerLength = uint32At(bytes, MAGIC.length);
   const dataStart = dataOffset(headerLength);
   if (dataStart > bodyEnd) throw corrupt(path, 'the header is truncated');
   let header: Header;
   try {
-    header = JSON.parse(
-      bytes.toString('utf8', PREFIX_BYTES, PREFIX_BYTES + headerLength),
-    ) as Header;
+    header = JSON.parse(utf8(bytes, PREFIX_BYTES, PREFIX_BYTES + headerLength)) as Header;
   } catch (error) {
     throw corrupt(path, `the header is not JSON (${(error as Error).message})`);
   }
