@@ -1,6 +1,8 @@
 import { defineProject } from 'vitest/config';
 
 export default defineProject({
+  ssr: { resolve: { conditions: ['@mann/source'] } },
+  resolve: { conditions: ['@mann/source'] },
   test: {
     name: 'playground',
     include: ['test/**/*.test.ts'],

@@ -39,6 +39,8 @@ const state: PlaygroundState = {
 const form = document.querySelector<HTMLFormElement>('#settings')!;
 const stopButton = document.querySelector<HTMLButtonElement>('#stop')!;
 const trainButton = document.querySelector<HTMLButtonElement>('#train')!;
+const saveButton = document.querySelector<HTMLButtonElement>('#save')!;
+const loadInput = document.querySelector<HTMLInputElement>('#load')!;
 const status = document.querySelector<HTMLDivElement>('#status')!;
 
 function setStatus(text: string, kind: 'ok' | 'error' = 'ok', data: string = kind): void {
@@ -198,22 +200,52 @@ function handle(message: FromWorker): void {
       drawSample(message.sample);
       break;
     case 'stopped':
-      state.running = false;
-      stopButton.disabled = true;
-      trainButton.disabled = false;
+      setIdle(true);
       setStatus(`Stopped after ${message.sequences.toLocaleString()} sequences.`, 'ok', 'stopped');
+      break;
+    case 'saved': {
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(
+        new Blob([message.bytes], { type: 'application/octet-stream' }),
+      );
+      link.download = message.name;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+      setStatus(
+        `Saved ${message.name} (${message.bytes.byteLength.toLocaleString()} bytes): \`mann eval ${message.name}\` reads it.`,
+        'ok',
+        'saved',
+      );
+      break;
+    }
+    case 'loaded':
+      state.curve = [];
+      drawCurve();
+      setIdle(true);
+      setStatus(
+        `Loaded ${message.description}: ${message.bitErrorsPerSequence.toFixed(2)} bit errors, ${message.bitsPerSequence.toFixed(2)} bits per sequence on a fresh batch.`,
+        'ok',
+        'loaded',
+      );
       break;
     case 'error':
       state.errors.push(message.message);
-      state.running = false;
-      stopButton.disabled = true;
-      trainButton.disabled = false;
+      setIdle(saveButton.disabled === false);
       setStatus(message.message, 'error');
       break;
   }
 }
 
 const send = (message: ToWorker): void => worker?.postMessage(message);
+
+/** Buttons for a page that is not training; `model` says whether there is one to save. */
+function setIdle(model: boolean): void {
+  state.running = false;
+  stopButton.disabled = true;
+  trainButton.disabled = false;
+  loadInput.disabled = false;
+  saveButton.disabled = !model;
+}
 
 form.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -229,10 +261,22 @@ form.addEventListener('submit', (event) => {
   state.running = true;
   stopButton.disabled = false;
   trainButton.disabled = true;
+  loadInput.disabled = true;
+  saveButton.disabled = false;
   send({ type: 'train', settings });
 });
 
 stopButton.addEventListener('click', () => send({ type: 'stop' }));
+saveButton.addEventListener('click', () => send({ type: 'save' }));
+loadInput.addEventListener('change', () => {
+  const file = loadInput.files?.[0];
+  if (!file) return;
+  void file.arrayBuffer().then((bytes) => {
+    setStatus(`Loading ${file.name}…`, 'ok', 'loading');
+    worker?.postMessage({ type: 'load', bytes, name: file.name } satisfies ToWorker, [bytes]);
+    loadInput.value = '';
+  });
+});
 
 writeForm(initialSettings());
 worker = startWorker();

@@ -110,7 +110,12 @@ export interface SampleView {
 
 /** Page -> worker. */
 export type ToWorker =
-  { readonly type: 'train'; readonly settings: PlaygroundSettings } | { readonly type: 'stop' };
+  | { readonly type: 'train'; readonly settings: PlaygroundSettings }
+  | { readonly type: 'stop' }
+  /** Save the current model and its trainer as a mann checkpoint (what `mann eval` reads). */
+  | { readonly type: 'save' }
+  /** Load a mann checkpoint (from `mann train`, `mann bench` or this page) and show it at work. */
+  | { readonly type: 'load'; readonly bytes: ArrayBuffer; readonly name: string };
 
 /** One point of the learning curve. */
 export interface CurvePoint {
@@ -129,4 +134,11 @@ export type FromWorker =
   | { readonly type: 'progress'; readonly point: CurvePoint; readonly sequencesPerSecond: number }
   | { readonly type: 'sample'; readonly sample: SampleView; readonly sequences: number }
   | { readonly type: 'stopped'; readonly sequences: number }
+  | { readonly type: 'saved'; readonly bytes: ArrayBuffer; readonly name: string }
+  | {
+      readonly type: 'loaded';
+      readonly description: string;
+      readonly bitErrorsPerSequence: number;
+      readonly bitsPerSequence: number;
+    }
   | { readonly type: 'error'; readonly message: string };

@@ -7,11 +7,21 @@ import * as tf from '@tensorflow/tfjs';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { Rng, Trainer, createModel, predict, selectBackend } from '@mann/core';
+import {
+  Rng,
+  Trainer,
+  createModel,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  predict,
+  restoreCheckpoint,
+  selectBackend,
+} from '@mann/core';
 import type { RecurrentModel, SequenceBatch } from '@mann/core';
 import '@mann/ntm';
 import '@mann/dnc';
 import { createTask } from '@mann/tasks';
+import type { Task } from '@mann/tasks';
 import { longestParams, modelConfig, taskParams } from './models.js';
 import { checkSettings } from './protocol.js';
 import type { FromWorker, Matrix, PlaygroundSettings, SampleView, ToWorker } from './protocol.js';
@@ -26,6 +36,21 @@ const POINT_EVERY_MS = 250;
 const post = (message: FromWorker): void => (self as unknown as Worker).postMessage(message);
 
 let generation = 0;
+
+/** The model last trained or loaded, kept for saving and for pictures until the next one. */
+interface Current {
+  readonly model: RecurrentModel;
+  readonly trainer?: Trainer;
+  readonly task: Task;
+  readonly label: string;
+}
+let current: Current | null = null;
+
+function replaceCurrent(next: Current | null): void {
+  current?.trainer?.dispose();
+  current?.model.dispose();
+  current = next;
+}
 
 const backendReady = selectBackend({
   backend: 'wasm',
@@ -51,13 +76,83 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     generation++;
     return;
   }
+  const fail = (error: unknown): void =>
+    post({ type: 'error', message: error instanceof Error ? error.message : String(error) });
   if (message.type === 'train') {
     const mine = ++generation;
-    train(message.settings, () => generation !== mine).catch((error: unknown) =>
-      post({ type: 'error', message: error instanceof Error ? error.message : String(error) }),
-    );
+    train(message.settings, () => generation !== mine).catch(fail);
+  } else if (message.type === 'save') {
+    try {
+      save();
+    } catch (error) {
+      fail(error);
+    }
+  } else if (message.type === 'load') {
+    generation++;
+    load(message.bytes, message.name).catch(fail);
   }
 };
+
+function save(): void {
+  if (!current) throw new Error('nothing to save yet: train or load a model first');
+  const bytes = encodeCheckpoint({
+    model: current.model,
+    ...(current.trainer ? { trainer: current.trainer } : {}),
+    metadata: {
+      task: { name: current.task.name, params: current.task.params },
+      modelLabel: current.label,
+      savedBy: 'mann playground',
+    },
+  });
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const name = `${current.label}-${current.task.name}.ckpt`;
+  (self as unknown as Worker).postMessage({ type: 'saved', bytes: buffer, name }, [
+    buffer as ArrayBuffer,
+  ]);
+}
+
+async function load(bytes: ArrayBuffer, name: string): Promise<void> {
+  await backendReady;
+  const checkpoint = decodeCheckpoint(new Uint8Array(bytes), name);
+  const saved = checkpoint.metadata.task as
+    { name?: unknown; params?: Record<string, unknown> } | undefined;
+  if (typeof saved?.name !== 'string') {
+    throw new Error(`checkpoint ${name} does not name its task (metadata.task.name)`);
+  }
+  const task = createTask(saved.name, saved.params ?? {});
+  const { model, trainer } = restoreCheckpoint(checkpoint);
+  if (task.inputWidth !== model.inputSize || task.outputWidth !== model.outputSize) {
+    trainer?.dispose();
+    model.dispose();
+    throw new Error(
+      `checkpoint ${name}: task '${task.name}' has widths in=${task.inputWidth}, out=${task.outputWidth}; its model has in=${model.inputSize}, out=${model.outputSize}`,
+    );
+  }
+  const label = String(checkpoint.metadata.modelLabel ?? checkpoint.modelConfig.type);
+  replaceCurrent({ model, ...(trainer ? { trainer } : {}), task, label });
+  const evaluation = task.sample(new Rng(1), EVAL_BATCH);
+  const scores = task.score(predict(model, evaluation), evaluation);
+  const picture = pictureModel(model);
+  try {
+    post({ type: 'sample', sample: sampleView(picture, task.sample(new Rng(2), 1)), sequences: 0 });
+  } finally {
+    if (picture !== model) picture.dispose();
+  }
+  post({
+    type: 'loaded',
+    description: `${label} on ${task.name} from ${name}: ${model.parameters.count().toLocaleString()} parameters`,
+    bitErrorsPerSequence: scores.bitErrorsPerSequence,
+    bitsPerSequence: scores.bitsPerSequence,
+  });
+}
+
+/** A composed-implementation twin of `model` with its parameters (its state holds the DNC link). */
+function pictureModel(model: RecurrentModel): RecurrentModel {
+  if (!('implementation' in model.config)) return model;
+  const twin = createModel({ ...model.config, implementation: 'composed' });
+  twin.parameters.load(model.parameters.snapshot());
+  return twin;
+}
 
 /** Lets queued messages (stop, a new train) in between training steps. */
 const yieldToEvents = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
@@ -72,6 +167,7 @@ async function train(raw: PlaygroundSettings, cancelled: () => boolean): Promise
     optimizer: { kind: 'adam', learningRate: settings.learningRate },
     clipNorm: 10,
   });
+  replaceCurrent({ model, trainer, task, label: settings.model });
   const rng = new Rng(settings.seed + 1);
   const evalBatch = task.sample(new Rng(settings.seed + 2), EVAL_BATCH);
   const sampleRng = new Rng(settings.seed + 3);
@@ -116,8 +212,6 @@ async function train(raw: PlaygroundSettings, cancelled: () => boolean): Promise
       await yieldToEvents();
     }
   } finally {
-    trainer.dispose();
-    model.dispose();
     twin?.dispose();
   }
   post({ type: 'stopped', sequences });

@@ -4,12 +4,15 @@
  * download). Skipped locally when Chromium is missing; fails on CI (env CI set).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { createModel, loadCheckpoint, saveCheckpoint, selectBackend } from '@mann/core';
+import '@mann/dnc';
+import { createTask } from '@mann/tasks';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 
@@ -200,6 +203,77 @@ describe('the playground in headless Chromium', () => {
     }
     expect(messages).toEqual([]);
     await page.context().setOffline(false);
+    await page.close();
+  });
+
+  it('saves a checkpoint that Node reads, and loads checkpoints written in Node or saved here', async (context) => {
+    const { page, console: messages } = await open(context, '?autostart=1&model=ntm&task=copy');
+    const stateIs = (value: string) =>
+      page.waitForFunction(
+        (v) => document.querySelector('#status')?.getAttribute('data-state') === v,
+        value,
+      );
+    await page.waitForFunction(
+      () => (globalThis as unknown as { playground: PageState }).playground.curve.length >= 3,
+    );
+    await page.click('#stop');
+    await stateIs('stopped');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    expect(download.suggestedFilename()).toBe('ntm-copy.ckpt');
+    const saved = join(outDir, 'saved.ckpt');
+    await download.saveAs(saved);
+    const checkpoint = await loadCheckpoint(saved);
+    expect(checkpoint.modelConfig.type).toBe('ntm');
+    expect(checkpoint.metadata.task).toMatchObject({ name: 'copy' });
+    expect(checkpoint.trainerState?.steps).toBeGreaterThan(0);
+
+    // A checkpoint written by Node (as mann train writes them): a small DNC on recall.
+    await selectBackend({ backend: 'cpu' });
+    const task = createTask('associative-recall', { minItems: 2, maxItems: 3 });
+    const model = createModel(
+      {
+        type: 'dnc',
+        inputSize: task.inputWidth,
+        outputSize: task.outputWidth,
+        memorySlots: 12,
+        memoryWidth: 6,
+        controller: { kind: 'feedforward', hiddenSizes: [8] },
+      },
+      { seed: 3 },
+    );
+    const fromNode = join(outDir, 'from-node.ckpt');
+    await saveCheckpoint(fromNode, {
+      model,
+      metadata: { task: { name: task.name, params: task.params }, modelLabel: 'dnc' },
+    });
+    model.dispose();
+    await page.setInputFiles('#load', fromNode);
+    await stateIs('loaded');
+    expect(await page.textContent('#status')).toContain(
+      'dnc on associative-recall from from-node.ckpt',
+    );
+    const names = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLCanvasElement>('canvas.heatmap')].map(
+        (c) => c.dataset.name,
+      ),
+    );
+    expect(names).toContain('temporal link L after the last step (row i, column j)');
+    await page.setInputFiles('#load', saved);
+    await page.waitForFunction(() =>
+      document.querySelector('#status')?.textContent?.includes('ntm on copy from saved.ckpt'),
+    );
+    expect(await page.getAttribute('#status', 'data-state')).toBe('loaded');
+    // A file that is not a checkpoint is reported with its name.
+    const junk = join(outDir, 'junk.ckpt');
+    await writeFile(junk, 'not a checkpoint');
+    await page.setInputFiles('#load', junk);
+    await page.waitForFunction(() => document.querySelector('#status')?.className === 'error');
+    expect(await page.textContent('#status')).toContain(
+      'corrupt or unreadable checkpoint junk.ckpt: it does not start with MANNCKPT',
+    );
+    const state = await pageState(page);
+    expect(state.errors).toHaveLength(1);
+    expect(messages).toEqual([]);
     await page.close();
   });
 
