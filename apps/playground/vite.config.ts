@@ -1,4 +1,7 @@
+import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig } from 'vite';
+
+const page = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
 // The workspace packages are resolved from their TypeScript sources (the `@mann/source` export
 // condition), so the page builds without building them first. Workers are ES modules, like the
@@ -7,5 +10,11 @@ export default defineConfig({
   base: './',
   resolve: { conditions: ['@mann/source', ...defaultClientConditions] },
   worker: { format: 'es' },
-  build: { target: 'es2022', outDir: 'dist', chunkSizeWarningLimit: 4096 },
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    chunkSizeWarningLimit: 4096,
+    // The playground, and the check of the fused paths on every browser backend.
+    rollupOptions: { input: { main: page('index.html'), backends: page('backends.html') } },
+  },
 });

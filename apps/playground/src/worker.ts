@@ -4,9 +4,6 @@
  * memory's read and write weightings (and the DNC's usage and temporal link).
  */
 import * as tf from '@tensorflow/tfjs';
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import {
   Rng,
   Trainer,
@@ -24,6 +21,7 @@ import { createTask } from '@mann/tasks';
 import type { Task } from '@mann/tasks';
 import { longestParams, modelConfig, taskParams } from './models.js';
 import { checkSettings } from './protocol.js';
+import { WASM_PATHS } from './wasm-paths.js';
 import type { FromWorker, Matrix, PlaygroundSettings, SampleView, ToWorker } from './protocol.js';
 
 /** Sequences in the evaluation batch behind each curve point. */
@@ -54,11 +52,7 @@ function replaceCurrent(next: Current | null): void {
 
 const backendReady = selectBackend({
   backend: 'wasm',
-  wasmPaths: {
-    'tfjs-backend-wasm.wasm': wasmPlain,
-    'tfjs-backend-wasm-simd.wasm': wasmSimd,
-    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-  },
+  wasmPaths: WASM_PATHS,
 }).then(
   (info) => {
     post({ type: 'ready', backend: info.name });

@@ -277,6 +277,66 @@ describe('the playground in headless Chromium', () => {
     await page.close();
   });
 
+  it('the fused paths give the same loss and gradients on cpu, wasm and webgl, and train on each', async (context) => {
+    const { page, console: messages } = await open(context, 'backends.html');
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#status')?.getAttribute('data-state') !== null &&
+        document.querySelector('#status')?.getAttribute('data-state') !== 'running',
+      null,
+      { timeout: 300_000 },
+    );
+    const check = await page.evaluate(
+      () =>
+        (
+          globalThis as unknown as {
+            backendCheck: {
+              error?: string;
+              rows: {
+                model: string;
+                backend: string;
+                lossDifference: number;
+                gradientDifference: number;
+                firstTrainingLoss: number;
+                lastTrainingLoss: number;
+              }[];
+              speed: {
+                model: string;
+                backend: string;
+                sequencesPerSecond: number;
+                millisecondsPerStep: number;
+              }[];
+            };
+          }
+        ).backendCheck,
+    );
+    expect(check.error).toBeUndefined();
+    expect(check.rows.map((r) => `${r.model}/${r.backend}`)).toEqual(
+      ['cpu', 'wasm', 'webgl'].flatMap((b) => ['ntm', 'dnc', 'lstm'].map((m) => `${m}/${b}`)),
+    );
+    for (const row of check.rows) {
+      const what = `${row.model} on ${row.backend}`;
+      expect(row.lossDifference, what).toBeLessThanOrEqual(1e-4);
+      expect(row.gradientDifference, what).toBeLessThanOrEqual(1e-4);
+      expect(row.lastTrainingLoss, what).toBeLessThan(row.firstTrainingLoss);
+    }
+    expect(check.speed).toHaveLength(9);
+    for (const row of check.speed) expect(row.sequencesPerSecond).toBeGreaterThan(0);
+    console.info(
+      'training speed in Chromium (copy at length 20, batch 16):\n' +
+        check.speed
+          .map(
+            (r) =>
+              `  ${r.model} on ${r.backend}: ${r.sequencesPerSecond.toFixed(1)} seq/s, ${r.millisecondsPerStep.toFixed(0)} ms/step`,
+          )
+          .join('\n'),
+    );
+    // The fused ops read their inputs back from the GPU, which the WebGL driver notes as a
+    // performance warning; anything else in the console is a failure.
+    expect(messages.filter((m) => !m.includes('GPU stall due to ReadPixels'))).toEqual([]);
+    await page.close();
+  });
+
   it('names the field and the value of a bad setting', async (context) => {
     const { page } = await open(context, '?memorySlots=1000');
     const status = await page.textContent('#status');
