@@ -81,8 +81,11 @@ export function gradientCheck(
   return { ok, worst, checked };
 }
 
-/** Runs `fn` on `backend`, restoring the previous backend afterwards. */
-export async function withBackend<T>(backend: BackendName, fn: () => T | Promise<T>): Promise<T> {
+/** Runs `fn` on `backend` (a name of ours, or any registered backend), restoring the previous one afterwards. */
+export async function withBackend<T>(
+  backend: BackendName | (string & {}),
+  fn: () => T | Promise<T>,
+): Promise<T> {
   const previous = tf.getBackend();
   await tf.setBackend(backend);
   await tf.ready();
@@ -164,4 +167,24 @@ export function copyBatch(
     inputs[(b * steps + length) * inputWidth + bits] = 1;
   });
   return { batchSize, steps, inputWidth, outputWidth: bits, inputs, targets, mask };
+}
+
+/**
+ * Registers a backend named `name` that wraps TF.js's cpu backend: a fresh instance of the cpu
+ * backend's class with every cpu kernel registered under the new name. It stands in for a backend
+ * mann has never seen (tfjs-node, a vendor's backend), to prove that the fused ops work on any
+ * backend: they run through public TF.js calls and register their kernels for the active backend
+ * by name. Idempotent per name; returns `name`.
+ */
+export async function registerStandInBackend(name = 'mann-stand-in'): Promise<string> {
+  if (tf.findBackendFactory(name)) return name;
+  const previous = tf.getBackend();
+  await tf.setBackend('cpu');
+  const Cpu = (tf.findBackend('cpu') as object).constructor as new () => tf.KernelBackend;
+  tf.registerBackend(name, () => new Cpu());
+  for (const kernel of tf.getKernelsForBackend('cpu')) {
+    tf.registerKernel({ ...kernel, backendName: name });
+  }
+  if (previous) await tf.setBackend(previous);
+  return name;
 }
