@@ -205,6 +205,7 @@ export async function benchCommand(
     seeds?: number;
     workers: number;
     results: string;
+    queue?: string;
   },
   prepare: Prepare,
 ): Promise<number> {
@@ -228,6 +229,7 @@ export async function benchCommand(
       plugins: options.plugin,
       progress,
       ...(options.backend ? { backend: options.backend } : {}),
+      ...(options.queue !== undefined ? { queue: options.queue } : {}),
     });
     const lines = runs.map(
       (r) => `${r.task}/${r.modelLabel}/s${r.seed}: ${r.status}${r.error ? ` (${r.error})` : ''}`,
