@@ -7,7 +7,6 @@ import { createProgress, type ProgressDisplay } from './progress.js';
 import { writeReport } from './report/index.js';
 import type { RunRecord } from './report/types.js';
 import { expandSuite, type RunSpec, type SuiteSpec } from './spec.js';
-import { QueueCoordinator } from './queue/coordinator.js';
 import { ResultsStore } from './store.js';
 
 /** Options of {@link runBenchmark}. */
@@ -61,7 +60,12 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
   }
   const resultsDir = resolve(options.resultsDir ?? 'results');
   // Queue mode: the URL, Redis and the coordinator's claim are checked before anything is written.
-  const queue = options.queue ? await QueueCoordinator.open(options.queue, resultsDir) : undefined;
+  // (Imported on demand: BullMQ and ioredis load only in this mode.)
+  const queue = options.queue
+    ? await (
+        await import('./queue/coordinator.js')
+      ).QueueCoordinator.open(options.queue, resultsDir)
+    : undefined;
   const progress = options.progress ?? createProgress();
   let store: ResultsStore | undefined;
   try {

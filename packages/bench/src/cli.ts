@@ -6,7 +6,7 @@ import { describeBackend, MannError, selectBackend } from '@mann/core';
 import { registerBuiltins } from './builtins.js';
 import { perfCommand } from './perf/command.js';
 import { loadPlugins } from './plugins.js';
-import { workerCommand } from './queue/worker-command.js';
+import type { workerCommand } from './queue/worker-command.js';
 import {
   benchCommand,
   evalCommand,
@@ -178,7 +178,10 @@ common(
       30_000,
     ),
 ).action(
-  run(async (options: Parameters<typeof workerCommand>[0]) => workerCommand(options, prepare)),
+  run(async (options: Parameters<typeof workerCommand>[0]) =>
+    // BullMQ and ioredis load only for this command and `bench --queue`.
+    (await import('./queue/worker-command.js')).workerCommand(options, prepare),
+  ),
 );
 
 common(

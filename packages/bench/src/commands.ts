@@ -209,6 +209,8 @@ export async function benchCommand(
   },
   prepare: Prepare,
 ): Promise<number> {
+  // A bad --queue URL fails before the backend loads (runBenchmark checks Redis itself).
+  if (options.queue !== undefined) (await import('./queue/redis.js')).parseQueueUrl(options.queue);
   const backend = await prepare(options);
   const suite = SUITES[options.suite]
     ? builtinSuite(options.suite)

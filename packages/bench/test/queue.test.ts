@@ -2,14 +2,16 @@
 // loopback: the rows a queued suite writes equal those of a local run, bitwise, whatever
 // happens to a worker, the coordinator or Redis on the way; bad URLs, an unreachable Redis and
 // a second coordinator fail at once with a clear message. Each scenario uses its own Redis
-// database. Skipped when redis-server is missing (failed under CI=true).
+// database. Skipped when redis-server is missing (failed on CI, env CI set).
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobIdOf, parseQueueUrl } from '../src/queue/redis.js';
+import { failureMessage } from '../src/queue/coordinator.js';
+import { jobIdOf, parseQueueUrl, settingsWarnings } from '../src/queue/redis.js';
 import {
+  CRASH_PLUGIN,
   checkpoints,
   childrenOf,
   finished,
@@ -48,8 +50,23 @@ const SUITE = {
 };
 const RUNS = 4;
 
+const CRASH_SUITE = {
+  name: 'queued-crash',
+  description: 'failing runs through the queue',
+  models: [
+    { label: 'lstm', config: { type: 'lstm', hiddenSizes: [16] } },
+    { label: 'crash-exit', config: { type: 'crash', hiddenSizes: [16], mode: 'exit' } },
+    { label: 'crash-throw', config: { type: 'crash', hiddenSizes: [16], mode: 'throw' } },
+  ],
+  tasks: [{ name: 'copy', params: { bits: 4, maxLength: 3 }, generalisation: ['length-30'] }],
+  seeds: [1],
+  training: { sequences: 320, batchSize: 16, evalEvery: 160, evalSize: 32, checkpointEvery: 5 },
+};
+const EXIT_MESSAGE = 'worker process exited unexpectedly (code 3, signal null) during this run';
+const THROW_MESSAGE = 'crash plugin: deliberate failure in run';
+
 const available = hasRedisServer();
-if (!available && process.env.CI === 'true')
+if (!available && process.env.CI)
   throw new Error('redis-server is missing; .ci/run installs it (apt-get install redis-server)');
 
 /** Everything a benchmark measured, without the wall-clock times. */
@@ -194,6 +211,14 @@ describe.skipIf(!available)('mann bench --queue and mann worker', () => {
     expect(markdown).toContain('## Hosts');
     expect(markdown).toContain(`${hostname()} (${RUNS} runs)`);
     expect(readFileSync(output.report.htmlPath, 'utf8')).toContain('<h2>Hosts</h2>');
+    // Everything stored has left Redis: the events stream is trimmed, no checkpoint is kept.
+    const client = redis.client(1);
+    try {
+      expect(await client.xlen('mann:events')).toBe(0);
+      expect(await client.keys('mann:checkpoint:*')).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
     // Enqueueing again adds nothing: every run is done, the coordinator ends at once.
     const again = await finished(startBench(1, results, '--json'));
     expect(again.code, again.stderr).toBe(0);
@@ -277,6 +302,47 @@ describe.skipIf(!available)('mann bench --queue and mann worker', () => {
     await stop(worker.child);
   }, 150_000);
 
+  it('records the errors of failing runs of a plugin loaded by the workers', async () => {
+    const dir6 = await scratchDir('queue-crash');
+    const suite = await writeSuite(dir6, CRASH_SUITE);
+    const results = join(dir6, 'results');
+    const worker = await startWorker(6, '--concurrency', '2', '--plugin', CRASH_PLUGIN);
+    const result = await finished(
+      track(
+        startMann([
+          'bench',
+          '--plugin',
+          CRASH_PLUGIN,
+          '--suite',
+          suite,
+          '--queue',
+          redis.url(6),
+          '--results',
+          results,
+          '--json',
+        ]),
+      ),
+    );
+    expect(result.code, result.stderr).toBe(1);
+    const output = json<{ runs: { modelLabel: string; status: string; error?: string }[] }>(result);
+    expect(output.runs.map((r) => [r.modelLabel, r.status, r.error])).toEqual([
+      ['crash-exit', 'failed', EXIT_MESSAGE],
+      ['crash-throw', 'failed', THROW_MESSAGE],
+      ['lstm', 'done', undefined],
+    ]);
+    const errors = query<{ model_label: string; message: string; stack: string | null }>(
+      results,
+      `SELECT runs.model_label, errors.message, errors.stack
+       FROM errors JOIN runs ON runs.id = errors.run_id ORDER BY runs.model_label`,
+    );
+    expect(errors.map((e) => [e.model_label, e.message])).toEqual([
+      ['crash-exit', EXIT_MESSAGE],
+      ['crash-throw', THROW_MESSAGE],
+    ]);
+    expect(errors[1]?.stack).toContain('crash-plugin.mjs');
+    await stop(worker.child);
+  }, 120_000);
+
   it('refuses a second coordinator of the same queue and store', async () => {
     const results = join(dir, 'two-coordinators');
     const first = startBench(5, results);
@@ -305,9 +371,7 @@ describe.skipIf(!available)('mann bench --queue and mann worker', () => {
         ['bench', '--queue', 'http://127.0.0.1:6379'],
         /--queue must be a Redis URL .*'http:\/\/127\.0\.0\.1:6379' \(scheme 'http'/,
       ],
-      [['bench', '--queue', 'redis://127.0.0.1:6379/x'], /database 'x' is not a number/],
       [['worker', '--queue', 'localhost:6379'], /--queue must be a Redis URL/],
-      [['bench', '--queue', 'redis://127.0.0.1:99999'], /--queue must be a Redis URL .*not a URL/],
     ];
     for (const [args, message] of cases) {
       const results = join(dir, `bad-${cases.findIndex((c) => c[0] === args)}`);
@@ -322,7 +386,28 @@ describe.skipIf(!available)('mann bench --queue and mann worker', () => {
   }, 120_000);
 });
 
-describe('queue URLs and job ids', () => {
+describe('queue URLs, job ids, failure messages and Redis settings', () => {
+  it('words a dead sandboxed process as a local benchmark does; keeps other reasons', () => {
+    expect(failureMessage('Unexpected exit code: 3 signal: null')).toBe(EXIT_MESSAGE);
+    expect(failureMessage('Unexpected exit code: null signal: SIGKILL')).toBe(
+      'worker process exited unexpectedly (code null, signal SIGKILL) during this run',
+    );
+    expect(failureMessage('job stalled more than allowable limit')).toBe(
+      'job stalled more than allowable limit',
+    );
+    expect(failureMessage(undefined)).toBe('the job failed without a reason');
+  });
+
+  it('warns about settings that lose jobs: eviction, no append-only file', () => {
+    expect(settingsWarnings({ maxmemoryPolicy: 'noeviction', appendonly: 'yes' })).toEqual([]);
+    expect(settingsWarnings({})).toEqual([]);
+    const warnings = settingsWarnings({ maxmemoryPolicy: 'allkeys-lru', appendonly: 'no' });
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('maxmemory-policy allkeys-lru');
+    expect(warnings[0]).toContain('set maxmemory-policy noeviction');
+    expect(warnings[1]).toContain('set appendonly yes');
+  });
+
   it('parses redis URLs and names the flag and value of a bad one', () => {
     expect(parseQueueUrl('redis://example.org')).toMatchObject({
       host: 'example.org',
@@ -343,6 +428,10 @@ describe('queue URLs and job ids', () => {
       "--queue must be a Redis URL redis://host:port[/db], got 'redis://h:1/a' (database 'a' is not a number)",
     );
     expect(() => parseQueueUrl('redis://h/1?x=1')).toThrow('query strings');
+    expect(() => parseQueueUrl('redis://h:99999')).toThrow("got 'redis://h:99999' (not a URL)");
+    expect(() => parseQueueUrl('localhost:6379')).toThrow(
+      "(scheme 'localhost' is not redis or rediss)",
+    );
     expect(() => parseQueueUrl('', '--queue')).toThrow("got '' (not a URL)");
   });
 

@@ -23,6 +23,7 @@ import {
   jobIdOf,
   openConnection,
   parseQueueUrl,
+  productionWarnings,
   type QueueUrl,
 } from './redis.js';
 
@@ -42,6 +43,17 @@ const BATCH = 500;
 function nextId(id: string): string {
   const [ms, seq] = id.split('-');
   return `${ms}-${BigInt(seq ?? '0') + 1n}`;
+}
+
+/**
+ * A failed job's reason as the run's error; a sandboxed process that died says so in the words
+ * of a local benchmark.
+ */
+export function failureMessage(reason: string | undefined): string {
+  const exit = /^Unexpected exit code: (\S+) signal: (\S+)$/.exec(reason ?? '');
+  if (exit)
+    return `worker process exited unexpectedly (code ${exit[1]}, signal ${exit[2]}) during this run`;
+  return reason || 'the job failed without a reason';
 }
 
 type StreamReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
@@ -64,6 +76,8 @@ export class QueueCoordinator {
     const redis = openConnection(url);
     try {
       const claim = await CoordinatorClaim.acquire(redis, resultsDir, url.shown);
+      for (const warning of await productionWarnings(url))
+        process.stderr.write(`mann: warning: ${warning}\n`);
       return new QueueCoordinator(url, redis, claim);
     } catch (error) {
       redis.disconnect();
@@ -177,7 +191,8 @@ export class QueueCoordinator {
         if (!spec) continue;
         const job = await queue.getJob(jobIdOf(id));
         const state = job ? await job.getState() : 'unknown';
-        if (state === 'failed') fail(spec, job?.failedReason ?? 'failed', job?.stacktrace?.at(-1));
+        if (state === 'failed')
+          fail(spec, failureMessage(job?.failedReason), job?.stacktrace?.at(-1));
         else if (state === 'completed')
           fail(spec, 'its job completed but its results never reached the coordinator');
         else if (state === 'unknown') fail(spec, 'its job was removed from the queue');

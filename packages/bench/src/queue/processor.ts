@@ -72,8 +72,11 @@ export default async function processRun(job: SandboxedJob<RunJobData>): Promise
   // here, filled from Redis before and emptied into Redis as the run goes.
   const local = checkpointPath(scratch, spec.id);
   rmSync(local, { force: true });
-  if (job.data.fresh) await redis.del(key);
-  else {
+  if (job.data.fresh) {
+    await redis.del(key);
+    // Only this attempt starts over: one after a worker death resumes from its checkpoints.
+    await job.updateData({ spec });
+  } else {
     const stored = await redis.getBuffer(key);
     if (stored) {
       mkdirSync(dirname(local), { recursive: true });

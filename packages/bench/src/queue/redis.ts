@@ -140,3 +140,50 @@ export function openConnection(url: QueueUrl, onError?: (error: Error) => void):
 export function processName(): string {
   return `${hostname()}/${process.pid}`;
 }
+
+/**
+ * What is wrong with a Redis's settings for a queue that must survive restarts and never lose a
+ * job: given its `maxmemory-policy` and whether the append-only file is on (`undefined`: not
+ * known, e.g. CONFIG disabled on a managed Redis).
+ */
+export function settingsWarnings(settings: {
+  readonly maxmemoryPolicy?: string;
+  readonly appendonly?: string;
+}): string[] {
+  const warnings: string[] = [];
+  if (settings.maxmemoryPolicy !== undefined && settings.maxmemoryPolicy !== 'noeviction')
+    warnings.push(
+      `Redis evicts keys (maxmemory-policy ${settings.maxmemoryPolicy}): jobs, events and checkpoints may vanish; set maxmemory-policy noeviction`,
+    );
+  if (settings.appendonly !== undefined && settings.appendonly !== 'yes')
+    warnings.push(
+      'Redis runs without its append-only file (appendonly no): a Redis restart loses the queue; set appendonly yes',
+    );
+  return warnings;
+}
+
+/** {@link settingsWarnings} of the Redis at `url` (none when it does not let us read its CONFIG). */
+export async function productionWarnings(url: QueueUrl): Promise<string[]> {
+  const client = new Redis({
+    ...connectionOptions(url),
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  const read = async (name: string): Promise<string | undefined> => {
+    try {
+      const reply = (await client.config('GET', name)) as string[];
+      return reply[1];
+    } catch {
+      return undefined;
+    }
+  };
+  try {
+    return settingsWarnings({
+      maxmemoryPolicy: await read('maxmemory-policy'),
+      appendonly: await read('appendonly'),
+    });
+  } finally {
+    client.disconnect();
+  }
+}

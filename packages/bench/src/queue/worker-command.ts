@@ -5,7 +5,13 @@ import { isAbsolute, resolve } from 'node:path';
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { CommonOptions } from '../cli.js';
 import type { RunJobData, RunJobResult } from './processor.js';
-import { QUEUE_NAME, checkReachable, connectionOptions, parseQueueUrl } from './redis.js';
+import {
+  QUEUE_NAME,
+  checkReachable,
+  connectionOptions,
+  parseQueueUrl,
+  productionWarnings,
+} from './redis.js';
 
 /** Options of `mann worker`. */
 export interface WorkerCommandOptions extends CommonOptions {
@@ -32,6 +38,7 @@ export async function workerCommand(
 ): Promise<never> {
   const url = parseQueueUrl(options.queue);
   await checkReachable(url);
+  const warnings = await productionWarnings(url);
   // Loads the plugins here too: a plugin that cannot load fails now, not in every run.
   const backend = await prepare(options);
   const concurrency = options.concurrency ?? availableParallelism();
@@ -82,6 +89,7 @@ export async function workerCommand(
   log(
     `mann worker on ${hostname()}: ${concurrency} run${concurrency === 1 ? '' : 's'} at a time from ${url.shown}`,
   );
+  for (const warning of warnings) log(`mann worker: warning: ${warning}`);
   emit({ event: 'ready', host: hostname(), pid: process.pid, concurrency, backend });
   await new Promise<void>((done) => {
     const stop = (): void => {
