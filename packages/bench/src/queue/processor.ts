@@ -83,13 +83,23 @@ export default async function processRun(job: SandboxedJob<RunJobData>): Promise
       writeFileSync(local, stored);
     }
   }
-  const pending: Promise<unknown>[] = [];
+  // Commands on one connection run in order: awaiting the last write awaits them all. A write
+  // that fails (Redis out of memory, say) ends the run at its next event, as a local run ends
+  // when its results cannot be stored.
+  let last: Promise<unknown> = Promise.resolve();
+  let writeError: Error | undefined;
+  const send = (write: Promise<unknown>): void => {
+    last = write.catch((error: unknown) => {
+      writeError ??= error instanceof Error ? error : new Error(String(error));
+    });
+  };
   const emit = (event: RunEvent): void => {
+    if (writeError) throw new Error(`cannot send results to Redis: ${writeError.message}`);
     if (event.type === 'checkpoint') {
       const bytes = readFileSync(event.staged);
       rmSync(event.staged, { force: true });
       const sent = { ...event, staged: '' };
-      pending.push(
+      send(
         redis
           .multi()
           .set(key, bytes)
@@ -102,15 +112,16 @@ export default async function processRun(job: SandboxedJob<RunJobData>): Promise
           }),
       );
     } else {
-      pending.push(redis.xadd(EVENTS_KEY, '*', ...streamFields(spec.id, host, event)));
+      send(redis.xadd(EVENTS_KEY, '*', ...streamFields(spec.id, host, event)));
     }
   };
   try {
     await executeRun(spec, { resultsDir: scratch, emit });
-    await Promise.all(pending);
+    await last;
+    if (writeError) throw new Error(`cannot send results to Redis: ${writeError.message}`);
     return { runId: spec.id, host };
   } catch (error) {
-    await Promise.allSettled(pending);
+    await last;
     throw error;
   } finally {
     rmSync(local, { force: true });
