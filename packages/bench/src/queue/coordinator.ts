@@ -109,6 +109,8 @@ export class QueueCoordinator {
     for (const client of [this.redis, reader]) client.on('error', onError).on('ready', onReady);
     queue.on('error', onError);
     let lastId = '0-0';
+    /** Runs with events in the stream but not in this store (enqueued for another one). */
+    const strangers = new Set<string>();
 
     const settle = (runId: string): void => {
       unsettled.delete(runId);
@@ -122,7 +124,9 @@ export class QueueCoordinator {
     const apply = async (runId: string, host: string, event: RunEvent): Promise<void> => {
       const spec = unsettled.get(runId) ?? store.spec(runId);
       if (!spec) {
-        progress.log(`queue: skipping an event of run ${runId}, which is not in this store`);
+        if (!strangers.has(runId))
+          progress.log(`queue: skipping the events of run ${runId}, which is not in this store`);
+        strangers.add(runId);
         return;
       }
       if (event.type === 'checkpoint') {
