@@ -25,6 +25,12 @@ export interface BenchmarkOptions {
   readonly progress?: ProgressDisplay;
   /** Backend forced in the workers. */
   readonly backend?: string;
+  /**
+   * `redis://host:port[/db]`: run through a BullMQ queue on Redis instead of local worker
+   * processes; `mann worker --queue` processes the runs, on any machine. This process stays
+   * the only writer of the results store. `workers` is then ignored.
+   */
+  readonly queue?: string;
 }
 
 /** What {@link runBenchmark} did. */
@@ -55,33 +61,44 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     });
   }
   const resultsDir = resolve(options.resultsDir ?? 'results');
-  const lock = lockResultsDir(resultsDir, `bench --suite ${suite.name}`);
-  const progress = options.progress ?? createProgress();
-  let store: ResultsStore;
+  // Queue mode: the URL, Redis and the coordinator's claim are checked before anything is written.
+  // (Imported on demand: BullMQ and ioredis load only in this mode.)
+  const queue = options.queue
+    ? await (
+        await import('./queue/coordinator.js')
+      ).QueueCoordinator.open(options.queue, resultsDir)
+    : undefined;
+  let lock: ReturnType<typeof lockResultsDir>;
   try {
-    store = new ResultsStore(join(resultsDir, 'results.db'));
+    lock = lockResultsDir(resultsDir, `bench --suite ${suite.name}`);
   } catch (error) {
-    lock.release();
+    await queue?.close();
     throw error;
   }
+  const progress = options.progress ?? createProgress();
+  let store: ResultsStore | undefined;
   try {
-    store.recoverInterrupted();
+    store = new ResultsStore(join(resultsDir, 'results.db'));
+    // Through a queue, runs left 'running' may still be running on a worker.
+    if (!queue) store.recoverInterrupted();
     store.addRuns(specs);
     const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
     const todo = specs.filter((s) => status.get(s.id) !== 'done');
     const workers = Math.min(options.workers ?? 1, todo.length);
     progress.log(
-      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}`,
+      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${queue ? `through queue ${queue.url.shown}` : workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}`,
     );
     const started = Date.now();
-    const summary = await runGrid(todo, {
-      store,
-      resultsDir,
-      workers,
-      plugins: options.plugins ?? [],
-      progress,
-      ...(options.backend ? { backend: options.backend } : {}),
-    });
+    const summary = queue
+      ? await queue.runGrid(todo, { store, resultsDir, progress })
+      : await runGrid(todo, {
+          store,
+          resultsDir,
+          workers,
+          plugins: options.plugins ?? [],
+          progress,
+          ...(options.backend ? { backend: options.backend } : {}),
+        });
     progress.stop();
     const report = await writeReport(
       collectReportData(store, suite.name),
@@ -96,7 +113,8 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
       wallSeconds: (Date.now() - started) / 1000,
     };
   } finally {
-    store.close();
+    store?.close();
+    await queue?.close();
     lock.release();
   }
 }

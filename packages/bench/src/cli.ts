@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// The `mann` command line: train, eval, bench, report, visualize, perf, list.
+// The `mann` command line: train, eval, bench, worker, report, visualize, perf, list.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { describeBackend, MannError, selectBackend } from '@mann/core';
 import { registerBuiltins } from './builtins.js';
 import { perfCommand } from './perf/command.js';
 import { loadPlugins } from './plugins.js';
+import type { workerCommand } from './queue/worker-command.js';
 import {
   benchCommand,
   evalCommand,
@@ -149,9 +150,38 @@ common(
       wholeNumber('--workers'),
       availableParallelism(),
     )
-    .option('--results <dir>', 'results directory (database, checkpoints, report)', 'results'),
+    .option('--results <dir>', 'results directory (database, checkpoints, report)', 'results')
+    .option(
+      '--queue <redis-url>',
+      'run through a BullMQ queue on Redis (redis://host:port[/db]); mann worker processes the runs',
+    ),
 ).action(
   run(async (options: Parameters<typeof benchCommand>[0]) => benchCommand(options, prepare)),
+);
+
+common(
+  program
+    .command('worker')
+    .description(
+      'process the runs of mann bench --queue on this machine, each in its own child process',
+    )
+    .requiredOption('--queue <redis-url>', 'the Redis of the queue: redis://host:port[/db]')
+    .option(
+      '--concurrency <n>',
+      'runs trained at once (default: the cores)',
+      wholeNumber('--concurrency', 1),
+    )
+    .option(
+      '--lock-duration <ms>',
+      "how long a run's lock lasts unrenewed; a dead worker's run moves on after this",
+      wholeNumber('--lock-duration', 1000),
+      30_000,
+    ),
+).action(
+  run(async (options: Parameters<typeof workerCommand>[0]) =>
+    // BullMQ and ioredis load only for this command and `bench --queue`.
+    (await import('./queue/worker-command.js')).workerCommand(options, prepare),
+  ),
 );
 
 common(

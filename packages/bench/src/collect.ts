@@ -22,5 +22,6 @@ export function collectReportData(store: ResultsStore, suite?: string): ReportDa
     curves: store.curves(ids),
     evaluations: store.evaluations(ids),
     pictures: store.pictures(ids),
+    hosts: store.hosts(ids),
   };
 }

@@ -221,9 +221,12 @@ export async function benchCommand(
     seeds?: number;
     workers: number;
     results: string;
+    queue?: string;
   },
   prepare: Prepare,
 ): Promise<number> {
+  // A bad --queue URL fails before the backend loads (runBenchmark checks Redis itself).
+  if (options.queue !== undefined) (await import('./queue/redis.js')).parseQueueUrl(options.queue);
   const backend = await prepare(options);
   const suite = SUITES[options.suite]
     ? builtinSuite(options.suite)
@@ -244,6 +247,7 @@ export async function benchCommand(
       plugins: options.plugin,
       progress,
       ...(options.backend ? { backend: options.backend } : {}),
+      ...(options.queue !== undefined ? { queue: options.queue } : {}),
     });
     const lines = runs.map(
       (r) => `${r.task}/${r.modelLabel}/s${r.seed}: ${r.status}${r.error ? ` (${r.error})` : ''}`,

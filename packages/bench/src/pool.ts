@@ -27,7 +27,9 @@ export interface GridSummary {
   readonly failed: { runId: string; message: string }[];
 }
 
-const label = (spec: RunSpec): string => `${spec.task.name}/${spec.model.label}/s${spec.seed}`;
+/** `task/model/s<seed>`: how progress lines name a run. */
+export const label = (spec: RunSpec): string =>
+  `${spec.task.name}/${spec.model.label}/s${spec.seed}`;
 
 /**
  * Stores a run's events and shows its progress. A storage error goes to `onError` instead of
@@ -49,7 +51,8 @@ function recorder(
   };
 }
 
-function record(
+/** Stores one event of a run and shows its progress (the queue coordinator stores its events with this too). */
+export function record(
   store: ResultsStore,
   progress: ProgressDisplay,
   spec: RunSpec,

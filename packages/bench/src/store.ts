@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS errors (
   message TEXT NOT NULL,
   stack TEXT
 );
+CREATE TABLE IF NOT EXISTS hosts (
+  run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  host TEXT NOT NULL
+);
 `;
 
 interface RunRow {
@@ -197,6 +201,22 @@ export class ResultsStore {
         `UPDATE runs SET status = 'done', steps = ?, sequences = ?, wall_ms = ?, error = NULL, updated_at = ? WHERE id = ?`,
       )
       .run(fields.steps, fields.sequences, fields.wallMs, new Date().toISOString(), id);
+  }
+
+  /** Records the machine that ran (or is running) a run through the queue (`mann worker`). */
+  setHost(id: string, host: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO hosts (run_id, host) VALUES (?, ?)').run(id, host);
+  }
+
+  /** Machines that ran the given runs through the queue; local runs have none. */
+  hosts(runIds: readonly string[]): Record<string, string> {
+    const statement = this.db.prepare('SELECT host FROM hosts WHERE run_id = ?');
+    const hosts: Record<string, string> = {};
+    for (const id of runIds) {
+      const row = statement.get(id) as { host: string } | undefined;
+      if (row) hosts[id] = row.host;
+    }
+    return hosts;
   }
 
   /** Marks a run failed and records the error. */

@@ -8,7 +8,8 @@ import { json, mann } from './cli-helpers.js';
 const SUBCOMMANDS: Record<string, readonly string[]> = {
   train: ['--model', '--task', '--seed', '--set', '--results', '--resume', '--fresh'],
   eval: ['<checkpoint>', '--task', '--set', '--size'],
-  bench: ['--suite', '--models', '--tasks', '--seeds', '--workers', '--results'],
+  bench: ['--suite', '--models', '--tasks', '--seeds', '--workers', '--results', '--queue'],
+  worker: ['--queue', '--concurrency', '--lock-duration'],
   report: ['--results', '--suite'],
   visualize: ['<checkpoint>', '--variant', '--out'],
   perf: ['--scale', '--repeats'],
@@ -64,6 +65,7 @@ describe.concurrent('usage errors', () => {
     [['bench'], '--seeds', '0', 1],
     [['eval', 'some.ckpt'], '--size', '0', 1],
     [['perf'], '--repeats', '0', 1],
+    [['worker', '--queue', 'redis://127.0.0.1:1'], '--concurrency', '0', 1],
   ])(
     'rejects %j %s %s, naming the option, the value and the least one accepted',
     async ([args, option, value, least], { expect }) => {

@@ -5,6 +5,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { generalisationSpec, learningCurveSpec } from './charts.js';
 import { escapeHtml, formatCount, formatTimestamp } from './format.js';
 import { memoryPictureSpec } from './memory-picture.js';
+import { hostCounts, hostRows } from './hosts.js';
 import { figure, htmlPage, slug } from './page.js';
 import { renderSvg } from './render.js';
 import { generalisationSeries, learningCurveSeries, modelOrder } from './series.js';
@@ -33,7 +34,10 @@ export async function buildHtml(data: ReportData): Promise<string> {
     summaries.map((summary, i) => taskSection(data, summary, models, ids[i] as string)),
   );
   const pictures = await picturesSection(data.pictures);
-  return htmlPage(data.title, [header(data, summaries, ids), ...sections, pictures].join('\n'));
+  return htmlPage(
+    data.title,
+    [header(data, summaries, ids), ...sections, hostsSection(data), pictures].join('\n'),
+  );
 }
 
 function header(data: ReportData, summaries: readonly TaskSummary[], ids: readonly string[]) {
@@ -45,6 +49,8 @@ function header(data: ReportData, summaries: readonly TaskSummary[], ids: readon
     `${formatCount(count('running'))} running, ${formatCount(count('pending'))} pending, ` +
     `${formatCount(failed)} failed`;
   const links = summaries.map((s, i) => `<li><a href="#${ids[i]}">${escapeHtml(s.task)}</a></li>`);
+  const hosts = hostRows(data);
+  if (hosts.length > 0) links.push('<li><a href="#hosts">hosts</a></li>');
   links.push('<li><a href="#memory-pictures">memory pictures</a></li>');
   return `<header>
 <h1>${escapeHtml(data.title)}</h1>
@@ -52,11 +58,32 @@ function header(data: ReportData, summaries: readonly TaskSummary[], ids: readon
 <dt>Generated</dt><dd>${escapeHtml(formatTimestamp(data.generatedAt))}</dd>
 <dt>Backend</dt><dd>${escapeHtml(data.backend)}</dd>
 <dt>Machine</dt><dd>${escapeHtml(data.machine)}</dd>
-<dt>Runs</dt><dd${failed > 0 ? ' class="error"' : ''}>${escapeHtml(runs)}</dd>
+${hosts.length > 0 ? `<dt>Hosts</dt><dd>${escapeHtml(hostCounts(hosts))}</dd>\n` : ''}<dt>Runs</dt><dd${failed > 0 ? ' class="error"' : ''}>${escapeHtml(runs)}</dd>
 </dl>
 <nav><ul>${links.join('')}</ul></nav>
 <p class="note">${escapeHtml(TABLE_NOTE)}</p>
 </header>`;
+}
+
+/** Which machine ran each run (queue mode only; empty for a local benchmark). */
+function hostsSection(data: ReportData): string {
+  const rows = hostRows(data);
+  if (rows.length === 0) return '';
+  const body = rows
+    .map(
+      (r) =>
+        `<tr><td>${escapeHtml(r.task)}</td><td>${escapeHtml(r.modelLabel)}</td><td class="num">${r.seed}</td><td>${escapeHtml(r.host)}</td><td>${escapeHtml(r.runId)}</td></tr>`,
+    )
+    .join('\n');
+  return `<section id="hosts">
+<h2>Hosts</h2>
+<div class="table-wrap"><table>
+<thead><tr><th>Task</th><th>Model</th><th class="num">Seed</th><th>Host</th><th>Run</th></tr></thead>
+<tbody>
+${body}
+</tbody>
+</table></div>
+</section>`;
 }
 
 async function taskSection(

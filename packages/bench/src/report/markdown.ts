@@ -1,6 +1,7 @@
 /** The Markdown summary of a report (GitHub-flavoured): the key numbers, no charts. */
 
 import { formatTimestamp } from './format.js';
+import { hostCounts, hostRows } from './hosts.js';
 import { summariseTasks } from './summary.js';
 import { summaryTable, TABLE_NOTE, type SummaryTable } from './table.js';
 import type { ReportData } from './types.js';
@@ -35,6 +36,23 @@ export function buildMarkdown(data: ReportData): string {
     if (summary.failed.length > 0) lines.push('');
   }
   if (summaries.length > 0) lines.push(`_${TABLE_NOTE}_`, '');
+  const hosts = hostRows(data);
+  if (hosts.length > 0) {
+    lines.push('## Hosts', '', `${inline(hostCounts(hosts))}`, '');
+    lines.push(
+      ...markdownTable({
+        columns: [
+          { title: 'Task', align: 'left' },
+          { title: 'Model', align: 'left' },
+          { title: 'Seed', align: 'right' },
+          { title: 'Host', align: 'left' },
+          { title: 'Run', align: 'left' },
+        ],
+        rows: hosts.map((h) => [h.task, h.modelLabel, String(h.seed), h.host, h.runId]),
+      }),
+      '',
+    );
+  }
   return lines.join('\n');
 }
 

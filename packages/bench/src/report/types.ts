@@ -92,6 +92,8 @@ export interface ReportData {
   readonly curves: readonly CurvePoint[];
   readonly evaluations: readonly EvaluationRecord[];
   readonly pictures: readonly MemoryPicture[];
+  /** Run id -> machine that ran it, for runs that went through a queue (`mann bench --queue`). */
+  readonly hosts?: Readonly<Record<string, string>>;
 }
 
 /** Convergence threshold: bit errors per sequence on the evaluation set (Collier & Beel). */
