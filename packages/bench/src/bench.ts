@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { getModelDefinition } from '@mann/core';
 import { createTask } from '@mann/tasks';
@@ -8,6 +9,7 @@ import { writeReport } from './report/index.js';
 import type { RunRecord } from './report/types.js';
 import { expandSuite, type RunSpec, type SuiteSpec } from './spec.js';
 import { ResultsStore } from './store.js';
+import { defaultThreads } from './threads.js';
 
 /** Options of {@link runBenchmark}. */
 export interface BenchmarkOptions {
@@ -24,6 +26,11 @@ export interface BenchmarkOptions {
   readonly progress?: ProgressDisplay;
   /** Backend forced in the workers. */
   readonly backend?: string;
+  /**
+   * Training threads of each run. Default: the cores shared out between the runs that train at
+   * once (worker processes), so that runs x threads <= cores ({@link defaultThreads}).
+   */
+  readonly threads?: number;
 }
 
 /** What {@link runBenchmark} did. */
@@ -61,9 +68,15 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
     const todo = specs.filter((s) => status.get(s.id) !== 'done');
     const workers = Math.min(options.workers ?? 1, todo.length);
+    const threads = options.threads ?? defaultThreads(workers);
     progress.log(
-      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}`,
+      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}, ${threads} training thread${threads === 1 ? '' : 's'} each`,
     );
+    if (Math.max(1, workers) * threads > availableParallelism()) {
+      progress.log(
+        `warning: ${Math.max(1, workers)} runs x ${threads} threads exceed the ${availableParallelism()} cores; they will compete for them`,
+      );
+    }
     const started = Date.now();
     const summary = await runGrid(todo, {
       store,
@@ -71,6 +84,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
       workers,
       plugins: options.plugins ?? [],
       progress,
+      threads,
       ...(options.backend ? { backend: options.backend } : {}),
     });
     progress.stop();

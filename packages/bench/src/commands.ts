@@ -66,6 +66,7 @@ export async function trainCommand(
     results: string;
     resume: boolean;
     fresh: boolean;
+    threads: number;
   },
   prepare: Prepare,
 ): Promise<number> {
@@ -118,6 +119,7 @@ export async function trainCommand(
       plugins: options.plugin,
       progress,
       fresh: options.fresh,
+      threads: options.threads,
     });
     progress.stop();
     const run = store.runs('train').find((r) => r.id === spec.id);
@@ -204,6 +206,7 @@ export async function benchCommand(
     tasks?: string[];
     seeds?: number;
     workers: number;
+    threads?: number;
     results: string;
   },
   prepare: Prepare,
@@ -228,6 +231,7 @@ export async function benchCommand(
       plugins: options.plugin,
       progress,
       ...(options.backend ? { backend: options.backend } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
     const lines = runs.map(
       (r) => `${r.task}/${r.modelLabel}/s${r.seed}: ${r.status}${r.error ? ` (${r.error})` : ''}`,

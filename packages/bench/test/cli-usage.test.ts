@@ -6,12 +6,12 @@ import { json, mann } from './cli-helpers.js';
 
 /** Each subcommand and options its --help must list (beyond --json, --backend, --plugin). */
 const SUBCOMMANDS: Record<string, readonly string[]> = {
-  train: ['--model', '--task', '--seed', '--set', '--results', '--resume', '--fresh'],
+  train: ['--model', '--task', '--seed', '--set', '--results', '--resume', '--fresh', '--threads'],
   eval: ['<checkpoint>', '--task', '--set', '--size'],
-  bench: ['--suite', '--models', '--tasks', '--seeds', '--workers', '--results'],
+  bench: ['--suite', '--models', '--tasks', '--seeds', '--workers', '--threads', '--results'],
   report: ['--results', '--suite'],
   visualize: ['<checkpoint>', '--variant', '--out'],
-  perf: ['--scale', '--repeats'],
+  perf: ['--scale', '--repeats', '--threads'],
   list: [],
 };
 
@@ -64,6 +64,9 @@ describe.concurrent('usage errors', () => {
     [['bench'], '--seeds', '0', 1],
     [['eval', 'some.ckpt'], '--size', '0', 1],
     [['perf'], '--repeats', '0', 1],
+    [['train', '--model', 'lstm', '--task', 'copy'], '--threads', '0', 1],
+    [['bench'], '--threads', '0', 1],
+    [['perf'], '--threads', '1', 2],
   ])(
     'rejects %j %s %s, naming the option, the value and the least one accepted',
     async ([args, option, value, least], { expect }) => {

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng, Trainer, createModel, type RecurrentModel, type SequenceBatch } from '@mann/core';
+import {
+  Rng,
+  Trainer,
+  createModel,
+  type RecurrentModel,
+  type SequenceBatch,
+  type TrainerOptions,
+} from '@mann/core';
 import { createTask } from '@mann/tasks';
 
 /** The workload of issue 7: copy at length 20, batch 16, 8 bits (T = 41 steps in this encoding). */
@@ -64,11 +71,15 @@ export function peerContender(batch: SequenceBatch): Contender {
   };
 }
 
-/** One of our models, trained by the core Trainer (Adam 1e-3, global-norm clip 50). */
+/**
+ * One of our models, trained by the core Trainer (Adam 1e-3, global-norm clip 50), on
+ * `threading.workers` threads (default 1; the threads start at the first step).
+ */
 export function modelContender(
   label: string,
   config: Record<string, unknown> & { type: string },
   batch: SequenceBatch,
+  threading: Pick<TrainerOptions, 'workers' | 'workerModules'> = {},
 ): Contender & { model: RecurrentModel } {
   const model = createModel(
     { ...config, inputSize: batch.inputWidth, outputSize: batch.outputWidth },
@@ -77,6 +88,7 @@ export function modelContender(
   const trainer = new Trainer(model, {
     optimizer: { kind: 'adam', learningRate: 1e-3 },
     clipNorm: 50,
+    ...threading,
   });
   return {
     label,
