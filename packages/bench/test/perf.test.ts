@@ -12,6 +12,7 @@ interface PerfOutput {
     label: string;
     sequencesPerSecond: number;
     msPerStep: { median: number; min: number; max: number };
+    cpuMsPerStep: number;
     kernelsPerStep: number;
     ratioToPeer: number | null;
     target: number | null;
@@ -24,6 +25,7 @@ interface PerfOutput {
       oneThread: PerfOutput['results'][number];
       manyThreads: PerfOutput['results'][number];
       speedup: number;
+      workEfficiency: number;
       speedupTarget: number;
       ratioToPeerTarget: number;
     }[];
@@ -66,6 +68,11 @@ describe('mann perf', () => {
       expect(m.manyThreads.sequencesPerSecond, m.label).toBeGreaterThan(0);
       expect(m.speedup).toBeCloseTo(
         m.manyThreads.sequencesPerSecond / m.oneThread.sequencesPerSecond,
+        6,
+      );
+      expect(m.manyThreads.cpuMsPerStep, m.label).toBeGreaterThan(0);
+      expect(m.workEfficiency).toBeCloseTo(
+        m.oneThread.cpuMsPerStep / m.manyThreads.cpuMsPerStep,
         6,
       );
       expect([m.speedupTarget, m.ratioToPeerTarget]).toEqual(

@@ -44,6 +44,11 @@ export interface ThreadComparison {
   readonly manyThreads: PerfResult;
   /** N-thread sequences/s over 1-thread sequences/s. */
   readonly speedup: number;
+  /**
+   * CPU time per step on 1 thread over CPU time per step on N threads (1: the threads add no
+   * work). N times this is the speed-up N otherwise idle cores would give.
+   */
+  readonly workEfficiency: number;
   /** Targets with 2 threads (only judged when `threads` is 2). */
   readonly speedupTarget: number;
   readonly ratioToPeerTarget: number;
@@ -162,6 +167,7 @@ export async function perfCommand(
       oneThread,
       manyThreads,
       speedup: manyThreads.sequencesPerSecond / oneThread.sequencesPerSecond,
+      workEfficiency: oneThread.cpuMsPerStep / manyThreads.cpuMsPerStep,
       speedupTarget: t.speedup,
       ratioToPeerTarget: t.target,
     };
@@ -216,6 +222,8 @@ export async function perfCommand(
       c.oneThread.sequencesPerSecond,
       c.manyThreads.sequencesPerSecond,
       `${c.speedup.toFixed(2)}x${verdict(c.speedup, c.speedupTarget)}`,
+      `${c.oneThread.cpuMsPerStep.toFixed(0)} / ${c.manyThreads.cpuMsPerStep.toFixed(0)}`,
+      `${(c.workEfficiency * threads).toFixed(2)}x`,
       `${(c.oneThread.ratioToPeer ?? 0).toFixed(2)}x`,
       `${(c.manyThreads.ratioToPeer ?? 0).toFixed(2)}x${verdict(c.manyThreads.ratioToPeer ?? 0, c.ratioToPeerTarget)}`,
     ]);
@@ -226,11 +234,13 @@ export async function perfCommand(
           'seq/s, 1 thread',
           `seq/s, ${threads} threads`,
           'speed-up',
+          `CPU ms/step, 1 / ${threads}`,
+          `bound on ${threads} idle cores`,
           'vs peer, 1 thread',
           `vs peer, ${threads} threads`,
         ],
         threadRows,
-      )}\n\nresident memory per extra thread: ${threadMemoryMb.toFixed(0)} MB (target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'})\n`,
+      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound that does not depend on the load (the wall-clock speed-up on a loaded machine falls short of it).\nresident memory per extra thread: ${threadMemoryMb.toFixed(0)} MB (target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'})\n`,
     );
     if (scale) {
       const models = [...new Set(scale.map((s) => s.model))];

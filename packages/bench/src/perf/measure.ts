@@ -26,6 +26,11 @@ export interface PerfResult {
   readonly label: string;
   readonly sequencesPerSecond: number;
   readonly msPerStep: { readonly median: number; readonly min: number; readonly max: number };
+  /**
+   * CPU time of the whole process per step (every thread, median): unlike the wall time, it
+   * hardly depends on what else the machine runs, so it shows the work a step costs.
+   */
+  readonly cpuMsPerStep: number;
   readonly kernelsPerStep: number;
   /** sequences/s divided by the peer's. */
   readonly ratioToPeer: number | null;
@@ -136,11 +141,15 @@ export async function measure(
     for (let i = 0; i < options.warmup; i++) await c.step();
   }
   const times = contenders.map(() => [] as number[]);
+  const cpuTimes = contenders.map(() => [] as number[]);
   for (let r = 0; r < options.repeats; r++) {
     for (const [i, c] of contenders.entries()) {
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await c.step();
       (times[i] as number[]).push(performance.now() - t0);
+      const cpu = process.cpuUsage(cpu0);
+      (cpuTimes[i] as number[]).push((cpu.user + cpu.system) / 1000);
     }
     options.onProgress?.(`perf: round ${r + 1}/${options.repeats}`);
   }
@@ -153,6 +162,7 @@ export async function measure(
       label: c.label,
       sequencesPerSecond: (options.batchSize * 1000) / med,
       msPerStep: { median: med, min: Math.min(...t), max: Math.max(...t) },
+      cpuMsPerStep: median(cpuTimes[i] as number[]),
       kernelsPerStep: kernels[i] as number,
       ratioToPeer: null as number | null,
     };
