@@ -28,7 +28,7 @@ export interface BenchmarkOptions {
   readonly backend?: string;
   /**
    * Training threads of each run. Default: the cores shared out between the runs that train at
-   * once (worker processes), so that runs x threads <= cores ({@link defaultThreads}).
+   * once (worker processes), at least 1, so that runs x threads <= cores.
    */
   readonly threads?: number;
 }
