@@ -173,6 +173,19 @@ describe('Trainer with worker threads', () => {
     model.dispose();
   });
 
+  it('fails the step when a thread exits in the middle of it', async () => {
+    const model = tinyModel('thread-probe', { failInThread: 'exit' });
+    const trainer = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
+    const [batch] = batches(1, 4);
+    expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(
+      'training thread 2 of 2 exited unexpectedly',
+    );
+    expect(trainer.step).toBe(0);
+    await trainer.close();
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('reports a thread that cannot build the model (plugin module not given)', async () => {
     const model = tinyModel('thread-probe');
     const trainer = new Trainer(model, { workers: 2 });
