@@ -240,7 +240,7 @@ export async function perfCommand(
           `vs peer, ${threads} threads`,
         ],
         threadRows,
-      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound that does not depend on the load (the wall-clock speed-up on a loaded machine falls short of it).\nresident memory per extra thread: ${threadMemoryMb.toFixed(0)} MB (target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'})\n`,
+      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\nresident memory per extra thread: ${threadMemoryMb.toFixed(0)} MB (target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'})\n`,
     );
     if (scale) {
       const models = [...new Set(scale.map((s) => s.model))];

@@ -27,8 +27,8 @@ export interface PerfResult {
   readonly sequencesPerSecond: number;
   readonly msPerStep: { readonly median: number; readonly min: number; readonly max: number };
   /**
-   * CPU time of the whole process per step (every thread, median): unlike the wall time, it
-   * hardly depends on what else the machine runs, so it shows the work a step costs.
+   * CPU time of the whole process per step (every thread, median): it depends much less than the
+   * wall time on what else the machine runs, so it shows the work a step costs.
    */
   readonly cpuMsPerStep: number;
   readonly kernelsPerStep: number;
