@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { getModelDefinition } from '@mann/core';
 import { createTask } from '@mann/tasks';
@@ -9,6 +10,7 @@ import { writeReport } from './report/index.js';
 import type { RunRecord } from './report/types.js';
 import { expandSuite, type RunSpec, type SuiteSpec } from './spec.js';
 import { ResultsStore } from './store.js';
+import { defaultThreads } from './threads.js';
 
 /** Options of {@link runBenchmark}. */
 export interface BenchmarkOptions {
@@ -31,6 +33,11 @@ export interface BenchmarkOptions {
    * the only writer of the results store. `workers` is then ignored.
    */
   readonly queue?: string;
+  /**
+   * Training threads of each run. Default: the cores shared out between the runs that train at
+   * once (worker processes), at least 1, so that runs x threads <= cores.
+   */
+  readonly threads?: number;
 }
 
 /** What {@link runBenchmark} did. */
@@ -85,9 +92,15 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
     const todo = specs.filter((s) => status.get(s.id) !== 'done');
     const workers = Math.min(options.workers ?? 1, todo.length);
+    const threads = options.threads ?? defaultThreads(workers);
     progress.log(
-      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${queue ? `through queue ${queue.url.shown}` : workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}`,
+      `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${queue ? `through queue ${queue.url.shown}` : `${workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}, ${threads} training thread${threads === 1 ? '' : 's'} each`}`,
     );
+    if (!queue && Math.max(1, workers) * threads > availableParallelism()) {
+      progress.log(
+        `warning: ${Math.max(1, workers)} runs x ${threads} threads exceed the ${availableParallelism()} cores; they will compete for them`,
+      );
+    }
     const started = Date.now();
     const summary = queue
       ? await queue.runGrid(todo, { store, resultsDir, progress })
@@ -97,6 +110,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           workers,
           plugins: options.plugins ?? [],
           progress,
+          threads,
           ...(options.backend ? { backend: options.backend } : {}),
         });
     progress.stop();

@@ -110,7 +110,13 @@ common(
     )
     .option('--results <dir>', 'results directory (database, checkpoints)', 'results')
     .option('--resume', "continue from the run's last checkpoint", false)
-    .option('--fresh', 'start over even if a checkpoint exists', false),
+    .option('--fresh', 'start over even if a checkpoint exists', false)
+    .option(
+      '--threads <n>',
+      'training threads sharing each step (1 = no worker thread)',
+      wholeNumber('--threads', 1),
+      availableParallelism(),
+    ),
 ).action(
   run(async (options: Parameters<typeof trainCommand>[0]) => trainCommand(options, prepare)),
 );
@@ -149,6 +155,11 @@ common(
       'worker processes (0 = in this process)',
       wholeNumber('--workers'),
       availableParallelism(),
+    )
+    .option(
+      '--threads <n>',
+      'training threads per run (default: cores / runs at once, at least 1)',
+      wholeNumber('--threads', 1),
     )
     .option('--results <dir>', 'results directory (database, checkpoints, report)', 'results')
     .option(
@@ -217,7 +228,13 @@ common(
       'measure training speed of the NTM, DNC and LSTM baseline against tf.layers.lstm on the same backend',
     )
     .option('--scale', 'also measure step time against memory size N (64 to 4096)', false)
-    .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7),
+    .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7)
+    .option(
+      '--threads <n>',
+      'thread count of the multi-thread figures (NTM and DNC)',
+      wholeNumber('--threads', 2),
+      Math.max(2, availableParallelism()),
+    ),
 ).action(run(async (options: Parameters<typeof perfCommand>[0]) => perfCommand(options, prepare)));
 
 common(

@@ -68,6 +68,7 @@ export async function trainCommand(
     results: string;
     resume: boolean;
     fresh: boolean;
+    threads: number;
   },
   prepare: Prepare,
 ): Promise<number> {
@@ -134,6 +135,7 @@ async function trainLocked(
       plugins: options.plugin,
       progress,
       fresh: options.fresh,
+      threads: options.threads,
     });
     progress.stop();
     const run = store.runs('train').find((r) => r.id === spec.id);
@@ -220,6 +222,7 @@ export async function benchCommand(
     tasks?: string[];
     seeds?: number;
     workers: number;
+    threads?: number;
     results: string;
     queue?: string;
   },
@@ -248,6 +251,7 @@ export async function benchCommand(
       progress,
       ...(options.backend ? { backend: options.backend } : {}),
       ...(options.queue !== undefined ? { queue: options.queue } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
     const lines = runs.map(
       (r) => `${r.task}/${r.modelLabel}/s${r.seed}: ${r.status}${r.error ? ` (${r.error})` : ''}`,

@@ -19,6 +19,8 @@ export interface RunGridOptions {
   readonly backend?: string;
   /** Start every run over, ignoring existing checkpoints. */
   readonly fresh?: boolean;
+  /** Training threads of each run (default 1). */
+  readonly threads?: number;
 }
 
 /** How the grid went. */
@@ -153,6 +155,8 @@ export async function runGrid(
             throw error;
           }),
           fresh: options.fresh ?? false,
+          threads: options.threads ?? 1,
+          plugins: options.plugins,
         });
         summary.done.push(spec.id);
       } catch (error) {
@@ -194,6 +198,7 @@ export async function runGrid(
           spec: current,
           resultsDir: options.resultsDir,
           fresh: options.fresh ?? false,
+          threads: options.threads ?? 1,
         } satisfies ToWorker);
       };
       child.on('message', (message: FromWorker) => {

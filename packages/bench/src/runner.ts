@@ -14,6 +14,7 @@ import {
   type SequenceBatch,
 } from '@mann/core';
 import { createTask, type Task } from '@mann/tasks';
+import { threadModules } from './builtins.js';
 import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
 import { setName, type GeneralisationSet, type RunSpec } from './spec.js';
 
@@ -203,6 +204,10 @@ export interface ExecuteRunOptions {
   readonly emit: (event: RunEvent) => void;
   /** Start over even if a checkpoint exists (default: resume from it). */
   readonly fresh?: boolean;
+  /** Training threads of the run (`TrainerOptions.workers`; default 1, none started). */
+  readonly threads?: number;
+  /** Plugin modules the training threads import (besides the NTM and DNC). */
+  readonly plugins?: readonly string[];
 }
 
 /**
@@ -218,10 +223,14 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
   const path = checkpointPath(options.resultsDir, spec.id);
   const { training } = spec;
   removeStagedCheckpoints(path);
+  const threading = {
+    workers: options.threads ?? 1,
+    workerModules: threadModules(options.plugins ?? []),
+  };
   let session: TrainingSession;
   let wallBefore = 0;
   if (!options.fresh && existsSync(path)) {
-    const resumed = await TrainingSession.resume(path, sample);
+    const resumed = await TrainingSession.resume(path, sample, threading);
     session = resumed.session;
     wallBefore = Number(resumed.metadata.wallMs ?? 0);
   } else {
@@ -238,6 +247,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         optimizer: training.optimizer,
         clipNorm: training.clipNorm,
         clipGradientValue: training.clipGradientValue,
+        ...threading,
       },
     });
   }

@@ -7,7 +7,8 @@ import type { RunSpec } from './spec.js';
 
 /** Messages from the parent. */
 export type ToWorker =
-  { type: 'run'; spec: RunSpec; resultsDir: string; fresh: boolean } | { type: 'stop' };
+  | { type: 'run'; spec: RunSpec; resultsDir: string; fresh: boolean; threads?: number }
+  | { type: 'stop' };
 /** Messages to the parent. */
 export type FromWorker =
   | { type: 'ready' }
@@ -37,12 +38,14 @@ async function main(): Promise<void> {
       process.exit(0);
     }
     queue = queue.then(async () => {
-      const { spec, resultsDir, fresh } = message;
+      const { spec, resultsDir, fresh, threads } = message;
       const pending: Promise<void>[] = [];
       try {
         await executeRun(spec, {
           resultsDir,
           fresh,
+          threads: threads ?? 1,
+          plugins,
           emit: (event) => void pending.push(send({ type: 'event', event })),
         });
         await Promise.all(pending);

@@ -76,6 +76,29 @@ describe.concurrent('mann train', () => {
     }
   });
 
+  it('trains on one thread to what the default threads reach (to float32 rounding)', async ({
+    expect,
+  }) => {
+    const copy = await copyOfResults('one-thread');
+    const result = await mann(
+      ...TRAIN_ARGS,
+      '--results',
+      copy,
+      '--fresh',
+      '--threads',
+      '1',
+      '--json',
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const single = json<TrainOutput>(result);
+    expect(single.runId).toBe(trained.runId);
+    for (const e of single.evaluations) {
+      const other = trained.evaluations.find((x) => x.set === e.set);
+      expect(other, e.set).toBeDefined();
+      expect(e.bitsPerSequence, e.set).toBeCloseTo(other!.bitsPerSequence, 3);
+    }
+  });
+
   it('writes the checkpoint and the results database', ({ expect }) => {
     expect(trained.checkpoint).toBe(
       join(results, 'checkpoints', `${trained.runId.replaceAll('/', '__')}.ckpt`),

@@ -6,13 +6,22 @@ import { json, mann } from './cli-helpers.js';
 
 /** Each subcommand and options its --help must list (beyond --json, --backend, --plugin). */
 const SUBCOMMANDS: Record<string, readonly string[]> = {
-  train: ['--model', '--task', '--seed', '--set', '--results', '--resume', '--fresh'],
+  train: ['--model', '--task', '--seed', '--set', '--results', '--resume', '--fresh', '--threads'],
   eval: ['<checkpoint>', '--task', '--set', '--size'],
-  bench: ['--suite', '--models', '--tasks', '--seeds', '--workers', '--results', '--queue'],
+  bench: [
+    '--suite',
+    '--models',
+    '--tasks',
+    '--seeds',
+    '--workers',
+    '--threads',
+    '--results',
+    '--queue',
+  ],
   worker: ['--queue', '--concurrency', '--lock-duration'],
   report: ['--results', '--suite'],
   visualize: ['<checkpoint>', '--variant', '--out'],
-  perf: ['--scale', '--repeats'],
+  perf: ['--scale', '--repeats', '--threads'],
   list: [],
 };
 
@@ -66,6 +75,9 @@ describe.concurrent('usage errors', () => {
     [['eval', 'some.ckpt'], '--size', '0', 1],
     [['perf'], '--repeats', '0', 1],
     [['worker', '--queue', 'redis://127.0.0.1:1'], '--concurrency', '0', 1],
+    [['train', '--model', 'lstm', '--task', 'copy'], '--threads', '0', 1],
+    [['bench'], '--threads', '0', 1],
+    [['perf'], '--threads', '1', 2],
   ])(
     'rejects %j %s %s, naming the option, the value and the least one accepted',
     async ([args, option, value, least], { expect }) => {

@@ -12,16 +12,31 @@ interface PerfOutput {
     label: string;
     sequencesPerSecond: number;
     msPerStep: { median: number; min: number; max: number };
+    cpuMsPerStep: number;
     kernelsPerStep: number;
     ratioToPeer: number | null;
     target: number | null;
   }[];
+  threads: {
+    count: number;
+    models: {
+      label: string;
+      threads: number;
+      oneThread: PerfOutput['results'][number];
+      manyThreads: PerfOutput['results'][number];
+      speedup: number;
+      workEfficiency: number;
+      speedupTarget: number;
+      ratioToPeerTarget: number;
+    }[];
+    residentMbPerExtraThread: number;
+  };
   peakRssMb: number;
 }
 
 describe('mann perf', () => {
-  it('measures the peer, the NTM, the DNC and the LSTM baseline', async () => {
-    const result = await mann('perf', '--repeats', '1', '--json');
+  it('measures the peer, the NTM, the DNC and the LSTM baseline, and the NTM and DNC on 2 threads', async () => {
+    const result = await mann('perf', '--repeats', '1', '--threads', '2', '--json');
     expect(result.code, result.stderr).toBe(0);
     const output = json<PerfOutput>(result);
     expect(output.backend).toMatch(/^(tensorflow|wasm|cpu)$/);
@@ -43,5 +58,27 @@ describe('mann perf', () => {
     }
     expect(output.results.map((r) => r.target)).toEqual([null, 2, 1, 3]);
     expect(output.peakRssMb).toBeGreaterThan(0);
+    const { threads } = output;
+    expect(threads.count).toBe(2);
+    expect(threads.models.map((m) => m.label.split(' ')[0])).toEqual(['ntm', 'dnc']);
+    for (const m of threads.models) {
+      // the 1-thread figure is the one in the main table, measured in the same alternation
+      expect(output.results.find((r) => r.label === m.label)).toMatchObject(m.oneThread);
+      expect(m.manyThreads.label).toBe(`${m.label}, 2 threads`);
+      expect(m.manyThreads.sequencesPerSecond, m.label).toBeGreaterThan(0);
+      expect(m.speedup).toBeCloseTo(
+        m.manyThreads.sequencesPerSecond / m.oneThread.sequencesPerSecond,
+        6,
+      );
+      expect(m.manyThreads.cpuMsPerStep, m.label).toBeGreaterThan(0);
+      expect(m.workEfficiency).toBeCloseTo(
+        m.oneThread.cpuMsPerStep / m.manyThreads.cpuMsPerStep,
+        6,
+      );
+      expect([m.speedupTarget, m.ratioToPeerTarget]).toEqual(
+        m.label.startsWith('ntm') ? [1.7, 4] : [1.7, 2.5],
+      );
+    }
+    expect(Number.isFinite(threads.residentMbPerExtraThread)).toBe(true);
   }, 180_000);
 });

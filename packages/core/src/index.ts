@@ -113,8 +113,19 @@ export type {
   RmspropConfig,
   OptimizerState,
 } from './training/optimizers.js';
-export { Trainer, predict, DEFAULT_CLIP_NORM, DEFAULT_MAX_BAD_STEPS } from './training/trainer.js';
-export type { TrainerOptions, TrainStepResult, TrainerState } from './training/trainer.js';
+export {
+  Trainer,
+  predict,
+  DEFAULT_CLIP_NORM,
+  DEFAULT_MAX_BAD_STEPS,
+  MAX_TRAINING_THREADS,
+} from './training/trainer.js';
+export type {
+  TrainerOptions,
+  ResolvedTrainerOptions,
+  TrainStepResult,
+  TrainerState,
+} from './training/trainer.js';
 export {
   saveCheckpoint,
   encodeCheckpoint,

@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { currentBackend } from '@mann/core';
 import type { CommonOptions } from '../cli.js';
+import { threadModules } from '../builtins.js';
 import { table } from '../table.js';
 import {
   PERF_BATCH_SIZE,
@@ -22,6 +23,36 @@ export const PERF_MODELS: readonly {
   { label: 'dnc (default: 128 x 20, 4R 1W)', config: { type: 'dnc' }, target: 1 },
   { label: 'lstm baseline (1 x 100)', config: { type: 'lstm', hiddenSizes: [100] }, target: 3 },
 ];
+
+/**
+ * The models measured on several threads too, and their targets with 2 threads (issue 16):
+ * speed relative to their own 1-thread speed, and relative to the peer.
+ */
+export const THREAD_MODELS: readonly { label: string; speedup: number; target: number }[] = [
+  { label: PERF_MODELS[0]!.label, speedup: 1.7, target: 4 },
+  { label: PERF_MODELS[1]!.label, speedup: 1.7, target: 2.5 },
+];
+
+/** Resident memory each extra training thread may add (issue 16), MB. */
+export const THREAD_MEMORY_TARGET_MB = 100;
+
+/** One model's 1-thread and N-thread figures side by side. */
+export interface ThreadComparison {
+  readonly label: string;
+  readonly threads: number;
+  readonly oneThread: PerfResult;
+  readonly manyThreads: PerfResult;
+  /** N-thread sequences/s over 1-thread sequences/s. */
+  readonly speedup: number;
+  /**
+   * CPU time per step on 1 thread over CPU time per step on N threads (1: the threads add no
+   * work). N times this is the speed-up N otherwise idle cores would give.
+   */
+  readonly workEfficiency: number;
+  /** Targets with 2 threads (only judged when `threads` is 2). */
+  readonly speedupTarget: number;
+  readonly ratioToPeerTarget: number;
+}
 
 /** Memory sizes of the scale measurement. */
 export const SCALE_SLOTS = [64, 128, 256, 512, 1024, 2048, 4096] as const;
@@ -83,9 +114,11 @@ async function measureScale(repeats: number, log: (m: string) => void): Promise<
   return rows;
 }
 
+const residentMb = (): number => process.memoryUsage().rss / 2 ** 20;
+
 /** `mann perf` */
 export async function perfCommand(
-  options: CommonOptions & { scale: boolean; repeats: number },
+  options: CommonOptions & { scale: boolean; repeats: number; threads: number },
   prepare: (options: CommonOptions) => Promise<string>,
 ): Promise<number> {
   const backend = await prepare(options);
@@ -93,21 +126,52 @@ export async function perfCommand(
     if (!options.json) process.stderr.write(`${m}\n`);
   };
   const batch = perfBatch();
+  const threads = options.threads;
   const contenders: Contender[] = [
     peerContender(batch),
     ...PERF_MODELS.map((m) => modelContender(m.label, m.config, batch)),
   ];
-  let results: PerfResult[];
+  const threaded: Contender[] = THREAD_MODELS.map((t) => {
+    const model = PERF_MODELS.find((m) => m.label === t.label)!;
+    return modelContender(`${t.label}, ${threads} threads`, model.config, batch, {
+      workers: threads,
+      workerModules: threadModules(options.plugin),
+    });
+  });
+  let all: PerfResult[];
+  let threadMemoryMb: number;
   try {
-    results = await measure(contenders, {
+    // Warm up the 1-thread contenders first, so that the resident memory the threaded ones add
+    // afterwards is their threads' (the main thread only computes a smaller shard of the batch).
+    // The threads get more warm-up steps: each compiles the models' code afresh.
+    for (const c of contenders) for (let i = 0; i < 2; i++) await c.step();
+    const before = residentMb();
+    for (const c of threaded) for (let i = 0; i < 4; i++) await c.step();
+    threadMemoryMb = (residentMb() - before) / (threaded.length * (threads - 1));
+    all = await measure([...contenders, ...threaded], {
       repeats: Math.max(1, options.repeats),
-      warmup: 2,
+      warmup: 0,
       batchSize: batch.batchSize,
       onProgress: log,
     });
   } finally {
-    for (const c of contenders) c.dispose();
+    for (const c of [...contenders, ...threaded]) c.dispose();
   }
+  const results = all.slice(0, contenders.length);
+  const comparisons: ThreadComparison[] = THREAD_MODELS.map((t, i) => {
+    const oneThread = results.find((r) => r.label === t.label)!;
+    const manyThreads = all[contenders.length + i]!;
+    return {
+      label: t.label,
+      threads,
+      oneThread,
+      manyThreads,
+      speedup: manyThreads.sequencesPerSecond / oneThread.sequencesPerSecond,
+      workEfficiency: oneThread.cpuMsPerStep / manyThreads.cpuMsPerStep,
+      speedupTarget: t.speedup,
+      ratioToPeerTarget: t.target,
+    };
+  });
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   const scale = options.scale ? await measureScale(3, log) : undefined;
   const targets = [null, ...PERF_MODELS.map((m) => m.target)];
@@ -115,7 +179,23 @@ export async function perfCommand(
   const workload = `copy, length ${batch.steps >> 1} (${batch.steps} steps), batch ${batch.batchSize}, Adam, one training step = forward + backward + clipping + update`;
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ backend: currentBackend()?.name ?? backend, machine, workload, results: results.map((r, i) => ({ ...r, target: targets[i] })), peakRssMb, scale }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          backend: currentBackend()?.name ?? backend,
+          machine,
+          workload,
+          results: results.map((r, i) => ({ ...r, target: targets[i] })),
+          threads: {
+            count: threads,
+            models: comparisons,
+            residentMbPerExtraThread: threadMemoryMb,
+          },
+          peakRssMb,
+          scale,
+        },
+        null,
+        2,
+      )}\n`,
     );
   } else {
     const rows = results.map((r, i) => [
@@ -133,6 +213,34 @@ export async function perfCommand(
     );
     process.stdout.write(
       `${table(['model', 'seq/s', 'ms/step (median)', 'min-max', 'kernels/step', 'vs peer'], rows)}\n\npeak resident memory of this process: ${peakRssMb.toFixed(0)} MB\n`,
+    );
+    const judged = threads === 2;
+    const verdict = (value: number, target: number): string =>
+      judged ? ` (target ${target}x: ${value >= target ? 'met' : 'NOT met'})` : '';
+    const threadRows = comparisons.map((c) => [
+      c.label,
+      c.oneThread.sequencesPerSecond,
+      c.manyThreads.sequencesPerSecond,
+      `${c.speedup.toFixed(2)}x${verdict(c.speedup, c.speedupTarget)}`,
+      `${c.oneThread.cpuMsPerStep.toFixed(0)} / ${c.manyThreads.cpuMsPerStep.toFixed(0)}`,
+      `${(c.workEfficiency * threads).toFixed(2)}x`,
+      `${(c.oneThread.ratioToPeer ?? 0).toFixed(2)}x`,
+      `${(c.manyThreads.ratioToPeer ?? 0).toFixed(2)}x${verdict(c.manyThreads.ratioToPeer ?? 0, c.ratioToPeerTarget)}`,
+    ]);
+    process.stdout.write(
+      `\n1 thread against ${threads} threads (same run; targets are for 2 threads${judged ? '' : ', not judged here'}):\n${table(
+        [
+          'model',
+          'seq/s, 1 thread',
+          `seq/s, ${threads} threads`,
+          'speed-up',
+          `CPU ms/step, 1 / ${threads}`,
+          `bound on ${threads} idle cores`,
+          'vs peer, 1 thread',
+          `vs peer, ${threads} threads`,
+        ],
+        threadRows,
+      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\nresident memory per extra thread: ${threadMemoryMb.toFixed(0)} MB (target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'})\n`,
     );
     if (scale) {
       const models = [...new Set(scale.map((s) => s.model))];

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng, Trainer, createModel, type RecurrentModel, type SequenceBatch } from '@mann/core';
+import {
+  Rng,
+  Trainer,
+  createModel,
+  type RecurrentModel,
+  type SequenceBatch,
+  type TrainerOptions,
+} from '@mann/core';
 import { createTask } from '@mann/tasks';
 
 /** The workload of issue 7: copy at length 20, batch 16, 8 bits (T = 41 steps in this encoding). */
@@ -19,6 +26,11 @@ export interface PerfResult {
   readonly label: string;
   readonly sequencesPerSecond: number;
   readonly msPerStep: { readonly median: number; readonly min: number; readonly max: number };
+  /**
+   * CPU time of the whole process per step (every thread, median): it depends much less than the
+   * wall time on what else the machine runs, so it shows the work a step costs.
+   */
+  readonly cpuMsPerStep: number;
   readonly kernelsPerStep: number;
   /** sequences/s divided by the peer's. */
   readonly ratioToPeer: number | null;
@@ -64,11 +76,15 @@ export function peerContender(batch: SequenceBatch): Contender {
   };
 }
 
-/** One of our models, trained by the core Trainer (Adam 1e-3, global-norm clip 50). */
+/**
+ * One of our models, trained by the core Trainer (Adam 1e-3, global-norm clip 50), on
+ * `threading.workers` threads (default 1; the threads start at the first step).
+ */
 export function modelContender(
   label: string,
   config: Record<string, unknown> & { type: string },
   batch: SequenceBatch,
+  threading: Pick<TrainerOptions, 'workers' | 'workerModules'> = {},
 ): Contender & { model: RecurrentModel } {
   const model = createModel(
     { ...config, inputSize: batch.inputWidth, outputSize: batch.outputWidth },
@@ -77,6 +93,7 @@ export function modelContender(
   const trainer = new Trainer(model, {
     optimizer: { kind: 'adam', learningRate: 1e-3 },
     clipNorm: 50,
+    ...threading,
   });
   return {
     label,
@@ -124,11 +141,15 @@ export async function measure(
     for (let i = 0; i < options.warmup; i++) await c.step();
   }
   const times = contenders.map(() => [] as number[]);
+  const cpuTimes = contenders.map(() => [] as number[]);
   for (let r = 0; r < options.repeats; r++) {
     for (const [i, c] of contenders.entries()) {
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await c.step();
       (times[i] as number[]).push(performance.now() - t0);
+      const cpu = process.cpuUsage(cpu0);
+      (cpuTimes[i] as number[]).push((cpu.user + cpu.system) / 1000);
     }
     options.onProgress?.(`perf: round ${r + 1}/${options.repeats}`);
   }
@@ -141,6 +162,7 @@ export async function measure(
       label: c.label,
       sequencesPerSecond: (options.batchSize * 1000) / med,
       msPerStep: { median: med, min: Math.min(...t), max: Math.max(...t) },
+      cpuMsPerStep: median(cpuTimes[i] as number[]),
       kernelsPerStep: kernels[i] as number,
       ratioToPeer: null as number | null,
     };

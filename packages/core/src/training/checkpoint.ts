@@ -5,7 +5,12 @@ import type * as NodePath from 'node:path';
 import type { ModelConfig, RecurrentModel } from '../interfaces.js';
 import { createModel } from '../registry.js';
 import { MannError } from '../errors.js';
-import { Trainer, type TrainerOptions, type TrainerState } from './trainer.js';
+import {
+  Trainer,
+  type ResolvedTrainerOptions,
+  type TrainerOptions,
+  type TrainerState,
+} from './trainer.js';
 
 const MAGIC = 'MANNCKPT';
 /**
@@ -28,7 +33,7 @@ interface Header {
   readonly version: number;
   readonly createdAt: string;
   readonly modelConfig: ModelConfig;
-  readonly trainerOptions?: Required<TrainerOptions>;
+  readonly trainerOptions?: ResolvedTrainerOptions;
   readonly trainer?: Omit<TrainerState, 'optimizer'> & {
     optimizerKind: string;
     optimizerIterations: number;
@@ -45,7 +50,7 @@ export interface Checkpoint {
   /** Parameter values by name. */
   readonly parameters: Record<string, { shape: number[]; values: Float32Array }>;
   /** Trainer options and state, when the checkpoint was saved with a trainer. */
-  readonly trainerOptions?: Required<TrainerOptions>;
+  readonly trainerOptions?: ResolvedTrainerOptions;
   readonly trainerState?: TrainerState;
   /** Caller data saved alongside: RNG states, task, curriculum, ... (JSON). */
   readonly metadata: Record<string, unknown>;
@@ -326,9 +331,13 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint bytes')
 
 /**
  * Rebuilds the model of a checkpoint (its type must be registered: import its package first)
- * and loads the parameters; with a trainer state, also a trainer ready to continue.
+ * and loads the parameters; with a trainer state, also a trainer ready to continue, on
+ * `threads.workers` threads (default 1; the thread count is not stored in checkpoints).
  */
-export function restoreCheckpoint(checkpoint: Checkpoint): {
+export function restoreCheckpoint(
+  checkpoint: Checkpoint,
+  threads: Pick<TrainerOptions, 'workers' | 'workerModules'> = {},
+): {
   model: RecurrentModel;
   trainer?: Trainer;
 } {
@@ -336,7 +345,7 @@ export function restoreCheckpoint(checkpoint: Checkpoint): {
   try {
     model.parameters.load(checkpoint.parameters);
     if (!checkpoint.trainerState || !checkpoint.trainerOptions) return { model };
-    const trainer = new Trainer(model, checkpoint.trainerOptions);
+    const trainer = new Trainer(model, { ...checkpoint.trainerOptions, ...threads });
     trainer.setState(checkpoint.trainerState);
     return { model, trainer };
   } catch (error) {

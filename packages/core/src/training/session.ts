@@ -79,11 +79,14 @@ export class TrainingSession {
 
   /**
    * Rebuilds a session from a checkpoint written by {@link TrainingSession.save}; `sample` must
-   * be the same batch source. Returns the caller's metadata too.
+   * be the same batch source. `threads` sets {@link TrainerOptions.workers} (and its modules)
+   * of the restored trainer: the same count as before continues bitwise. Returns the caller's
+   * metadata too.
    */
   static async resume(
     path: string,
     sample: BatchSource,
+    threads: Pick<TrainerOptions, 'workers' | 'workerModules'> = {},
   ): Promise<{ session: TrainingSession; metadata: Record<string, unknown> }> {
     const checkpoint = await loadCheckpoint(path);
     const saved = checkpoint.metadata.session as
@@ -93,7 +96,7 @@ export class TrainingSession {
         `checkpoint ${path} has no training session state (was it saved by TrainingSession.save?)`,
       );
     }
-    const { model, trainer } = restoreCheckpoint(checkpoint);
+    const { model, trainer } = restoreCheckpoint(checkpoint, threads);
     if (!trainer) {
       model.dispose();
       throw new MannError(`checkpoint ${path} has no trainer state`);
@@ -106,7 +109,7 @@ export class TrainingSession {
     return { session, metadata };
   }
 
-  /** Frees the model and the optimizer state. */
+  /** Frees the model and the optimizer state, and stops the trainer's threads. */
   dispose(): void {
     this.trainer.dispose();
     this.model.dispose();

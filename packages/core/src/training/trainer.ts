@@ -3,9 +3,10 @@ import { tidy } from '../math/tidy.js';
 import type { RecurrentModel } from '../interfaces.js';
 import { batchTensors, type SequenceBatch } from '../data.js';
 import { clipByGlobalNorm, clipByValue, globalNorm, type NamedTensors } from '../math/clip.js';
-import { checkInteger, checkNumber, MannError } from '../errors.js';
+import { checkInteger, checkNumber, invalidArgument, MannError } from '../errors.js';
 import { maskedBitsPerSequence, scoreSequences, type SequenceScores } from './loss.js';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from './optimizers.js';
+import { TrainingThreads } from './threads.js';
 
 /** Options of a {@link Trainer}. */
 export interface TrainerOptions {
@@ -21,7 +22,30 @@ export interface TrainerOptions {
    * Default {@link DEFAULT_MAX_BAD_STEPS}.
    */
   readonly maxBadSteps?: number;
+  /**
+   * Threads that share each training step (synchronous data parallelism): the batch is split
+   * into `workers` contiguous shards (sizes differ by at most one), this thread computes the first
+   * and `workers - 1` worker threads (`node:worker_threads`, each with a replica of the model on
+   * the same backend) the others; their gradients are averaged with weights shard size / batch
+   * size in a fixed order, then clipped and applied once, here. A run is deterministic for a given
+   * `workers`; results agree with 1 thread to float32 rounding. 1 (the default) starts no thread
+   * and is bitwise the single-thread path. Node only. Not stored in checkpoints.
+   */
+  readonly workers?: number;
+  /**
+   * Modules each worker thread imports before it rebuilds the model from its config (package
+   * names, file paths or file URLs; a module's exported `register()` is called), so that model
+   * types registered by packages or plugins exist there too. Default: none (only the core's own
+   * types: `lstm`, `memory`).
+   */
+  readonly workerModules?: readonly string[];
 }
+
+/** The options that define the training itself (stored in checkpoints): not `workers*`. */
+export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'workers' | 'workerModules'>>;
+
+/** Upper bound of {@link TrainerOptions.workers}. */
+export const MAX_TRAINING_THREADS = 256;
 
 /** Default global-norm clip (deepmind/dnc, Collier & Beel). */
 export const DEFAULT_CLIP_NORM = 50;
@@ -59,6 +83,11 @@ export class Trainer {
   readonly clipNorm: number;
   readonly clipGradientValue: number;
   readonly maxBadSteps: number;
+  /** Threads per step ({@link TrainerOptions.workers}). */
+  readonly workers: number;
+  readonly workerModules: readonly string[];
+  private threads: TrainingThreads | undefined;
+  private threadsExited: Promise<void> = Promise.resolve();
   private steps = 0;
   private skipped = 0;
   private consecutiveBad = 0;
@@ -68,7 +97,14 @@ export class Trainer {
     readonly model: RecurrentModel,
     options: TrainerOptions = {},
   ) {
-    const valid = ['optimizer', 'clipNorm', 'clipGradientValue', 'maxBadSteps'];
+    const valid = [
+      'optimizer',
+      'clipNorm',
+      'clipGradientValue',
+      'maxBadSteps',
+      'workers',
+      'workerModules',
+    ];
     const unknown = Object.keys(options).find((key) => !valid.includes(key));
     if (unknown !== undefined) {
       throw new MannError(
@@ -79,10 +115,19 @@ export class Trainer {
     this.clipNorm = checkNumber('clipNorm', options.clipNorm ?? DEFAULT_CLIP_NORM, 0);
     this.clipGradientValue = checkNumber('clipGradientValue', options.clipGradientValue ?? 0, 0);
     this.maxBadSteps = checkInteger('maxBadSteps', options.maxBadSteps ?? DEFAULT_MAX_BAD_STEPS, 0);
+    this.workers = checkInteger('workers', options.workers ?? 1, 1, MAX_TRAINING_THREADS);
+    const modules = options.workerModules ?? [];
+    if (!Array.isArray(modules) || modules.some((m) => typeof m !== 'string' || m === '')) {
+      throw invalidArgument('workerModules', modules, 'an array of module names or paths');
+    }
+    this.workerModules = [...modules];
   }
 
-  /** The resolved options, enough to build an equivalent trainer (stored in checkpoints). */
-  get options(): Required<TrainerOptions> {
+  /**
+   * The resolved options that define the training, enough to build an equivalent trainer
+   * (stored in checkpoints; the thread count is not: it is a property of the machine).
+   */
+  get options(): ResolvedTrainerOptions {
     return {
       optimizer: this.optimizer.config,
       clipNorm: this.clipNorm,
@@ -106,32 +151,22 @@ export class Trainer {
     this.attempts++;
     const variables = Object.fromEntries(this.model.parameters.trainableEntries());
     const names = Object.keys(variables);
-    const { loss, norm, clipped } = tidy(() => {
-      const { inputs, targets, mask } = batchTensors(batch);
-      const { value, grads } = tf.variableGrads(
-        () => maskedBitsPerSequence(this.model.run(inputs).outputs, targets, mask),
-        names.map((n) => variables[n] as tf.Variable),
-      );
-      let byName: NamedTensors = {};
-      for (const n of names) {
-        const g = grads[(variables[n] as tf.Variable).name];
-        byName[n] = g ?? tf.zerosLike(variables[n] as tf.Variable);
-      }
-      // The reported norm (and the non-finite check) is of the raw gradients: element-wise
-      // clipping would turn an infinite gradient into a finite one.
-      if (this.clipGradientValue > 0) {
-        const norm = globalNorm(byName);
-        byName = clipByValue(byName, this.clipGradientValue);
-        const gradients =
-          this.clipNorm > 0 ? clipByGlobalNorm(byName, this.clipNorm).gradients : byName;
-        return { loss: value, norm, clipped: gradients };
-      }
-      if (this.clipNorm > 0) {
-        const clipped = clipByGlobalNorm(byName, this.clipNorm);
-        return { loss: value, norm: clipped.globalNorm, clipped: clipped.gradients };
-      }
-      return { loss: value, norm: globalNorm(byName), clipped: byName };
-    });
+    const { loss, norm, clipped } =
+      this.workers > 1 && batch.batchSize > 1
+        ? this.threadedGradients(batch)
+        : tidy(() => {
+            const { inputs, targets, mask } = batchTensors(batch);
+            const { value, grads } = tf.variableGrads(
+              () => maskedBitsPerSequence(this.model.run(inputs).outputs, targets, mask),
+              names.map((n) => variables[n] as tf.Variable),
+            );
+            const byName: NamedTensors = {};
+            for (const n of names) {
+              const g = grads[(variables[n] as tf.Variable).name];
+              byName[n] = g ?? tf.zerosLike(variables[n] as tf.Variable);
+            }
+            return { loss: value, ...this.clip(byName) };
+          });
     const [bits, gradNorm] = [loss.dataSync()[0] as number, norm.dataSync()[0] as number];
     loss.dispose();
     norm.dispose();
@@ -153,6 +188,67 @@ export class Trainer {
     } finally {
       for (const g of Object.values(clipped)) g.dispose();
     }
+  }
+
+  /**
+   * Clips raw gradients (element-wise, then global norm) and measures their norm. The reported
+   * norm (and the non-finite check) is of the raw gradients: element-wise clipping would turn an
+   * infinite gradient into a finite one. Call inside a tidy.
+   */
+  private clip(raw: NamedTensors): { norm: tf.Scalar; clipped: NamedTensors } {
+    if (this.clipGradientValue > 0) {
+      const norm = globalNorm(raw);
+      const byValue = clipByValue(raw, this.clipGradientValue);
+      const gradients =
+        this.clipNorm > 0 ? clipByGlobalNorm(byValue, this.clipNorm).gradients : byValue;
+      return { norm, clipped: gradients };
+    }
+    if (this.clipNorm > 0) {
+      const clipped = clipByGlobalNorm(raw, this.clipNorm);
+      return { norm: clipped.globalNorm, clipped: clipped.gradients };
+    }
+    return { norm: globalNorm(raw), clipped: raw };
+  }
+
+  /**
+   * Loss and clipped gradients of `batch` computed over {@link TrainerOptions.workers} threads
+   * (started on first use). A failing thread closes them all (the next step starts new ones)
+   * and fails the step with its error.
+   */
+  private threadedGradients(batch: SequenceBatch): {
+    loss: tf.Scalar;
+    norm: tf.Scalar;
+    clipped: NamedTensors;
+  } {
+    let result: { loss: number; gradients: Float32Array };
+    try {
+      this.threads ??= new TrainingThreads(this.model, this.workers, this.workerModules);
+      result = this.threads.lossAndGradients(batch);
+    } catch (error) {
+      void this.close();
+      throw error;
+    }
+    return tidy(() => {
+      const raw: NamedTensors = {};
+      let offset = 0;
+      for (const [name, v] of this.model.parameters.trainableEntries()) {
+        raw[name] = tf.tensor(result.gradients.slice(offset, offset + v.size), v.shape);
+        offset += v.size;
+      }
+      return { loss: tf.scalar(result.loss), ...this.clip(raw) };
+    });
+  }
+
+  /**
+   * Stops the training threads, if any (the next step would start them again); resolves when
+   * every thread has exited. {@link Trainer.dispose} calls it without waiting.
+   */
+  close(): Promise<void> {
+    if (this.threads) {
+      this.threadsExited = this.threads.close();
+      this.threads = undefined;
+    }
+    return this.threadsExited;
   }
 
   /** Scores the model on `batch` without training; also returns the sigmoid outputs [B,T,O]. */
@@ -180,8 +276,9 @@ export class Trainer {
     this.attempts = state.steps + state.skippedSteps;
   }
 
-  /** Frees the optimizer state (not the model). */
+  /** Frees the optimizer state (not the model) and stops the training threads. */
   dispose(): void {
+    void this.close();
     this.optimizer.dispose();
   }
 }

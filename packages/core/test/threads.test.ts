@@ -1,0 +1,280 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BatchSource,
+  createModel,
+  MannError,
+  type RecurrentModel,
+  Rng,
+  selectBackend,
+  type SequenceBatch,
+  Trainer,
+  type TrainerOptions,
+  TrainingSession,
+  type TrainStepResult,
+} from '@mann/core';
+import { combineShards, shardRanges, sliceBatch } from '../src/training/shards.js';
+import { withBackend } from '@mann/core/testing';
+import { copyBatch, expectBitwiseEqual, expectClose } from './helpers.js';
+// @ts-expect-error: a plain-JS plugin module (no declarations), as users write them
+import { register as registerProbe, THREAD_FAILURE } from './fixtures/thread-probe-plugin.mjs';
+
+const PLUGIN = fileURLToPath(new URL('./fixtures/thread-probe-plugin.mjs', import.meta.url));
+
+let directory = '';
+beforeAll(async () => {
+  await selectBackend();
+  (registerProbe as () => void)();
+  directory = await mkdtemp(join(tmpdir(), 'mann-threads-test-'));
+});
+afterAll(async () => {
+  if (directory) await rm(directory, { recursive: true, force: true });
+});
+
+/** OS threads of this process (Linux), or undefined where /proc is missing. */
+const osThreads = (): number | undefined =>
+  existsSync('/proc/self/task') ? readdirSync('/proc/self/task').length : undefined;
+
+const tinyModel = (type = 'lstm', extra: Record<string, unknown> = {}): RecurrentModel =>
+  createModel({ type, inputSize: 5, outputSize: 4, hiddenSizes: [6], ...extra }, { seed: 7 });
+
+function batches(count: number, batchSize: number, seed = 3): SequenceBatch[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: count }, () => copyBatch(rng, batchSize));
+}
+
+/** Trains a fresh tiny model on `data`; returns the step results and the final parameters. */
+async function train(
+  data: readonly SequenceBatch[],
+  options: TrainerOptions,
+): Promise<{ results: TrainStepResult[]; parameters: Float32Array[] }> {
+  const model = tinyModel();
+  const trainer = new Trainer(model, options);
+  try {
+    const results = data.map((batch) => trainer.trainStep(batch));
+    const parameters = model.parameters
+      .entries()
+      .map(([, v]) => v.dataSync().slice() as Float32Array);
+    return { results, parameters };
+  } finally {
+    trainer.dispose();
+    model.dispose();
+    await trainer.close();
+  }
+}
+
+describe('shards', () => {
+  it('splits a batch into contiguous shards whose sizes differ by at most one', () => {
+    expect(shardRanges(16, 2)).toEqual([
+      { start: 0, end: 8 },
+      { start: 8, end: 16 },
+    ]);
+    expect(shardRanges(7, 3)).toEqual([
+      { start: 0, end: 3 },
+      { start: 3, end: 5 },
+      { start: 5, end: 7 },
+    ]);
+    // more threads than sequences: one sequence each, the rest idle
+    expect(shardRanges(2, 4)).toEqual([
+      { start: 0, end: 1 },
+      { start: 1, end: 2 },
+    ]);
+  });
+
+  it('slices the rows of a batch', () => {
+    const [batch] = batches(1, 3) as [SequenceBatch];
+    const shard = sliceBatch(batch, { start: 1, end: 3 });
+    const { steps: t, inputWidth: i, outputWidth: o } = batch;
+    expect(shard.batchSize).toBe(2);
+    expectBitwiseEqual(shard.inputs, batch.inputs.subarray(t * i), 'inputs');
+    expectBitwiseEqual(shard.targets, batch.targets.subarray(t * o), 'targets');
+    expectBitwiseEqual(shard.mask, batch.mask.subarray(t), 'mask');
+  });
+
+  it('weights shard means by shard size (hand-computed)', () => {
+    // batch of 3: shard 0 has 2 sequences (mean loss 1, gradient [2, 4]), shard 1 one (4, [5, -1])
+    const into = new Float32Array(2);
+    const loss = combineShards(
+      [1, 4],
+      [Float32Array.of(2, 4), Float32Array.of(5, -1)],
+      [2, 1],
+      into,
+    );
+    expect(loss).toBeCloseTo((2 * 1 + 4) / 3, 12);
+    expectClose(into, [(2 * 2 + 5) / 3, (2 * 4 - 1) / 3], 1e-7, 'gradient');
+  });
+});
+
+describe('Trainer with worker threads', () => {
+  it('matches one thread in loss, gradient norm and parameters after several steps', async () => {
+    const data = batches(4, 5); // 5 sequences: uneven shards for 2 and 3 threads
+    for (const clip of [{}, { clipNorm: 0.05 }, { clipGradientValue: 0.01, clipNorm: 0 }]) {
+      const one = await train(data, clip);
+      for (const workers of Object.keys(clip).length === 0 ? [2, 3] : [2]) {
+        const many = await train(data, { ...clip, workers });
+        const label = `${workers} threads, ${JSON.stringify(clip)}`;
+        expectClose(
+          many.results.map((r) => r.bitsPerSequence),
+          one.results.map((r) => r.bitsPerSequence),
+          1e-5,
+          `${label}: loss`,
+        );
+        expectClose(
+          many.results.map((r) => r.gradNorm),
+          one.results.map((r) => r.gradNorm),
+          1e-5,
+          `${label}: gradient norm`,
+        );
+        many.parameters.forEach((p, k) =>
+          expectClose(p, one.parameters[k] as Float32Array, 1e-5, `${label}: parameter ${k}`),
+        );
+      }
+    }
+  });
+
+  it('is deterministic for a given thread count', async () => {
+    const data = batches(3, 4);
+    const a = await train(data, { workers: 2 });
+    const b = await train(data, { workers: 2 });
+    a.parameters.forEach((p, k) => expectBitwiseEqual(p, b.parameters[k] as Float32Array));
+    expect(a.results).toEqual(b.results);
+  });
+
+  it('leaks no tensors on the main thread and leaves no thread running', async () => {
+    const before = osThreads();
+    const model = tinyModel();
+    const trainer = new Trainer(model, { workers: 2 });
+    const [first, ...rest] = batches(4, 4);
+    trainer.trainStep(first as SequenceBatch); // creates the optimizer slots
+    const tensors = tf.memory().numTensors;
+    for (const batch of rest) trainer.trainStep(batch);
+    expect(tf.memory().numTensors).toBe(tensors);
+    trainer.dispose();
+    model.dispose();
+    await trainer.close(); // resolves once every thread's 'exit' event has fired
+    if (before !== undefined) expect(osThreads()).toBeLessThanOrEqual(before);
+  });
+
+  it('fails the step with the error thrown in a thread, and stops every thread', async () => {
+    const model = tinyModel('thread-probe', { failInThread: true });
+    const trainer = new Trainer(model, { workers: 3, workerModules: [PLUGIN] });
+    const tensors = tf.memory().numTensors;
+    const [batch] = batches(1, 4);
+    expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(THREAD_FAILURE as string);
+    expect(trainer.step).toBe(0);
+    expect(tf.memory().numTensors).toBe(tensors);
+    await trainer.close();
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('fails the step when a thread exits in the middle of it', async () => {
+    const model = tinyModel('thread-probe', { failInThread: 'exit' });
+    const trainer = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
+    const [batch] = batches(1, 4);
+    expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(
+      'training thread 2 of 2 exited unexpectedly',
+    );
+    expect(trainer.step).toBe(0);
+    await trainer.close();
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('reports a thread that cannot build the model (plugin module not given)', async () => {
+    const model = tinyModel('thread-probe');
+    const trainer = new Trainer(model, { workers: 2 });
+    const [batch] = batches(1, 4);
+    expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(
+      /training thread 2 of 2 could not start: unknown model type 'thread-probe'/,
+    );
+    await trainer.close();
+    // a plugin model trains on threads once its module is imported there
+    const fixed = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
+    expect(fixed.trainStep(batch as SequenceBatch).skipped).toBe(false);
+    fixed.dispose();
+    model.dispose();
+    await fixed.close();
+  });
+
+  it('skips a non-finite step as one thread does', async () => {
+    const [good, bad] = batches(2, 4) as [SequenceBatch, SequenceBatch];
+    const inputs = bad.inputs.slice();
+    inputs[inputs.length - 1] = Number.NaN; // in the last sequence: a worker thread's shard
+    const poisoned = { ...bad, inputs };
+    const one = await train([good, poisoned, good], {});
+    const two = await train([good, poisoned, good], { workers: 2 });
+    expect(two.results.map((r) => r.skipped)).toEqual([false, true, false]);
+    expect(two.results.map((r) => r.skipped)).toEqual(one.results.map((r) => r.skipped));
+    expect(Number.isNaN(two.results[1]?.gradNorm)).toBe(true);
+    two.parameters.forEach((p, k) =>
+      expectClose(p, one.parameters[k] as Float32Array, 1e-5, `parameter ${k}`),
+    );
+  });
+
+  it('resumes from a checkpoint bitwise with threads', async () => {
+    const sample: BatchSource = (rng, size) => copyBatch(rng, size);
+    const path = join(directory, 'threads.ckpt');
+    const session = new TrainingSession({
+      model: tinyModel(),
+      sample,
+      batchSize: 5,
+      dataSeed: 11,
+      trainerOptions: { workers: 2 },
+    });
+    session.trainUntil(3);
+    await session.save(path);
+    session.trainUntil(6);
+    const uninterrupted = session.model.parameters.entries().map(([, v]) => v.dataSync().slice());
+    session.dispose();
+    const { session: resumed } = await TrainingSession.resume(path, sample, { workers: 2 });
+    expect(resumed.trainer.workers).toBe(2);
+    resumed.trainUntil(6);
+    resumed.model.parameters
+      .entries()
+      .forEach(([name, v], k) =>
+        expectBitwiseEqual(v.dataSync(), uninterrupted[k] as Float32Array, name),
+      );
+    resumed.dispose();
+    await Promise.all([session.trainer.close(), resumed.trainer.close()]);
+  });
+
+  it('runs the threads on the backend of the main thread', async () => {
+    const model = tinyModel('thread-probe', { failInThread: 'backend' });
+    const [batch] = batches(1, 2);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await withBackend(backend, async () => {
+        const trainer = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
+        expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(
+          `thread backend: ${backend}`,
+        );
+        await trainer.close();
+      });
+    }
+    model.dispose();
+  });
+
+  it('starts no thread with one worker', async () => {
+    const before = osThreads();
+    const model = tinyModel();
+    const trainer = new Trainer(model, { workers: 1 });
+    trainer.trainStep(batches(1, 4)[0] as SequenceBatch);
+    if (before !== undefined) expect(osThreads()).toBe(before);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('rejects a bad thread count or module list, naming the option', () => {
+    const model = tinyModel();
+    expect(() => new Trainer(model, { workers: 0 })).toThrow(MannError);
+    expect(() => new Trainer(model, { workers: 0 })).toThrow(/workers must be/);
+    expect(() => new Trainer(model, { workers: 1.5 })).toThrow(/workers must be/);
+    expect(() => new Trainer(model, { workerModules: [''] })).toThrow(/workerModules must be/);
+    model.dispose();
+  });
+});
