@@ -1,12 +1,8 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  receiveMessageOnPort,
-  MessageChannel,
-  Worker,
-  type MessagePort,
-} from 'node:worker_threads';
+import type * as NodeFs from 'node:fs';
+import type * as NodePath from 'node:path';
+import type * as NodeUrl from 'node:url';
+import type * as NodeThreads from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { RecurrentModel } from '../interfaces.js';
 import { validateBatch, type SequenceBatch } from '../data.js';
@@ -21,6 +17,30 @@ import {
   trainableSizes,
 } from './shards.js';
 
+/**
+ * The Node modules the threads need, taken at call time with `process.getBuiltinModule`, so the
+ * main entry of `@mann/core` imports no Node built-in and still bundles for the browser (where
+ * `workers` above 1 fails with this message).
+ */
+function nodeModules(): {
+  fs: typeof NodeFs;
+  path: typeof NodePath;
+  url: typeof NodeUrl;
+  threads: typeof NodeThreads;
+} {
+  const getBuiltin = globalThis.process?.getBuiltinModule;
+  if (typeof getBuiltin !== 'function') {
+    throw new MannError(
+      'training threads (workers > 1) need Node >= 20.16 (node:worker_threads); in a browser train with workers: 1',
+    );
+  }
+  return {
+    fs: getBuiltin('node:fs'),
+    path: getBuiltin('node:path'),
+    url: getBuiltin('node:url'),
+    threads: getBuiltin('node:worker_threads'),
+  };
+}
 /** Value a thread stores in its status word when it exits. */
 export const THREAD_EXITED = -1;
 
@@ -67,13 +87,14 @@ export type ThreadReply =
  * copy in `dist/`: Node cannot start a worker on a `.ts` file.
  */
 function workerScript(): URL {
+  const { fs, url: urls } = nodeModules();
   const here = import.meta.url;
   const url = here.endsWith('.ts')
     ? new URL(here.replace(/\/src\/training\/[^/]+\.ts$/, '/dist/training/thread-worker.js'))
     : new URL('./thread-worker.js', here);
-  if (!existsSync(fileURLToPath(url))) {
+  if (!fs.existsSync(urls.fileURLToPath(url))) {
     throw new MannError(
-      `the training threads need the compiled worker script ${fileURLToPath(url)}; build @mann/core first (npm run build)`,
+      `the training threads need the compiled worker script ${urls.fileURLToPath(url)}; build @mann/core first (npm run build)`,
     );
   }
   return url;
@@ -100,10 +121,11 @@ const SOURCE_CONDITION = '@mann/source';
 
 /** A plugin path becomes a file URL (resolved against the working directory); names stay. */
 function moduleUrl(specifier: string): string {
+  const { path, url } = nodeModules();
   const looksLikePath =
-    specifier.startsWith('.') || isAbsolute(specifier) || /\.(m?js|cjs)$/.test(specifier);
+    specifier.startsWith('.') || path.isAbsolute(specifier) || /\.(m?js|cjs)$/.test(specifier);
   return looksLikePath && !specifier.startsWith('file:')
-    ? pathToFileURL(resolve(specifier)).href
+    ? url.pathToFileURL(path.resolve(specifier)).href
     : specifier;
 }
 
@@ -145,6 +167,7 @@ export class TrainingThreads {
       );
     }
     const script = workerScript();
+    const { MessageChannel, Worker } = nodeModules().threads;
     try {
       for (let index = 0; index < helpers; index++) {
         const { port1, port2 } = new MessageChannel();
@@ -192,7 +215,8 @@ export class TrainingThreads {
     let reply: ThreadReply | undefined;
     // Skip answers to earlier requests (there are none unless a request was abandoned).
     for (;;) {
-      const received = receiveMessageOnPort(port)?.message as ThreadReply | undefined;
+      const received = nodeModules().threads.receiveMessageOnPort(port)?.message as
+        ThreadReply | undefined;
       if (!received || received.seq === seq) {
         reply = received;
         break;
