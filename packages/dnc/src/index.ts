@@ -47,3 +47,5 @@ export type { DncModelState } from './model.js';
 
 registerModel(dncDefinition);
 registerMemory(dncMemoryDefinition);
+export { DncLayer, dncLayer, dncStateTensors } from './layer.js';
+export type { DncLayerArgs } from './layer.js';

@@ -50,3 +50,5 @@ export type { NtmModel } from './model.js';
 
 registerModel(ntmDefinition);
 registerMemory(ntmMemoryDefinition);
+export { NtmLayer, ntmLayer } from './layer.js';
+export type { NtmLayerArgs } from './layer.js';
