@@ -134,3 +134,7 @@ export {
 } from './layers/state-tree.js';
 export type { StateToTensors } from './layers/state-tree.js';
 export { layersModelFiles, MODEL_JSON, WEIGHTS_BIN } from './layers/file-io.js';
+export { registerLayerType, createLayer } from './layers/layer-registry.js';
+export type { LayerFactory } from './layers/layer-registry.js';
+export { checkpointToLayersModel, EXPORT_METADATA_KEY } from './layers/export.js';
+export type { ExportMetadata } from './layers/export.js';

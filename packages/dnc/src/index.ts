@@ -1,6 +1,7 @@
 // Public API of @mann/dnc. Importing it registers the model type 'dnc' and the memory type 'dnc'.
-import { registerMemory, registerModel } from '@mann/core';
+import { registerLayerType, registerMemory, registerModel } from '@mann/core';
 import { dncDefinition, dncMemoryDefinition } from './model.js';
+import { DncLayer } from './layer.js';
 
 export { retentionVector, usageAfterWrite, updateUsage } from './usage.js';
 export {
@@ -49,3 +50,4 @@ registerModel(dncDefinition);
 registerMemory(dncMemoryDefinition);
 export { DncLayer, dncLayer, dncStateTensors } from './layer.js';
 export type { DncLayerArgs } from './layer.js';
+registerLayerType('dnc', (args) => new DncLayer(args));
