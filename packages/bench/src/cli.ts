@@ -204,6 +204,11 @@ common(
       'measure training speed of the NTM, DNC and LSTM baseline against tf.layers.lstm on the same backend',
     )
     .option('--scale', 'also measure step time against memory size N (64 to 4096)', false)
+    .option(
+      '--layers',
+      "also measure the NTM and DNC as TF.js layers trained by model.fit against mann's Trainer",
+      false,
+    )
     .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7),
 ).action(run(async (options: Parameters<typeof perfCommand>[0]) => perfCommand(options, prepare)));
 

@@ -138,3 +138,7 @@ export { registerLayerType, createLayer } from './layers/layer-registry.js';
 export type { LayerFactory } from './layers/layer-registry.js';
 export { checkpointToLayersModel, EXPORT_METADATA_KEY } from './layers/export.js';
 export type { ExportMetadata } from './layers/export.js';
+export { MannCell } from './layers/memory-cell.js';
+export type { MannCellArgs } from './layers/memory-cell.js';
+export { parseMannArgs } from './layers/memory-layer.js';
+export type { ParsedMannArgs } from './layers/memory-layer.js';

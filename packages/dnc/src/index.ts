@@ -48,6 +48,6 @@ export type { DncModelState } from './model.js';
 
 registerModel(dncDefinition);
 registerMemory(dncMemoryDefinition);
-export { DncLayer, dncLayer, dncStateTensors } from './layer.js';
-export type { DncLayerArgs } from './layer.js';
+export { DncCell, dncCell, DncLayer, dncLayer, dncStateTensors } from './layer.js';
+export type { DncCellArgs, DncLayerArgs } from './layer.js';
 registerLayerType('dnc', (args) => new DncLayer(args));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MannError, MannLayer } from '@mann/core';
+import { MannCell, MannError, MannLayer } from '@mann/core';
 import type { LayerArgs, MannLayerOptions } from '@mann/core';
 import type { DncConfig } from './config.js';
 
@@ -68,4 +68,33 @@ tf.serialization.registerClass(DncLayer);
  */
 export function dncLayer(args: DncLayerArgs): DncLayer {
   return new DncLayer(args);
+}
+
+/** What {@link dncCell} takes: {@link DncLayerArgs} without the sequence options. */
+export type DncCellArgs = Omit<DncLayerArgs, 'returnSequences' | 'returnState' | 'stateful'>;
+
+/**
+ * One DNC step as a TF.js RNN cell, for `tf.layers.rnn` and `tf.layers.stackedRNNCells`: the
+ * composable route, slower than {@link dncLayer} (see core's `MannCell` for its states).
+ * Registered for `tf.loadLayersModel` as `DncCell`.
+ */
+export class DncCell extends MannCell {
+  /** @nocollapse */
+  static override className = 'DncCell';
+
+  constructor(args: DncCellArgs) {
+    const given = args as DncCellArgs & { type?: unknown };
+    if (given.type !== undefined && given.type !== 'dnc') {
+      throw new MannError(
+        `type of a DncCell must be 'dnc' (or left out), got ${JSON.stringify(given.type)}`,
+      );
+    }
+    super({ ...args, type: 'dnc' }, dncStateTensors);
+  }
+}
+tf.serialization.registerClass(DncCell);
+
+/** A DNC cell: `tf.layers.rnn({ cell: dncCell({ units: 8 }), returnSequences: true })`. */
+export function dncCell(args: DncCellArgs): DncCell {
+  return new DncCell(args);
 }

@@ -51,6 +51,6 @@ export type { NtmModel } from './model.js';
 
 registerModel(ntmDefinition);
 registerMemory(ntmMemoryDefinition);
-export { NtmLayer, ntmLayer } from './layer.js';
-export type { NtmLayerArgs } from './layer.js';
+export { NtmCell, ntmCell, NtmLayer, ntmLayer } from './layer.js';
+export type { NtmCellArgs, NtmLayerArgs } from './layer.js';
 registerLayerType('ntm', (args) => new NtmLayer(args));

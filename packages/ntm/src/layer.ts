@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MannError, MannLayer } from '@mann/core';
+import { MannCell, MannError, MannLayer } from '@mann/core';
 import type { LayerArgs, MannLayerOptions } from '@mann/core';
 import type { NtmConfig } from './config.js';
 
@@ -38,4 +38,33 @@ tf.serialization.registerClass(NtmLayer);
  */
 export function ntmLayer(args: NtmLayerArgs): NtmLayer {
   return new NtmLayer(args);
+}
+
+/** What {@link ntmCell} takes: {@link NtmLayerArgs} without the sequence options. */
+export type NtmCellArgs = Omit<NtmLayerArgs, 'returnSequences' | 'returnState' | 'stateful'>;
+
+/**
+ * One NTM step as a TF.js RNN cell, for `tf.layers.rnn` and `tf.layers.stackedRNNCells`: the
+ * composable route, slower than {@link ntmLayer} (see core's `MannCell` for its states).
+ * Registered for `tf.loadLayersModel` as `NtmCell`.
+ */
+export class NtmCell extends MannCell {
+  /** @nocollapse */
+  static override className = 'NtmCell';
+
+  constructor(args: NtmCellArgs) {
+    const given = args as NtmCellArgs & { type?: unknown };
+    if (given.type !== undefined && given.type !== 'ntm') {
+      throw new MannError(
+        `type of a NtmCell must be 'ntm' (or left out), got ${JSON.stringify(given.type)}`,
+      );
+    }
+    super({ ...args, type: 'ntm' });
+  }
+}
+tf.serialization.registerClass(NtmCell);
+
+/** A NTM cell: `tf.layers.rnn({ cell: ntmCell({ units: 8 }), returnSequences: true })`. */
+export function ntmCell(args: NtmCellArgs): NtmCell {
+  return new NtmCell(args);
 }

@@ -68,6 +68,78 @@ function checkBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
+/** The parts of a layer or cell config: see {@link parseMannArgs}. */
+export interface ParsedMannArgs {
+  readonly layerArgs: LayerArgs;
+  readonly type: string;
+  readonly units: number;
+  readonly seed: number;
+  /** The model's resolved options (without type, inputSize and outputSize). */
+  readonly modelOptions: Readonly<Record<string, unknown>>;
+  /** The values of the extra layer options asked for. */
+  readonly flags: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Splits a layer or cell config into TF.js layer arguments, `type`, `units`, `seed`, the
+ * `flags` named (e.g. `returnSequences`) and the model's options, which are resolved by the
+ * model's definition now, so that a bad option fails at construction naming the field.
+ */
+export function parseMannArgs(args: unknown, flagNames: readonly string[]): ParsedMannArgs {
+  if (args === null || typeof args !== 'object') {
+    throw new MannError(`layer config must be an object, got ${JSON.stringify(args)}`);
+  }
+  const layerArgs: Record<string, unknown> = {};
+  const flags: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(args)) {
+    // customObjects: added by tf.loadLayersModel's deserialisation, not part of the config
+    if (value === undefined || key === 'customObjects') continue;
+    if ((LAYER_ARG_KEYS as readonly string[]).includes(key)) layerArgs[key] = value;
+    else if (flagNames.includes(key)) flags[key] = value;
+    else rest[key] = value;
+  }
+  const { type, units, seed, ...modelOptions } = rest;
+  if (typeof type !== 'string') {
+    throw new MannError(`type must name a registered model, got ${JSON.stringify(type)}`);
+  }
+  const definition = getModelDefinition(type);
+  const checkedUnits = checkInteger('units', units, 1);
+  const checkedSeed =
+    seed === undefined
+      ? Math.floor(Math.random() * 2 ** 31)
+      : checkInteger('seed', seed, 0, Number.MAX_SAFE_INTEGER);
+  for (const key of ['inputSize', 'outputSize'] as const) {
+    if (key in modelOptions) {
+      throw new MannError(
+        `${key} is not a layer option: the input size is the input's last dimension, the output size is units`,
+      );
+    }
+  }
+  const shape = (layerArgs['batchInputShape'] ?? layerArgs['inputShape']) as
+    (number | null)[] | undefined;
+  const last = shape?.[shape.length - 1];
+  const {
+    type: _type,
+    inputSize: _inputSize,
+    outputSize: _outputSize,
+    ...resolved
+  } = definition.resolveConfig({
+    ...modelOptions,
+    type,
+    inputSize: typeof last === 'number' ? last : 1,
+    outputSize: checkedUnits,
+  });
+  return {
+    layerArgs: layerArgs as LayerArgs,
+    type,
+    units: checkedUnits,
+    seed: checkedSeed,
+    modelOptions: resolved,
+    flags,
+  };
+}
+
 /**
  * Any registered mann model (NTM, DNC, the LSTM baseline, a plugin's) as a TF.js layer: a real
  * `tf.layers.Layer` for `tf.sequential()` and the functional API, trained by `model.fit` and
@@ -106,59 +178,20 @@ export class MannLayer extends tf.layers.Layer {
   private carried: tf.Tensor[] | null = null;
 
   constructor(args: MannLayerArgs, stateToTensors: StateToTensors = tensorsOnly) {
-    if (args === null || typeof args !== 'object') {
-      throw new MannError(`layer config must be an object, got ${JSON.stringify(args)}`);
-    }
-    const layerArgs: Record<string, unknown> = {};
-    const rest: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(args)) {
-      // customObjects: added by tf.loadLayersModel's deserialisation, not part of the config
-      if (value === undefined || key === 'customObjects') continue;
-      if ((LAYER_ARG_KEYS as readonly string[]).includes(key)) layerArgs[key] = value;
-      else rest[key] = value;
-    }
-    const { type, units, seed, returnSequences, returnState, stateful, ...modelOptions } = rest;
-    super(layerArgs as LayerArgs);
+    const parsed = parseMannArgs(args, ['returnSequences', 'returnState', 'stateful']);
+    super(parsed.layerArgs);
     this.stateToTensors = stateToTensors;
-    if (typeof type !== 'string') {
-      throw new MannError(`type must name a registered model, got ${JSON.stringify(type)}`);
-    }
-    const definition = getModelDefinition(type);
-    this.modelType = type;
-    this.units = checkInteger('units', units, 1);
-    this.seed =
-      seed === undefined
-        ? Math.floor(Math.random() * 2 ** 31)
-        : checkInteger('seed', seed, 0, Number.MAX_SAFE_INTEGER);
-    this.returnSequences = checkBoolean('returnSequences', returnSequences);
-    this.returnState = checkBoolean('returnState', returnState);
-    this._stateful = checkBoolean('stateful', stateful);
-    for (const key of ['inputSize', 'outputSize'] as const) {
-      if (key in modelOptions) {
-        throw new MannError(
-          `${key} is not a layer option: the input size is the input's last dimension, the output size is units`,
-        );
-      }
-    }
-    // Resolve now, so a bad option fails here (naming the field) rather than at build time.
-    const inputSize = this.declaredInputSize() ?? 1;
-    const {
-      type: _type,
-      inputSize: _inputSize,
-      outputSize: _outputSize,
-      ...resolved
-    } = definition.resolveConfig({ ...modelOptions, type, inputSize, outputSize: this.units });
-    this.modelOptions = resolved;
+    this.modelType = parsed.type;
+    this.units = parsed.units;
+    this.seed = parsed.seed;
+    this.modelOptions = parsed.modelOptions;
+    this.returnSequences = checkBoolean('returnSequences', parsed.flags['returnSequences']);
+    this.returnState = checkBoolean('returnState', parsed.flags['returnState']);
+    this._stateful = checkBoolean('stateful', parsed.flags['stateful']);
     this.supportsMasking = true;
   }
 
   private readonly stateToTensors: StateToTensors;
-
-  private declaredInputSize(): number | undefined {
-    const shape = this.batchInputShape;
-    const last = shape?.[shape.length - 1];
-    return typeof last === 'number' ? last : undefined;
-  }
 
   /** The full config of the model this layer builds for inputs of `inputSize` channels. */
   modelConfig(inputSize: number): ModelConfig {
