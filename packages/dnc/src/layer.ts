@@ -71,7 +71,9 @@ export function dncLayer(args: DncLayerArgs): DncLayer {
 }
 
 /** What {@link dncCell} takes: {@link DncLayerArgs} without the sequence options. */
-export type DncCellArgs = Omit<DncLayerArgs, 'returnSequences' | 'returnState' | 'stateful'>;
+export type DncCellArgs = LayerArgs &
+  Omit<MannLayerOptions, 'returnSequences' | 'returnState' | 'stateful'> &
+  Partial<Omit<DncConfig, 'type' | 'inputSize' | 'outputSize'>>;
 
 /**
  * One DNC step as a TF.js RNN cell, for `tf.layers.rnn` and `tf.layers.stackedRNNCells`: the

@@ -41,7 +41,9 @@ export function ntmLayer(args: NtmLayerArgs): NtmLayer {
 }
 
 /** What {@link ntmCell} takes: {@link NtmLayerArgs} without the sequence options. */
-export type NtmCellArgs = Omit<NtmLayerArgs, 'returnSequences' | 'returnState' | 'stateful'>;
+export type NtmCellArgs = LayerArgs &
+  Omit<MannLayerOptions, 'returnSequences' | 'returnState' | 'stateful'> &
+  Partial<Omit<NtmConfig, 'type' | 'inputSize' | 'outputSize'>>;
 
 /**
  * One NTM step as a TF.js RNN cell, for `tf.layers.rnn` and `tf.layers.stackedRNNCells`: the

@@ -3,7 +3,7 @@ import type { RecurrentModel } from '../interfaces.js';
 import { MannError } from '../errors.js';
 import { createModel } from '../registry.js';
 import { buildModelAsWeights } from './model-weights.js';
-import { parseMannArgs, type LayerArgs, type MannLayerArgs } from './memory-layer.js';
+import { parseMannArgs, type LayerArgs, type MannLayerOptions } from './memory-layer.js';
 import {
   flattenState,
   stateStructure,
@@ -15,7 +15,13 @@ import {
 type Kwargs = Record<string, unknown>;
 
 /** What {@link MannCell}'s constructor takes: {@link MannLayerArgs} without the sequence options. */
-export type MannCellArgs = Omit<MannLayerArgs, 'returnSequences' | 'returnState' | 'stateful'>;
+export type MannCellArgs = LayerArgs &
+  Omit<MannLayerOptions, 'returnSequences' | 'returnState' | 'stateful'> & {
+    /** A registered model type. */
+    readonly type: string;
+    /** Any option of that model's config except `inputSize` and `outputSize`. */
+    readonly [modelOption: string]: unknown;
+  };
 
 /**
  * One step of any registered mann model as a TF.js RNN cell, for `tf.layers.rnn({ cell })` and
