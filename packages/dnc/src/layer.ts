@@ -47,7 +47,7 @@ export type DncLayerArgs = LayerArgs &
  * state and how it computes. Registered for `tf.loadLayersModel` as `DncLayer`.
  */
 export class DncLayer extends MannLayer {
-  /** @nocollapse */
+  /** The name `tf.serialization` registers the class under (saved in model.json). */
   static override className = 'DncLayer';
 
   constructor(args: DncLayerArgs) {
@@ -81,7 +81,7 @@ export type DncCellArgs = LayerArgs &
  * Registered for `tf.loadLayersModel` as `DncCell`.
  */
 export class DncCell extends MannCell {
-  /** @nocollapse */
+  /** The name `tf.serialization` registers the class under (saved in model.json). */
   static override className = 'DncCell';
 
   constructor(args: DncCellArgs) {

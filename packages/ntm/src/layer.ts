@@ -17,7 +17,7 @@ export type NtmLayerArgs = LayerArgs &
  * state and how it computes. Registered for `tf.loadLayersModel` as `NtmLayer`.
  */
 export class NtmLayer extends MannLayer {
-  /** @nocollapse */
+  /** The name `tf.serialization` registers the class under (saved in model.json). */
   static override className = 'NtmLayer';
 
   constructor(args: NtmLayerArgs) {
@@ -51,7 +51,7 @@ export type NtmCellArgs = LayerArgs &
  * Registered for `tf.loadLayersModel` as `NtmCell`.
  */
 export class NtmCell extends MannCell {
-  /** @nocollapse */
+  /** The name `tf.serialization` registers the class under (saved in model.json). */
   static override className = 'NtmCell';
 
   constructor(args: NtmCellArgs) {

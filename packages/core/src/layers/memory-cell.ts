@@ -12,8 +12,6 @@ import {
   type StateToTensors,
 } from './state-tree.js';
 
-type Kwargs = Record<string, unknown>;
-
 /** What {@link MannCell}'s constructor takes: {@link MannLayerArgs} without the sequence options. */
 export type MannCellArgs = LayerArgs &
   Omit<MannLayerOptions, 'returnSequences' | 'returnState' | 'stateful'> & {
@@ -38,7 +36,7 @@ export type MannCellArgs = LayerArgs &
  * `initialState` passed to `tf.layers.rnn` is read in the same coordinates.
  */
 export class MannCell extends tf.layers.RNNCell {
-  /** @nocollapse */
+  /** The name `tf.serialization` registers the class under (saved in model.json). */
   static className = 'MannCell';
   readonly modelType: string;
   readonly units: number;
@@ -105,7 +103,7 @@ export class MannCell extends tf.layers.RNNCell {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor[] {
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Record<string, unknown>): tf.Tensor[] {
     const model = this.model;
     if (!model) throw new MannError(`cell ${this.name} is not built yet`);
     const list = inputs as tf.Tensor[];

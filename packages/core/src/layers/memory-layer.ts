@@ -13,8 +13,6 @@ import {
 
 /** The arguments every TF.js layer takes (name, inputShape, batchInputShape, trainable, ...). */
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
-type Kwargs = Record<string, unknown>;
-type Shape = (number | null)[];
 
 /** Keys of {@link LayerArgs}: everything else a layer is given configures the model. */
 const LAYER_ARG_KEYS = [
@@ -162,7 +160,7 @@ export function parseMannArgs(args: unknown, flagNames: readonly string[]): Pars
  * tensors (symbolic or concrete) in the order and shapes of {@link MannLayer.stateShapes}.
  */
 export class MannLayer extends tf.layers.Layer {
-  /** @nocollapse */
+  /** The name `tf.serialization` registers the class under (saved in model.json). */
   static className = 'MannLayer';
   readonly modelType: string;
   readonly units: number;
@@ -209,8 +207,8 @@ export class MannLayer extends tf.layers.Layer {
       throw new MannError(`layer ${this.name} is not built yet (call it on an input first)`);
   }
 
-  override build(inputShape: Shape | Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  override build(inputShape: (number | null)[] | (number | null)[][]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as (number | null)[];
     if (shape.length !== 3) {
       throw new MannError(
         `${this.getClassName()} input must be [batch, time, features], got [${shape.join(', ')}]`,
@@ -242,10 +240,14 @@ export class MannLayer extends tf.layers.Layer {
     this.built = true;
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  override computeOutputShape(
+    inputShape: (number | null)[] | (number | null)[][],
+  ): (number | null)[] | (number | null)[][] {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as (number | null)[];
     const [batch, steps] = [shape[0] ?? null, shape[1] ?? null];
-    const output: Shape = this.returnSequences ? [batch, steps, this.units] : [batch, this.units];
+    const output: (number | null)[] = this.returnSequences
+      ? [batch, steps, this.units]
+      : [batch, this.units];
     if (!this.returnState) return output;
     return [output, ...this.leafShapes.map((s) => [batch, ...s])];
   }
@@ -263,7 +265,7 @@ export class MannLayer extends tf.layers.Layer {
   /** Calls the layer; `kwargs.initialState` (a list of tensors) starts from that state. */
   override apply(
     inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
-    kwargs: Kwargs = {},
+    kwargs: Record<string, unknown> = {},
   ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
     const { initialState, ...rest } = kwargs;
     if (initialState === undefined || initialState === null) return super.apply(inputs, rest);
@@ -274,7 +276,10 @@ export class MannLayer extends tf.layers.Layer {
     return super.apply([...first, ...states] as tf.Tensor[] | tf.SymbolicTensor[], rest);
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+  override call(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: Record<string, unknown>,
+  ): tf.Tensor | tf.Tensor[] {
     this.assertBuilt();
     const model = this.model;
     const list = Array.isArray(inputs) ? inputs : [inputs];
