@@ -141,6 +141,23 @@ describe('ntmLayer: parity with the model it wraps', () => {
     );
   });
 
+  it('runs the whole-sequence op: as few kernels as model.run, far fewer than stepping', async () => {
+    const x = input(2, 6);
+    const layer = ntmLayer({ ...tiny, returnSequences: true });
+    const stepping = ntmLayer({ ...tiny, returnSequences: true, returnState: true });
+    tf.dispose([layer.apply(x), stepping.apply(x)] as tf.Tensor[]);
+    const model = modelFor(layer);
+    const kernels = async (f: () => tf.Tensor | tf.Tensor[]) =>
+      (await tf.profile(() => f())).kernels.length;
+    const viaLayer = await kernels(() => layer.apply(x) as tf.Tensor);
+    const viaRun = await kernels(() => model.run(x).outputs);
+    const viaSteps = await kernels(() => stepping.apply(x) as tf.Tensor[]);
+    // the layer adds at most a few reshapes or slices to model.run
+    expect(viaLayer).toBeLessThanOrEqual(viaRun + 4);
+    expect(viaSteps).toBeGreaterThan(2 * viaLayer);
+    model.dispose();
+  });
+
   it('leaks no tensors across calls', () => {
     const x = input(2, 4);
     const layer = ntmLayer({ ...tiny, returnSequences: true });
