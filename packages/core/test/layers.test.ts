@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +107,35 @@ describe('MannLayer on the LSTM baseline', () => {
       Array.from(y.dataSync()),
     );
     reference.dispose();
+  });
+
+  it('writes files that load over HTTP, as a browser loads them (tf.loadLayersModel(url))', async () => {
+    const layer = new MannLayer({
+      type: 'lstm',
+      units: 3,
+      hiddenSizes: [4],
+      seed: 2,
+      inputShape: [5, 2],
+    });
+    const model = tf.sequential({ layers: [layer, tf.layers.dense({ units: 1 })] });
+    const path = join(dir, 'served');
+    await model.save(layersModelFiles(path));
+    const server = createServer((request, response) => {
+      readFile(join(path, (request.url ?? '/').slice(1)))
+        .then((data) => response.end(data))
+        .catch(() => response.writeHead(404).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const loaded = await tf.loadLayersModel(`http://127.0.0.1:${port}/model.json`);
+      const x = tf.randomUniform([2, 5, 2], -1, 1, 'float32', 3);
+      expect(Array.from((loaded.predict(x) as tf.Tensor).dataSync())).toEqual(
+        Array.from((model.predict(x) as tf.Tensor).dataSync()),
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('names the path of a missing or broken model.json', async () => {
