@@ -261,6 +261,40 @@ describe('ntmLayer: masking, state', () => {
     }
   });
 
+  it('post-padded batches take the whole-sequence op and equal the step path (values, gradients)', async () => {
+    // lengths 4, 2 and 0 in a batch of T = 4: padded steps are zero rows
+    const lengths = [4, 2, 0];
+    const keep = tf.tensor3d(
+      lengths.flatMap((length) =>
+        [0, 1, 2, 3].flatMap((t) => Array(FEATURES).fill(t < length ? 1 : 0)),
+      ),
+      [3, 4, FEATURES],
+    );
+    const x = tf.mul(input(3, 4), keep) as tf.Tensor3D;
+    const mask = tf.layers.masking({ maskValue: 0 }).computeMask(x) as tf.Tensor;
+    for (const returnSequences of [true, false]) {
+      const fast = ntmLayer({ ...tiny, returnSequences });
+      const stepping = ntmLayer({ ...tiny, returnSequences, returnState: true });
+      const viaFast = () => fast.apply(x, { mask }) as tf.Tensor;
+      const viaSteps = () => (stepping.apply(x, { mask }) as tf.Tensor[])[0] as tf.Tensor;
+      expect(maxAbsDifference(values(viaFast()), values(viaSteps()))).toBeLessThanOrEqual(
+        TOLERANCE,
+      );
+      const gradsOf = (layer: tf.layers.Layer, run: () => tf.Tensor) => {
+        const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { grads } = tf.variableGrads(() => weighted(run()), variables);
+        return layer.trainableWeights.map((w) => values(grads[w.name] as tf.Tensor));
+      };
+      const a = gradsOf(fast, viaFast);
+      const b = gradsOf(stepping, viaSteps);
+      a.forEach((g, i) =>
+        expect(maxAbsDifference(g, b[i] as Float32Array)).toBeLessThanOrEqual(TOLERANCE),
+      );
+      const kernels = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernels.length;
+      expect(await kernels(viaFast)).toBeLessThan(await kernels(viaSteps));
+    }
+  });
+
   it('a stateful layer over two halves equals one run over the whole; resetStates starts over', () => {
     const x = input(2, 6);
     const whole = ntmLayer({ ...tiny, returnSequences: true }).apply(x) as tf.Tensor;

@@ -151,10 +151,12 @@ export function parseMannArgs(args: unknown, flagNames: readonly string[]): Pars
  * How it computes: without a mask and without a final state to return or keep, a call is one
  * `model.run` over the whole sequence, which takes the model's fused whole-sequence op when
  * its configuration allows (NTM and DNC with a one-layer LSTM controller and the fused
- * implementation). With a mask (`tf.layers.masking` before it), `returnState` or `stateful`,
- * it steps with `model.step` (the fused memory step where configured): a masked step keeps
- * the state of the step before and outputs zeros, so padding anywhere in a sequence changes
- * neither the outputs of its real steps nor the gradients.
+ * implementation); so does a call with a mask (`tf.layers.masking` before it) whose sequences
+ * are all post-padded (real steps first), with zeros at the padded steps. With any other mask,
+ * `returnState` or `stateful`, it steps with `model.step` (the fused memory step where
+ * configured): a masked step keeps the state of the step before and outputs zeros. Either
+ * way, padding anywhere in a sequence changes neither the outputs of its real steps nor the
+ * gradients.
  *
  * `initialState`: in the functional API `layer.apply(x, { initialState: [...] })`, a list of
  * tensors (symbolic or concrete) in the order and shapes of {@link MannLayer.stateShapes}.
@@ -300,12 +302,17 @@ export class MannLayer extends tf.layers.Layer {
         );
       const initial = initialLeaves ? unflattenState(this.stateTemplate, initialLeaves) : undefined;
       const needState = this.returnState || this.stateful;
-      if (!mask && !needState) {
+      const lengths = mask && !needState ? postPaddedLengths(mask) : null;
+      if ((!mask || lengths) && !needState) {
         const outputs = model.run(
           x,
           initial === undefined ? {} : { initialState: initial },
         ).outputs;
-        return { output: this.returnSequences ? outputs : lastStep(outputs), state: [] };
+        if (!lengths || !mask) {
+          return { output: this.returnSequences ? outputs : lastStep(outputs), state: [] };
+        }
+        // Post-padding: the real steps come first, so the padded ones cannot change them.
+        return { output: maskPadded(outputs, mask, lengths, this.returnSequences), state: [] };
       }
       return this.runSteps(model, x, mask, initial);
     });
@@ -419,6 +426,46 @@ export class MannLayer extends tf.layers.Layer {
 function lastStep(outputs: tf.Tensor3D): tf.Tensor2D {
   const [batch, steps, size] = outputs.shape;
   return outputs.slice([0, steps - 1, 0], [batch, 1, size]).reshape([batch, size]);
+}
+
+/**
+ * The number of real steps of each sequence when every one is post-padded (its mask [B, T] is
+ * true for steps 0..L-1 and false after), else null.
+ */
+function postPaddedLengths(mask: tf.Tensor): number[] | null {
+  const [batch, steps] = mask.shape as [number, number];
+  const values = mask.dataSync();
+  const lengths: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    let length = 0;
+    while (length < steps && values[b * steps + length]) length++;
+    for (let t = length; t < steps; t++) if (values[b * steps + t]) return null;
+    lengths.push(length);
+  }
+  return lengths;
+}
+
+/**
+ * outputs [B, T, O] of a post-padded batch as the step path gives them: zeros at padded steps;
+ * without `sequences`, the output of each sequence's last real step (zeros when it has none).
+ */
+function maskPadded(
+  outputs: tf.Tensor3D,
+  mask: tf.Tensor,
+  lengths: readonly number[],
+  sequences: boolean,
+): tf.Tensor {
+  const [batch, steps, size] = outputs.shape;
+  if (sequences) {
+    const real = tf.broadcastTo(mask.cast('bool').reshape([batch, steps, 1]), outputs.shape);
+    return tf.where(real, outputs, tf.zerosLike(outputs));
+  }
+  const pick = new Float32Array(batch * steps);
+  lengths.forEach((length, b) => {
+    if (length > 0) pick[b * steps + length - 1] = 1;
+  });
+  const last = tf.tensor3d(pick, [batch, steps, 1]);
+  return tf.sum(tf.mul(outputs, last), 1).reshape([batch, size]);
 }
 
 /** Row b of `ifTrue` where `rows[b]`, else row b of `ifFalse`; rows [B] bool. */
