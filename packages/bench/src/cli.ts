@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The `mann` command line: train, eval, bench, worker, report, visualize, perf, list.
+// The `mann` command line: train, eval, export, bench, worker, report, visualize, perf, list.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { describeBackend, MannError, selectBackend } from '@mann/core';
 import { registerBuiltins } from './builtins.js';
 import { perfCommand } from './perf/command.js';
+import { exportCommand } from './layers-model.js';
 import { loadPlugins } from './plugins.js';
 import type { workerCommand } from './queue/worker-command.js';
 import {
@@ -127,7 +128,10 @@ common(
     .description(
       "evaluate a checkpoint on its task's training distribution and generalisation sets",
     )
-    .argument('<checkpoint>', 'checkpoint file written by mann train or mann bench')
+    .argument(
+      '<checkpoint>',
+      'checkpoint file written by mann train or mann bench, or a layers model directory written by mann export',
+    )
     .option('--task <name>', 'evaluate on another task (same widths)')
     .option(
       '--set <key=value>',
@@ -139,6 +143,20 @@ common(
 ).action(
   run(async (checkpoint: string, options: Parameters<typeof evalCommand>[1]) =>
     evalCommand(checkpoint, options, prepare),
+  ),
+);
+
+common(
+  program
+    .command('export')
+    .description(
+      'write a checkpoint as a TF.js layers model (model.json + weights.bin) for tf.loadLayersModel',
+    )
+    .argument('<checkpoint>', 'checkpoint file written by mann train or mann bench')
+    .argument('<dir>', 'directory to write model.json and weights.bin into'),
+).action(
+  run(async (checkpoint: string, dir: string, options: CommonOptions) =>
+    exportCommand(checkpoint, dir, options, prepare),
   ),
 );
 
@@ -228,6 +246,11 @@ common(
       'measure training speed of the NTM, DNC and LSTM baseline against tf.layers.lstm on the same backend',
     )
     .option('--scale', 'also measure step time against memory size N (64 to 4096)', false)
+    .option(
+      '--layers',
+      "also measure the NTM and DNC as TF.js layers trained by model.fit against mann's Trainer",
+      false,
+    )
     .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7)
     .option(
       '--threads <n>',

@@ -35,6 +35,7 @@ import {
   type TrainingOptions,
 } from './spec.js';
 import { ResultsStore } from './store.js';
+import { evalLayersModelCommand, isLayersModelPath } from './layers-model.js';
 import { builtinSuite, SUITES } from './suites.js';
 import { table } from './table.js';
 
@@ -176,6 +177,7 @@ export async function evalCommand(
   options: CommonOptions & { task?: string; set: string[]; size: number },
   prepare: Prepare,
 ): Promise<number> {
+  if (isLayersModelPath(path)) return evalLayersModelCommand(path, options, prepare);
   const backend = await prepare(options);
   const checkpoint = await loadCheckpoint(path);
   const saved = checkpoint.metadata.task as

@@ -82,3 +82,32 @@ describe('mann perf', () => {
     expect(Number.isFinite(threads.residentMbPerExtraThread)).toBe(true);
   }, 180_000);
 });
+
+interface LayersPerfOutput {
+  layers: {
+    model: string;
+    trainer: { sequencesPerSecond: number };
+    layers: { sequencesPerSecond: number; label: string };
+    ratio: number;
+    target: number;
+  }[];
+}
+
+describe('mann perf --layers', () => {
+  it("measures the NTM and the DNC as layers under model.fit against mann's Trainer", async () => {
+    const result = await mann('perf', '--layers', '--repeats', '1', '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const { layers } = json<LayersPerfOutput>(result);
+    expect(layers.map((l) => l.model)).toEqual(['ntm', 'dnc']);
+    for (const l of layers) {
+      expect(l.layers.label, l.model).toContain('model.fit');
+      expect(l.trainer.sequencesPerSecond, l.model).toBeGreaterThan(0);
+      expect(l.layers.sequencesPerSecond, l.model).toBeGreaterThan(0);
+      expect(l.ratio, l.model).toBeCloseTo(
+        l.layers.sequencesPerSecond / l.trainer.sequencesPerSecond,
+        6,
+      );
+      expect(l.target).toBe(0.8);
+    }
+  }, 300_000);
+});

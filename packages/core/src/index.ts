@@ -44,8 +44,8 @@ export type {
   RunResult,
   RecurrentModel,
 } from './interfaces.js';
-export { ParameterStore } from './params.js';
-export type { Initializer, ParameterScope, ParameterOptions } from './params.js';
+export { ParameterStore, withVariableFactory } from './params.js';
+export type { Initializer, ParameterScope, ParameterOptions, VariableFactory } from './params.js';
 export { withDefaults } from './config.js';
 export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
@@ -137,3 +137,24 @@ export {
 export type { Checkpoint, CheckpointContents } from './training/checkpoint.js';
 export { TrainingSession } from './training/session.js';
 export type { BatchSource, TrainingSessionOptions } from './training/session.js';
+export { MannLayer } from './layers/memory-layer.js';
+export type { LayerArgs, MannLayerArgs, MannLayerOptions } from './layers/memory-layer.js';
+export { buildModelAsWeights } from './layers/model-weights.js';
+export type { AddWeight, WeightInitializer } from './layers/model-weights.js';
+export {
+  flattenState,
+  unflattenState,
+  stateStructure,
+  tensorsOnly,
+  STATE_LEAF,
+} from './layers/state-tree.js';
+export type { StateToTensors } from './layers/state-tree.js';
+export { layersModelFiles, MODEL_JSON, WEIGHTS_BIN } from './layers/file-io.js';
+export { registerLayerType, createLayer } from './layers/layer-registry.js';
+export type { LayerFactory } from './layers/layer-registry.js';
+export { checkpointToLayersModel, EXPORT_METADATA_KEY } from './layers/export.js';
+export type { ExportMetadata } from './layers/export.js';
+export { MannCell } from './layers/memory-cell.js';
+export type { MannCellArgs } from './layers/memory-cell.js';
+export { parseMannArgs } from './layers/memory-layer.js';
+export type { ParsedMannArgs } from './layers/memory-layer.js';

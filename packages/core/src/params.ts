@@ -40,6 +40,31 @@ export interface ParameterOptions {
 let storeCounter = 0;
 
 /**
+ * Makes the variable behind a parameter: `name` is the parameter's logical name
+ * (`controller/lstm0/kernel`), `initial` its first values (the caller disposes it afterwards).
+ * The returned variable must hold a copy of `initial` and is owned by whoever made it.
+ */
+export type VariableFactory = (name: string, initial: tf.Tensor, trainable: boolean) => tf.Variable;
+
+let activeFactory: VariableFactory | undefined;
+
+/**
+ * Runs `build` with every {@link ParameterStore} constructed inside it making its variables with
+ * `factory` instead of `tf.variable`: how a TF.js layer builds a model around variables it owns
+ * (the layer's weights), with the values the model's own seeded initialisation draws.
+ * Not reentrant across async boundaries: `build` must be synchronous.
+ */
+export function withVariableFactory<T>(factory: VariableFactory, build: () => T): T {
+  const previous = activeFactory;
+  activeFactory = factory;
+  try {
+    return build();
+  } finally {
+    activeFactory = previous;
+  }
+}
+
+/**
  * The named, trainable parameters of one model. Names are logical and stable
  * (`controller/lstm0/kernel`), so checkpoints and optimizer state carry across processes;
  * the underlying tf.Variables get a unique engine-wide name (TF.js rejects duplicate names).
@@ -48,6 +73,8 @@ let storeCounter = 0;
 export class ParameterStore {
   private readonly variables = new Map<string, tf.Variable>();
   private readonly prefix = `mann${++storeCounter}`;
+  /** Set when the store was made inside {@link withVariableFactory}. */
+  private readonly factory = activeFactory;
 
   constructor(private readonly rng: Rng) {}
 
@@ -86,7 +113,9 @@ export class ParameterStore {
     }
     const initial = tf.tensor(values, [...shape]);
     const trainable = options.trainable ?? true;
-    const variable = tf.variable(initial, trainable, `${this.prefix}/${name}`);
+    const variable = this.factory
+      ? this.factory(name, initial, trainable)
+      : tf.variable(initial, trainable, `${this.prefix}/${name}`);
     initial.dispose(); // the variable holds its own reference to the data
     this.variables.set(name, variable);
     return variable;

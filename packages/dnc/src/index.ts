@@ -1,6 +1,7 @@
 // Public API of @mann/dnc. Importing it registers the model type 'dnc' and the memory type 'dnc'.
-import { registerMemory, registerModel } from '@mann/core';
+import { registerLayerType, registerMemory, registerModel } from '@mann/core';
 import { dncDefinition, dncMemoryDefinition } from './model.js';
+import { DncLayer } from './layer.js';
 
 export { retentionVector, usageAfterWrite, updateUsage } from './usage.js';
 export {
@@ -47,3 +48,6 @@ export type { DncModelState } from './model.js';
 
 registerModel(dncDefinition);
 registerMemory(dncMemoryDefinition);
+export { DncCell, dncCell, DncLayer, dncLayer, dncStateTensors } from './layer.js';
+export type { DncCellArgs, DncLayerArgs } from './layer.js';
+registerLayerType('dnc', (args) => new DncLayer(args));

@@ -1,6 +1,7 @@
 // Public API of @mann/ntm. Importing it registers the model type 'ntm' and the memory type 'ntm'.
-import { registerMemory, registerModel } from '@mann/core';
+import { registerLayerType, registerMemory, registerModel } from '@mann/core';
 import { ntmDefinition, ntmMemoryDefinition } from './model.js';
+import { NtmLayer } from './layer.js';
 
 export { interpolate, shiftWeights, sharpen, addressHeads, SHARPEN_EPSILON } from './addressing.js';
 export type { Addressing } from './addressing.js';
@@ -50,3 +51,6 @@ export type { NtmModel } from './model.js';
 
 registerModel(ntmDefinition);
 registerMemory(ntmMemoryDefinition);
+export { NtmCell, ntmCell, NtmLayer, ntmLayer } from './layer.js';
+export type { NtmCellArgs, NtmLayerArgs } from './layer.js';
+registerLayerType('ntm', (args) => new NtmLayer(args));

@@ -5,6 +5,7 @@ import { threadModules } from '../builtins.js';
 import { table } from '../table.js';
 import {
   PERF_BATCH_SIZE,
+  layersContender,
   measure,
   modelContender,
   peerContender,
@@ -52,6 +53,58 @@ export interface ThreadComparison {
   /** Targets with 2 threads (only judged when `threads` is 2). */
   readonly speedupTarget: number;
   readonly ratioToPeerTarget: number;
+}
+
+/** Models of the layers measurement and the share of the trainer's speed each must reach (issue 13). */
+export const LAYERS_PERF_MODELS: readonly {
+  label: string;
+  config: Record<string, unknown> & { type: string };
+  target: number;
+}[] = [
+  { label: 'ntm', config: { type: 'ntm' }, target: 0.8 },
+  { label: 'dnc', config: { type: 'dnc' }, target: 0.8 },
+];
+
+interface LayersRow {
+  readonly model: string;
+  readonly trainer: PerfResult;
+  readonly layers: PerfResult;
+  /** layers sequences/s over trainer sequences/s. */
+  readonly ratio: number;
+  readonly target: number;
+}
+
+/**
+ * Each model trained by mann's Trainer against the same model as a layer in a `tf.sequential`
+ * with a dense output trained by `model.fit`, alternating step by step.
+ */
+async function measureLayers(repeats: number, log: (m: string) => void): Promise<LayersRow[]> {
+  const batch = perfBatch();
+  const rows: LayersRow[] = [];
+  for (const m of LAYERS_PERF_MODELS) {
+    const contenders: Contender[] = [
+      modelContender(`${m.label}: mann Trainer`, m.config, batch),
+      layersContender(`${m.label}: tf.sequential + model.fit`, m.config, batch),
+    ];
+    try {
+      const [trainer, layers] = (await measure(contenders, {
+        repeats,
+        warmup: 2,
+        batchSize: batch.batchSize,
+        onProgress: (message) => log(`${m.label} layers ${message}`),
+      })) as [PerfResult, PerfResult];
+      rows.push({
+        model: m.label,
+        trainer,
+        layers,
+        ratio: layers.ratioToPeer ?? 0,
+        target: m.target,
+      });
+    } finally {
+      for (const c of contenders) c.dispose();
+    }
+  }
+  return rows;
 }
 
 /** Memory sizes of the scale measurement. */
@@ -118,7 +171,7 @@ const residentMb = (): number => process.memoryUsage().rss / 2 ** 20;
 
 /** `mann perf` */
 export async function perfCommand(
-  options: CommonOptions & { scale: boolean; repeats: number; threads: number },
+  options: CommonOptions & { scale: boolean; layers?: boolean; repeats: number; threads: number },
   prepare: (options: CommonOptions) => Promise<string>,
 ): Promise<number> {
   const backend = await prepare(options);
@@ -174,6 +227,9 @@ export async function perfCommand(
   });
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   const scale = options.scale ? await measureScale(3, log) : undefined;
+  const layers = options.layers
+    ? await measureLayers(Math.max(1, options.repeats), log)
+    : undefined;
   const targets = [null, ...PERF_MODELS.map((m) => m.target)];
   const machine = `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}`;
   const workload = `copy, length ${batch.steps >> 1} (${batch.steps} steps), batch ${batch.batchSize}, Adam, one training step = forward + backward + clipping + update`;
@@ -192,6 +248,7 @@ export async function perfCommand(
           },
           peakRssMb,
           scale,
+          layers,
         },
         null,
         2,
@@ -256,6 +313,17 @@ export async function perfCommand(
       );
       for (const s of scale.filter((x) => x.skipped))
         process.stdout.write(`  ${s.model} N=${s.slots}: ${s.skipped}\n`);
+    }
+    if (layers) {
+      const layerRows = layers.map((l) => [
+        l.model,
+        l.trainer.sequencesPerSecond,
+        l.layers.sequencesPerSecond,
+        `${(100 * l.ratio).toFixed(0)} % (target ${100 * l.target} %: ${l.ratio >= l.target ? 'met' : 'NOT met'})`,
+      ]);
+      process.stdout.write(
+        `\nas TF.js layers (tf.sequential + dense output, model.fit) against mann's Trainer:\n${table(['model', 'Trainer seq/s', 'model.fit seq/s', 'ratio'], layerRows)}\n`,
+      );
     }
   }
   return 0;

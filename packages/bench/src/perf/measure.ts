@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   Rng,
   Trainer,
+  createLayer,
   createModel,
   type RecurrentModel,
   type SequenceBatch,
@@ -103,6 +104,47 @@ export function modelContender(
     },
     dispose() {
       trainer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/**
+ * The same model as a TF.js layer (`createLayer`: `NtmLayer`, `DncLayer`, ...) in a
+ * `tf.sequential` with a dense sigmoid output, trained by `model.fit` (one epoch of one batch
+ * per step; Adam 1e-3, binary cross-entropy, no gradient clipping) on the same batch.
+ */
+export function layersContender(
+  label: string,
+  config: Record<string, unknown> & { type: string },
+  batch: SequenceBatch,
+): Contender & { model: tf.Sequential } {
+  const { type, ...options } = config;
+  const model = tf.sequential({
+    layers: [
+      createLayer({
+        ...options,
+        type,
+        units: batch.outputWidth,
+        seed: 1,
+        returnSequences: true,
+        inputShape: [batch.steps, batch.inputWidth],
+      }),
+      tf.layers.dense({ units: batch.outputWidth, activation: 'sigmoid' }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'binaryCrossentropy' });
+  const x = tf.tensor3d(batch.inputs, [batch.batchSize, batch.steps, batch.inputWidth]);
+  const y = tf.tensor3d(batch.targets, [batch.batchSize, batch.steps, batch.outputWidth]);
+  return {
+    label,
+    model,
+    async step() {
+      await model.fit(x, y, { epochs: 1, batchSize: batch.batchSize, verbose: 0 });
+    },
+    dispose() {
+      x.dispose();
+      y.dispose();
       model.dispose();
     },
   };

@@ -5,6 +5,7 @@ import type * as NodePath from 'node:path';
 import type { ModelConfig, RecurrentModel } from '../interfaces.js';
 import { createModel } from '../registry.js';
 import { MannError } from '../errors.js';
+import { nodeBuiltin } from '../node-builtins.js';
 import {
   Trainer,
   type ResolvedTrainerOptions,
@@ -140,15 +141,14 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array {
   return file;
 }
 
-/** Node's `fs/promises` and `path`, taken at call time so this module imports no Node built-in. */
+/** Node's `fs/promises` and `path` (taken at call time: no Node built-in on the main entry). */
 function nodeFiles(): { fs: typeof NodeFs; path: typeof NodePath } {
-  const getBuiltin = globalThis.process?.getBuiltinModule;
-  if (typeof getBuiltin !== 'function') {
-    throw new MannError(
-      'saveCheckpoint and loadCheckpoint read and write files and need Node >= 20.16; elsewhere use encodeCheckpoint and decodeCheckpoint',
-    );
-  }
-  return { fs: getBuiltin('node:fs/promises'), path: getBuiltin('node:path') };
+  const what = 'saveCheckpoint and loadCheckpoint (files on disk)';
+  const instead = 'use encodeCheckpoint and decodeCheckpoint';
+  return {
+    fs: nodeBuiltin<typeof NodeFs>('node:fs/promises', what, instead),
+    path: nodeBuiltin<typeof NodePath>('node:path', what, instead),
+  };
 }
 
 /**

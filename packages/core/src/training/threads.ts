@@ -8,6 +8,7 @@ import type { RecurrentModel } from '../interfaces.js';
 import { validateBatch, type SequenceBatch } from '../data.js';
 import { BACKENDS, type BackendName } from '../backend.js';
 import { MannError } from '../errors.js';
+import { nodeBuiltin } from '../node-builtins.js';
 import {
   combineShards,
   shardLossAndGradients,
@@ -17,28 +18,20 @@ import {
   trainableSizes,
 } from './shards.js';
 
-/**
- * The Node modules the threads need, taken at call time with `process.getBuiltinModule`, so the
- * main entry of `@mann/core` imports no Node built-in and still bundles for the browser (where
- * `workers` above 1 fails with this message).
- */
+/** The Node modules the threads need (taken at call time: no Node built-in on the main entry). */
 function nodeModules(): {
   fs: typeof NodeFs;
   path: typeof NodePath;
   url: typeof NodeUrl;
   threads: typeof NodeThreads;
 } {
-  const getBuiltin = globalThis.process?.getBuiltinModule;
-  if (typeof getBuiltin !== 'function') {
-    throw new MannError(
-      'training threads (workers > 1) need Node >= 20.16 (node:worker_threads); in a browser train with workers: 1',
-    );
-  }
+  const what = 'training threads (workers > 1)';
+  const instead = 'train with workers: 1';
   return {
-    fs: getBuiltin('node:fs'),
-    path: getBuiltin('node:path'),
-    url: getBuiltin('node:url'),
-    threads: getBuiltin('node:worker_threads'),
+    fs: nodeBuiltin<typeof NodeFs>('node:fs', what, instead),
+    path: nodeBuiltin<typeof NodePath>('node:path', what, instead),
+    url: nodeBuiltin<typeof NodeUrl>('node:url', what, instead),
+    threads: nodeBuiltin<typeof NodeThreads>('node:worker_threads', what, instead),
   };
 }
 /** Value a thread stores in its status word when it exits. */
