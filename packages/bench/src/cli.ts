@@ -26,7 +26,7 @@ const wholeNumber =
   (name: string, min = 0) =>
   (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min)
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min)
       throw new InvalidArgumentError(`${name} must be a whole number >= ${min}, got '${value}'`);
     return n;
   };
