@@ -260,7 +260,7 @@ export async function benchCommand(
       },
       `${lines.join('\n')}\n\nreport: ${report.htmlPath}\nsummary: ${report.markdownPath}`,
     );
-    return runs.some((r) => r.status !== 'done') ? 1 : 0;
+    return runs.some((r) => r.status !== 'done') || summary.failed.length > 0 ? 1 : 0;
   } finally {
     progress.stop();
   }

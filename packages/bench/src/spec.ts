@@ -192,7 +192,15 @@ export function validateSuite(suite: SuiteSpec): void {
       }
     }
   }
-  suite.seeds.forEach((s, i) => checkInteger(`${where}: seeds[${i}]`, s, 0));
+  suite.seeds.forEach((s, i) => {
+    checkInteger(`${where}: seeds[${i}]`, s, 0);
+    const first = suite.seeds.indexOf(s);
+    if (first !== i) {
+      throw new MannError(
+        `${where}: seeds[${i}] is ${s}, already listed as seeds[${first}]; each seed must appear once`,
+      );
+    }
+  });
   resolveTraining(DEFAULT_TRAINING, suite.training, where);
 }
 
@@ -252,6 +260,16 @@ export function expandSuite(
         runs.push({ id: runId(base), ...base });
       }
     }
+  }
+  // Two identical runs would train the same checkpoint at once: reject them before anything runs.
+  const seen = new Set<string>();
+  for (const run of runs) {
+    if (seen.has(run.id)) {
+      throw new MannError(
+        `suite '${suite.name}' lists the same run twice: ${run.id} (the same task, model and seed); remove the duplicate`,
+      );
+    }
+    seen.add(run.id);
   }
   return runs;
 }
