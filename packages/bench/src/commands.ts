@@ -138,6 +138,7 @@ async function trainLocked(
     progress.stop();
     const run = store.runs('train').find((r) => r.id === spec.id);
     const evaluations = store.evaluations([spec.id]);
+    const warnings = store.warnings(spec.id).map((w) => w.message);
     const failed = result.failed[0];
     print(
       options,
@@ -147,6 +148,7 @@ async function trainLocked(
         checkpoint,
         run,
         evaluations,
+        warnings,
         ...(failed ? { error: failed.message } : {}),
       },
       failed
@@ -159,7 +161,7 @@ async function trainLocked(
               e.bitErrorsPerSequence,
               e.sequenceAccuracy,
             ]),
-          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}`,
+          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}${warnings.map((w) => `\nwarning: ${w}`).join('')}`,
     );
     return failed ? 1 : 0;
   } finally {

@@ -87,6 +87,10 @@ function record(
     case 'evaluation':
       store.addEvaluation(event.record);
       break;
+    case 'warning':
+      store.addWarning(event.runId, event.step, event.message);
+      progress.log(`${label(spec)}: warning: ${event.message}`);
+      break;
     case 'picture':
       store.setPicture(event.picture);
       break;

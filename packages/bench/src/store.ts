@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS pictures (
   run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
   data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS warnings (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+);
 CREATE TABLE IF NOT EXISTS errors (
   run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   at TEXT NOT NULL,
@@ -311,6 +317,20 @@ export class ResultsStore {
       const row = statement.get(id) as { data: string } | undefined;
       return row ? [JSON.parse(row.data) as MemoryPicture] : [];
     });
+  }
+
+  /** Records a warning about a run (e.g. divergence); replaying the same step replaces it. */
+  addWarning(id: string, step: number, message: string): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO warnings (run_id, step, message) VALUES (?, ?, ?)')
+      .run(id, step, message);
+  }
+
+  /** Warnings about a run, by step. */
+  warnings(runId: string): { step: number; message: string }[] {
+    return this.db
+      .prepare('SELECT step, message FROM warnings WHERE run_id = ? ORDER BY step')
+      .all(runId) as { step: number; message: string }[];
   }
 
   /** Recorded errors of a run, oldest first. */
