@@ -89,7 +89,18 @@ const program = new Command('mann')
     'Memory-augmented neural networks (NTM, DNC) on TensorFlow.js: train, evaluate, benchmark',
   )
   .showHelpAfterError()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({
+    writeErr: (s) => process.stderr.write(s),
+    // Argument errors (unknown option, missing or invalid value) are also a JSON object on
+    // stdout under --json, like every other error.
+    outputError: (message, write) => {
+      write(message);
+      if (process.argv.slice(2).includes('--json'))
+        process.stdout.write(
+          `${JSON.stringify({ error: message.replace(/^error: /, '').trim() })}\n`,
+        );
+    },
+  });
 
 common(
   program

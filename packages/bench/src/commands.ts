@@ -19,6 +19,7 @@ import { createProgress } from './progress.js';
 import { buildMemoryPictureHtml, writeReport } from './report/index.js';
 import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
+import { onTermination } from './signals.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -125,6 +126,15 @@ async function trainLocked(
   }
   const store = new ResultsStore(join(resultsDir, 'results.db'));
   const progress = createProgress({ quiet: options.json });
+  // Ctrl-C or kill: the run is marked interrupted (pending, so it resumes) and the command
+  // that resumes it is printed; then the process ends by the signal.
+  const stopWatching = onTermination((signal) => {
+    progress.stop();
+    const saved = store.progressOf(spec.id)?.steps ?? 0;
+    const message = `interrupted by ${signal}; its last checkpoint is at update ${saved}`;
+    store.interruptRun(spec.id, message);
+    process.stderr.write(`\nmann: ${message}. To continue from there:\n  ${resumeCommand()}\n`);
+  });
   try {
     store.addRuns([spec]);
     const result = await runGrid([spec], {
@@ -165,9 +175,18 @@ async function trainLocked(
     );
     return failed ? 1 : 0;
   } finally {
+    stopWatching();
     progress.stop();
     store.close();
   }
+}
+
+/** This `mann train` command line with `--resume` instead of `--fresh`, quoted for a shell. */
+function resumeCommand(): string {
+  const quote = (a: string): string =>
+    /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+  const args = process.argv.slice(2).filter((a) => a !== '--fresh' && a !== '--resume');
+  return ['mann', ...args, '--resume'].map(quote).join(' ');
 }
 
 /** `mann eval` */

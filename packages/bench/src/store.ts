@@ -224,6 +224,16 @@ export class ResultsStore {
       { status: RunRecord['status']; steps: number } | undefined;
   }
 
+  /**
+   * Marks a run stopped by a signal: pending again (it resumes from its checkpoint), with
+   * `message` as its error until it runs again.
+   */
+  interruptRun(id: string, message: string): void {
+    this.db
+      .prepare(`UPDATE runs SET status = 'pending', error = ?, updated_at = ? WHERE id = ?`)
+      .run(message, new Date().toISOString(), id);
+  }
+
   /** Runs left 'running' by a process that died become pending again (they resume). */
   recoverInterrupted(): number {
     return this.db.prepare(`UPDATE runs SET status = 'pending' WHERE status = 'running'`).run()
