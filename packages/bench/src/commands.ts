@@ -76,6 +76,14 @@ export async function trainCommand(
     throw new MannError('--resume and --fresh cannot be used together');
   const backend = await prepare(options);
   const overrides = parseOverrides(options.set);
+  const fixed: Record<string, string> = {
+    type: 'the model type is --model',
+    inputSize: 'the input width comes from the task',
+    outputSize: 'the output width comes from the task',
+  };
+  for (const key of Object.keys(overrides.model)) {
+    if (fixed[key]) throw new MannError(`--set model.${key} cannot be set: ${fixed[key]}`);
+  }
   const definition = getModelDefinition(options.model);
   const task = createTask(options.task, overrides.task);
   // Validate the model config now, before anything is written.
@@ -196,10 +204,18 @@ export async function evalCommand(
   prepare: Prepare,
 ): Promise<number> {
   const backend = await prepare(options);
+  const overrides = parseOverrides(options.set);
+  for (const target of ['model', 'train'] as const) {
+    const [key] = Object.keys(overrides[target]);
+    if (key !== undefined) {
+      throw new MannError(
+        `mann eval applies task.<key>= overrides only (the model and its training are the checkpoint's); got --set ${target}.${key}`,
+      );
+    }
+  }
   const checkpoint = await loadCheckpoint(path);
   const saved = checkpoint.metadata.task as
     { name: string; params?: Record<string, unknown> } | undefined;
-  const overrides = parseOverrides(options.set);
   const taskName = options.task ?? saved?.name;
   if (!taskName) throw new MannError(`checkpoint ${path} does not name its task; pass --task`);
   const task = createTask(taskName, { ...(options.task ? {} : saved?.params), ...overrides.task });
