@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { MannError } from '@mann/core';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CurvePoint, EvaluationRecord, MemoryPicture, RunRecord } from './report/types.js';
@@ -90,25 +91,40 @@ interface RunRow {
 export class ResultsStore {
   private readonly db: Database.Database;
 
+  /** Opens (or creates) the database; an error names the file and what went wrong. */
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
-    const version = this.db
-      .prepare('SELECT value FROM meta WHERE key = ?')
-      .get('schema_version') as { value: string } | undefined;
-    if (!version) {
-      this.db
-        .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
-        .run('schema_version', String(SCHEMA_VERSION));
-    } else if (Number(version.value) !== SCHEMA_VERSION) {
-      throw new Error(
-        `results database ${path} has schema version ${version.value}; this mann reads ${SCHEMA_VERSION}`,
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new MannError(
+        `cannot create results directory ${dirname(path)}: ${(error as Error).message}`,
       );
     }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+      const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
+        { value: string } | undefined;
+      if (!version) {
+        db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(
+          'schema_version',
+          String(SCHEMA_VERSION),
+        );
+      } else if (Number(version.value) !== SCHEMA_VERSION) {
+        throw new MannError(
+          `results database ${path} has schema version ${version.value}; this mann reads ${SCHEMA_VERSION}`,
+        );
+      }
+    } catch (error) {
+      db?.close();
+      if (error instanceof MannError) throw error;
+      throw new MannError(`results database ${path}: ${(error as Error).message}`);
+    }
+    this.db = db;
   }
 
   /** Adds runs that are not yet known (as pending); known runs keep their state. */
