@@ -3,6 +3,7 @@ import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   MannError,
+  Rng,
   getModelDefinition,
   listMemories,
   listModels,
@@ -19,6 +20,7 @@ import { createProgress } from './progress.js';
 import { buildMemoryPictureHtml, writeReport } from './report/index.js';
 import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
+import { checkMemoryFits } from './memory-estimate.js';
 import { onTermination } from './signals.js';
 import {
   captureMemoryPicture,
@@ -87,7 +89,7 @@ export async function trainCommand(
   const definition = getModelDefinition(options.model);
   const task = createTask(options.task, overrides.task);
   // Validate the model config now, before anything is written.
-  definition.resolveConfig({
+  const resolved = definition.resolveConfig({
     ...overrides.model,
     type: options.model,
     inputSize: task.inputWidth,
@@ -97,6 +99,11 @@ export async function trainCommand(
     DEFAULT_TRAINING,
     overrides.train as Partial<TrainingOptions>,
     '--set train',
+  );
+  checkMemoryFits(
+    resolved as unknown as Record<string, unknown>,
+    training.batchSize,
+    task.sample(new Rng(0), 1).steps,
   );
   const base: Omit<RunSpec, 'id'> = {
     suite: 'train',
