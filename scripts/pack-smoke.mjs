@@ -49,6 +49,9 @@ try {
     ]) {
       if (!files.includes(required)) throw new Error(`@mann/${name} tarball lacks ${required}`);
     }
+    if (name === 'bench' && !files.includes('bin/mann.js')) {
+      throw new Error('@mann/bench tarball lacks bin/mann.js (the mann command)');
+    }
     if (files.some((f) => f.startsWith('src/') || f.startsWith('test/'))) {
       throw new Error(`@mann/${name} tarball ships sources or tests`);
     }

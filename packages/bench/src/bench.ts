@@ -1,9 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { getModelDefinition } from '@mann/core';
+import * as tf from '@tensorflow/tfjs';
+import { MannError, Rng, getModelDefinition } from '@mann/core';
 import { createTask } from '@mann/tasks';
 import { collectReportData } from './collect.js';
 import { lockResultsDir } from './lock.js';
+import { checkMemoryFits, tensorMemoryLimit } from './memory-estimate.js';
 import { runGrid, type GridSummary } from './pool.js';
 import { createProgress, type ProgressDisplay } from './progress.js';
 import { writeReport } from './report/index.js';
@@ -61,11 +63,23 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
   const specs = expandSuite(suite, options.filter ?? {});
   for (const spec of specs) {
     const task = createTask(spec.task.name, spec.task.params ?? {});
-    getModelDefinition(spec.model.config.type).resolveConfig({
+    const config = getModelDefinition(spec.model.config.type).resolveConfig({
       ...spec.model.config,
       inputSize: task.inputWidth,
       outputSize: task.outputWidth,
     });
+    try {
+      checkMemoryFits(
+        config as unknown as Record<string, unknown>,
+        spec.training.batchSize,
+        task.sample(new Rng(0), 1).steps,
+        tensorMemoryLimit(
+          options.backend && options.backend !== 'auto' ? options.backend : tf.getBackend(),
+        ),
+      );
+    } catch (error) {
+      throw new MannError(`${spec.id}: ${(error as Error).message}`);
+    }
   }
   const resultsDir = resolve(options.resultsDir ?? 'results');
   // Queue mode: the URL, Redis and the coordinator's claim are checked before anything is written.

@@ -28,7 +28,7 @@ const wholeNumber =
   (name: string, min = 0) =>
   (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min)
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min)
       throw new InvalidArgumentError(`${name} must be a whole number >= ${min}, got '${value}'`);
     return n;
   };
@@ -91,7 +91,18 @@ const program = new Command('mann')
     'Memory-augmented neural networks (NTM, DNC) on TensorFlow.js: train, evaluate, benchmark',
   )
   .showHelpAfterError()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({
+    writeErr: (s) => process.stderr.write(s),
+    // Argument errors (unknown option, missing or invalid value) are also a JSON object on
+    // stdout under --json, like every other error.
+    outputError: (message, write) => {
+      write(message);
+      if (process.argv.slice(2).includes('--json'))
+        process.stdout.write(
+          `${JSON.stringify({ error: message.replace(/^error: /, '').trim() })}\n`,
+        );
+    },
+  });
 
 common(
   program

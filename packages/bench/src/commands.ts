@@ -3,6 +3,7 @@ import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   MannError,
+  Rng,
   getModelDefinition,
   listMemories,
   listModels,
@@ -19,6 +20,8 @@ import { createProgress } from './progress.js';
 import { buildMemoryPictureHtml, writeReport } from './report/index.js';
 import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
+import { checkMemoryFits } from './memory-estimate.js';
+import { onTermination } from './signals.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -77,10 +80,18 @@ export async function trainCommand(
     throw new MannError('--resume and --fresh cannot be used together');
   const backend = await prepare(options);
   const overrides = parseOverrides(options.set);
+  const fixed: Record<string, string> = {
+    type: 'the model type is --model',
+    inputSize: 'the input width comes from the task',
+    outputSize: 'the output width comes from the task',
+  };
+  for (const key of Object.keys(overrides.model)) {
+    if (fixed[key]) throw new MannError(`--set model.${key} cannot be set: ${fixed[key]}`);
+  }
   const definition = getModelDefinition(options.model);
   const task = createTask(options.task, overrides.task);
   // Validate the model config now, before anything is written.
-  definition.resolveConfig({
+  const resolved = definition.resolveConfig({
     ...overrides.model,
     type: options.model,
     inputSize: task.inputWidth,
@@ -90,6 +101,11 @@ export async function trainCommand(
     DEFAULT_TRAINING,
     overrides.train as Partial<TrainingOptions>,
     '--set train',
+  );
+  checkMemoryFits(
+    resolved as unknown as Record<string, unknown>,
+    training.batchSize,
+    task.sample(new Rng(0), 1).steps,
   );
   const base: Omit<RunSpec, 'id'> = {
     suite: 'train',
@@ -127,6 +143,15 @@ async function trainLocked(
   }
   const store = new ResultsStore(join(resultsDir, 'results.db'));
   const progress = createProgress({ quiet: options.json });
+  // Ctrl-C or kill: the run is marked interrupted (pending, so it resumes) and the command
+  // that resumes it is printed; then the process ends by the signal.
+  const stopWatching = onTermination((signal) => {
+    progress.stop();
+    const saved = store.progressOf(spec.id)?.steps ?? 0;
+    const message = `interrupted by ${signal}; its last checkpoint is at update ${saved}`;
+    store.interruptRun(spec.id, message);
+    process.stderr.write(`\nmann: ${message}. To continue from there:\n  ${resumeCommand()}\n`);
+  });
   try {
     store.addRuns([spec]);
     const result = await runGrid([spec], {
@@ -141,6 +166,7 @@ async function trainLocked(
     progress.stop();
     const run = store.runs('train').find((r) => r.id === spec.id);
     const evaluations = store.evaluations([spec.id]);
+    const warnings = store.warnings(spec.id).map((w) => w.message);
     const failed = result.failed[0];
     print(
       options,
@@ -150,6 +176,7 @@ async function trainLocked(
         checkpoint,
         run,
         evaluations,
+        warnings,
         ...(failed ? { error: failed.message } : {}),
       },
       failed
@@ -162,13 +189,22 @@ async function trainLocked(
               e.bitErrorsPerSequence,
               e.sequenceAccuracy,
             ]),
-          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}`,
+          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}${warnings.map((w) => `\nwarning: ${w}`).join('')}`,
     );
     return failed ? 1 : 0;
   } finally {
+    stopWatching();
     progress.stop();
     store.close();
   }
+}
+
+/** This `mann train` command line with `--resume` instead of `--fresh`, quoted for a shell. */
+function resumeCommand(): string {
+  const quote = (a: string): string =>
+    /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+  const args = process.argv.slice(2).filter((a) => a !== '--fresh' && a !== '--resume');
+  return ['mann', ...args, '--resume'].map(quote).join(' ');
 }
 
 /** `mann eval` */
@@ -179,10 +215,18 @@ export async function evalCommand(
 ): Promise<number> {
   if (isLayersModelPath(path)) return evalLayersModelCommand(path, options, prepare);
   const backend = await prepare(options);
+  const overrides = parseOverrides(options.set);
+  for (const target of ['model', 'train'] as const) {
+    const [key] = Object.keys(overrides[target]);
+    if (key !== undefined) {
+      throw new MannError(
+        `mann eval applies task.<key>= overrides only (the model and its training are the checkpoint's); got --set ${target}.${key}`,
+      );
+    }
+  }
   const checkpoint = await loadCheckpoint(path);
   const saved = checkpoint.metadata.task as
     { name: string; params?: Record<string, unknown> } | undefined;
-  const overrides = parseOverrides(options.set);
   const taskName = options.task ?? saved?.name;
   if (!taskName) throw new MannError(`checkpoint ${path} does not name its task; pass --task`);
   const task = createTask(taskName, { ...(options.task ? {} : saved?.params), ...overrides.task });
@@ -270,7 +314,7 @@ export async function benchCommand(
       },
       `${lines.join('\n')}\n\nreport: ${report.htmlPath}\nsummary: ${report.markdownPath}`,
     );
-    return runs.some((r) => r.status !== 'done') ? 1 : 0;
+    return runs.some((r) => r.status !== 'done') || summary.failed.length > 0 ? 1 : 0;
   } finally {
     progress.stop();
   }

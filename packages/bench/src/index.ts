@@ -31,6 +31,8 @@ export { runGrid } from './pool.js';
 export type { GridSummary, RunGridOptions } from './pool.js';
 export type { RunEvent, ExecuteRunOptions } from './runner.js';
 export { ResultsStore } from './store.js';
+export { suiteFileSchema } from './suite-schema.js';
+export type { SuiteFile } from './suite-schema.js';
 export { lockResultsDir, lockPath } from './lock.js';
 export type { LockOwner, ResultsLock } from './lock.js';
 export { collectReportData, describeMachine } from './collect.js';

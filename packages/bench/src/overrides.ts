@@ -9,11 +9,20 @@ export interface Overrides {
 
 const TARGETS = ['model', 'task', 'train'] as const;
 
-/** Parses a value as JSON (numbers, booleans, arrays, objects), else keeps the string. */
-export function parseValue(text: string): unknown {
+/**
+ * Parses a value as JSON (numbers, booleans, arrays, objects, quoted strings); a bare word
+ * (`feedforward`) is kept as a string. Text that starts like JSON (`[`, `{`, `"`, a digit or a
+ * sign) but does not parse is an error rather than a string nobody meant.
+ */
+export function parseValue(text: string, where = 'value'): unknown {
   try {
     return JSON.parse(text) as unknown;
-  } catch {
+  } catch (error) {
+    if (/^[[{"\d+-]/.test(text)) {
+      throw new MannError(
+        `${where}: '${text}' is not valid JSON (${(error as Error).message}); write a string as a bare word or in double quotes`,
+      );
+    }
     return text;
   }
 }
@@ -49,7 +58,7 @@ export function parseOverrides(pairs: readonly string[]): Overrides {
     const last = keys[keys.length - 1] as string;
     if (Object.hasOwn(node, last))
       throw new MannError(`--set '${pair}': ${target}.${keys.join('.')} is set twice`);
-    node[last] = parseValue(pair.slice(at + 1).trim());
+    node[last] = parseValue(pair.slice(at + 1).trim(), `--set '${pair}'`);
   }
   return out;
 }

@@ -19,6 +19,13 @@ export async function loadPlugins(specifiers: readonly string[]): Promise<void> 
       throw new MannError(`cannot load plugin '${specifier}': ${(error as Error).message}`);
     }
     const register = module.register ?? module.default?.register;
-    if (typeof register === 'function') await (register as () => unknown)();
+    if (typeof register !== 'function') continue;
+    try {
+      await (register as () => unknown)();
+    } catch (error) {
+      throw new MannError(
+        `plugin '${specifier}' failed in register(): ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
   }
 }

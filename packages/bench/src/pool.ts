@@ -29,6 +29,9 @@ export interface GridSummary {
   readonly failed: { runId: string; message: string }[];
 }
 
+/** Consecutive failed starts after which a worker slot stops starting processes. */
+const WORKER_START_ATTEMPTS = 3;
+
 /** `task/model/s<seed>`: how progress lines name a run. */
 export const label = (spec: RunSpec): string =>
   `${spec.task.name}/${spec.model.label}/s${spec.seed}`;
@@ -88,6 +91,10 @@ export function record(
       break;
     case 'evaluation':
       store.addEvaluation(event.record);
+      break;
+    case 'warning':
+      store.addWarning(event.runId, event.step, event.message);
+      progress.log(`${label(spec)}: warning: ${event.message}`);
       break;
     case 'picture':
       store.setPicture(event.picture);
@@ -168,9 +175,12 @@ export async function runGrid(
   }
   const queue = [...specs];
   const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
-  const startWorker = (): Promise<void> =>
+  let startError = '';
+  // `failedStarts`: consecutive times this worker slot's process ended before it was ready.
+  const startWorker = (failedStarts = 0): Promise<void> =>
     new Promise((resolve) => {
       if (queue.length === 0) return resolve();
+      if (failedStarts >= WORKER_START_ATTEMPTS) return resolve(); // this slot gives up
       const child: ChildProcess = fork(workerPath, [], {
         env: {
           ...process.env,
@@ -181,6 +191,8 @@ export async function runGrid(
       });
       let current: RunSpec | undefined;
       let emit: ((event: RunEvent) => void) | undefined;
+      let ready = false;
+      let whyNotReady = '';
       const next = (): void => {
         current = queue.shift();
         if (!current) {
@@ -202,7 +214,10 @@ export async function runGrid(
         } satisfies ToWorker);
       };
       child.on('message', (message: FromWorker) => {
-        if (message.type === 'ready') next();
+        if (message.type === 'ready') {
+          ready = true;
+          next();
+        } else if (message.type === 'startFailed') whyNotReady = message.message;
         else if (message.type === 'event') emit?.(message.event);
         else if (message.type === 'finished') {
           summary.done.push(message.runId);
@@ -219,12 +234,23 @@ export async function runGrid(
             `worker process exited unexpectedly (code ${code}, signal ${signal}) during this run`,
           );
         }
-        // Replace a worker that died with work left, so the rest of the queue still runs.
-        if (queue.length > 0) void startWorker().then(resolve);
+        if (!ready) {
+          startError = `${whyNotReady || 'no message'} (exit code ${code}, signal ${signal})`;
+        }
+        // Replace a worker that died with work left, so the rest of the queue still runs; a
+        // worker that cannot start is tried WORKER_START_ATTEMPTS times, not forever.
+        if (queue.length > 0) void startWorker(ready ? 0 : failedStarts + 1).then(resolve);
         else resolve();
       });
     });
   const count = Math.max(1, Math.min(options.workers, specs.length));
   await Promise.all(Array.from({ length: count }, () => startWorker()));
+  // Every worker slot gave up: the runs left cannot be trained here.
+  for (const spec of queue.splice(0)) {
+    fail(
+      spec,
+      `worker process failed to start ${WORKER_START_ATTEMPTS} times in a row: ${startError}`,
+    );
+  }
   return summary;
 }

@@ -97,13 +97,14 @@ export function createProgress(
 function lineProgress(stream: NodeJS.WriteStream): ProgressDisplay {
   const runs = new Map<
     string,
-    { label: string; total: number; nextTenth: number; started: number }
+    { label: string; total: number; from: number; nextTenth: number; started: number }
   >();
   return {
     start(id, label, total, from) {
       runs.set(id, {
         label,
         total,
+        from,
         nextTenth: Math.floor((from / total) * 10) + 1,
         started: Date.now(),
       });
@@ -115,7 +116,9 @@ function lineProgress(stream: NodeJS.WriteStream): ProgressDisplay {
       run.nextTenth = Math.floor((value / run.total) * 10) + 1;
       const f = format(fields);
       const elapsed = (Date.now() - run.started) / 1000;
-      const eta = value > 0 ? Math.max(0, (elapsed / value) * (run.total - value)) : 0;
+      // The rate of this process only: steps done before a resume took no time here.
+      const done = value - run.from;
+      const eta = done > 0 ? Math.max(0, (elapsed / done) * (run.total - value)) : 0;
       stream.write(
         `${run.label}: step ${value}/${run.total} (${Math.round((100 * value) / run.total)}%) | ${f.sequences} seq | ${f.speed} seq/s | ${f.bits} bits | ${f.errors} err | ETA ${Math.round(eta)}s\n`,
       );

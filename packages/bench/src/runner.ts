@@ -51,7 +51,15 @@ export type RunEvent =
     }
   | { type: 'evaluation'; record: EvaluationRecord }
   | { type: 'picture'; picture: MemoryPicture }
+  | { type: 'warning'; runId: string; step: number; message: string }
   | { type: 'done'; runId: string; step: number; sequences: number; wallMs: number };
+
+/**
+ * A run whose evaluation cost grows past this multiple of its cost before training is reported
+ * as diverging (a warning; training goes on). An untrained model costs about one bit per target
+ * bit; Adam with a learning rate of 1000 reaches ~1e17.
+ */
+export const DIVERGENCE_FACTOR = 10;
 
 /** Where a run's checkpoint lives inside a results directory. */
 export function checkpointPath(resultsDir: string, runId: string): string {
@@ -229,10 +237,16 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
   };
   let session: TrainingSession;
   let wallBefore = 0;
+  // Cost on the evaluation set before training (saved in checkpoints): the divergence baseline.
+  let initialBits: number | undefined;
+  let warnedDivergence = false;
   if (!options.fresh && existsSync(path)) {
     const resumed = await TrainingSession.resume(path, sample, threading);
     session = resumed.session;
     wallBefore = Number(resumed.metadata.wallMs ?? 0);
+    if (typeof resumed.metadata.initialBits === 'number')
+      initialBits = resumed.metadata.initialBits;
+    warnedDivergence = resumed.metadata.warnedDivergence === true;
   } else {
     const model = createModel(
       { ...spec.model.config, inputSize: task.inputWidth, outputSize: task.outputWidth },
@@ -283,6 +297,20 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         },
       });
       lastErrors = scores.bitErrorsPerSequence;
+      if (session.step === 0) initialBits = scores.bitsPerSequence;
+      else if (
+        !warnedDivergence &&
+        initialBits !== undefined &&
+        scores.bitsPerSequence > DIVERGENCE_FACTOR * initialBits
+      ) {
+        warnedDivergence = true;
+        options.emit({
+          type: 'warning',
+          runId: spec.id,
+          step: session.step,
+          message: `training diverges: the evaluation cost is ${scores.bitsPerSequence.toPrecision(3)} bits per sequence at update ${session.step}, more than ${DIVERGENCE_FACTOR} times its ${initialBits.toPrecision(3)} before training (learning rate too high?)`,
+        });
+      }
     };
     const save = async (): Promise<void> => {
       const staged = stagedCheckpointPath(options.resultsDir, spec.id, session.step);
@@ -291,6 +319,8 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         wallMs: wall(),
         task: spec.task,
         modelLabel: spec.model.label,
+        ...(initialBits !== undefined ? { initialBits } : {}),
+        warnedDivergence,
       });
       options.emit({
         type: 'checkpoint',

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { MannError, checkInteger, checkNumber, type OptimizerConfig } from '@mann/core';
 import { createTask, getTaskDefinition } from '@mann/tasks';
+import { closest, suiteProblems } from './suite-schema.js';
 
 /** A model as a suite names it: a label and a config for `createModel` (widths come from the task). */
 export interface ModelEntry {
@@ -156,7 +157,9 @@ export function runId(spec: Omit<RunSpec, 'id'>): string {
 
 /** Checks a suite (names unique, tasks registered, options valid). */
 export function validateSuite(suite: SuiteSpec): void {
-  const where = `suite '${suite.name}'`;
+  const where = `suite '${suite?.name}'`;
+  const problems = suiteProblems(suite);
+  if (problems.length > 0) throw new MannError(`${where}: ${problems.join('; ')}`);
   if (!suite.models?.length) throw new MannError(`${where} lists no models`);
   if (!suite.tasks?.length) throw new MannError(`${where} lists no tasks`);
   if (!suite.seeds?.length) throw new MannError(`${where} lists no seeds`);
@@ -192,7 +195,28 @@ export function validateSuite(suite: SuiteSpec): void {
       }
     }
   }
-  suite.seeds.forEach((s, i) => checkInteger(`${where}: seeds[${i}]`, s, 0));
+  (suite.overrides ?? []).forEach((o, i) => {
+    const mismatch = (field: string, name: string, known: string[], what: string): MannError => {
+      const guess = closest(name, known);
+      return new MannError(
+        `${where}: overrides[${i}].${field}: no ${what} '${name}' in the suite${guess ? `; did you mean ${guess}?` : ''} (${what}s: ${known.join(', ')})`,
+      );
+    };
+    if (o.model !== undefined && !labels.has(o.model))
+      throw mismatch('model', o.model, [...labels], 'model label');
+    const taskNames = suite.tasks.map((t) => t.name);
+    if (o.task !== undefined && !taskNames.includes(o.task))
+      throw mismatch('task', o.task, taskNames, 'task');
+  });
+  suite.seeds.forEach((s, i) => {
+    checkInteger(`${where}: seeds[${i}]`, s, 0);
+    const first = suite.seeds.indexOf(s);
+    if (first !== i) {
+      throw new MannError(
+        `${where}: seeds[${i}] is ${s}, already listed as seeds[${first}]; each seed must appear once`,
+      );
+    }
+  });
   resolveTraining(DEFAULT_TRAINING, suite.training, where);
 }
 
@@ -253,6 +277,16 @@ export function expandSuite(
       }
     }
   }
+  // Two identical runs would train the same checkpoint at once: reject them before anything runs.
+  const seen = new Set<string>();
+  for (const run of runs) {
+    if (seen.has(run.id)) {
+      throw new MannError(
+        `suite '${suite.name}' lists the same run twice: ${run.id} (the same task, model and seed); remove the duplicate`,
+      );
+    }
+    seen.add(run.id);
+  }
   return runs;
 }
 
@@ -270,6 +304,8 @@ export async function loadSuiteFile(path: string): Promise<SuiteSpec> {
   } catch (error) {
     throw new MannError(`suite file ${path} is not valid JSON: ${(error as Error).message}`);
   }
+  const problems = suiteProblems(parsed);
+  if (problems.length > 0) throw new MannError(`suite file ${path}: ${problems.join('; ')}`);
   const suite = {
     name: basename(path, extname(path)),
     description: `suite from ${path}`,
@@ -277,6 +313,14 @@ export async function loadSuiteFile(path: string): Promise<SuiteSpec> {
     ...parsed,
     training: resolveTraining(DEFAULT_TRAINING, parsed.training, `suite file ${path}`),
   } as SuiteSpec;
-  validateSuite(suite);
+  try {
+    validateSuite(suite);
+  } catch (error) {
+    // Name the file rather than the suite: the path in the message is a path in that file.
+    if (!(error instanceof MannError)) throw error;
+    throw new MannError(
+      `suite file ${path}: ${error.message.replace(`suite '${suite.name}': `, '')}`,
+    );
+  }
   return suite;
 }

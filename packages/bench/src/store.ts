@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { MannError } from '@mann/core';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CurvePoint, EvaluationRecord, MemoryPicture, RunRecord } from './report/types.js';
@@ -50,6 +51,12 @@ CREATE TABLE IF NOT EXISTS pictures (
   run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
   data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS warnings (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+);
 CREATE TABLE IF NOT EXISTS errors (
   run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   at TEXT NOT NULL,
@@ -88,25 +95,40 @@ interface RunRow {
 export class ResultsStore {
   private readonly db: Database.Database;
 
+  /** Opens (or creates) the database; an error names the file and what went wrong. */
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
-    const version = this.db
-      .prepare('SELECT value FROM meta WHERE key = ?')
-      .get('schema_version') as { value: string } | undefined;
-    if (!version) {
-      this.db
-        .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
-        .run('schema_version', String(SCHEMA_VERSION));
-    } else if (Number(version.value) !== SCHEMA_VERSION) {
-      throw new Error(
-        `results database ${path} has schema version ${version.value}; this mann reads ${SCHEMA_VERSION}`,
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new MannError(
+        `cannot create results directory ${dirname(path)}: ${(error as Error).message}`,
       );
     }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+      const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
+        { value: string } | undefined;
+      if (!version) {
+        db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(
+          'schema_version',
+          String(SCHEMA_VERSION),
+        );
+      } else if (Number(version.value) !== SCHEMA_VERSION) {
+        throw new MannError(
+          `results database ${path} has schema version ${version.value}; this mann reads ${SCHEMA_VERSION}`,
+        );
+      }
+    } catch (error) {
+      db?.close();
+      if (error instanceof MannError) throw error;
+      throw new MannError(`results database ${path}: ${(error as Error).message}`);
+    }
+    this.db = db;
   }
 
   /** Adds runs that are not yet known (as pending); known runs keep their state. */
@@ -238,6 +260,16 @@ export class ResultsStore {
       { status: RunRecord['status']; steps: number } | undefined;
   }
 
+  /**
+   * Marks a run stopped by a signal: pending again (it resumes from its checkpoint), with
+   * `message` as its error until it runs again.
+   */
+  interruptRun(id: string, message: string): void {
+    this.db
+      .prepare(`UPDATE runs SET status = 'pending', error = ?, updated_at = ? WHERE id = ?`)
+      .run(message, new Date().toISOString(), id);
+  }
+
   /** Runs left 'running' by a process that died become pending again (they resume). */
   recoverInterrupted(): number {
     return this.db.prepare(`UPDATE runs SET status = 'pending' WHERE status = 'running'`).run()
@@ -331,6 +363,20 @@ export class ResultsStore {
       const row = statement.get(id) as { data: string } | undefined;
       return row ? [JSON.parse(row.data) as MemoryPicture] : [];
     });
+  }
+
+  /** Records a warning about a run (e.g. divergence); replaying the same step replaces it. */
+  addWarning(id: string, step: number, message: string): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO warnings (run_id, step, message) VALUES (?, ?, ?)')
+      .run(id, step, message);
+  }
+
+  /** Warnings about a run, by step. */
+  warnings(runId: string): { step: number; message: string }[] {
+    return this.db
+      .prepare('SELECT step, message FROM warnings WHERE run_id = ? ORDER BY step')
+      .all(runId) as { step: number; message: string }[];
   }
 
   /** Recorded errors of a run, oldest first. */

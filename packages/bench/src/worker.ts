@@ -12,6 +12,7 @@ export type ToWorker =
 /** Messages to the parent. */
 export type FromWorker =
   | { type: 'ready' }
+  | { type: 'startFailed'; message: string }
   | { type: 'event'; event: RunEvent }
   | { type: 'failed'; runId: string; message: string; stack?: string }
   | { type: 'finished'; runId: string };
@@ -65,7 +66,12 @@ async function main(): Promise<void> {
   await send({ type: 'ready' });
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
+  // Before 'ready' (plugins, built-ins): tell the parent why, so it can fail the run with it.
   console.error(error);
+  await send({
+    type: 'startFailed',
+    message: error instanceof Error ? error.message : String(error),
+  });
   process.exit(1);
 });

@@ -99,6 +99,25 @@ describe.concurrent('mann train', () => {
     }
   });
 
+  it('warns when the loss grows far above its start (records and shows it); none otherwise', async ({
+    expect,
+  }) => {
+    expect((trained as TrainOutput & { warnings: string[] }).warnings).toEqual([]);
+    const dir = await scratchDir('diverge');
+    const args = [...TRAIN_ARGS, '--set', 'train.optimizer={"kind":"adam","learningRate":1000}'];
+    const result = await mann(...args, '--results', dir, '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const output = json<TrainOutput & { warnings: string[] }>(result);
+    expect(output.warnings).toHaveLength(1);
+    expect(output.warnings[0]).toMatch(
+      /^training diverges: the evaluation cost is \S+ bits per sequence at update 20, more than 10 times its \S+ before training \(learning rate too high\?\)$/,
+    );
+    expect(result.stderr).toContain(`warning: ${output.warnings[0]}`);
+    expect(query(dir, 'SELECT step, message FROM warnings')).toEqual([
+      { step: 20, message: output.warnings[0] },
+    ]);
+  });
+
   it('writes the checkpoint and the results database', ({ expect }) => {
     expect(trained.checkpoint).toBe(
       join(results, 'checkpoints', `${trained.runId.replaceAll('/', '__')}.ckpt`),

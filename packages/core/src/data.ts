@@ -33,8 +33,37 @@ export interface BatchTensors {
   readonly mask: tf.Tensor2D;
 }
 
-/** Checks that the arrays of a batch have the sizes its header claims. */
+const describe = (value: unknown): string =>
+  value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'an Array'
+      : typeof value === 'object'
+        ? `an instance of ${(value as object).constructor?.name ?? 'Object'}`
+        : `${typeof value} ${String(value)}`;
+
+/**
+ * Checks a batch: an object whose arrays are Float32Arrays of the sizes its header claims, with
+ * targets and mask in [0, 1] (inputs are not checked: a non-finite input is the trainer's
+ * NaN guard's business). Errors name the field and what was expected.
+ */
 export function validateBatch(batch: SequenceBatch): void {
+  if (batch === null || typeof batch !== 'object') {
+    throw new MannError(
+      `batch must be a SequenceBatch { batchSize, steps, inputWidth, outputWidth, inputs, targets, mask }, got ${describe(batch)}`,
+    );
+  }
+  for (const key of ['batchSize', 'steps', 'inputWidth', 'outputWidth'] as const) {
+    const n = batch[key];
+    if (!Number.isInteger(n) || n < 1) {
+      throw new MannError(`batch.${key} must be an integer >= 1, got ${describe(n)}`);
+    }
+  }
+  for (const key of ['inputs', 'targets', 'mask'] as const) {
+    if (!(batch[key] instanceof Float32Array)) {
+      throw new MannError(`batch.${key} must be a Float32Array, got ${describe(batch[key])}`);
+    }
+  }
   const { batchSize: b, steps: t, inputWidth: i, outputWidth: o } = batch;
   const expect = (name: string, actual: number, wanted: number): void => {
     if (actual !== wanted) {
@@ -46,6 +75,18 @@ export function validateBatch(batch: SequenceBatch): void {
   expect('inputs', batch.inputs.length, b * t * i);
   expect('targets', batch.targets.length, b * t * o);
   expect('mask', batch.mask.length, b * t);
+  const inRange = (name: string, values: Float32Array, low: number, high: number): void => {
+    for (let k = 0; k < values.length; k++) {
+      const v = values[k] as number;
+      if (!(v >= low && v <= high)) {
+        throw new MannError(
+          `batch.${name} must hold values in [${low}, ${high}], got ${v} at index ${k}`,
+        );
+      }
+    }
+  };
+  inRange('targets', batch.targets, 0, 1);
+  inRange('mask', batch.mask, 0, 1);
 }
 
 /** Uploads a {@link SequenceBatch} as tensors. */

@@ -47,17 +47,40 @@ export function checkChoice<T extends string>(
 }
 
 /**
- * Checks a tensor's shape against `expected` (a number must match, `null` matches any size).
- * The error names the argument and its actual shape: "memory must be rank 3 [B, N, W], got [4, 20]".
+ * Checks that `tensor` is a live tf.Tensor (of `dtype`, if given) whose shape matches `expected`
+ * (a number must match, `null` matches any size). The error names the argument and what it got:
+ * "memory must be rank 3 [B, N, W], got [4, 20]", "inputs must be a tf.Tensor ..., got a plain Array".
  */
 export function checkShape(
   name: string,
   tensor: tf.Tensor,
   expected: readonly (number | null)[],
   description = '',
+  dtype?: tf.DataType,
 ): void {
-  const shape = tensor.shape;
   const label = description ? ` ${description}` : '';
+  const value = tensor as unknown;
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    !Array.isArray((value as tf.Tensor).shape) ||
+    typeof (value as tf.Tensor).dtype !== 'string'
+  ) {
+    const got =
+      value === null
+        ? 'null'
+        : Array.isArray(value)
+          ? 'a plain Array'
+          : typeof value === 'object'
+            ? `an instance of ${(value as object).constructor?.name ?? 'Object'}`
+            : String(value);
+    throw new MannError(`${name} must be a tf.Tensor${label}, got ${got}`);
+  }
+  if (tensor.isDisposed) throw new MannError(`${name} is a disposed tensor`);
+  if (dtype !== undefined && tensor.dtype !== dtype) {
+    throw new MannError(`${name} must have dtype ${dtype}, got ${tensor.dtype}`);
+  }
+  const shape = tensor.shape;
   if (shape.length !== expected.length) {
     throw new MannError(
       `${name} must be rank ${expected.length}${label}, got [${shape.join(', ')}]`,

@@ -3,17 +3,46 @@ import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { invalidArgument } from './errors.js';
 
+const GOLDEN = 0x9e3779b9 | 0;
+
+/** splitmix32's output function: a bijection of the 32-bit integers that mixes every bit. */
+function mix32(z: number): number {
+  let t = z ^ (z >>> 16);
+  t = Math.imul(t, 0x21f0aaad);
+  t ^= t >>> 15;
+  t = Math.imul(t, 0x735a2d97);
+  return (t ^ (t >>> 15)) | 0;
+}
+
 /** splitmix32 (a 32-bit variant of Steele et al.'s SplitMix): a stream of well-mixed int32s. */
 function splitmix32(seed: number): () => number {
   let a = seed | 0;
   return () => {
-    a = (a + 0x9e3779b9) | 0;
-    let t = a ^ (a >>> 16);
-    t = Math.imul(t, 0x21f0aaad);
-    t ^= t >>> 15;
-    t = Math.imul(t, 0x735a2d97);
-    return (t ^ (t >>> 15)) | 0;
+    a = (a + GOLDEN) | 0;
+    return mix32(a);
   };
+}
+
+/**
+ * The 128-bit xoroshiro state of a seed, one-to-one over all safe integers. A seed that fits in
+ * an int32 gives the first four outputs of splitmix32(seed) (the streams of earlier versions).
+ * A larger seed, as 64-bit two's complement (lo, hi), gives words 0 and 1 equal to
+ * mix32(t + GOLDEN) and mix32(t + 2 GOLDEN + d), with t = lo ^ 0x85ebca6b and d = hi + 2^31
+ * (never 0 for a safe integer): since mix32 is a bijection, the first two words determine t and
+ * d, hence the seed, and d != 0 keeps them apart from every int32 seed's stream.
+ */
+function seedState(seed: number): number[] {
+  if (seed === (seed | 0)) {
+    const next = splitmix32(seed);
+    return [next(), next(), next(), next()];
+  }
+  const lo = ((seed % 2 ** 32) + 2 ** 32) % 2 ** 32;
+  const hi = ((Math.floor(seed / 2 ** 32) % 2 ** 32) + 2 ** 32) % 2 ** 32;
+  const t = lo ^ 0x85ebca6b;
+  const d = (hi + 2 ** 31) | 0;
+  const w0 = mix32((t + GOLDEN) | 0);
+  const w1 = mix32((t + 2 * GOLDEN + d) | 0);
+  return [w0, w1, mix32(w0 ^ d), mix32((w1 + GOLDEN) | 0)];
 }
 
 /** The serialisable state of an {@link Rng}: plain numbers, safe to store in JSON. */
@@ -32,18 +61,21 @@ export interface RngState {
 export class Rng {
   private generator: ReturnType<typeof xoroshiro128plusFromState>;
 
-  /** @param seed - any integer; the same seed always gives the same stream. */
+  /**
+   * @param seed - any safe integer (|seed| <= 2^53 - 1); the same seed always gives the same
+   *   stream and different seeds different streams (every bit of the seed is used).
+   */
   constructor(seed: number) {
     if (!Number.isInteger(seed)) {
       throw invalidArgument('seed', seed, 'an integer');
     }
-    // The whole seed (above 32 bits too) goes through splitmix32 into the 128-bit state:
-    // xoroshiro seeded directly from a small integer starts with correlated draws (the first
-    // uniform is ~1 for every small seed), which would bias every model's first parameters.
-    const low = seed | 0;
-    const high = Math.trunc((seed - low) / 2 ** 32) | 0;
-    const next = splitmix32(low ^ Math.imul(high, 0x85ebca6b));
-    this.generator = xoroshiro128plusFromState([next(), next(), next(), next()]);
+    if (!Number.isSafeInteger(seed)) {
+      throw invalidArgument('seed', seed, 'a safe integer (magnitude at most 2^53 - 1)');
+    }
+    // The seed is mixed into the 128-bit state (see seedState): xoroshiro seeded directly from a
+    // small integer starts with correlated draws (the first uniform is ~1 for every small seed),
+    // which would bias every model's first parameters.
+    this.generator = xoroshiro128plusFromState(seedState(seed));
   }
 
   /** Restores a generator from {@link Rng.getState}. */

@@ -79,6 +79,7 @@ export class DncModel implements RecurrentModel<DncModelState> {
    * instead of ~90. Otherwise {@link DncModel.step} is applied step by step.
    */
   run(inputs: tf.Tensor3D, options: RunOptions<DncModelState> = {}): RunResult {
+    checkShape('inputs', inputs, [null, null, this.inputSize], '[B, T, inputSize]', 'float32');
     if (this.sequenceSupported && !options.trace) return this.runSequence(inputs, options);
     return runSteps(
       (x, s, o) => this.step(x, s, o),

@@ -1,5 +1,5 @@
-import { MannError, checkInteger, scoreSequences, validateBatch } from '@mann/core';
-import type { Rng, SequenceBatch, SequenceScores } from '@mann/core';
+import { MannError, Rng, checkInteger, scoreSequences, validateBatch } from '@mann/core';
+import type { SequenceBatch, SequenceScores } from '@mann/core';
 import type { ParamSpecs } from './params.js';
 import { checkParams, resolveParams } from './params.js';
 
@@ -138,6 +138,11 @@ export function defineTask<P extends object, B extends SequenceBatch>(
         outputWidth: behaviour.outputWidth,
         generalisation: Object.freeze(Object.keys(variants)),
         sample(rng: Rng, batchSize: number): B {
+          if (!(rng instanceof Rng)) {
+            throw new MannError(
+              `rng must be an Rng from @mann/core (new Rng(seed)), got ${rng === null ? 'null' : typeof rng}`,
+            );
+          }
           checkInteger('batchSize', batchSize, 1, MAX_BATCH_SIZE);
           return behaviour.sample(rng, batchSize);
         },

@@ -174,3 +174,16 @@ describe('registry', () => {
     });
   });
 });
+
+describe('task.sample arguments', () => {
+  it('names a missing or wrong rng instead of a bare TypeError', () => {
+    const task = createTask('copy');
+    expect(() => task.sample(null as unknown as Rng, 2)).toThrow(
+      new MannError('rng must be an Rng from @mann/core (new Rng(seed)), got null'),
+    );
+    expect(() => task.sample(42 as unknown as Rng, 2)).toThrow(
+      'rng must be an Rng from @mann/core (new Rng(seed)), got number',
+    );
+    expect(task.sample(new Rng(1), 2).batchSize).toBe(2);
+  });
+});

@@ -76,7 +76,7 @@ export class LstmModel implements RecurrentModel<LstmState> {
   }
 
   step(input: tf.Tensor2D, state: LstmState): ModelStepResult<LstmState> {
-    checkShape('input', input, [null, this.inputSize], '[B, inputSize]');
+    checkShape('input', input, [null, this.inputSize], '[B, inputSize]', 'float32');
     return tidy(() => {
       let x = input;
       const layers: LstmLayerState[] = [];
@@ -90,7 +90,7 @@ export class LstmModel implements RecurrentModel<LstmState> {
   }
 
   run(inputs: tf.Tensor3D, options: RunOptions<LstmState> = {}): RunResult {
-    checkShape('inputs', inputs, [null, null, this.inputSize], '[B, T, inputSize]');
+    checkShape('inputs', inputs, [null, null, this.inputSize], '[B, T, inputSize]', 'float32');
     return tidy(() => {
       const [batchSize] = inputs.shape;
       const initial = options.initialState ?? this.initialState(batchSize);

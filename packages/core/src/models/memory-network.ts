@@ -101,7 +101,7 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
     state: MemoryNetworkState,
     options: StepOptions = {},
   ): ModelStepResult<MemoryNetworkState> {
-    checkShape('input', input, [null, this.inputSize], '[B, inputSize]');
+    checkShape('input', input, [null, this.inputSize], '[B, inputSize]', 'float32');
     return tidy(() => {
       const controllerStep = this.controller.step(
         tf.concat([input, state.reads], 1),

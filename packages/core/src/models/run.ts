@@ -21,7 +21,7 @@ export function runSteps<S>(
   inputSize: number,
   options: RunOptions<S> = {},
 ): RunResult {
-  checkShape('inputs', inputs, [null, null, inputSize], '[B, T, inputSize]');
+  checkShape('inputs', inputs, [null, null, inputSize], '[B, T, inputSize]', 'float32');
   return tidy(() => {
     const [batchSize, steps] = inputs.shape;
     if (steps === 0) throw new Error('inputs must have at least one time step, got T = 0');
