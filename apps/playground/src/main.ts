@@ -268,14 +268,32 @@ form.addEventListener('submit', (event) => {
 
 stopButton.addEventListener('click', () => send({ type: 'stop' }));
 saveButton.addEventListener('click', () => send({ type: 'save' }));
-loadInput.addEventListener('change', () => {
-  const file = loadInput.files?.[0];
+/** A checkpoint (.ckpt), or an exported layers model (its model.json and weights.bin). */
+async function loadFiles(files: File[]): Promise<void> {
+  const json = files.find((f) => f.name.endsWith('.json'));
+  if (json) {
+    const weights = files.find((f) => f !== json);
+    if (!weights) {
+      setStatus(`choose ${json.name} and its weights file (weights.bin) together`, 'error');
+      return;
+    }
+    setStatus(`Loading ${json.name} and ${weights.name}…`, 'ok', 'loading');
+    const bytes = await weights.arrayBuffer();
+    const message: ToWorker = { type: 'loadLayers', modelJson: await json.text(), weights: bytes };
+    worker?.postMessage(message, [bytes]);
+    return;
+  }
+  const file = files[0];
   if (!file) return;
-  void file.arrayBuffer().then((bytes) => {
-    setStatus(`Loading ${file.name}…`, 'ok', 'loading');
-    worker?.postMessage({ type: 'load', bytes, name: file.name } satisfies ToWorker, [bytes]);
-    loadInput.value = '';
-  });
+  setStatus(`Loading ${file.name}…`, 'ok', 'loading');
+  const bytes = await file.arrayBuffer();
+  worker?.postMessage({ type: 'load', bytes, name: file.name } satisfies ToWorker, [bytes]);
+}
+
+loadInput.addEventListener('change', () => {
+  const files = [...(loadInput.files ?? [])];
+  loadInput.value = '';
+  void loadFiles(files);
 });
 
 writeForm(initialSettings());

@@ -115,7 +115,9 @@ export type ToWorker =
   /** Save the current model and its trainer as a mann checkpoint (what `mann eval` reads). */
   | { readonly type: 'save' }
   /** Load a mann checkpoint (from `mann train`, `mann bench` or this page) and show it at work. */
-  | { readonly type: 'load'; readonly bytes: ArrayBuffer; readonly name: string };
+  | { readonly type: 'load'; readonly bytes: ArrayBuffer; readonly name: string }
+  /** Load a model exported by `mann export`: its model.json text and its weights.bin bytes. */
+  | { readonly type: 'loadLayers'; readonly modelJson: string; readonly weights: ArrayBuffer };
 
 /** One point of the learning curve. */
 export interface CurvePoint {

@@ -14,7 +14,7 @@ import {
   restoreCheckpoint,
   selectBackend,
 } from '@mann/core';
-import type { RecurrentModel, SequenceBatch } from '@mann/core';
+import type { ModelConfig, RecurrentModel, SequenceBatch } from '@mann/core';
 import '@mann/ntm';
 import '@mann/dnc';
 import { createTask } from '@mann/tasks';
@@ -84,6 +84,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   } else if (message.type === 'load') {
     generation++;
     load(message.bytes, message.name).catch(fail);
+  } else if (message.type === 'loadLayers') {
+    generation++;
+    loadLayers(message.modelJson, message.weights).catch(fail);
   }
 };
 
@@ -115,15 +118,78 @@ async function load(bytes: ArrayBuffer, name: string): Promise<void> {
   }
   const task = createTask(saved.name, saved.params ?? {});
   const { model, trainer } = restoreCheckpoint(checkpoint);
+  const label = String(checkpoint.metadata.modelLabel ?? checkpoint.modelConfig.type);
+  show({ model, ...(trainer ? { trainer } : {}), task, label }, name);
+}
+
+/**
+ * Loads a layers model exported by `mann export` (model.json and weights.bin): TF.js checks and
+ * reads it, then the model it wraps is rebuilt from its config (kept in the export's metadata)
+ * with the layer's weights, so the page can show its memory at work.
+ */
+async function loadLayers(modelJson: string, weights: ArrayBuffer): Promise<void> {
+  await backendReady;
+  const name = 'model.json';
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(modelJson) as tf.io.ModelJSON;
+  } catch (error) {
+    throw new Error(`${name} is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const layers = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest?.flatMap((group) => group.weights) ?? [],
+      weightData: weights,
+      ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+    }),
+  );
+  try {
+    const exported = (layers.getUserDefinedMetadata() as Record<string, unknown> | undefined)
+      ?.mann as
+      | { modelConfig?: ModelConfig; metadata?: { task?: { name?: unknown; params?: object } } }
+      | undefined;
+    const config = exported?.modelConfig;
+    const saved = exported?.metadata?.task;
+    if (!config || typeof saved?.name !== 'string') {
+      throw new Error(
+        `${name} is not a model exported by mann export (userDefinedMetadata.mann with the model config and task is missing)`,
+      );
+    }
+    const layer = layers.layers[0]!;
+    const prefix = `${layer.name}/`;
+    const model = createModel(config);
+    try {
+      model.parameters.load(
+        Object.fromEntries(
+          layer.weights.map((w) => [
+            w.originalName.slice(prefix.length),
+            { shape: w.shape as number[], values: w.read().dataSync() as Float32Array },
+          ]),
+        ),
+      );
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+    const task = createTask(saved.name, (saved.params ?? {}) as Record<string, unknown>);
+    show({ model, task, label: config.type }, name);
+  } finally {
+    layers.dispose();
+  }
+}
+
+/** Makes `loaded` the current model; scores it on a fresh batch and shows it at work. */
+function show(loaded: Current, name: string): void {
+  const { model, task, label } = loaded;
   if (task.inputWidth !== model.inputSize || task.outputWidth !== model.outputSize) {
-    trainer?.dispose();
+    loaded.trainer?.dispose();
     model.dispose();
     throw new Error(
-      `checkpoint ${name}: task '${task.name}' has widths in=${task.inputWidth}, out=${task.outputWidth}; its model has in=${model.inputSize}, out=${model.outputSize}`,
+      `${name}: task '${task.name}' has widths in=${task.inputWidth}, out=${task.outputWidth}; its model has in=${model.inputSize}, out=${model.outputSize}`,
     );
   }
-  const label = String(checkpoint.metadata.modelLabel ?? checkpoint.modelConfig.type);
-  replaceCurrent({ model, ...(trainer ? { trainer } : {}), task, label });
+  replaceCurrent(loaded);
   const evaluation = task.sample(new Rng(1), EVAL_BATCH);
   const scores = task.score(predict(model, evaluation), evaluation);
   const picture = pictureModel(model);

@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createModel, loadCheckpoint, saveCheckpoint, selectBackend } from '@mann/core';
+import {
+  checkpointToLayersModel,
+  createModel,
+  layersModelFiles,
+  loadCheckpoint,
+  saveCheckpoint,
+  selectBackend,
+} from '@mann/core';
 import '@mann/dnc';
 import { createTask } from '@mann/tasks';
 import { build, preview, type PreviewServer } from 'vite';
@@ -249,15 +256,31 @@ describe('the playground in headless Chromium', () => {
     model.dispose();
     await page.setInputFiles('#load', fromNode);
     await stateIs('loaded');
-    expect(await page.textContent('#status')).toContain(
-      'dnc on associative-recall from from-node.ckpt',
-    );
+    const fromCheckpoint = await page.textContent('#status');
+    expect(fromCheckpoint).toContain('dnc on associative-recall from from-node.ckpt');
     const names = await page.evaluate(() =>
       [...document.querySelectorAll<HTMLCanvasElement>('canvas.heatmap')].map(
         (c) => c.dataset.name,
       ),
     );
     expect(names).toContain('temporal link L after the last step (row i, column j)');
+    // The same model exported as a layers model (what mann export writes).
+    const exported = join(outDir, 'exported');
+    const layers = checkpointToLayersModel(await loadCheckpoint(fromNode));
+    await layers.save(layersModelFiles(exported));
+    layers.dispose();
+    await page.setInputFiles('#load', [
+      join(exported, 'model.json'),
+      join(exported, 'weights.bin'),
+    ]);
+    await page.waitForFunction(() =>
+      document
+        .querySelector('#status')
+        ?.textContent?.includes('dnc on associative-recall from model.json'),
+    );
+    const fromExport = await page.textContent('#status');
+    // The export scores what its checkpoint scored on the same fresh batch.
+    expect(fromExport?.replace(' model.json', ' from-node.ckpt')).toBe(fromCheckpoint);
     await page.setInputFiles('#load', saved);
     await page.waitForFunction(() =>
       document.querySelector('#status')?.textContent?.includes('ntm on copy from saved.ckpt'),
