@@ -143,7 +143,11 @@ export async function trainCommand(
               e.bitErrorsPerSequence,
               e.sequenceAccuracy,
             ]),
-          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}`,
+          )}${
+            run?.converged
+              ? `\n\nconverged (training.stopAt met) after ${run.converged.sequences.toLocaleString('en-US')} sequences, ${(run.converged.wallMs / 1000).toFixed(1)} s of training`
+              : ''
+          }\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}`,
     );
     return failed ? 1 : 0;
   } finally {
