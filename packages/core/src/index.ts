@@ -48,13 +48,21 @@ export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
 export {
   LstmController,
+  LSTM_INITS,
+  DEFAULT_LSTM_INIT,
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
   lstmLayerStep,
   zeroLstmState,
 } from './controllers/lstm.js';
-export type { LstmLayer, LstmLayerState, LstmOptions, LstmState } from './controllers/lstm.js';
+export type {
+  LstmInit,
+  LstmLayer,
+  LstmLayerState,
+  LstmOptions,
+  LstmState,
+} from './controllers/lstm.js';
 export { lstmCellFused, lstmLayerSequence } from './fused/lstm-ops.js';
 export type { LstmLayerTensors } from './fused/lstm-ops.js';
 export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';

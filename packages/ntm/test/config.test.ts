@@ -9,7 +9,7 @@ describe('NTM config', () => {
       type: 'ntm',
       inputSize: 9,
       outputSize: 8,
-      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh' },
+      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh', init: 'glorot' },
       clipValue: DEFAULT_CLIP_VALUE,
       memorySlots: 128,
       memoryWidth: 20,
@@ -38,6 +38,7 @@ describe('NTM config', () => {
       kind: 'feedforward',
       hiddenSizes: [100],
       activation: 'tanh',
+      init: 'glorot',
     });
   });
 
