@@ -71,7 +71,7 @@ describe('NTM config', () => {
       [{ memoryInitValue: Number.NaN }, /memoryInitValue must be a finite number/],
       [
         { initialWeighting: 'first' },
-        /initialWeighting must be one of learned, uniform, one-hot, got first/,
+        /initialWeighting must be one of learned, uniform, one-hot, zeros, got first/,
       ],
       [{ initialReads: 'random' }, /initialReads must be one of learned, zeros, got random/],
       [{ traceAddressing: 'yes' }, /traceAddressing must be true or false, got yes/],
