@@ -111,8 +111,9 @@ import { memoryNetworkDefinition } from './models/memory-network.js';
 registerModel(lstmModelDefinition);
 registerModel(memoryNetworkDefinition);
 export { tidy } from './math/tidy.js';
-export { Optimizer } from './training/optimizers.js';
+export { Optimizer, EPSILON_PLACEMENTS } from './training/optimizers.js';
 export type {
+  EpsilonPlacement,
   OptimizerConfig,
   AdamConfig,
   RmspropConfig,
