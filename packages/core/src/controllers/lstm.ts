@@ -38,8 +38,8 @@ export const LSTM_INITS = ['glorot', 'wide-uniform'] as const;
  *   2015);
  * - `wide-uniform`: every entry of W_x and W_h uniform in +-5 / sqrt(inputSize + H), every
  *   bias 0, as loudinthecloud/pytorch-ntm's LSTM controller. About 4 times wider than
- *   `glorot` at the NTM paper's sizes; with it the NTM learns copy in about a third of the
- *   sequences (docs/results/ntm-convergence.md).
+ *   `glorot` at the NTM paper's sizes; with it, a random memory and zero initial weightings,
+ *   the NTM learns copy in less than half the sequences (docs/results/ntm-convergence.md).
  */
 export type LstmInit = (typeof LSTM_INITS)[number];
 
