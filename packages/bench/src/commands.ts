@@ -189,7 +189,11 @@ async function trainLocked(
               e.bitErrorsPerSequence,
               e.sequenceAccuracy,
             ]),
-          )}\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}${warnings.map((w) => `\nwarning: ${w}`).join('')}`,
+          )}${
+            run?.converged
+              ? `\n\nconverged (training.stopAt met) after ${run.converged.sequences.toLocaleString('en-US')} sequences, ${(run.converged.wallMs / 1000).toFixed(1)} s of training`
+              : ''
+          }\n\ncheckpoint: ${checkpoint}\nresults: ${join(resultsDir, 'results.db')}${warnings.map((w) => `\nwarning: ${w}`).join('')}`,
     );
     return failed ? 1 : 0;
   } finally {

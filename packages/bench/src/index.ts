@@ -10,6 +10,8 @@ export {
   runId,
   validateSuite,
   setName,
+  checkStopCondition,
+  STOP_METRICS,
 } from './spec.js';
 export type {
   ModelEntry,
@@ -19,6 +21,8 @@ export type {
   SuiteSpec,
   RunSpec,
   GeneralisationSet,
+  StopCondition,
+  StopMetric,
 } from './spec.js';
 export {
   executeRun,

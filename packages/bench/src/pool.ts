@@ -104,10 +104,11 @@ export function record(
         steps: event.step,
         sequences: event.sequences,
         wallMs: event.wallMs,
+        ...(event.converged ? { converged: event.converged } : {}),
       });
       progress.finish(
         event.runId,
-        `${label(spec)}: done, ${event.sequences.toLocaleString('en-US')} sequences in ${(event.wallMs / 1000).toFixed(0)} s`,
+        `${label(spec)}: ${event.converged ? 'converged' : 'done'}, ${event.sequences.toLocaleString('en-US')} sequences in ${(event.wallMs / 1000).toFixed(0)} s`,
       );
       break;
   }

@@ -16,7 +16,7 @@ import {
 import { createTask, type Task } from '@mann/tasks';
 import { threadModules } from './builtins.js';
 import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
-import { setName, type GeneralisationSet, type RunSpec } from './spec.js';
+import { setName, type GeneralisationSet, type RunSpec, type StopCondition } from './spec.js';
 
 /** What a run reports while it trains; the benchmark's parent process stores these. */
 export type RunEvent =
@@ -52,7 +52,42 @@ export type RunEvent =
   | { type: 'evaluation'; record: EvaluationRecord }
   | { type: 'picture'; picture: MemoryPicture }
   | { type: 'warning'; runId: string; step: number; message: string }
-  | { type: 'done'; runId: string; step: number; sequences: number; wallMs: number };
+  | {
+      type: 'done';
+      runId: string;
+      step: number;
+      sequences: number;
+      wallMs: number;
+      /** When the run met its `stopAt` target and stopped; absent when it trained its budget. */
+      converged?: Convergence;
+    };
+
+/** When a run met its {@link StopCondition} and stopped training. */
+export interface Convergence {
+  readonly step: number;
+  readonly sequences: number;
+  /** Training wall time when the target was met (summed over resumptions), milliseconds. */
+  readonly wallMs: number;
+}
+
+/** Whether `scores` meet `stopAt` (always false without one). */
+export function meetsStopCondition(
+  stopAt: StopCondition | undefined,
+  scores: { readonly bitsPerSequence: number; readonly bitErrorsPerSequence: number },
+): boolean {
+  return stopAt !== undefined && scores[stopAt.metric] < stopAt.below;
+}
+
+/** The convergence a checkpoint's metadata records, if any. */
+function convergenceOf(metadata: Record<string, unknown>): Convergence | undefined {
+  const c = metadata.converged as Partial<Convergence> | undefined;
+  if (!c || typeof c !== 'object') return undefined;
+  const { step, sequences, wallMs } = c;
+  if (typeof step !== 'number' || typeof sequences !== 'number' || typeof wallMs !== 'number') {
+    return undefined;
+  }
+  return { step, sequences, wallMs };
+}
 
 /**
  * A run whose evaluation cost grows past this multiple of its cost before training is reported
@@ -223,6 +258,12 @@ export interface ExecuteRunOptions {
  * on the fixed evaluation set every `evalEvery` sequences, checkpoints every `checkpointEvery`
  * updates (atomically), then evaluates on the training distribution and the generalisation sets
  * and captures a memory picture. Everything it measures goes out through `emit`.
+ *
+ * With `training.stopAt`, the budget is a cap: the run stops at the first evaluation that
+ * meets the target, checkpoints there (the checkpoint records the convergence, so a resumed
+ * run does not train on) and reports it in its `done` event. Evaluations fall on the same
+ * updates whether or not the run was resumed, so a resumed run stops where an uninterrupted
+ * one does.
  */
 export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Promise<void> {
   const backend = await selectBackend();
@@ -240,6 +281,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
   // Cost on the evaluation set before training (saved in checkpoints): the divergence baseline.
   let initialBits: number | undefined;
   let warnedDivergence = false;
+  let converged: Convergence | undefined;
   if (!options.fresh && existsSync(path)) {
     const resumed = await TrainingSession.resume(path, sample, threading);
     session = resumed.session;
@@ -247,6 +289,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
     if (typeof resumed.metadata.initialBits === 'number')
       initialBits = resumed.metadata.initialBits;
     warnedDivergence = resumed.metadata.warnedDivergence === true;
+    converged = convergenceOf(resumed.metadata);
   } else {
     const model = createModel(
       { ...spec.model.config, inputSize: task.inputWidth, outputSize: task.outputWidth },
@@ -272,6 +315,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
     const trainPointEvery = Math.max(1, Math.floor(totalSteps / 200));
     const evalSet = evaluationBatch(task, 'train', training.evalSize);
     const fromStep = session.step;
+    const resumedConverged = converged !== undefined;
     options.emit({
       type: 'start',
       runId: spec.id,
@@ -311,6 +355,9 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
           message: `training diverges: the evaluation cost is ${scores.bitsPerSequence.toPrecision(3)} bits per sequence at update ${session.step}, more than ${DIVERGENCE_FACTOR} times its ${initialBits.toPrecision(3)} before training (learning rate too high?)`,
         });
       }
+      if (converged === undefined && meetsStopCondition(training.stopAt, scores)) {
+        converged = { step: session.step, sequences: session.step * batchSize, wallMs: wall() };
+      }
     };
     const save = async (): Promise<void> => {
       const staged = stagedCheckpointPath(options.resultsDir, spec.id, session.step);
@@ -321,6 +368,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         modelLabel: spec.model.label,
         ...(initialBits !== undefined ? { initialBits } : {}),
         warnedDivergence,
+        ...(converged ? { converged } : {}),
       });
       options.emit({
         type: 'checkpoint',
@@ -335,7 +383,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
     if (fromStep === 0) evaluate();
     let windowStart = performance.now();
     let windowSteps = 0;
-    while (session.step < totalSteps) {
+    while (session.step < totalSteps && converged === undefined) {
       // Yield to the event loop once per update, so that a worker notices at once when its
       // parent has gone (IPC 'disconnect') instead of at its next checkpoint.
       await new Promise((resolve) => setImmediate(resolve));
@@ -373,9 +421,13 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         windowStart = now;
         windowSteps = 0;
       }
-      if (step % training.checkpointEvery === 0 || step === totalSteps) await save();
+      if (step % training.checkpointEvery === 0 || step === totalSteps || converged) await save();
     }
-    if (fromStep === totalSteps) await save();
+    // A run resumed from its last checkpoint (or one that met its target before its first
+    // update) confirms that checkpoint, so the store's progress matches it.
+    if (fromStep === totalSteps || resumedConverged || (converged && session.step === 0)) {
+      await save();
+    }
     const sets: GeneralisationSet[] = [
       'train',
       ...(spec.task.generalisation ?? task.generalisation),
@@ -415,6 +467,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
       step: session.step,
       sequences: session.step * batchSize,
       wallMs: wall(),
+      ...(converged ? { converged } : {}),
     });
   } finally {
     session.dispose();

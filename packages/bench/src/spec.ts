@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { MannError, checkInteger, checkNumber, type OptimizerConfig } from '@mann/core';
+import {
+  MannError,
+  checkChoice,
+  checkInteger,
+  checkNumber,
+  invalidArgument,
+  type OptimizerConfig,
+} from '@mann/core';
 import { createTask, getTaskDefinition } from '@mann/tasks';
 import { closest, suiteProblems } from './suite-schema.js';
 
@@ -36,9 +43,30 @@ export function setName(set: GeneralisationSet): string {
   return typeof set === 'string' ? set : set.name;
 }
 
+/** Metrics of the fixed evaluation set a run can stop on. */
+export const STOP_METRICS = ['bitErrorsPerSequence', 'bitsPerSequence'] as const;
+
+/** A metric a run can stop on; see {@link StopCondition}. */
+export type StopMetric = (typeof STOP_METRICS)[number];
+
+/**
+ * When a run has met its task's target: at an evaluation on the fixed evaluation set (every
+ * `evalEvery` sequences, see {@link TrainingOptions}) whose `metric` is strictly below `below`.
+ * The run then stops training, and its convergence (sequences and wall time) is recorded.
+ */
+export interface StopCondition {
+  /** `bitErrorsPerSequence` (thresholded outputs) or `bitsPerSequence` (the cost). */
+  readonly metric: StopMetric;
+  /** The target: the metric must be strictly below this (> 0). */
+  readonly below: number;
+}
+
 /** How a run trains and is measured. */
 export interface TrainingOptions {
-  /** Sequence budget: training stops after this many sequences. */
+  /**
+   * Sequence budget: training stops after this many sequences, or earlier when `stopAt` is
+   * met.
+   */
   readonly sequences: number;
   readonly batchSize: number;
   readonly optimizer: OptimizerConfig;
@@ -52,6 +80,11 @@ export interface TrainingOptions {
   readonly evalSize: number;
   /** Write a checkpoint every this many updates (and at the end). */
   readonly checkpointEvery: number;
+  /**
+   * Stop on convergence: the sequence budget becomes a cap, and the run stops at the first
+   * evaluation that meets this target. Absent (the default): train the whole budget.
+   */
+  readonly stopAt?: StopCondition;
 }
 
 /** Overrides for some (model, task) pairs of a suite; absent keys match everything. */
@@ -97,7 +130,31 @@ export const DEFAULT_TRAINING: TrainingOptions = {
   checkpointEvery: 50,
 };
 
-const TRAINING_KEYS = Object.keys(DEFAULT_TRAINING);
+const TRAINING_KEYS = [...Object.keys(DEFAULT_TRAINING), 'stopAt'];
+
+/** Checks a {@link StopCondition}; errors name the field and value. */
+export function checkStopCondition(stopAt: unknown, where: string): StopCondition {
+  if (!stopAt || typeof stopAt !== 'object' || Array.isArray(stopAt)) {
+    throw invalidArgument(
+      `${where}: training.stopAt`,
+      stopAt,
+      `{ metric: ${STOP_METRICS.join(' | ')}, below: number > 0 }`,
+    );
+  }
+  const given = stopAt as Record<string, unknown>;
+  const unknown = Object.keys(given).find((key) => key !== 'metric' && key !== 'below');
+  if (unknown !== undefined) {
+    throw new MannError(
+      `${where}: unknown training.stopAt option '${unknown}'; valid options: metric, below`,
+    );
+  }
+  const metric = checkChoice(`${where}: training.stopAt.metric`, given.metric, STOP_METRICS);
+  const below = given.below;
+  if (typeof below !== 'number' || !Number.isFinite(below) || below <= 0) {
+    throw invalidArgument(`${where}: training.stopAt.below`, below, 'a finite number > 0');
+  }
+  return { metric, below };
+}
 
 /** Checks and completes training options; errors name the field and value. */
 export function resolveTraining(
@@ -120,6 +177,7 @@ export function resolveTraining(
   checkInteger(`${where}: training.evalEvery`, t.evalEvery, 1);
   checkInteger(`${where}: training.evalSize`, t.evalSize, 1, 4096);
   checkInteger(`${where}: training.checkpointEvery`, t.checkpointEvery, 1);
+  if (t.stopAt !== undefined) checkStopCondition(t.stopAt, where);
   if (!t.optimizer || typeof t.optimizer !== 'object') {
     throw new MannError(
       `${where}: training.optimizer must be { kind: 'adam' | 'rmsprop', ... }, got ${JSON.stringify(t.optimizer)}`,

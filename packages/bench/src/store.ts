@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { CurvePoint, EvaluationRecord, MemoryPicture, RunRecord } from './report/types.js';
 import type { RunSpec } from './spec.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS runs (
   backend TEXT NOT NULL DEFAULT '',
   error TEXT,
   attempts INTEGER NOT NULL DEFAULT 0,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  converged_sequences INTEGER,
+  converged_wall_ms REAL
 );
 CREATE TABLE IF NOT EXISTS curve (
   run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -85,6 +87,19 @@ interface RunRow {
   wall_ms: number;
   backend: string;
   error: string | null;
+  converged_sequences: number | null;
+  converged_wall_ms: number | null;
+}
+
+/**
+ * Upgrades a database of an older schema in place: version 1 lacked the convergence of runs
+ * that stop on their target (`converged_sequences`, `converged_wall_ms`, NULL for old runs).
+ */
+function migrate(db: Database.Database, from: number): void {
+  if (from < 2) {
+    db.exec('ALTER TABLE runs ADD COLUMN converged_sequences INTEGER');
+    db.exec('ALTER TABLE runs ADD COLUMN converged_wall_ms REAL');
+  }
 }
 
 /**
@@ -118,6 +133,14 @@ export class ResultsStore {
           'schema_version',
           String(SCHEMA_VERSION),
         );
+      } else if (Number(version.value) < SCHEMA_VERSION) {
+        const opened = db;
+        opened.transaction(() => {
+          migrate(opened, Number(version.value));
+          opened
+            .prepare('UPDATE meta SET value = ? WHERE key = ?')
+            .run(String(SCHEMA_VERSION), 'schema_version');
+        })();
       } else if (Number(version.value) !== SCHEMA_VERSION) {
         throw new MannError(
           `results database ${path} has schema version ${version.value}; this mann reads ${SCHEMA_VERSION}`,
@@ -216,13 +239,33 @@ export class ResultsStore {
       .run(p.runId, JSON.stringify(p));
   }
 
-  /** Marks a run done. */
-  finishRun(id: string, fields: { steps: number; sequences: number; wallMs: number }): void {
+  /**
+   * Marks a run done; `converged` records when a run that stops on its target met it (see
+   * `TrainingOptions.stopAt`).
+   */
+  finishRun(
+    id: string,
+    fields: {
+      steps: number;
+      sequences: number;
+      wallMs: number;
+      converged?: { sequences: number; wallMs: number };
+    },
+  ): void {
     this.db
       .prepare(
-        `UPDATE runs SET status = 'done', steps = ?, sequences = ?, wall_ms = ?, error = NULL, updated_at = ? WHERE id = ?`,
+        `UPDATE runs SET status = 'done', steps = ?, sequences = ?, wall_ms = ?, error = NULL,
+         converged_sequences = ?, converged_wall_ms = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(fields.steps, fields.sequences, fields.wallMs, new Date().toISOString(), id);
+      .run(
+        fields.steps,
+        fields.sequences,
+        fields.wallMs,
+        fields.converged?.sequences ?? null,
+        fields.converged?.wallMs ?? null,
+        new Date().toISOString(),
+        id,
+      );
   }
 
   /** Records the machine that ran (or is running) a run through the queue (`mann worker`). */
@@ -300,6 +343,9 @@ export class ResultsStore {
       wallMs: r.wall_ms,
       backend: r.backend,
       ...(r.error ? { error: r.error } : {}),
+      ...(r.converged_sequences !== null && r.converged_wall_ms !== null
+        ? { converged: { sequences: r.converged_sequences, wallMs: r.converged_wall_ms } }
+        : {}),
       spec: JSON.parse(r.spec) as unknown,
     }));
   }

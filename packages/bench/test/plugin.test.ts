@@ -363,7 +363,7 @@ describe('the registered model and memory scheme', () => {
       type: 'stack-rnn',
       inputSize: 5,
       outputSize: 4,
-      controller: { kind: 'lstm', hiddenSizes: [8], activation: 'tanh' },
+      controller: { kind: 'lstm', hiddenSizes: [8], activation: 'tanh', init: 'glorot' },
       clipValue: 20,
       width: 8,
       depth: 32,

@@ -20,10 +20,10 @@ describe('buildMarkdown', () => {
       expect(start).toBeGreaterThan(0);
       const header = lines[start + 2] ?? '';
       expect(header).toMatch(
-        /^\| Model \| Parameters \| Seeds done \| Sequences to convergence \|/,
+        /^\| Model \| Parameters \| Seeds done \| Sequences to convergence \| Time to convergence \|/,
       );
       expect(header).toContain('| length-20 bit errors/seq | length-40 bit errors/seq |');
-      expect(lines[start + 3]).toBe(`| --- |${' ---: |'.repeat(9)}`);
+      expect(lines[start + 3]).toBe(`| --- |${' ---: |'.repeat(10)}`);
       expect(lines.slice(start + 4, start + 7).map((l) => l.split(' | ')[0])).toEqual([
         '| ntm',
         '| dnc',
@@ -31,7 +31,7 @@ describe('buildMarkdown', () => {
       ]);
     }
     expect(markdown).toContain(
-      '| ntm | 67,208 | 2/2 | 30,000 (2/2) | 0.0641 ± 0.051 | 0.016 ± 0.013 |',
+      '| ntm | 67,208 | 2/2 | 30,000 (2/2) | 23m 49s | 0.0641 ± 0.051 | 0.016 ± 0.013 |',
     );
     expect(markdown).toContain('| lstm | 1,353,737 | 2/2 | not reached (0/2) |');
     expect(markdown).toContain('| 31m 45s | 21 |');

@@ -113,9 +113,31 @@ describe('summariseTasks', () => {
   it('counts seeds and takes convergence as the median over the seeds that converged', () => {
     const ntm = copy?.models[0];
     expect(ntm).toMatchObject({ parameters: 100, seedsDone: 2, seedsTotal: 3 });
-    expect(ntm?.convergence).toEqual({ medianSequences: 2500, converged: 2, seeds: 2 });
-    expect(copy?.models[1]?.convergence).toEqual({ medianSequences: null, converged: 0, seeds: 1 });
-    expect(copy?.models[2]?.convergence).toEqual({ medianSequences: null, converged: 0, seeds: 0 });
+    // wall time at 2,000 and 3,000 sequences: 40 s and 60 s
+    expect(ntm?.convergence).toEqual({
+      medianSequences: 2500,
+      medianWallMs: 50_000,
+      converged: 2,
+      seeds: 2,
+    });
+    const none = { medianSequences: null, medianWallMs: null, converged: 0 };
+    expect(copy?.models[1]?.convergence).toEqual({ ...none, seeds: 1 });
+    expect(copy?.models[2]?.convergence).toEqual({ ...none, seeds: 0 });
+  });
+
+  it('takes the convergence a run recorded when it stopped on its own target', () => {
+    const data = handMade();
+    const runs = data.runs.map((r) =>
+      r.id === 'lstm-1' ? { ...r, converged: { sequences: 1500, wallMs: 7_000 } } : r,
+    );
+    const [task] = summariseTasks({ ...data, runs });
+    // the curve of lstm-1 never falls below 0.1; its recorded convergence counts
+    expect(task?.models[1]?.convergence).toEqual({
+      medianSequences: 1500,
+      medianWallMs: 7_000,
+      converged: 1,
+      seeds: 1,
+    });
   });
 
   it('averages the final evaluation, wall time and throughput over finished seeds', () => {
@@ -161,6 +183,7 @@ describe('summaryTable', () => {
       '100',
       '2/3',
       '2,500 (2/2)',
+      '50 s',
       '0.5 ± 0.14',
       '0.03 ± 0.014',
       '2 ± 1.4',
@@ -174,9 +197,9 @@ describe('summaryTable', () => {
   });
 
   it('formats convergence', () => {
-    expect(formatConvergence({ medianSequences: 12800, converged: 3, seeds: 4 })).toBe(
-      '12,800 (3/4)',
-    );
+    expect(
+      formatConvergence({ medianSequences: 12800, medianWallMs: 1000, converged: 3, seeds: 4 }),
+    ).toBe('12,800 (3/4)');
   });
 });
 

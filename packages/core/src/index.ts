@@ -51,13 +51,21 @@ export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
 export {
   LstmController,
+  LSTM_INITS,
+  DEFAULT_LSTM_INIT,
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
   lstmLayerStep,
   zeroLstmState,
 } from './controllers/lstm.js';
-export type { LstmLayer, LstmLayerState, LstmOptions, LstmState } from './controllers/lstm.js';
+export type {
+  LstmInit,
+  LstmLayer,
+  LstmLayerState,
+  LstmOptions,
+  LstmState,
+} from './controllers/lstm.js';
 export { lstmCellFused, lstmLayerSequence } from './fused/lstm-ops.js';
 export type { LstmLayerTensors } from './fused/lstm-ops.js';
 export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';
@@ -106,8 +114,9 @@ import { memoryNetworkDefinition } from './models/memory-network.js';
 registerModel(lstmModelDefinition);
 registerModel(memoryNetworkDefinition);
 export { tidy } from './math/tidy.js';
-export { Optimizer } from './training/optimizers.js';
+export { Optimizer, EPSILON_PLACEMENTS } from './training/optimizers.js';
 export type {
+  EpsilonPlacement,
   OptimizerConfig,
   AdamConfig,
   RmspropConfig,

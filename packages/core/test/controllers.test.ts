@@ -51,6 +51,31 @@ describe('LstmController', () => {
     expect(Array.from(second.bias.dataSync())).toEqual([0, 0, 1, 1, 0, 0, 0, 0]);
   });
 
+  it("init 'wide-uniform': kernels uniform in +-5/sqrt(in + H), every bias 0", () => {
+    // the NTM paper's copy controller: 9 inputs + a read of 20, 100 units
+    const [wide] = new LstmController(scopeOf(4), 29, [100], { init: 'wide-uniform' }).layers as [
+      LstmLayer,
+    ];
+    const [glorot] = new LstmController(scopeOf(4), 29, [100]).layers as [LstmLayer];
+    const limit = 5 / Math.sqrt(129);
+    for (const kernel of [wide.inputKernel, wide.recurrentKernel]) {
+      const values = Array.from(kernel.dataSync());
+      const max = Math.max(...values.map(Math.abs));
+      expect(max).toBeLessThanOrEqual(limit);
+      expect(max).toBeGreaterThan(0.99 * limit);
+      // U(-l, l) has mean 0 and standard deviation l / sqrt(3)
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+      expect(Math.abs(mean)).toBeLessThan(0.02);
+      expect(sd / (limit / Math.sqrt(3))).toBeCloseTo(1, 1);
+    }
+    expect(Array.from(wide.bias.dataSync()).every((b) => b === 0)).toBe(true);
+    // against Glorot over [29, 400]: limit sqrt(6 / 429), about a quarter as wide
+    const glorotMax = Math.max(...Array.from(glorot.inputKernel.dataSync()).map(Math.abs));
+    expect(glorotMax).toBeLessThanOrEqual(Math.sqrt(6 / 429));
+    expect(limit / Math.sqrt(6 / 429)).toBeGreaterThan(3.7);
+  });
+
   it('steps exactly like a loop over the LSTM equations (two layers, three steps)', () => {
     const controller = new LstmController(scopeOf(2), 3, [4, 2]);
     // non-zero biases so that every gate's bias is exercised
@@ -244,12 +269,24 @@ describe('createLinear', () => {
 describe('controller config', () => {
   it('fills defaults: an LSTM of 100 units', () => {
     expect(resolveControllerConfig(undefined)).toEqual(DEFAULT_CONTROLLER);
-    expect(DEFAULT_CONTROLLER).toEqual({ kind: 'lstm', hiddenSizes: [100], activation: 'tanh' });
+    expect(DEFAULT_CONTROLLER).toEqual({
+      kind: 'lstm',
+      hiddenSizes: [100],
+      activation: 'tanh',
+      init: 'glorot',
+    });
     expect(resolveControllerConfig({ kind: 'feedforward', hiddenSizes: [8] })).toEqual({
       kind: 'feedforward',
       hiddenSizes: [8],
       activation: 'tanh',
+      init: 'glorot',
     });
+  });
+
+  it('rejects an unknown LSTM initialisation, naming it', () => {
+    expect(() => resolveControllerConfig({ init: 'orthogonal' as never })).toThrow(
+      /controller\.init must be one of glorot, wide-uniform, got orthogonal/,
+    );
   });
 
   it('builds the controller its config names', () => {

@@ -50,7 +50,10 @@ function adamOracle(
   return { x, m, v };
 }
 
-/** RMSProp with momentum, optionally centred (Graves 2013, eqs. 38-41), in float64. */
+/**
+ * RMSProp with momentum, optionally centred (Graves 2013, eqs. 38-41), in float64; epsilon
+ * inside the root, or outside it (as torch.optim.RMSprop).
+ */
 function rmspropOracle(
   lr: number,
   decay: number,
@@ -59,6 +62,7 @@ function rmspropOracle(
   eps: number,
   steps: number[][],
   x0: number[],
+  outsideRoot = false,
 ) {
   const x = [...x0];
   const n = x.map(() => 0);
@@ -68,8 +72,9 @@ function rmspropOracle(
     x.forEach((_, i) => {
       n[i] = decay * n[i]! + (1 - decay) * g[i]! ** 2;
       mean[i] = decay * mean[i]! + (1 - decay) * g[i]!;
-      const denominator = n[i]! - (centered ? mean[i]! ** 2 : 0) + eps;
-      mom[i] = momentum * mom[i]! + (lr * g[i]!) / Math.sqrt(denominator);
+      const variance = n[i]! - (centered ? mean[i]! ** 2 : 0);
+      const denominator = outsideRoot ? Math.sqrt(variance) + eps : Math.sqrt(variance + eps);
+      mom[i] = momentum * mom[i]! + (lr * g[i]!) / denominator;
       x[i] = x[i]! - mom[i]!;
     });
   }
@@ -157,9 +162,11 @@ describe('Optimizer: RMSProp', () => {
   });
 
   const variants = [
-    { name: 'plain', momentum: 0, centered: false },
-    { name: 'with momentum', momentum: 0.9, centered: false },
-    { name: 'centred with momentum', momentum: 0.9, centered: true },
+    { name: 'plain', momentum: 0, centered: false, outsideRoot: false },
+    { name: 'with momentum', momentum: 0.9, centered: false, outsideRoot: false },
+    { name: 'centred with momentum', momentum: 0.9, centered: true, outsideRoot: false },
+    { name: 'epsilon outside the root', momentum: 0.9, centered: false, outsideRoot: true },
+    { name: 'centred, epsilon outside the root', momentum: 0.9, centered: true, outsideRoot: true },
   ];
   for (const variant of variants) {
     it(`one and two steps match the formulas (${variant.name})`, () => {
@@ -170,6 +177,7 @@ describe('Optimizer: RMSProp', () => {
         momentum: variant.momentum,
         centered: variant.centered,
         epsilon: 1e-3,
+        epsilonPlacement: variant.outsideRoot ? 'outside-root' : 'inside-root',
       } as const;
       for (const steps of [1, 2]) {
         const { optimizer, vars } = run(config, steps);
@@ -182,6 +190,7 @@ describe('Optimizer: RMSProp', () => {
             1e-3,
             gradientSteps.slice(0, steps).map(pick),
             x0,
+            variant.outsideRoot,
           );
         const w = oracle((g) => g.w, theta0.w);
         expectClose(vars.w.dataSync(), w.x, 2e-6, `w after ${steps}`);
@@ -204,6 +213,29 @@ describe('Optimizer: RMSProp', () => {
     expect(Array.from(plain)).not.toEqual(Array.from(centred));
   });
 
+  it('epsilon outside the root: a first step is lr g / (sqrt((1 - rho) g^2) + eps) (hand-computed)', () => {
+    // rho = 0.75, g = 0.5: sqrt(n) = 0.25; eps 0.25 outside: step = lr 0.5 / 0.5 = lr;
+    // inside: lr 0.5 / sqrt(0.0625 + 0.25)
+    const step = (epsilonPlacement: 'inside-root' | 'outside-root') => {
+      const optimizer = new Optimizer({
+        kind: 'rmsprop',
+        learningRate: 0.01,
+        decay: 0.75,
+        momentum: 0,
+        epsilon: 0.25,
+        epsilonPlacement,
+      });
+      const x = tf.variable(tf.tensor1d([1]));
+      optimizer.apply({ x }, { x: tf.tensor1d([0.5]) });
+      return x.dataSync()[0]!;
+    };
+    expect(step('outside-root')).toBeCloseTo(0.99, 7);
+    expect(step('inside-root')).toBeCloseTo(1 - 0.005 / Math.sqrt(0.3125), 7);
+    expect(() => new Optimizer({ kind: 'rmsprop', epsilonPlacement: 'between' as never })).toThrow(
+      /optimizer\.epsilonPlacement must be one of inside-root, outside-root, got between/,
+    );
+  });
+
   it('has the documented defaults (NTM paper: momentum 0.9, lr 1e-4)', () => {
     expect(new Optimizer({ kind: 'rmsprop' }).config).toEqual({
       kind: 'rmsprop',
@@ -212,6 +244,7 @@ describe('Optimizer: RMSProp', () => {
       momentum: 0.9,
       centered: false,
       epsilon: 1e-6,
+      epsilonPlacement: 'inside-root',
     });
   });
 });

@@ -226,7 +226,7 @@ describe('the generic memory network (type: memory)', () => {
       type: 'memory',
       inputSize: I,
       outputSize: O,
-      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh' },
+      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh', init: 'glorot' },
       memory: { type: 'test-echo', width: W, gain: 1, learnInitialRead: true },
       clipValue: 20,
     });

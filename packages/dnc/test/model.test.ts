@@ -47,7 +47,7 @@ describe('configuration and registry', () => {
       type: 'dnc',
       inputSize: 3,
       outputSize: 2,
-      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh' },
+      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh', init: 'glorot' },
       clipValue: 20,
       outputClipValue: 20,
       memorySlots: 128,

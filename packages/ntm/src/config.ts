@@ -27,7 +27,7 @@ export const MEMORY_INITS = ['constant', 'learned', 'random'] as const;
 export type MemoryInit = (typeof MEMORY_INITS)[number];
 
 /** How the initial weightings w_0 of every head are chosen. */
-export const WEIGHTING_INITS = ['learned', 'uniform', 'one-hot'] as const;
+export const WEIGHTING_INITS = ['learned', 'uniform', 'one-hot', 'zeros'] as const;
 /** How the initial weightings w_0 are chosen; see {@link NtmMemoryConfig.initialWeighting}. */
 export type WeightingInit = (typeof WEIGHTING_INITS)[number];
 
@@ -75,7 +75,10 @@ export interface NtmMemoryConfig {
   /**
    * w_0 of every read and write head: `learned` (softmax of trained logits that start
    * random, so identical constant rows still get distinct weights), `uniform` (1/N
-   * everywhere, fixed) or `one-hot` (all weight on slot 0, fixed).
+   * everywhere, fixed), `one-hot` (all weight on slot 0, fixed) or `zeros` (as pytorch-ntm:
+   * the first step's weighting is g times the content weighting, shifted and sharpened, and
+   * sharpening renormalises it; on a constant memory every head then stays uniform, so pair
+   * it with `memoryInit: 'random'`).
    * Default {@link DEFAULT_INITIAL_WEIGHTING} (`learned`).
    */
   readonly initialWeighting: WeightingInit;

@@ -128,6 +128,8 @@ export class NtmMemory implements MemoryAccess<NtmState> {
         weights = tf.softmax(this.initialWeightLogits as tf.Tensor2D);
       } else if (this.config.initialWeighting === 'uniform') {
         weights = tf.fill([r + hw, n], 1 / n) as tf.Tensor2D;
+      } else if (this.config.initialWeighting === 'zeros') {
+        weights = tf.zeros([r + hw, n]);
       } else {
         weights = tf.cast(
           tf.oneHot(tf.zeros([r + hw], 'int32') as tf.Tensor1D, n),

@@ -9,7 +9,7 @@ describe('NTM config', () => {
       type: 'ntm',
       inputSize: 9,
       outputSize: 8,
-      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh' },
+      controller: { kind: 'lstm', hiddenSizes: [100], activation: 'tanh', init: 'glorot' },
       clipValue: DEFAULT_CLIP_VALUE,
       memorySlots: 128,
       memoryWidth: 20,
@@ -38,6 +38,7 @@ describe('NTM config', () => {
       kind: 'feedforward',
       hiddenSizes: [100],
       activation: 'tanh',
+      init: 'glorot',
     });
   });
 
@@ -70,7 +71,7 @@ describe('NTM config', () => {
       [{ memoryInitValue: Number.NaN }, /memoryInitValue must be a finite number/],
       [
         { initialWeighting: 'first' },
-        /initialWeighting must be one of learned, uniform, one-hot, got first/,
+        /initialWeighting must be one of learned, uniform, one-hot, zeros, got first/,
       ],
       [{ initialReads: 'random' }, /initialReads must be one of learned, zeros, got random/],
       [{ traceAddressing: 'yes' }, /traceAddressing must be true or false, got yes/],

@@ -240,7 +240,7 @@ describe('fused memory step', () => {
   });
 });
 
-/** Model configs: the first three run the fused sequence op, the rest the fused step loop. */
+/** Model configs: the first four run the fused sequence op, the rest the fused step loop. */
 const MODEL_CONFIGS: Record<string, { options: NtmOptions; sequence: boolean }> = {
   'LSTM controller, one read and one write head': {
     options: {
@@ -278,6 +278,19 @@ const MODEL_CONFIGS: Record<string, { options: NtmOptions; sequence: boolean }> 
       keyActivation: 'tanh',
       strengthActivation: 'oneplus',
       initialWeighting: 'uniform',
+      initialReads: 'zeros',
+    },
+    sequence: true,
+  },
+  'wide-uniform LSTM, random memory, zero weightings (as pytorch-ntm)': {
+    options: {
+      inputSize: 5,
+      outputSize: 4,
+      controller: { hiddenSizes: [10], init: 'wide-uniform' },
+      memorySlots: 12,
+      memoryWidth: 4,
+      memoryInit: 'random',
+      initialWeighting: 'zeros',
       initialReads: 'zeros',
     },
     sequence: true,

@@ -93,6 +93,12 @@ describe('NtmMemory initial state', () => {
       expect(Array.from(uniform.memory.initialReads(2).dataSync())).toEqual([0, 0, 0, 0]);
       const oneHot = makeMemory({ memorySlots: 3, memoryWidth: 2, initialWeighting: 'one-hot' });
       expect(Array.from(oneHot.memory.initialState(1).writeWeights.dataSync())).toEqual([1, 0, 0]);
+      const zeros = makeMemory({ memorySlots: 3, memoryWidth: 2, initialWeighting: 'zeros' });
+      expect(zeros.store.names()).not.toContain('memory/initialWeightLogits');
+      const zeroState = zeros.memory.initialState(2);
+      expect(zeroState.readWeights.shape).toEqual([2, 1, 3]);
+      expect(Array.from(zeroState.readWeights.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(Array.from(zeroState.writeWeights.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
       for (const init of ['learned', 'random'] as const) {
         const { memory, store } = makeMemory({ memorySlots: 4, memoryWidth: 3, memoryInit: init });
         const m0 = store.get('memory/initialMemory');

@@ -127,6 +127,23 @@ describe('NTM model', () => {
     model.dispose();
   });
 
+  it('zero initial weightings: the first weightings come from content and sum to 1', () => {
+    const model = createNtm(
+      { ...tiny, memoryInit: 'random', initialWeighting: 'zeros' },
+      { seed: 4 },
+    );
+    tf.tidy(() => {
+      const { traces } = model.run(randomTensor<tf.Tensor3D>(new Rng(4), [2, 3, 3]), {
+        trace: true,
+      });
+      for (const key of ['readWeights', 'writeWeights']) {
+        const sums = rowSums(traces?.[key] as tf.Tensor);
+        expect(sums.every((s) => Math.abs(s - 1) < 1e-5)).toBe(true);
+      }
+    });
+    model.dispose();
+  });
+
   it('breaks the symmetry of a constant memory with learned initial weightings', () => {
     const run = (initialWeighting: 'learned' | 'uniform'): { spread: number; gradient: number } => {
       const model = createNtm({ ...tiny, memorySlots: 8, initialWeighting }, { seed: 5 });

@@ -62,7 +62,13 @@ export { memoryPanels, memoryPictureSpec, MEMORY_PICTURE_WIDTH } from './memory-
 export type { MemoryPanel, MemoryPictureOptions } from './memory-picture.js';
 export { learningCurveSeries, generalisationSeries, modelOrder } from './series.js';
 export type { SeriesPoint } from './series.js';
-export { summariseTasks, sequencesToConvergence, TRAINING_SET } from './summary.js';
+export {
+  summariseTasks,
+  sequencesToConvergence,
+  convergencePoint,
+  runConvergence,
+  TRAINING_SET,
+} from './summary.js';
 export type {
   ConvergenceSummary,
   FailedRunSummary,

@@ -18,10 +18,12 @@ export const TRAINING_SET = 'train';
 /** When the finished seeds of a model first reached the convergence threshold. */
 export interface ConvergenceSummary {
   /**
-   * Median, over the seeds that converged, of the sequences seen at the first `eval` point
-   * with bit errors per sequence below the threshold; `null` when no seed converged.
+   * Median, over the seeds that converged, of the sequences seen when each converged (see
+   * {@link runConvergence}); `null` when no seed converged.
    */
   readonly medianSequences: number | null;
+  /** Median training wall time (ms) at convergence over the same seeds; `null` likewise. */
+  readonly medianWallMs: number | null;
   /** Seeds that converged. */
   readonly converged: number;
   /** Seeds considered: the finished runs. */
@@ -140,16 +142,39 @@ export function summariseTasks(
   });
 }
 
+/** The first `eval` point of `points` with bit errors per sequence below `threshold`, or null. */
+export function convergencePoint(
+  points: readonly CurvePoint[],
+  threshold = CONVERGENCE_BIT_ERRORS,
+): CurvePoint | null {
+  const first = points
+    .filter((p) => p.kind === 'eval')
+    .sort((a, b) => a.sequences - b.sequences)
+    .find((p) => p.bitErrorsPerSequence < threshold);
+  return first ?? null;
+}
+
 /** Sequences seen at the first `eval` point of `points` below `threshold`, or null. */
 export function sequencesToConvergence(
   points: readonly CurvePoint[],
   threshold = CONVERGENCE_BIT_ERRORS,
 ): number | null {
-  const first = points
-    .filter((p) => p.kind === 'eval')
-    .sort((a, b) => a.sequences - b.sequences)
-    .find((p) => p.bitErrorsPerSequence < threshold);
-  return first?.sequences ?? null;
+  return convergencePoint(points, threshold)?.sequences ?? null;
+}
+
+/**
+ * When a run converged: the convergence it recorded when it stopped on its own target
+ * (`training.stopAt`), else the first `eval` point of its curve below `threshold` bit errors
+ * per sequence; null when neither.
+ */
+export function runConvergence(
+  run: RunRecord,
+  points: readonly CurvePoint[],
+  threshold = CONVERGENCE_BIT_ERRORS,
+): { readonly sequences: number; readonly wallMs: number } | null {
+  if (run.converged !== undefined) return run.converged;
+  const point = convergencePoint(points, threshold);
+  return point === null ? null : { sequences: point.sequences, wallMs: point.wallMs };
 }
 
 function convergence(
@@ -158,9 +183,14 @@ function convergence(
   threshold: number,
 ): ConvergenceSummary {
   const reached = done
-    .map((run) => sequencesToConvergence(curvesByRun.get(run.id) ?? [], threshold))
-    .filter((sequences): sequences is number => sequences !== null);
-  return { medianSequences: medianOf(reached), converged: reached.length, seeds: done.length };
+    .map((run) => runConvergence(run, curvesByRun.get(run.id) ?? [], threshold))
+    .filter((c): c is { sequences: number; wallMs: number } => c !== null);
+  return {
+    medianSequences: medianOf(reached.map((c) => c.sequences)),
+    medianWallMs: medianOf(reached.map((c) => c.wallMs)),
+    converged: reached.length,
+    seeds: done.length,
+  };
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {

@@ -22,8 +22,10 @@ export interface SummaryTable {
 /** How the table's numbers were computed, printed under each table. */
 export const TABLE_NOTE =
   `Sequences to convergence: sequences seen at the first evaluation with fewer than ` +
-  `${CONVERGENCE_BIT_ERRORS} bit errors per sequence, median over the seeds that converged ` +
-  `(converged / finished seeds in brackets). Other values: mean ± sample standard deviation ` +
+  `${CONVERGENCE_BIT_ERRORS} bit errors per sequence (for a run that stops on its own target, ` +
+  `training.stopAt, the evaluation that met it), median over the seeds that converged ` +
+  `(converged / finished seeds in brackets); time to convergence: training wall time then, ` +
+  `median over the same seeds. Other values: mean ± sample standard deviation ` +
   `over finished seeds; cost and bit errors per sequence on the final evaluation of the ` +
   `training distribution; wall time per run.`;
 
@@ -34,6 +36,7 @@ export function summaryTable(summary: TaskSummary): SummaryTable {
     { title: 'Parameters', align: 'right' },
     { title: 'Seeds done', align: 'right' },
     { title: 'Sequences to convergence', align: 'right' },
+    { title: 'Time to convergence', align: 'right' },
     { title: 'Final cost (bits/seq)', align: 'right' },
     { title: 'Final bit errors/seq', align: 'right' },
     ...summary.generalisationSets.map(({ set }) => ({
@@ -50,6 +53,9 @@ export function summaryTable(summary: TaskSummary): SummaryTable {
     formatCount(model.parameters),
     `${model.seedsDone}/${model.seedsTotal}`,
     formatConvergence(model.convergence),
+    model.convergence.medianWallMs === null
+      ? MISSING
+      : formatDuration(model.convergence.medianWallMs),
     formatSpread(model.finalCost),
     formatSpread(model.finalBitErrors),
     ...summary.generalisationSets.map(({ set }) =>

@@ -28,6 +28,11 @@ export interface RunRecord {
   readonly backend: string;
   /** Error message of a failed run. */
   readonly error?: string;
+  /**
+   * When a run with a stop condition (`training.stopAt`) met it and stopped: sequences seen
+   * and training wall time (ms) at that evaluation. Absent when the run trained its budget.
+   */
+  readonly converged?: { readonly sequences: number; readonly wallMs: number };
   /** Full spec (model config, task params, training options) as JSON. */
   readonly spec: unknown;
 }

@@ -2,7 +2,7 @@ import type { Controller } from '../interfaces.js';
 import type { ParameterScope } from '../params.js';
 import { checkChoice, checkInteger, invalidArgument } from '../errors.js';
 import { withDefaults } from '../config.js';
-import { LstmController } from './lstm.js';
+import { DEFAULT_LSTM_INIT, LSTM_INITS, LstmController, type LstmInit } from './lstm.js';
 import {
   FEEDFORWARD_ACTIVATIONS,
   FeedforwardController,
@@ -20,6 +20,11 @@ export interface ControllerConfig {
   readonly hiddenSizes: readonly number[];
   /** Feed-forward only: activation of every layer. Default `tanh`. */
   readonly activation: FeedforwardActivation;
+  /**
+   * LSTM only: how the layers' parameters start, `glorot` or `wide-uniform` (see
+   * {@link LstmInit}). Default `glorot`.
+   */
+  readonly init: LstmInit;
 }
 
 /** Defaults of {@link ControllerConfig}. */
@@ -27,6 +32,7 @@ export const DEFAULT_CONTROLLER: ControllerConfig = {
   kind: 'lstm',
   hiddenSizes: [100],
   activation: 'tanh',
+  init: DEFAULT_LSTM_INIT,
 };
 
 /** Fills defaults and validates a controller config. */
@@ -36,6 +42,7 @@ export function resolveControllerConfig(
   const config = withDefaults('controller', DEFAULT_CONTROLLER, given);
   checkChoice('controller.kind', config.kind, CONTROLLER_KINDS);
   checkChoice('controller.activation', config.activation, FEEDFORWARD_ACTIVATIONS);
+  checkChoice('controller.init', config.init, LSTM_INITS);
   if (!Array.isArray(config.hiddenSizes) || config.hiddenSizes.length === 0) {
     throw invalidArgument(
       'controller.hiddenSizes',
@@ -54,6 +61,6 @@ export function createController(
   config: ControllerConfig,
 ): Controller {
   return config.kind === 'lstm'
-    ? new LstmController(scope, inputSize, config.hiddenSizes)
+    ? new LstmController(scope, inputSize, config.hiddenSizes, { init: config.init })
     : new FeedforwardController(scope, inputSize, config.hiddenSizes, config.activation);
 }

@@ -15,10 +15,17 @@ export interface AdamConfig {
   readonly epsilon?: number;
 }
 
+/** Where RMSProp's epsilon goes; see {@link RmspropConfig.epsilonPlacement}. */
+export const EPSILON_PLACEMENTS = ['inside-root', 'outside-root'] as const;
+/** Where RMSProp's epsilon goes. */
+export type EpsilonPlacement = (typeof EPSILON_PLACEMENTS)[number];
+
 /**
  * RMSProp with momentum, as used by the NTM paper (momentum 0.9), optionally centred
  * (Graves 2013): `n = rho n + (1 - rho) g^2`, `gbar = rho gbar + (1 - rho) g` (centred only),
- * `mom = momentum mom + lr g / sqrt(n - gbar^2 + eps)`, `theta -= mom`.
+ * `mom = momentum mom + lr g / sqrt(n - gbar^2 + eps)`, `theta -= mom`; with
+ * `epsilonPlacement: 'outside-root'`, `mom = momentum mom + lr g / (sqrt(n - gbar^2) + eps)`,
+ * as PyTorch's `torch.optim.RMSprop`.
  */
 export interface RmspropConfig {
   readonly kind: 'rmsprop';
@@ -32,6 +39,11 @@ export interface RmspropConfig {
   readonly centered?: boolean;
   /** Default 1e-6. */
   readonly epsilon?: number;
+  /**
+   * `inside-root` (the default): the denominator is sqrt(n + eps), as TensorFlow's RMSProp;
+   * `outside-root`: sqrt(n) + eps, as PyTorch's (pytorch-ntm runs it with eps 1e-8).
+   */
+  readonly epsilonPlacement?: EpsilonPlacement;
 }
 
 /** Optimizer settings. */
@@ -59,7 +71,7 @@ export class Optimizer {
     const valid =
       kind === 'adam'
         ? ['kind', 'learningRate', 'beta1', 'beta2', 'epsilon']
-        : ['kind', 'learningRate', 'decay', 'momentum', 'centered', 'epsilon'];
+        : ['kind', 'learningRate', 'decay', 'momentum', 'centered', 'epsilon', 'epsilonPlacement'];
     const unknown = Object.keys(config).find((key) => !valid.includes(key));
     if (unknown !== undefined) {
       throw new MannError(
@@ -95,6 +107,11 @@ export class Optimizer {
         momentum: checkNumber('optimizer.momentum', c.momentum ?? 0.9, 0, 0.999999),
         centered: c.centered ?? false,
         epsilon: checkNumber('optimizer.epsilon', c.epsilon ?? 1e-6, 0),
+        epsilonPlacement: checkChoice(
+          'optimizer.epsilonPlacement',
+          c.epsilonPlacement ?? 'inside-root',
+          EPSILON_PLACEMENTS,
+        ),
       };
     }
   }
@@ -139,15 +156,20 @@ export class Optimizer {
           next.v = v;
         } else {
           const n = tf.add(tf.mul(old.n as tf.Tensor, c.decay), tf.mul(tf.square(g), 1 - c.decay));
-          let denominator = tf.add(n, c.epsilon);
+          let variance: tf.Tensor = n;
           if (c.centered) {
             const mean = tf.add(tf.mul(old.mean as tf.Tensor, c.decay), tf.mul(g, 1 - c.decay));
-            denominator = tf.sub(denominator, tf.square(mean));
+            variance = tf.sub(variance, tf.square(mean));
             next.mean = mean;
           }
+          // outside the root, relu guards the root against a rounding error below zero
+          const denominator =
+            c.epsilonPlacement === 'inside-root'
+              ? tf.sqrt(tf.add(variance, c.epsilon))
+              : tf.add(tf.sqrt(tf.relu(variance)), c.epsilon);
           const mom = tf.add(
             tf.mul(old.momentum as tf.Tensor, c.momentum),
-            tf.div(tf.mul(g, c.learningRate), tf.sqrt(denominator)),
+            tf.div(tf.mul(g, c.learningRate), denominator),
           );
           value = tf.sub(variable, mom);
           next.n = n;
