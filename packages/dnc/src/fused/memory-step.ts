@@ -15,9 +15,8 @@ import {
   allocationTapeSize,
   type AllocationTape,
 } from './allocation-pass.js';
-import { Carver, scratch32 } from './scratch.js';
-import { rowKernelsFor } from './row-kernels.js';
-import { freshArrays, type Allocator } from './pool.js';
+import { Carver, rowKernelsFor, scratch32 } from '@mann/core/fused';
+import { freshArrays, type Allocator } from '@mann/core/fused';
 import {
   eraseAndWriteBackward,
   eraseAndWriteForward,
@@ -37,7 +36,7 @@ import {
 import type { LinkPass } from './link-pass.js';
 
 // One DNC memory step over a batch in plain JS (the O(N^2) link passes in WebAssembly SIMD
-// where available), forward and backward, in the order of SPEC section 3 and with the values
+// where available), forward and backward, in the order of docs/spec.md section 3 and with the values
 // and gradients of the composed reference (`DncMemory.step` with `implementation:
 // 'composed'`). Arrays are row-major, batch first; see `FusedStepSpec` for the sizes.
 

@@ -15,7 +15,7 @@ import {
 } from './memory-step.js';
 import { denseLinkPass, type LinkPass } from './link-pass.js';
 import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
-import type { SimdRuntime } from './simd-runtime.js';
+import type { SimdRuntime } from '@mann/core/fused';
 import { sparseLinkPass, initialSparseLinkArrays } from './sparse-link-pass.js';
 import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
 
