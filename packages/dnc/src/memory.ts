@@ -52,7 +52,7 @@ export interface DncState {
  * (memory, usage, link, precedence, weightings and read vectors), as deepmind/dnc; allocation
  * breaks the symmetry of the empty memory.
  *
- * One {@link DncMemory.step}, in the order of SPEC section 3:
+ * One {@link DncMemory.step}, in the order of docs/spec.md section 3:
  * 1. retention psi from the free gates and w^r_{t-1};
  * 2. usage u_t from u_{t-1} and w^w_{t-1} (gradient stopped through w^w_{t-1}), times psi;
  * 3. allocation a_t from the sorted usage (one head after another with several write heads);
