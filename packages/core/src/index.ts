@@ -47,14 +47,14 @@ export { withDefaults } from './config.js';
 export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
 export {
-  LstmController,
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
-  lstmLayerStep,
   zeroLstmState,
 } from './controllers/lstm.js';
-export type { LstmLayer, LstmLayerState, LstmOptions, LstmState } from './controllers/lstm.js';
+export { LstmController, lstmLayerStep } from './controllers/lstm-controller.js';
+export type { LstmLayer, LstmLayerState, LstmState } from './controllers/lstm.js';
+export type { LstmOptions } from './controllers/lstm-controller.js';
 export { lstmCellFused, lstmLayerSequence } from './fused/lstm-ops.js';
 export type { LstmLayerTensors } from './fused/lstm-ops.js';
 export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';

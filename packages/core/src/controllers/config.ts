@@ -2,7 +2,7 @@ import type { Controller } from '../interfaces.js';
 import type { ParameterScope } from '../params.js';
 import { checkChoice, checkInteger, invalidArgument } from '../errors.js';
 import { withDefaults } from '../config.js';
-import { LstmController } from './lstm.js';
+import { LstmController } from './lstm-controller.js';
 import {
   FEEDFORWARD_ACTIVATIONS,
   FeedforwardController,

@@ -205,7 +205,7 @@ export class SimdRuntime {
     return start * 4;
   }
 
-  /** Where a kernel writes `to` [size]: in place when it is here, else `size` zeros. */
+  /** Where a kernel writes `to` (`size` floats): in place when it is here, else `size` zeros. */
   output(to: Float32Array, size: number): number {
     const here = this.addressOf(to);
     return here >= 0 ? here : this.zeros(size);

@@ -1,17 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from '@mann/core';
-import type { DncState } from '../memory.js';
+import type { DncState } from '../state.js';
 import { isSparseLink } from '../sparse-link.js';
 import {
   allocateOutputs,
   stepBackward,
   stepForward,
-  type LinkArrays,
   type StepInputs,
   type StepOutputs,
   type InputGradients,
   type StepTape,
 } from './memory-step.js';
+import type { LinkArrays } from './link-pass.js';
 import { copyRows, lstmCellBackward, lstmCellForward, rowView } from '@mann/core/fused';
 import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
 import type { FusedMemoryStep } from './step-op.js';

@@ -1,5 +1,5 @@
 import type { FusedStepSpec } from './spec.js';
-import type { LinkArrays } from './memory-step.js';
+import type { LinkArrays } from './link-pass.js';
 import type { LinkBackward, LinkPass } from './link-pass.js';
 import { freshArrays } from '@mann/core/fused';
 
