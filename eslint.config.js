@@ -1,6 +1,30 @@
-// ESLint flat config: recommended JS + typescript-eslint rules for every package.
+// ESLint flat config: recommended JS + typescript-eslint rules for every package, and the seam
+// between each model's reference and its fast path (docs/architecture.md). Import cycles are
+// checked by scripts/check-imports.mjs (type-only imports included).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// The reference implementations: composed TF.js ops that read like docs/spec.md. They never
+// import fused code; the model classes that pick an implementation are not listed here.
+const referenceFiles = [
+  'packages/core/src/math/**/*.ts',
+  'packages/core/src/controllers/lstm.ts',
+  'packages/core/src/controllers/feedforward.ts',
+  'packages/ntm/src/addressing.ts',
+  'packages/ntm/src/heads.ts',
+  'packages/ntm/src/memory-ops.ts',
+  'packages/ntm/src/config.ts',
+  'packages/dnc/src/allocation.ts',
+  'packages/dnc/src/config.ts',
+  'packages/dnc/src/interface.ts',
+  'packages/dnc/src/ops.ts',
+  'packages/dnc/src/read.ts',
+  'packages/dnc/src/sharpness.ts',
+  'packages/dnc/src/sparse-link.ts',
+  'packages/dnc/src/temporal-link.ts',
+  'packages/dnc/src/usage.ts',
+  'packages/dnc/src/write.ts',
+];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', 'docs/api/**', 'results/**'] },
@@ -13,6 +37,22 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
       '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    files: referenceFiles,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/fused/**', '@mann/core/fused', './fused'],
+              message: 'reference code never imports fused code (docs/architecture.md)',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -16,13 +16,7 @@ import {
   trainCommand,
   visualizeCommand,
 } from './commands.js';
-
-/** Options every command takes. */
-export interface CommonOptions {
-  readonly json: boolean;
-  readonly backend?: string;
-  readonly plugin: string[];
-}
+import type { CommonOptions } from './commands.js';
 
 const wholeNumber =
   (name: string, min = 0) =>

@@ -11,7 +11,6 @@ import {
   restoreCheckpoint,
 } from '@mann/core';
 import { createTask, listTasks, type Task } from '@mann/tasks';
-import type { CommonOptions } from './cli.js';
 import { collectReportData } from './collect.js';
 import { parseOverrides } from './overrides.js';
 import { runGrid } from './pool.js';
@@ -41,6 +40,13 @@ import { ResultsStore } from './store.js';
 import { evalLayersModelCommand, isLayersModelPath } from './layers-model.js';
 import { builtinSuite, SUITES } from './suites.js';
 import { table } from './table.js';
+
+/** Options every command takes. */
+export interface CommonOptions {
+  readonly json: boolean;
+  readonly backend?: string;
+  readonly plugin: string[];
+}
 
 type Prepare = (options: CommonOptions) => Promise<string>;
 

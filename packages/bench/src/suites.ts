@@ -67,7 +67,7 @@ export const QUICK_SUITE: SuiteSpec = {
 };
 
 /**
- * `paper`: the configurations of SPEC section 2 (NTM paper): memory 128 x 20, LSTM-controller
+ * `paper`: the configurations of docs/spec.md section 2 (NTM paper): memory 128 x 20, LSTM-controller
  * NTM with 100 units, RMSProp with momentum 0.9 and the papers' learning rates, element-wise
  * gradient clipping to [-10, 10], the LSTM baselines' layer sizes; the DNC at its defaults.
  * Budgets are those by which the paper's NTM curves have converged (hours to days on a CPU).

@@ -50,22 +50,16 @@ export { withDefaults } from './config.js';
 export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
 export {
-  LstmController,
   LSTM_INITS,
   DEFAULT_LSTM_INIT,
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
-  lstmLayerStep,
   zeroLstmState,
 } from './controllers/lstm.js';
-export type {
-  LstmInit,
-  LstmLayer,
-  LstmLayerState,
-  LstmOptions,
-  LstmState,
-} from './controllers/lstm.js';
+export { LstmController, lstmLayerStep } from './controllers/lstm-controller.js';
+export type { LstmInit, LstmLayer, LstmLayerState, LstmState } from './controllers/lstm.js';
+export type { LstmOptions } from './controllers/lstm-controller.js';
 export { lstmCellFused, lstmLayerSequence } from './fused/lstm-ops.js';
 export type { LstmLayerTensors } from './fused/lstm-ops.js';
 export { FeedforwardController, FEEDFORWARD_ACTIVATIONS } from './controllers/feedforward.js';

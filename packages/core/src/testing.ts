@@ -136,7 +136,7 @@ export async function tensorsLeaked(fn: () => unknown | Promise<unknown>): Promi
 }
 
 /**
- * A small copy-task batch for tests of memory models (SPEC section 4; `@mann/tasks` has the
+ * A small copy-task batch for tests of memory models (docs/spec.md section 4; `@mann/tasks` has the
  * full task): L ~ U{minLength..maxLength}
  * random vectors of `bits` fair bits, a delimiter on channel `bits`, then L blank steps whose
  * targets are the vectors. Inputs [B, T, bits + 1], targets [B, T, bits], mask [B, T] with

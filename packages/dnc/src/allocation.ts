@@ -78,7 +78,7 @@ function allocationOp(permutation: AllocationOptions['permutation']) {
 const allocationOps = { matmul: allocationOp('matmul'), gather: allocationOp('gather') };
 
 /**
- * Allocation weighting (SPEC section 3 step 3; DNC paper, methods): with
+ * Allocation weighting (docs/spec.md section 3 step 3; DNC paper, methods): with
  * `u' = eps + (1 - eps) u` and phi the slots sorted by ascending u' (the free list),
  * `a[phi_j] = (1 - u'[phi_j]) prod_{i<j} u'[phi_i]`. No gradient flows through the sort
  * order (it is piecewise constant); the gradient does flow through the usage values, through

@@ -99,7 +99,7 @@ export interface DncConfig extends ModelConfig, DncMemoryConfig {
   readonly outputClipValue: number;
 }
 
-/** 128 slots, the memory size used across mann (SPEC: 128 x 20). */
+/** 128 slots, the memory size used across mann (docs/spec.md section 2: 128 x 20). */
 export const DEFAULT_MEMORY_SLOTS = 128;
 /** Words of 20 numbers. */
 export const DEFAULT_MEMORY_WIDTH = 20;

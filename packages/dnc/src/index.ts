@@ -28,7 +28,7 @@ export { interfaceLayout, interfaceSize, parseInterface } from './interface.js';
 export type { DncInterface, InterfaceField, InterfaceActivation } from './interface.js';
 export { DncMemory } from './memory.js';
 export { ResidentLink } from './fused/resident-link.js';
-export type { DncState, TemporalLink } from './memory.js';
+export type { DncState, TemporalLink } from './state.js';
 export {
   DEFAULT_MEMORY_SLOTS,
   DEFAULT_MEMORY_WIDTH,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkShape, customGradient, MannError, tidy } from '@mann/core';
 import type { DncMemoryConfig } from './config.js';
 
-/** The interface vector xi_t, split and activated (DNC paper, methods; SPEC section 3). */
+/** The interface vector xi_t, split and activated (DNC paper, methods; docs/spec.md section 3). */
 export interface DncInterface {
   /** k^r, read keys, [B, R, W]. */
   readonly readKeys: tf.Tensor3D;
@@ -53,7 +53,7 @@ export interface InterfaceField {
  * strengths, write keys, write strengths, erase vectors, write vectors, free gates, allocation
  * gates, write gates), then the DNC-MD fields that are switched on, then the read modes, last
  * (the softmax fields must come last). Without options its size is
- * `R W + 3 W + 5 R + 3` for one write head (SPEC section 3); in general
+ * `R W + 3 W + 5 R + 3` for one write head (docs/spec.md section 3); in general
  * `R W + R + Hw (3 W + 3) + R + R (1 + 2 Hw)`, plus `(R + Hw) W` with masking and `2 R` with
  * link sharpness.
  */

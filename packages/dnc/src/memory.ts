@@ -14,37 +14,14 @@ import {
   isSparseLink,
   sparseDirectionalWeights,
   updateSparseLink,
-  type SparseLink,
 } from './sparse-link.js';
 import { sharpenLinkWeights } from './sharpness.js';
 import { readVectors, readWeighting } from './read.js';
 import { FusedMemoryStep } from './fused/step-op.js';
 import { ResidentLink } from './fused/resident-link.js';
+import type { DncState, TemporalLink } from './state.js';
 
-/**
- * A temporal link matrix: dense [B, Hw, N, N], or stored by rows with sparse links (composed
- * implementation); kept in JS memory by the fused implementation ({@link ResidentLink}).
- */
-export type TemporalLink = tf.Tensor4D | SparseLink | ResidentLink;
-
-/** The DNC memory state after step t (named, never positional; a step returns a new one). */
-export interface DncState {
-  /** M_t, [B, N, W]. */
-  readonly memory: tf.Tensor3D;
-  /** u_t, [B, N], in [0, 1]. */
-  readonly usage: tf.Tensor2D;
-  /**
-   * L_t, one per write head: [B, Hw, N, N], or a {@link SparseLink} with sparse links; a
-   * {@link ResidentLink} (either kind, in JS memory) from the fused implementation.
-   */
-  readonly link: TemporalLink;
-  /** p_t, [B, Hw, N]. */
-  readonly precedence: tf.Tensor3D;
-  /** w^r_t, [B, R, N]. */
-  readonly readWeights: tf.Tensor3D;
-  /** w^w_t, [B, Hw, N]. */
-  readonly writeWeights: tf.Tensor3D;
-}
+export type { DncState, TemporalLink } from './state.js';
 
 /**
  * The DNC's memory access module (Graves et al. 2016), with the DNC-MD options and sparse
@@ -52,7 +29,7 @@ export interface DncState {
  * (memory, usage, link, precedence, weightings and read vectors), as deepmind/dnc; allocation
  * breaks the symmetry of the empty memory.
  *
- * One {@link DncMemory.step}, in the order of SPEC section 3:
+ * One {@link DncMemory.step}, in the order of docs/spec.md section 3:
  * 1. retention psi from the free gates and w^r_{t-1};
  * 2. usage u_t from u_{t-1} and w^w_{t-1} (gradient stopped through w^w_{t-1}), times psi;
  * 3. allocation a_t from the sorted usage (one head after another with several write heads);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkShape } from '@mann/core';
 
 /**
- * Read weighting (SPEC section 3 step 7): `w^r = sum_h pi_b[h] b_h + pi_c c^r + sum_h pi_f[h] f_h`.
+ * Read weighting (docs/spec.md section 3 step 7): `w^r = sum_h pi_b[h] b_h + pi_c c^r + sum_h pi_f[h] f_h`.
  *
  * @param content - c^r_t = C(M_t, k^r, beta^r), [B, R, N]
  * @param backward - b_t, [B, R, Hw, N]
@@ -34,7 +34,7 @@ export function readWeighting(
 }
 
 /**
- * Read vectors r = M_t^T w^r (SPEC section 3 step 8).
+ * Read vectors r = M_t^T w^r (docs/spec.md section 3 step 8).
  *
  * @param memory - M_t, [B, N, W]
  * @param readWeights - w^r_t, [B, R, N]

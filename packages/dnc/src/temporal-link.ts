@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkShape, customGradient } from '@mann/core';
 
 /**
- * Precedence p_t = (1 - sum_i w^w[i]) p_{t-1} + w^w (SPEC section 3 step 6; DNC paper,
+ * Precedence p_t = (1 - sum_i w^w[i]) p_{t-1} + w^w (docs/spec.md section 3 step 6; DNC paper,
  * methods, "temporal memory linkage"): the degree to which each slot was the last written.
  * One per write head.
  *
@@ -68,7 +68,7 @@ const linkUpdateOp = customGradient<[tf.Tensor, tf.Tensor, tf.Tensor]>(
 );
 
 /**
- * Temporal link matrix, one per write head (SPEC section 3 step 6), using the precedence of the
+ * Temporal link matrix, one per write head (docs/spec.md section 3 step 6), using the precedence of the
  * PREVIOUS step: `L_t[i, j] = (1 - w[i] - w[j]) L_{t-1}[i, j] + w[i] p_{t-1}[j]`, diagonal 0.
  * L[i, j] is the degree to which slot i was written right after slot j.
  *
@@ -90,7 +90,7 @@ export function updateTemporalLink(
 }
 
 /**
- * Forward and backward weightings (SPEC section 3 step 7): `f = L_t w^r_{t-1}` (forward in
+ * Forward and backward weightings (docs/spec.md section 3 step 7): `f = L_t w^r_{t-1}` (forward in
  * write order: from slot j to the slot written after it) and `b = L_t^T w^r_{t-1}`, for every
  * read head and every write head's link matrix.
  *

@@ -21,7 +21,7 @@ const retentionOp = customGradient<[tf.Tensor, tf.Tensor]>(([gates, weights], sa
 
 /**
  * Retention psi_t = prod_r (1 - f_r w^r_{t-1}): how much of each slot survives the free gates
- * (DNC paper, methods, "dynamic memory allocation"; SPEC section 3 step 1).
+ * (DNC paper, methods, "dynamic memory allocation"; docs/spec.md section 3 step 1).
  *
  * @param freeGates - f_t, one per read head in [0, 1], [B, R]
  * @param prevReadWeights - w^r_{t-1}, [B, R, N]
@@ -65,7 +65,7 @@ export function usageAfterWrite(
 }
 
 /**
- * Memory usage u_t = (u_{t-1} + w^w_{t-1} - u_{t-1} * w^w_{t-1}) * psi_t (SPEC section 3,
+ * Memory usage u_t = (u_{t-1} + w^w_{t-1} - u_{t-1} * w^w_{t-1}) * psi_t (docs/spec.md section 3,
  * steps 1-2; DNC paper eq. for u_t). With several write heads w^w = 1 - prod_h (1 - w^w_h).
  * No gradient flows into `prevWriteWeights` (see {@link usageAfterWrite}).
  *

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkShape } from '@mann/core';
 
 /**
- * Write weighting (SPEC section 3 step 4): `w^w = g^w (g^a a + (1 - g^a) c^w)` per write head.
+ * Write weighting (docs/spec.md section 3 step 4): `w^w = g^w (g^a a + (1 - g^a) c^w)` per write head.
  *
  * @param allocation - a_t, [B, Hw, N]
  * @param content - c^w_t = C(M_{t-1}, k^w, beta^w), [B, Hw, N]
@@ -33,7 +33,7 @@ export function writeWeighting(
 }
 
 /**
- * Erase then write (SPEC section 3 step 5): `M_t = M_{t-1} * prod_h (E - w_h e_h^T) + sum_h w_h v_h^T`
+ * Erase then write (docs/spec.md section 3 step 5): `M_t = M_{t-1} * prod_h (E - w_h e_h^T) + sum_h w_h v_h^T`
  * (with several write heads all erases come before the adds, as deepmind/dnc). With
  * `retention` (DNC-MD deallocation) the freed slots are also wiped:
  * `M_t = M_{t-1} * (psi 1^T) * (E - w e^T) + w v^T`.

@@ -13,8 +13,7 @@ import {
   type TemporalLink,
 } from '@mann/dnc';
 import { jsLinkKernels, simdLinkKernels } from '../src/fused/link-kernels.js';
-import { jsRowKernels, rowKernelsFor } from '../src/fused/row-kernels.js';
-import { createProducts } from '../src/fused/products.js';
+import { createProducts, jsRowKernels, rowKernelsFor } from '@mann/core/fused';
 import {
   expectClose,
   expectGradientsOnBothBackends,

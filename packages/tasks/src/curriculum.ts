@@ -3,7 +3,7 @@ import type { RngState, SequenceBatch } from '@mann/core';
 import { resolveParams } from './params.js';
 import type { Task, TaskDefinition } from './task.js';
 
-/** Advance when the mean bit errors per sequence over the window drop below this (SPEC section 4). */
+/** Advance when the mean bit errors per sequence over the window drop below this (docs/spec.md section 4). */
 export const DEFAULT_CURRICULUM_THRESHOLD = 0.1;
 
 /** Updates (batches) averaged before deciding to advance. */

@@ -2,7 +2,8 @@ import type { Controller } from '../interfaces.js';
 import type { ParameterScope } from '../params.js';
 import { checkChoice, checkInteger, invalidArgument } from '../errors.js';
 import { withDefaults } from '../config.js';
-import { DEFAULT_LSTM_INIT, LSTM_INITS, LstmController, type LstmInit } from './lstm.js';
+import { DEFAULT_LSTM_INIT, LSTM_INITS, type LstmInit } from './lstm.js';
+import { LstmController } from './lstm-controller.js';
 import {
   FEEDFORWARD_ACTIVATIONS,
   FeedforwardController,

@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { tidy } from '../math/tidy.js';
-import type { Controller } from '../interfaces.js';
 import type { Initializer, ParameterScope } from '../params.js';
 import { checkChoice, checkInteger } from '../errors.js';
-import { lstmCellFused } from '../fused/lstm-ops.js';
 
 /** Hidden and cell state of one LSTM layer, each [B, hidden]. */
 export interface LstmLayerState {
@@ -128,18 +126,6 @@ export function lstmInputProjection<T extends tf.Tensor2D | tf.Tensor3D>(
   });
 }
 
-/** One layer's update from its input x [B, in]: the fused op or the composed reference. */
-export function lstmLayerStep(
-  layer: LstmLayer,
-  x: tf.Tensor2D,
-  state: LstmLayerState,
-  fused: boolean,
-): LstmLayerState {
-  return fused
-    ? lstmCellFused(layer, x, state)
-    : lstmCell(layer, lstmInputProjection(layer, x), state);
-}
-
 /** Zero state for a stack of layers. */
 export function zeroLstmState(layers: readonly LstmLayer[], batchSize: number): LstmState {
   return {
@@ -148,64 +134,4 @@ export function zeroLstmState(layers: readonly LstmLayer[], batchSize: number): 
       c: tf.zeros([batchSize, l.hiddenSize]) as tf.Tensor2D,
     })),
   };
-}
-
-/** Options of an {@link LstmController} or `LstmModel` that do not change what it computes. */
-export interface LstmOptions {
-  /**
-   * Run each cell update (and, in `LstmModel.run`, each layer's whole sequence) as one fused
-   * op with a hand-written gradient (`lstmCellFused`, `lstmLayerSequence`) instead of
-   * composing TF.js ops: same values and gradients, 11 kernels per cell step instead of 82.
-   * Default true; false selects the composed reference ({@link lstmCell}).
-   */
-  readonly fused?: boolean;
-  /** How the layers' parameters start. Default {@link DEFAULT_LSTM_INIT} (`glorot`). */
-  readonly init?: LstmInit;
-}
-
-/**
- * A stacked LSTM controller (default controller of the NTM and DNC). Output is the top
- * layer's h_t. Parameters: `lstm{k}/inputKernel`, `lstm{k}/recurrentKernel`, `lstm{k}/bias`.
- */
-export class LstmController implements Controller<LstmState> {
-  readonly layers: readonly LstmLayer[];
-  readonly outputSize: number;
-  /** See {@link LstmOptions.fused}. */
-  readonly fused: boolean;
-
-  constructor(
-    scope: ParameterScope,
-    readonly inputSize: number,
-    hiddenSizes: readonly number[],
-    options: LstmOptions = {},
-  ) {
-    checkInteger('inputSize', inputSize, 1);
-    this.fused = options.fused ?? true;
-    if (hiddenSizes.length === 0)
-      throw new Error('hiddenSizes must list at least one layer, got []');
-    let width = inputSize;
-    this.layers = hiddenSizes.map((hidden, k) => {
-      const layer = createLstmLayer(scope.scope(`lstm${k}`), width, hidden, options.init);
-      width = hidden;
-      return layer;
-    });
-    this.outputSize = width;
-  }
-
-  initialState(batchSize: number): LstmState {
-    return zeroLstmState(this.layers, batchSize);
-  }
-
-  step(input: tf.Tensor2D, state: LstmState): { output: tf.Tensor2D; state: LstmState } {
-    return tidy(() => {
-      let x = input;
-      const next: LstmLayerState[] = [];
-      this.layers.forEach((layer, k) => {
-        const s = lstmLayerStep(layer, x, state.layers[k] as LstmLayerState, this.fused);
-        next.push(s);
-        x = s.h;
-      });
-      return { output: x, state: { layers: next } };
-    });
-  }
 }

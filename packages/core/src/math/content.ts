@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkShape, MannError } from '../errors.js';
 
-/** Stabiliser of the norms and of the cosine denominator (SPEC section 1). */
+/** Stabiliser of the norms and of the cosine denominator (docs/spec.md section 1). */
 export const CONTENT_EPSILON = 1e-6;
 
 /**
@@ -44,7 +44,7 @@ export function cosineSimilarity(
 }
 
 /**
- * Content addressing `C(M, k, beta)[i] = softmax_i(beta * cos(k, M[i]))` (SPEC section 1;
+ * Content addressing `C(M, k, beta)[i] = softmax_i(beta * cos(k, M[i]))` (docs/spec.md section 1;
  * NTM paper eq. 5, DNC paper methods "content-based addressing").
  *
  * @param memory - M, [B, N, W]

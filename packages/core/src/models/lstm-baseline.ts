@@ -14,13 +14,12 @@ import {
   createLstmLayer,
   lstmCell,
   lstmInputProjection,
-  lstmLayerStep,
   zeroLstmState,
   type LstmLayer,
   type LstmLayerState,
-  type LstmOptions,
   type LstmState,
 } from '../controllers/lstm.js';
+import { lstmLayerStep, type LstmOptions } from '../controllers/lstm-controller.js';
 import { lstmLayerSequence } from '../fused/lstm-ops.js';
 import type { ModelDefinition } from '../registry.js';
 import { checkInteger, checkShape, invalidArgument } from '../errors.js';

@@ -39,7 +39,7 @@ export interface MemoryNetworkParts {
   readonly parameters: ParameterStore;
   readonly controller: Controller;
   readonly memory: MemoryAccess;
-  /** Controller outputs are clipped to [-clipValue, clipValue]; 0 disables (SPEC section 1). */
+  /** Controller outputs are clipped to [-clipValue, clipValue]; 0 disables (docs/spec.md section 1). */
   readonly clipValue: number;
 }
 
@@ -150,7 +150,7 @@ export interface MemoryNetworkConfig extends ModelConfig {
   readonly clipValue: number;
 }
 
-/** Default controller-output clip, as deepmind/dnc (SPEC section 1). */
+/** Default controller-output clip, as deepmind/dnc (docs/spec.md section 1). */
 export const DEFAULT_CLIP_VALUE = 20;
 
 /**

@@ -5,7 +5,7 @@ import { checkShape } from '../errors.js';
 /**
  * Masked sigmoid cross-entropy in bits per sequence: the binary cross-entropy summed over the
  * masked target bits of each sequence, converted from nats to bits (/ ln 2), averaged over the
- * batch (SPEC section 4). Computed from logits, stably: max(z, 0) - z y + log(1 + e^-|z|).
+ * batch (docs/spec.md section 4). Computed from logits, stably: max(z, 0) - z y + log(1 + e^-|z|).
  *
  * @param logits - [B, T, O]
  * @param targets - [B, T, O]

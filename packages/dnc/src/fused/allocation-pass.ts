@@ -1,7 +1,7 @@
 import { ALLOCATION_EPSILON } from '../allocation.js';
-import { scratch, type Carver } from './scratch.js';
+import { scratch, type Carver } from '@mann/core/fused';
 
-// Retention, usage and allocation of one example (SPEC section 3 steps 1-3), forward and
+// Retention, usage and allocation of one example (docs/spec.md section 3 steps 1-3), forward and
 // backward, as `retentionVector`, `usageAfterWrite` and `writeAllocationWeightings` compute
 // them. n = N slots, r = R read heads, h = H write heads.
 

@@ -1,6 +1,6 @@
 import { CONTENT_EPSILON } from '@mann/core';
-import { scratch, type Carver } from './scratch.js';
-import type { RowKernels } from './row-kernels.js';
+import { scratch, type Carver } from '@mann/core/fused';
+import type { RowKernels } from '@mann/core/fused';
 
 // Content addressing of one example, forward and backward, with core's exact formula
 // (`contentWeights`): `C[h, i] = softmax_i(beta_h cos(k_h * m_h, M[i] * m_h))` with

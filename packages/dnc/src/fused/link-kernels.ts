@@ -1,11 +1,12 @@
-import { acquireSimdRuntime, simdRuntime, type SimdRuntime } from './simd-runtime.js';
+import { acquireSimdRuntime, simdRuntime, type SimdRuntime } from '@mann/core/fused';
+import { linkKernelExports } from './simd-link.js';
 
 // The O(N^2) part of a DNC step: the dense temporal link update and the forward and backward
-// weightings read through it (SPEC section 3 steps 6-7), forward and backward, for one example
+// weightings read through it (docs/spec.md section 3 steps 6-7), forward and backward, for one example
 // and one write head. Everything else in a step is O(N W) or O(N R); at the default size these
 // two passes are ~80% of the arithmetic of a training step. Two implementations with the same
 // contract: plain JS loops (the reference, and the fallback), and WebAssembly SIMD built at
-// run time by `wasm.ts` (~6x faster than the JS loops here, and no kernel launches).
+// run time by `@mann/core/fused`'s assembler (~6x faster than the JS loops here, and no kernel launches).
 //
 // n = N slots, r = R read heads. Matrices are row-major [N, N]; per-head vectors [R, N].
 
@@ -173,7 +174,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
   return {
     kind: 'simd',
     forward(n, r, prev, next, write, precedence, reads, forward, backward) {
-      const { linkForward } = runtime.linkKernels(r);
+      const { linkForward } = linkKernelExports(runtime, r);
       const call = runtime.begin();
       const at = {
         prev: call.input(prev, n * n),
@@ -203,7 +204,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       dPrecedence,
       dReads,
     ) {
-      const { linkBackward } = runtime.linkKernels(r);
+      const { linkBackward } = linkKernelExports(runtime, r);
       const call = runtime.begin();
       const at = {
         prev: call.input(prev, n * n),

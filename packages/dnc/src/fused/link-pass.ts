@@ -1,10 +1,16 @@
 import type { FusedStepSpec } from './spec.js';
-import type { LinkArrays } from './memory-step.js';
 import { linkKernelsFor, type DenseLinkKernels } from './link-kernels.js';
-import { freshArrays, type Allocator } from './pool.js';
+import { freshArrays, type Allocator } from '@mann/core/fused';
+
+/** A temporal link as arrays: dense [B, H, N, N], or sparse values and columns [B, H, N, K]. */
+export interface LinkArrays {
+  readonly values: Float32Array;
+  /** Sparse links only: the column of each stored value. */
+  readonly columns: Int32Array | null;
+}
 
 /**
- * The temporal link's part of a fused step (SPEC section 3 steps 6-7): the link update from
+ * The temporal link's part of a fused step (docs/spec.md section 3 steps 6-7): the link update from
  * the OLD precedence and the forward and backward weightings through the NEW link, for each
  * example and write head, forward and backward. Dense links here, sparse ones in
  * `sparse-link-pass.ts`.

@@ -1,8 +1,7 @@
-import { scratch, scratch32 } from './scratch.js';
-import type { RowKernels } from './row-kernels.js';
-import { simdRuntime } from './simd-runtime.js';
+import { rowKernelExports, scratch, scratch32, simdRuntime } from '@mann/core/fused';
+import type { RowKernels } from '@mann/core/fused';
 
-// Erase-and-write and the read vectors of one example (SPEC section 3 steps 5 and 8), forward
+// Erase-and-write and the read vectors of one example (docs/spec.md section 3 steps 5 and 8), forward
 // and backward, as `eraseAndWrite` and `readVectors` compute them. n = N, w = W, h = H write
 // heads, r = R read heads. Erase and write vectors come from the activated interface vector.
 
@@ -29,7 +28,8 @@ export function eraseAndWriteForward(
   next: Float32Array,
 ): void {
   const runtime = h === 1 && w % 4 === 0 ? simdRuntime() : undefined;
-  if (runtime) {
+  const kernels = runtime && rowKernelExports(runtime);
+  if (runtime && kernels) {
     const call = runtime.begin();
     const at = {
       prev: call.input(prev, n * w),
@@ -39,7 +39,7 @@ export function eraseAndWriteForward(
       vector: call.input(act.subarray(vectors, vectors + w), w),
       retention: retention ? call.input(retention, n) : 0,
     };
-    runtime.kernels.eraseWrite(
+    kernels.eraseWrite(
       n,
       w,
       at.prev,
@@ -106,7 +106,8 @@ export function eraseAndWriteBackward(
   dRetention: Float32Array | null,
 ): void {
   const runtime = h === 1 && w % 4 === 0 ? simdRuntime() : undefined;
-  if (runtime) {
+  const kernels = runtime && rowKernelExports(runtime);
+  if (runtime && kernels) {
     const call = runtime.begin();
     const at = {
       prev: call.input(prev, n * w),
@@ -121,7 +122,7 @@ export function eraseAndWriteBackward(
       dVector: call.zeros(w),
       dRetention: dRetention ? call.input(dRetention, n) : 0,
     };
-    runtime.kernels.eraseWriteBackward(
+    kernels.eraseWriteBackward(
       n,
       w,
       at.prev,

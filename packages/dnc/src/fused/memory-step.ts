@@ -15,9 +15,8 @@ import {
   allocationTapeSize,
   type AllocationTape,
 } from './allocation-pass.js';
-import { Carver, scratch32 } from './scratch.js';
-import { rowKernelsFor } from './row-kernels.js';
-import { freshArrays, type Allocator } from './pool.js';
+import { Carver, rowKernelsFor, scratch32 } from '@mann/core/fused';
+import { freshArrays, type Allocator } from '@mann/core/fused';
 import {
   eraseAndWriteBackward,
   eraseAndWriteForward,
@@ -34,19 +33,12 @@ import {
   writeWeightingBackward,
   writeWeightingForward,
 } from './weighting-pass.js';
-import type { LinkPass } from './link-pass.js';
+import type { LinkArrays, LinkPass } from './link-pass.js';
 
 // One DNC memory step over a batch in plain JS (the O(N^2) link passes in WebAssembly SIMD
-// where available), forward and backward, in the order of SPEC section 3 and with the values
+// where available), forward and backward, in the order of docs/spec.md section 3 and with the values
 // and gradients of the composed reference (`DncMemory.step` with `implementation:
 // 'composed'`). Arrays are row-major, batch first; see `FusedStepSpec` for the sizes.
-
-/** A temporal link as arrays: dense [B, H, N, N], or sparse values and columns [B, H, N, K]. */
-export interface LinkArrays {
-  readonly values: Float32Array;
-  /** Sparse links only: the column of each stored value. */
-  readonly columns: Int32Array | null;
-}
 
 /** The step's inputs: xi_t and the state at t - 1. */
 export interface StepInputs {

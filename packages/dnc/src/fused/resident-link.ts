@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from '@mann/core';
-import type { LinkArrays } from './memory-step.js';
+import type { LinkArrays } from './link-pass.js';
 
 /** The data of a {@link ResidentLink}: its values and the gradient later steps send back. */
 export interface LinkRecord {

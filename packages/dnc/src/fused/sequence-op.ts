@@ -1,29 +1,29 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from '@mann/core';
-import type { DncState } from '../memory.js';
+import type { DncState } from '../state.js';
 import { isSparseLink } from '../sparse-link.js';
 import {
   allocateOutputs,
   stepBackward,
   stepForward,
-  type LinkArrays,
   type StepInputs,
   type StepOutputs,
   type InputGradients,
   type StepTape,
 } from './memory-step.js';
-import { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
+import type { LinkArrays } from './link-pass.js';
+import { copyRows, lstmCellBackward, lstmCellForward, rowView } from '@mann/core/fused';
 import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
 import type { FusedMemoryStep } from './step-op.js';
-import { createProducts, type Products } from './products.js';
-import { PooledArrays, type Allocator } from './pool.js';
+import { createProducts, type Products } from '@mann/core/fused';
+import { PooledArrays, type Allocator } from '@mann/core/fused';
 import type { LinkPass } from './link-pass.js';
-import { releaseSimdRuntime, type SimdRuntime } from './simd-runtime.js';
+import { releaseSimdRuntime, type SimdRuntime } from '@mann/core/fused';
 
 // A whole DNC sequence with a one-layer LSTM controller as ONE TF.js op with a hand-written
 // gradient: what `MemoryNetwork.run` computes step by step (~90 kernels a step forward and
 // backward), with no kernel per step at all where WebAssembly SIMD is available (the
-// recurrent product and the interface layer are SIMD products, see `products.ts`); the LSTM
+// recurrent product and the interface layer are SIMD products, see `@mann/core/fused`'s `createProducts`); the LSTM
 // gates, the clip and the fused memory step run in plain JS and SIMD kernels, and the weight
 // gradients are two products over all steps at the end. The per-call state lives in a
 // `Sequence` record handed to top-level functions: closures made per call would make V8
@@ -127,23 +127,6 @@ function releaseSequence(seq: Sequence): void {
   if (seq.runtime) releaseSimdRuntime(seq.runtime);
 }
 
-/** Copies `rows` rows of `size` values between row-major arrays of different strides. */
-function copyRows(
-  rows: number,
-  size: number,
-  from: Float32Array,
-  fromOffset: number,
-  fromStride: number,
-  to: Float32Array,
-  toOffset: number,
-  toStride: number,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const start = fromOffset + r * fromStride;
-    to.set(from.subarray(start, start + size), toOffset + r * toStride);
-  }
-}
-
 /** Row-major [rows, cols] -> [cols, rows]. */
 function transposed(values: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
@@ -178,6 +161,7 @@ function columnSums(values: Float32Array, rows: number, cols: number): Float32Ar
  */
 function sequenceForward(seq: Sequence, products: Products, memory0: StepInputs): Float32Array {
   const { memoryStep, steps: T, batch: B, units: C, limit, linkPass, arrays } = seq;
+  const cellShape = { batch: B, units: C, clip: limit };
   const { spec } = memoryStep;
   const { readHeads: r, width: w, interfaceSize: F } = spec;
   const [G, RW] = [4 * C, r * w];
@@ -196,25 +180,21 @@ function sequenceForward(seq: Sequence, products: Products, memory0: StepInputs)
   let memoryInputs = memory0;
   for (let t = 0; t < T; t++) {
     // the LSTM cell: z_t = x_t W_x + b + [h_{t-1} ; r_{t-1}] [W_h ; W_r]
-    const z = products.times(states.subarray(t * B * S, (t + 1) * B * S), B, recurrent);
-    for (let i = 0; i < B * G; i++) z[i] = (z[i] as number) + (xw[t * B * G + i] as number);
+    const recurrentZ = products.times(states.subarray(t * B * S, (t + 1) * B * S), B, recurrent);
     const gates = arrays.floats(B * G);
     const tanhCell = arrays.floats(B * C);
     const hc = clipped.subarray(t * B * C, (t + 1) * B * C);
     const state = states.subarray((t + 1) * B * S, (t + 2) * B * S);
-    lstmCellForward(
-      B,
-      C,
-      limit,
-      z,
-      cells.subarray(t * B * C, (t + 1) * B * C),
+    lstmCellForward(cellShape, {
+      z: { values: xw, offset: t * B * G },
+      recurrent: recurrentZ,
+      prevCell: cells.subarray(t * B * C, (t + 1) * B * C),
       gates,
-      cells.subarray((t + 1) * B * C, (t + 2) * B * C),
+      cell: cells.subarray((t + 1) * B * C, (t + 2) * B * C),
       tanhCell,
-      state,
-      S,
-      hc,
-    );
+      hidden: rowView(state, 0, S),
+      clipped: hc,
+    });
     // the interface vector xi_t = clip(h_t) W_xi + b_xi, then the memory step
     const xi = products.times(hc, B, interfaceKernel);
     for (let b = 0; b < B; b++) {
@@ -224,9 +204,9 @@ function sequenceForward(seq: Sequence, products: Products, memory0: StepInputs)
     const outputs = allocateOutputs(spec, B, linkPass.allocate(B, linkArrays), arrays);
     const tape = stepForward(spec, linkPass, B, inputs, outputs, arrays);
     seq.records.push({ inputs, outputs, tape, gates, tanhCell });
-    copyRows(B, RW, outputs.reads, 0, RW, state, C, S);
-    copyRows(B, C, hc, 0, C, output, t * B * S, S);
-    copyRows(B, RW, outputs.reads, 0, RW, output, t * B * S + C, S);
+    copyRows(B, RW, rowView(outputs.reads, 0, RW), rowView(state, C, S));
+    copyRows(B, C, rowView(hc, 0, C), rowView(output, t * B * S, S));
+    copyRows(B, RW, rowView(outputs.reads, 0, RW), rowView(output, t * B * S + C, S));
     memoryInputs = { ...outputs, interfaceVector: xi };
   }
   return output;
@@ -241,6 +221,7 @@ function sequenceBackward(
   linkShapes: readonly (readonly number[])[],
 ): tf.Tensor[] {
   const { memoryStep, steps: T, batch: B, units: C, limit, linkPass, arrays } = seq;
+  const cellShape = { batch: B, units: C, clip: limit };
   const { spec } = memoryStep;
   const { slots: n, width: w, readHeads: r, writeHeads: h, interfaceSize: F } = spec;
   const [G, RW] = [4 * C, r * w];
@@ -258,7 +239,6 @@ function sequenceBackward(
   const dZ = new Float32Array(T * B * G);
   const dXi = new Float32Array(T * B * F);
   const dReads = new Float32Array(B * RW);
-  const dClipped = new Float32Array(B * C);
   let dCell = new Float32Array(B * C);
   let dState: Float32Array | null = null; // dL/d[h_t ; r_t] through z_{t+1}
   let dMemory: Omit<InputGradients, 'interfaceVector' | 'link'> & { link: Float32Array | null } = {
@@ -291,36 +271,29 @@ function sequenceBackward(
     dXi.set(grads.interfaceVector, t * B * F);
     dMemory = grads;
     const back = products.times(grads.interfaceVector, B, interfaceT); // dxi W_xi^T
-    for (let b = 0; b < B; b++) {
-      for (let u = 0; u < C; u++) {
-        dClipped[b * C + u] = (dOut[(t * B + b) * S + u] as number) + (back[b * C + u] as number);
-      }
-    }
     const dz = dZ.subarray(t * B * G, (t + 1) * B * G);
     const dPrevCell = new Float32Array(B * C);
-    lstmCellBackward(
-      B,
-      C,
-      limit,
-      step.gates,
-      cells.subarray(t * B * C, (t + 1) * B * C),
-      step.tanhCell,
-      states.subarray((t + 1) * B * S, (t + 2) * B * S),
-      S,
-      dClipped,
-      dState,
+    const hidden = states.subarray((t + 1) * B * S, (t + 2) * B * S);
+    lstmCellBackward(cellShape, {
+      gates: step.gates,
+      prevCell: cells.subarray(t * B * C, (t + 1) * B * C),
+      tanhCell: step.tanhCell,
+      hidden: rowView(hidden, 0, S),
+      dClipped: back,
+      dOutput: rowView(dOut, t * B * S, S),
+      dHidden: dState && rowView(dState, 0, S),
       dCell,
       dz,
       dPrevCell,
-    );
+    });
     dCell = dPrevCell;
     dState = products.times(dz, B, recurrentT); // dz [W_h ; W_r]^T
   }
   const d0 = dState as Float32Array;
   const dh0 = new Float32Array(B * C);
   const dReads0 = new Float32Array(B * RW);
-  copyRows(B, C, d0, 0, S, dh0, 0, C);
-  copyRows(B, RW, d0, C, S, dReads0, 0, RW);
+  copyRows(B, C, rowView(d0, 0, S), rowView(dh0, 0, C));
+  copyRows(B, RW, rowView(d0, C, S), rowView(dReads0, 0, RW));
   const dBias = new Float32Array(F);
   for (let row = 0; row < T * B; row++) {
     for (let f = 0; f < F; f++) dBias[f] = (dBias[f] as number) + (dXi[row * F + f] as number);
@@ -454,8 +427,8 @@ export function fusedSequence(
       linkRecord0,
       linkGradient,
     };
-    copyRows(B, C, read(8), 0, C, seq.states, 0, S);
-    copyRows(B, S - C, read(10), 0, S - C, seq.states, C, S);
+    copyRows(B, C, rowView(read(8), 0, C), rowView(seq.states, 0, S));
+    copyRows(B, S - C, rowView(read(10), 0, S - C), rowView(seq.states, C, S));
     seq.cells.set(read(9));
     const memory0: StepInputs = {
       interfaceVector: new Float32Array(0),

@@ -11,8 +11,11 @@ import {
   F32,
   V128,
   type Code,
+  type KernelCode,
+  type Kernel,
   type Local,
-} from './wasm.js';
+  type SimdRuntime,
+} from '@mann/core/fused';
 
 // WebAssembly SIMD builders of the dense link kernels of `link-kernels.ts` (the JS loops there
 // are the reference), specialised for R read heads: the kernels are generated at run time, so
@@ -34,18 +37,6 @@ const addScalar = (base: Code, i: Local, value: Code): Code =>
 const head = (base: Local, k: number, n: Local): Code =>
   i32.add(get(base), i32.shl(i32.mul(i32.const(k), get(n)), 2));
 
-function params(fn: FunctionBuilder, count: number): Local[] {
-  return Array.from({ length: count }, () => fn.param());
-}
-
-function locals(
-  fn: FunctionBuilder,
-  type: typeof I32 | typeof F32 | typeof V128,
-  count: number,
-): Local[] {
-  return Array.from({ length: count }, () => fn.local(type));
-}
-
 const range = (count: number): number[] => Array.from({ length: count }, (_, k) => k);
 
 /**
@@ -55,24 +46,15 @@ const range = (count: number): number[] => Array.from({ length: count }, (_, k) 
  * Per row: one pass for L_t's row, then one per head (a single pass over all heads is slower:
  * more arrays streamed at once, and more vector registers than x86 has).
  */
-export function linkForwardKernel(heads: number): { builder: FunctionBuilder; body: Code } {
-  const fn = new FunctionBuilder('linkForward');
-  const [n, prev, next, write, precedence, reads, forward, backward] = params(fn, 8) as [
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-  ];
-  const [i, j, rowPrev, rowNext] = locals(fn, I32, 4) as [Local, Local, Local, Local];
-  const [wi] = locals(fn, F32, 1) as [Local];
-  const [keep, wiv, l, readAtI, sum] = locals(fn, V128, 5) as [Local, Local, Local, Local, Local];
+export function linkForwardKernel(heads: number): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('linkForward', ['n', 'prev', 'next', 'write', 'precedence', 'reads', 'forward', 'backward']);
+  const { n, prev, next, write, precedence, reads, forward, backward } = fn.params;
+  const { i, j, rowPrev, rowNext } = fn.locals(I32, 'i', 'j', 'rowPrev', 'rowNext');
+  const { wi } = fn.locals(F32, 'wi');
+  const { keep, wiv, l, readAtI, sum } = fn.locals(V128, 'keep', 'wiv', 'l', 'readAtI', 'sum');
   const body = forLoop(
     i,
-    i32.const(0),
     get(n),
     1,
     set(wi, scalar(get(write), i)),
@@ -82,7 +64,6 @@ export function linkForwardKernel(heads: number): { builder: FunctionBuilder; bo
     set(rowNext, row(next, i, n)),
     forLoop(
       j,
-      i32.const(0),
       get(n),
       4,
       f32x4.store(
@@ -99,7 +80,6 @@ export function linkForwardKernel(heads: number): { builder: FunctionBuilder; bo
       set(sum, zero4()),
       forLoop(
         j,
-        i32.const(0),
         get(n),
         4,
         set(l, four(get(rowNext), j)),
@@ -123,34 +103,17 @@ export function linkForwardKernel(heads: number): { builder: FunctionBuilder; bo
  * `link` [N] is scratch for a row of L_t. Per row: L_t's row again, G's row (a pass per head),
  * dL_{t-1}, dw and dp (one pass), dw^r (a pass per head).
  */
-export function linkBackwardKernel(heads: number): { builder: FunctionBuilder; body: Code } {
-  const fn = new FunctionBuilder('linkBackward');
-  const [n, prev, grad, write, precedence, reads, dForward, dBackward] = params(fn, 8) as [
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-  ];
-  const [dWrite, dPrecedence, dReads, link] = params(fn, 4) as [Local, Local, Local, Local];
-  const [i, j, rowPrev, rowGrad] = locals(fn, I32, 4) as [Local, Local, Local, Local];
-  const [wi] = locals(fn, F32, 1) as [Local];
-  const [keep, wiv, dfi, vi, sum, g, lp, l] = locals(fn, V128, 8) as [
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-    Local,
-  ];
+export function linkBackwardKernel(heads: number): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('linkBackward', ['n', 'prev', 'grad', 'write', 'precedence', 'reads', 'dForward', 'dBackward', 'dWrite', 'dPrecedence', 'dReads', 'link']);
+  // prettier-ignore
+  const { n, prev, grad, write, precedence, reads, dForward, dBackward, dWrite, dPrecedence, dReads, link } = fn.params;
+  const { i, j, rowPrev, rowGrad } = fn.locals(I32, 'i', 'j', 'rowPrev', 'rowGrad');
+  const { wi } = fn.locals(F32, 'wi');
+  // prettier-ignore
+  const { keep, wiv, dfi, vi, sum, g, lp, l } = fn.locals(V128, 'keep', 'wiv', 'dfi', 'vi', 'sum', 'g', 'lp', 'l');
   const body = forLoop(
     i,
-    i32.const(0),
     get(n),
     1,
     set(wi, scalar(get(write), i)),
@@ -161,7 +124,6 @@ export function linkBackwardKernel(heads: number): { builder: FunctionBuilder; b
     // row i of L_t again, into `link` (cheaper than keeping every L_t for the backward pass)
     forLoop(
       j,
-      i32.const(0),
       get(n),
       4,
       f32x4.store(
@@ -179,7 +141,6 @@ export function linkBackwardKernel(heads: number): { builder: FunctionBuilder; b
       set(vi, f32x4.splat(scalar(head(reads, k, n), i))),
       forLoop(
         j,
-        i32.const(0),
         get(n),
         4,
         f32x4.store(
@@ -199,7 +160,6 @@ export function linkBackwardKernel(heads: number): { builder: FunctionBuilder; b
     set(sum, zero4()),
     forLoop(
       j,
-      i32.const(0),
       get(n),
       4,
       set(g, four(get(rowGrad), j)),
@@ -228,7 +188,6 @@ export function linkBackwardKernel(heads: number): { builder: FunctionBuilder; b
       set(sum, zero4()),
       forLoop(
         j,
-        i32.const(0),
         get(n),
         4,
         set(l, four(get(link), j)),
@@ -242,4 +201,17 @@ export function linkBackwardKernel(heads: number): { builder: FunctionBuilder; b
     ]),
   );
   return { builder: fn, body };
+}
+
+/** The dense link kernels specialised for `heads` read heads, on `runtime`'s memory. */
+export function linkKernelExports(
+  runtime: SimdRuntime,
+  heads: number,
+): Readonly<Record<'linkForward' | 'linkBackward', Kernel>> {
+  const kernels = runtime.kernels<'linkForward' | 'linkBackward'>(`dnc.link.${heads}`, () => [
+    linkForwardKernel(heads),
+    linkBackwardKernel(heads),
+  ]);
+  if (!kernels) throw new Error(`the dense link kernels for ${heads} read heads do not validate`);
+  return kernels;
 }

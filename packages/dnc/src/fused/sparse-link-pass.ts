@@ -1,7 +1,7 @@
 import type { FusedStepSpec } from './spec.js';
-import type { LinkArrays } from './memory-step.js';
+import type { LinkArrays } from './link-pass.js';
 import type { LinkBackward, LinkPass } from './link-pass.js';
-import { freshArrays } from './pool.js';
+import { freshArrays } from '@mann/core/fused';
 
 // Sparse temporal links in the fused step: `updateSparseLink` and `sparseDirectionalWeights`
 // for one example and write head at a time, forward and backward, O(N K R + K^3) with a

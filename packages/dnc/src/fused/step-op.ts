@@ -1,21 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkShape, MannError } from '@mann/core';
 import type { DncMemoryConfig } from '../config.js';
-import type { DncState } from '../memory.js';
+import type { DncState } from '../state.js';
 import { isSparseLink } from '../sparse-link.js';
 import { fusedStepSpec, type FusedStepSpec } from './spec.js';
 import {
   allocateOutputs,
   stepBackward,
   stepForward,
-  type LinkArrays,
   type StepInputs,
   type StepOutputs,
   type StepTape,
 } from './memory-step.js';
+import type { LinkArrays } from './link-pass.js';
 import { denseLinkPass, type LinkPass } from './link-pass.js';
 import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
-import type { SimdRuntime } from './simd-runtime.js';
+import type { SimdRuntime } from '@mann/core/fused';
 import { sparseLinkPass, initialSparseLinkArrays } from './sparse-link-pass.js';
 import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
 

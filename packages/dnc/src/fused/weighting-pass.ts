@@ -1,6 +1,6 @@
 import { SHARPNESS_EPSILON } from '../sharpness.js';
 
-// The weightings of one example, forward and backward: the write weighting (SPEC section 3
+// The weightings of one example, forward and backward: the write weighting (docs/spec.md section 3
 // step 4, `writeWeighting`), the precedence (step 6, `updatePrecedence`), the DNC-MD link
 // sharpening (`sharpenLinkWeights`) and the read weighting (step 7, `readWeighting`).
 // n = N, h = H write heads, r = R read heads. Gates and modes come from the activated

@@ -13,7 +13,7 @@ import type {
   MemoryStepSpec,
   MemoryStepTape,
 } from './memory-step.js';
-import { copyRows } from './rows.js';
+import { copyRows, lstmCellBackward, lstmCellForward, rowView } from '@mann/core/fused';
 
 // A whole NTM sequence with a one-layer LSTM controller as ONE TF.js op with a hand-written
 // gradient. Per time step the only kernels are two small matMuls forward (the interface
@@ -62,10 +62,6 @@ export function sequenceOutputSize(spec: SequenceSpec): number {
   const { width: w, slots: n, readHeads: r, writeHeads: hw } = spec.memory;
   return spec.hidden + r * w + (spec.traceWeights ? (r + hw) * n : 0);
 }
-
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
-/** tanh through one exp (~30% faster than Math.tanh in V8), within ~1e-16 of it. */
-const tanh = (x: number): number => 1 - 2 / (Math.exp(2 * x) + 1);
 
 /** `a` [rows, inner] times the tensor `b` [inner, cols], read back: one matMul kernel. */
 function multiply(a: Float32Array, rows: number, b: tf.Tensor2D): Float32Array {
@@ -187,96 +183,6 @@ class Arena {
   }
 }
 
-/**
- * The LSTM cell of step t for the whole batch, from the pre-activations
- * `z = xw[xo ..] + recurrent`: writes the gates, c_t, tanh(c_t), h_t (into the recurrent input
- * `state` [B, C + RW], whose reads part the memory step fills) and clip(h_t).
- */
-function lstmCellForward(
-  B: number,
-  C: number,
-  RW: number,
-  clip: number,
-  xw: Float32Array,
-  xo: number,
-  recurrent: Float32Array,
-  previousCell: Float32Array,
-  gate: Float32Array,
-  cell: Float32Array,
-  tanhCell: Float32Array,
-  state: Float32Array,
-  clipped: Float32Array,
-): void {
-  const G = 4 * C;
-  for (let b = 0; b < B; b++) {
-    const z = xo + b * G;
-    const r = b * G;
-    for (let u = 0; u < C; u++) {
-      const i = sigmoid((xw[z + u] as number) + (recurrent[r + u] as number));
-      const f = sigmoid((xw[z + C + u] as number) + (recurrent[r + C + u] as number));
-      const g = tanh((xw[z + 2 * C + u] as number) + (recurrent[r + 2 * C + u] as number));
-      const o = sigmoid((xw[z + 3 * C + u] as number) + (recurrent[r + 3 * C + u] as number));
-      gate[r + u] = i;
-      gate[r + C + u] = f;
-      gate[r + 2 * C + u] = g;
-      gate[r + 3 * C + u] = o;
-      cell[b * C + u] = f * (previousCell[b * C + u] as number) + i * g;
-      tanhCell[b * C + u] = tanh(cell[b * C + u] as number);
-      state[b * (C + RW) + u] = o * (tanhCell[b * C + u] as number);
-      clipped[b * C + u] = Math.min(clip, Math.max(-clip, state[b * (C + RW) + u] as number));
-    }
-  }
-}
-
-/**
- * Backward of {@link lstmCellForward} at step t: from dL/dclip(h_t) (the output's gradient in
- * `dOut` rows `(b T + t) P` plus `dClipped` from the interface layer), dL/dh_t from step t + 1
- * (`dState`, null at the last step) and dL/dc_t (`dCell`) to dL/dz_t (`dz`) and dL/dc_{t-1}
- * (`dPreviousCell`).
- */
-function lstmCellBackward(
-  B: number,
-  C: number,
-  RW: number,
-  clip: number,
-  dOut: Float32Array,
-  dOutOffset: number,
-  dOutStride: number,
-  dClipped: Float32Array,
-  dState: Float32Array | null,
-  gate: Float32Array,
-  previousCell: Float32Array,
-  tanhCell: Float32Array,
-  state: Float32Array,
-  dCell: Float32Array,
-  dz: Float32Array,
-  dPreviousCell: Float32Array,
-): void {
-  const G = 4 * C;
-  for (let b = 0; b < B; b++) {
-    const row = dOutOffset + b * dOutStride;
-    const r = b * G;
-    for (let u = 0; u < C; u++) {
-      const h = state[b * (C + RW) + u] as number;
-      const dhc = (dOut[row + u] as number) + (dClipped[b * C + u] as number);
-      const dh =
-        (h >= -clip && h <= clip ? dhc : 0) +
-        (dState === null ? 0 : (dState[b * (C + RW) + u] as number));
-      const i = gate[r + u] as number;
-      const f = gate[r + C + u] as number;
-      const g = gate[r + 2 * C + u] as number;
-      const o = gate[r + 3 * C + u] as number;
-      const tc = tanhCell[b * C + u] as number;
-      const dc = (dCell[b * C + u] as number) + dh * o * (1 - tc * tc);
-      dz[r + u] = dc * g * i * (1 - i);
-      dz[r + C + u] = dc * (previousCell[b * C + u] as number) * f * (1 - f);
-      dz[r + 2 * C + u] = dc * i * (1 - g * g);
-      dz[r + 3 * C + u] = dh * tc * o * (1 - o);
-      dPreviousCell[b * C + u] = dc * f;
-    }
-  }
-}
-
 /** The tensors the forward pass multiplies by, one matMul kernel per use. */
 interface SequenceKernels {
   readonly recurrentKernel: tf.Tensor2D;
@@ -300,7 +206,7 @@ function forwardSequence(
   const B = arena.batch;
   const { slots: N, readHeads: R, writeHeads: Hw, width: W } = spec.memory;
   const [C, H, RW, P] = [spec.hidden, R + Hw, R * W, sequenceOutputSize(spec)];
-  const clip = spec.clipValue > 0 ? spec.clipValue : Infinity;
+  const cellShape = { batch: B, units: C, clip: spec.clipValue > 0 ? spec.clipValue : Infinity };
   const { memories, weights, outputs, tapes, interfaces, gates, cells, tanhCells } = arena;
   const { states, clipped } = arena;
   let recurrent = multiply(states.subarray(0, B * (C + RW)), B, kernels.recurrentKernel);
@@ -308,21 +214,16 @@ function forwardSequence(
     // the LSTM cell: z_t = x_t W_x + b + [h_{t-1} ; r_{t-1}] [W_h ; W_r]
     const hc = clipped.subarray(t * B * C, (t + 1) * B * C);
     const state = states.subarray((t + 1) * B * (C + RW), (t + 2) * B * (C + RW));
-    lstmCellForward(
-      B,
-      C,
-      RW,
-      clip,
-      xw,
-      t * B * 4 * C,
+    lstmCellForward(cellShape, {
+      z: { values: xw, offset: t * B * 4 * C },
       recurrent,
-      cells[t] as Float32Array,
-      gates[t] as Float32Array,
-      cells[t + 1] as Float32Array,
-      tanhCells[t] as Float32Array,
-      state,
-      hc,
-    );
+      prevCell: cells[t] as Float32Array,
+      gates: gates[t] as Float32Array,
+      cell: cells[t + 1] as Float32Array,
+      tanhCell: tanhCells[t] as Float32Array,
+      hidden: rowView(state, 0, C + RW),
+      clipped: hc,
+    });
     // the interface vector xi_t = clip(h_t) W_xi + b_xi, then the memory step
     const hcTensor = tf.tensor2d(hc, [B, C]);
     const xiTensor = tf.fused.matMul({
@@ -345,12 +246,12 @@ function forwardSequence(
       tapes[t] as MemoryStepTape,
       work,
     );
-    copyRows(B, RW, step.reads, 0, RW, state, C, C + RW);
+    copyRows(B, RW, rowView(step.reads, 0, RW), rowView(state, C, C + RW));
     // output rows: [clip(h_t) ; r_t (; w_t)]
-    copyRows(B, C, hc, 0, C, output, t * P, T * P);
-    copyRows(B, RW, step.reads, 0, RW, output, t * P + C, T * P);
+    copyRows(B, C, rowView(hc, 0, C), rowView(output, t * P, T * P));
+    copyRows(B, RW, rowView(step.reads, 0, RW), rowView(output, t * P + C, T * P));
     if (spec.traceWeights) {
-      copyRows(B, H * N, step.weights, 0, H * N, output, t * P + C + RW, T * P);
+      copyRows(B, H * N, rowView(step.weights, 0, H * N), rowView(output, t * P + C + RW, T * P));
     }
     if (t + 1 < T) recurrent = multiply(state, B, kernels.recurrentKernel);
   }
@@ -389,7 +290,7 @@ function backwardSequence(
   const { slots: N, readHeads: R, writeHeads: Hw, width: W } = spec.memory;
   const [C, H, RW, P] = [spec.hidden, R + Hw, R * W, sequenceOutputSize(spec)];
   const [G, F] = [4 * C, stepInterfaceSize(spec.memory)];
-  const clip = spec.clipValue > 0 ? spec.clipValue : Infinity;
+  const cellShape = { batch: B, units: C, clip: spec.clipValue > 0 ? spec.clipValue : Infinity };
   const { memories, weights, outputs, tapes, interfaces, gates, cells, tanhCells } = arena;
   const { states, dInterfaces } = arena;
   const dZ = new Float32Array(T * B * G);
@@ -434,24 +335,18 @@ function backwardSequence(
     dWeights = grads.previous;
     const dz = dZ.subarray(t * B * G, (t + 1) * B * G);
     const dPreviousCell = arena.dCells[t % 2] as Float32Array;
-    lstmCellBackward(
-      B,
-      C,
-      RW,
-      clip,
-      dOut,
-      t * P,
-      T * P,
-      multiply(dInterface, B, interfaceT),
-      dState,
-      gates[t] as Float32Array,
-      cells[t] as Float32Array,
-      tanhCells[t] as Float32Array,
-      states.subarray((t + 1) * B * (C + RW), (t + 2) * B * (C + RW)),
+    lstmCellBackward(cellShape, {
+      gates: gates[t] as Float32Array,
+      prevCell: cells[t] as Float32Array,
+      tanhCell: tanhCells[t] as Float32Array,
+      hidden: rowView(states, (t + 1) * B * (C + RW), C + RW),
+      dClipped: multiply(dInterface, B, interfaceT),
+      dOutput: rowView(dOut, t * P, T * P),
+      dHidden: dState && rowView(dState, 0, C + RW),
       dCell,
       dz,
-      dPreviousCell,
-    );
+      dPrevCell: dPreviousCell,
+    });
     dNextZ = dz;
     dCell = dPreviousCell;
   }
@@ -509,11 +404,21 @@ export function createSequenceOp(spec: SequenceSpec): (...inputs: SequenceInputs
     const { states, clipped, dInterfaces } = arena;
     (arena.memories[0] as Float32Array).set(memory0.dataSync() as Float32Array);
     const w0 = arena.weights[0] as Float32Array;
-    copyRows(B, R * N, readWeights0.dataSync() as Float32Array, 0, R * N, w0, 0, H * N);
-    copyRows(B, Hw * N, writeWeights0.dataSync() as Float32Array, 0, Hw * N, w0, R * N, H * N);
+    copyRows(
+      B,
+      R * N,
+      rowView(readWeights0.dataSync() as Float32Array, 0, R * N),
+      rowView(w0, 0, H * N),
+    );
+    copyRows(
+      B,
+      Hw * N,
+      rowView(writeWeights0.dataSync() as Float32Array, 0, Hw * N),
+      rowView(w0, R * N, H * N),
+    );
     (arena.cells[0] as Float32Array).set(c0.dataSync() as Float32Array);
-    copyRows(B, C, h0.dataSync() as Float32Array, 0, C, states, 0, C + RW);
-    copyRows(B, RW, reads0.dataSync() as Float32Array, 0, RW, states, C, C + RW);
+    copyRows(B, C, rowView(h0.dataSync() as Float32Array, 0, C), rowView(states, 0, C + RW));
+    copyRows(B, RW, rowView(reads0.dataSync() as Float32Array, 0, RW), rowView(states, C, C + RW));
     const output = new Float32Array(B * T * P);
     forwardSequence(
       spec,
@@ -564,12 +469,12 @@ export function createSequenceOp(spec: SequenceSpec): (...inputs: SequenceInputs
           }
           const dH0 = new Float32Array(B * C);
           const dReads0 = new Float32Array(B * RW);
-          copyRows(B, C, back.dState0, 0, C + RW, dH0, 0, C);
-          copyRows(B, RW, back.dState0, C, C + RW, dReads0, 0, RW);
+          copyRows(B, C, rowView(back.dState0, 0, C + RW), rowView(dH0, 0, C));
+          copyRows(B, RW, rowView(back.dState0, C, C + RW), rowView(dReads0, 0, RW));
           const dRead0 = new Float32Array(B * R * N);
           const dWrite0 = new Float32Array(B * Hw * N);
-          copyRows(B, R * N, back.dWeights0, 0, H * N, dRead0, 0, R * N);
-          copyRows(B, Hw * N, back.dWeights0, R * N, H * N, dWrite0, 0, Hw * N);
+          copyRows(B, R * N, rowView(back.dWeights0, 0, H * N), rowView(dRead0, 0, R * N));
+          copyRows(B, Hw * N, rowView(back.dWeights0, R * N, H * N), rowView(dWrite0, 0, Hw * N));
           return [
             tf.tensor3d(back.dZ, [T, B, G]),
             dRecurrentKernel,

@@ -1,7 +1,6 @@
 import { CONTENT_EPSILON } from '@mann/core';
 import type { MemoryPasses } from './memory-passes.js';
 import {
-  assemble,
   at,
   block,
   f32,
@@ -13,27 +12,20 @@ import {
   I32,
   i32,
   set,
+  SimdRuntime,
   V128,
   when,
   type Code,
+  type KernelCode,
   type Local,
-} from './wasm.js';
+} from '@mann/core/fused';
 
 // The passes over the memory of `memory-passes.ts` in WebAssembly SIMD, four columns of a row
 // at a time (W must be a multiple of 4), for at most one write head. Built at run time by
-// `wasm.ts`; ~7x faster than the JS loops on these machines (an N W pass of the paper's
+// `@mann/core/fused`'s assembler; ~7x faster than the JS loops on these machines (an N W pass of the paper's
 // configuration: ~130 us in JS, ~18 us here, copies included). Each call copies its arrays into
 // the module's memory and its results back; arithmetic is float32 (the JS passes sum in
 // float64; both agree with the composed reference to float32 rounding).
-
-/** The kernels' parameters are byte addresses and sizes; the sizes come first. */
-type Kernel = (...args: number[]) => void;
-
-/** A kernel's builder and body, for `assemble`. */
-interface KernelCode {
-  readonly builder: FunctionBuilder<string>;
-  readonly body: Code;
-}
 
 const float = (base: Local, index: Code): Code => f32.load(at(get(base), index));
 const four = (base: Local, index: Code): Code => f32x4.load(at(get(base), index));
@@ -241,8 +233,6 @@ function columnGradsKernel(): KernelCode {
   return { builder: fn, body };
 }
 
-const PAGE_BYTES = 65536;
-
 /** Where each array lives in the module's memory, in floats. */
 interface Layout {
   readonly batch: number;
@@ -266,53 +256,25 @@ interface Layout {
   readonly end: number;
 }
 
-/** The part of the WebAssembly JS API used here (the project's TS libs declare no DOM types). */
-interface WebAssemblyApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (descriptor: { initial: number }) => {
-    readonly buffer: ArrayBuffer;
-    grow(pages: number): number;
-  };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
-}
-
-/** The compiled module where this engine runs WebAssembly SIMD, else null (checked once). */
-let compiled: { wasm: WebAssemblyApi; module: object } | null | undefined;
-
-function simdModule(): { wasm: WebAssemblyApi; module: object } | undefined {
-  if (compiled === undefined) {
-    const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-    const bytes = assemble([
-      contentDotsKernel(),
-      readWriteKernel(),
-      weightGradsKernel(),
-      memoryGradsKernel(),
-      columnGradsKernel(),
-    ]);
-    compiled = wasm?.validate(bytes) ? { wasm, module: new wasm.Module(bytes) } : null;
-  }
-  return compiled ?? undefined;
-}
-
 /**
  * The {@link MemoryPasses} in WebAssembly SIMD for N slots of width W, R read heads and Hw
  * write heads, or undefined where they do not apply (W not a multiple of 4, more than one write
  * head, or no WebAssembly SIMD in this engine).
  */
 export function simdPasses(N: number, W: number, R: number, Hw: number): MemoryPasses | undefined {
-  const module = W % 4 === 0 && Hw <= 1 ? simdModule() : undefined;
-  if (module === undefined) return undefined;
+  const runtime = W % 4 === 0 && Hw <= 1 ? SimdRuntime.create() : undefined;
+  type Name = 'contentDots' | 'readWrite' | 'weightGrads' | 'memoryGrads' | 'columnGrads';
+  const kernels = runtime?.kernels<Name>('ntm.passes', () => [
+    contentDotsKernel(),
+    readWriteKernel(),
+    weightGradsKernel(),
+    memoryGradsKernel(),
+    columnGradsKernel(),
+  ]);
+  if (runtime === undefined || kernels === undefined) return undefined;
   const H = R + Hw;
-  const memory = new module.wasm.Memory({ initial: 1 });
-  const instance = new module.wasm.Instance(module.module, { env: { memory } });
-  const kernel = (name: string): Kernel => instance.exports[name] as Kernel;
-  const contentDots = kernel('contentDots');
-  const readWrite = kernel('readWrite');
-  const weightGrads = kernel('weightGrads');
-  const memoryGrads = kernel('memoryGrads');
-  const columnGrads = kernel('columnGrads');
-  let heap = new Float32Array(memory.buffer);
+  const { contentDots, readWrite, weightGrads, memoryGrads, columnGrads } = kernels;
+  let heap = runtime.heap;
   let layout: Layout | undefined;
   const prepare = (batch: number): Layout => {
     if (layout?.batch === batch) return layout;
@@ -346,10 +308,8 @@ export function simdPasses(N: number, W: number, R: number, Hw: number): MemoryP
         return end;
       },
     };
-    const pages = Math.ceil((end * 4) / PAGE_BYTES);
-    const have = memory.buffer.byteLength / PAGE_BYTES;
-    if (pages > have) memory.grow(pages - have);
-    heap = new Float32Array(memory.buffer);
+    runtime.ensure(end);
+    heap = runtime.heap;
     layout = next;
     return next;
   };

@@ -8,7 +8,7 @@ import {
   memoryStepForward,
 } from './memory-step.js';
 import type { MemoryStepSpec } from './memory-step.js';
-import { copyRows } from './rows.js';
+import { copyRows, rowView } from '@mann/core/fused';
 
 /** The fused step as a TF.js op: the four inputs, as tensors, to the packed output. */
 export type FusedStepOp = (
@@ -49,22 +49,14 @@ export function createFusedStepOp(spec: MemoryStepSpec): FusedStepOp {
       copyRows(
         batch,
         r * n,
-        readWeights.dataSync() as Float32Array,
-        0,
-        r * n,
-        previous,
-        0,
-        (r + hw) * n,
+        rowView(readWeights.dataSync() as Float32Array, 0, r * n),
+        rowView(previous, 0, (r + hw) * n),
       );
       copyRows(
         batch,
         hw * n,
-        writeWeights.dataSync() as Float32Array,
-        0,
-        hw * n,
-        previous,
-        r * n,
-        (r + hw) * n,
+        rowView(writeWeights.dataSync() as Float32Array, 0, hw * n),
+        rowView(previous, r * n, (r + hw) * n),
       );
       const inputs = {
         // dataSync: a copy of the wasm heap; on cpu the tensor's own array, only ever read
@@ -76,9 +68,14 @@ export function createFusedStepOp(spec: MemoryStepSpec): FusedStepOp {
       const tape = allocateStepTape(spec, batch);
       memoryStepForward(spec, inputs, outputs, tape, work);
       const packed = new Float32Array(batch * size);
-      copyRows(batch, r * w, outputs.reads, 0, r * w, packed, 0, size);
-      copyRows(batch, n * w, outputs.memory, 0, n * w, packed, r * w, size);
-      copyRows(batch, (r + hw) * n, outputs.weights, 0, (r + hw) * n, packed, r * w + n * w, size);
+      copyRows(batch, r * w, rowView(outputs.reads, 0, r * w), rowView(packed, 0, size));
+      copyRows(batch, n * w, rowView(outputs.memory, 0, n * w), rowView(packed, r * w, size));
+      copyRows(
+        batch,
+        (r + hw) * n,
+        rowView(outputs.weights, 0, (r + hw) * n),
+        rowView(packed, r * w + n * w, size),
+      );
       return {
         value: tf.tensor2d(packed, [batch, size]),
         gradFunc: (dy) => {
@@ -86,9 +83,14 @@ export function createFusedStepOp(spec: MemoryStepSpec): FusedStepOp {
           const dReads = new Float32Array(batch * r * w);
           const dMemory = new Float32Array(batch * n * w);
           const dWeights = new Float32Array(batch * (r + hw) * n);
-          copyRows(batch, r * w, dPacked, 0, size, dReads, 0, r * w);
-          copyRows(batch, n * w, dPacked, r * w, size, dMemory, 0, n * w);
-          copyRows(batch, (r + hw) * n, dPacked, r * w + n * w, size, dWeights, 0, (r + hw) * n);
+          copyRows(batch, r * w, rowView(dPacked, 0, size), rowView(dReads, 0, r * w));
+          copyRows(batch, n * w, rowView(dPacked, r * w, size), rowView(dMemory, 0, n * w));
+          copyRows(
+            batch,
+            (r + hw) * n,
+            rowView(dPacked, r * w + n * w, size),
+            rowView(dWeights, 0, (r + hw) * n),
+          );
           const grads = {
             interfaceVector: new Float32Array(inputs.interfaceVector.length),
             memory: new Float32Array(inputs.memory.length),
@@ -105,8 +107,18 @@ export function createFusedStepOp(spec: MemoryStepSpec): FusedStepOp {
           );
           const dRead = new Float32Array(batch * r * n);
           const dWrite = new Float32Array(batch * hw * n);
-          copyRows(batch, r * n, grads.previous, 0, (r + hw) * n, dRead, 0, r * n);
-          copyRows(batch, hw * n, grads.previous, r * n, (r + hw) * n, dWrite, 0, hw * n);
+          copyRows(
+            batch,
+            r * n,
+            rowView(grads.previous, 0, (r + hw) * n),
+            rowView(dRead, 0, r * n),
+          );
+          copyRows(
+            batch,
+            hw * n,
+            rowView(grads.previous, r * n, (r + hw) * n),
+            rowView(dWrite, 0, hw * n),
+          );
           return [
             tf.tensor2d(grads.interfaceVector, interfaceVector.shape),
             tf.tensor3d(grads.memory, memory.shape),

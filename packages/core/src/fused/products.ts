@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { simdRuntime, type SimdRuntime } from './simd-runtime.js';
+import { simdRuntime, type SimdRuntime } from './simd.js';
+import { rowKernelExports, type RowKernelExports } from './simd-kernels.js';
 
 // The dense matrix products of the fused sequence: the LSTM's recurrent product and the
 // interface layer every step, their transposes backward, and the weight gradients (sums over
@@ -28,8 +29,8 @@ export interface Products {
 
 const padded = (n: number): number => (n + 3) & ~3;
 
-function simdProducts(runtime: SimdRuntime): Products {
-  const { matMul } = runtime.kernels;
+function simdProducts(runtime: SimdRuntime, kernels: RowKernelExports): Products {
+  const { matMul } = kernels;
   let mark = -1; // the runtime's pinned end before the first kept operand
   return {
     keep(b, k, n) {
@@ -124,7 +125,8 @@ let shared: Products | undefined;
  */
 export function createProducts(): Products {
   const runtime = simdRuntime();
-  if (!runtime) return tfProducts();
-  shared ??= simdProducts(runtime);
+  const kernels = runtime && rowKernelExports(runtime);
+  if (!runtime || !kernels) return tfProducts();
+  shared ??= simdProducts(runtime, kernels);
   return shared;
 }

@@ -1,28 +1,22 @@
-import { assemble } from './wasm.js';
-import { linkBackwardKernel, linkForwardKernel } from './simd-link.js';
-import {
-  eraseWriteBackwardKernel,
-  eraseWriteKernel,
-  matMulKernel,
-  rowDotsKernel,
-  rowMixKernel,
-  rowSquaresKernel,
-  rowUpdateKernel,
-} from './simd-rows.js';
+import { assemble, f32, f32x4, FunctionBuilder, set, V128, type KernelCode } from './wasm.js';
 
-// One WebAssembly module holding every SIMD kernel of the fused step, built at first use, and
-// its memory. A kernel call copies its arrays in (`Staging.input`), runs, and copies results
-// out (`Staging.read`): a few memcpy's per call, small next to the arithmetic.
+// The WebAssembly SIMD runtime of the fused kernels: modules assembled by `wasm.ts` at first
+// use (compiled once per process), instantiated on a runtime's own memory. A kernel call copies
+// its arrays in (`input`), runs, and copies results out (`read`): a few memcpy's per call,
+// small next to the arithmetic. Arrays that already live in the memory (`view`) are used in
+// place.
 
 /** The part of the WebAssembly JS API used here (the project's TS libs declare no DOM types). */
 interface WebAssemblyApi {
   validate(bytes: Uint8Array): boolean;
-  Memory: new (descriptor: { initial: number }) => {
-    readonly buffer: ArrayBuffer;
-    grow(pages: number): number;
-  };
+  Memory: new (descriptor: { initial: number }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
+}
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -30,58 +24,83 @@ const PAGE_BYTES = 65536;
 /** A kernel: i32 arguments (sizes and byte addresses), no result. */
 export type Kernel = (...args: number[]) => void;
 
-/** The kernels by name. */
-export interface SimdKernels {
-  readonly rowDots: Kernel;
-  readonly rowSquares: Kernel;
-  readonly rowMix: Kernel;
-  readonly rowUpdate: Kernel;
-  readonly matMul: Kernel;
-  readonly eraseWrite: Kernel;
-  readonly eraseWriteBackward: Kernel;
+const wasmApi = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+const compiled = new Map<string, object | null>();
+
+/** The module named `key` from `build`, compiled once; null where it does not validate. */
+function compiledModule(key: string, build: () => readonly KernelCode[]): object | null {
+  let module = compiled.get(key);
+  if (module === undefined) {
+    const bytes = assemble(build());
+    module = wasmApi?.validate(bytes) ? new wasmApi.Module(bytes) : null;
+    compiled.set(key, module);
+  }
+  return module;
 }
 
-/** The dense link kernels of R read heads (a module of their own per R, on the same memory). */
-export interface LinkKernelExports {
-  readonly linkForward: Kernel;
-  readonly linkBackward: Kernel;
+let available: boolean | undefined;
+
+/** Whether this engine runs WebAssembly SIMD (checked once, with a one-instruction module). */
+export function simdAvailable(): boolean {
+  if (available === undefined) {
+    const probe = new FunctionBuilder('probe', []);
+    const { v } = probe.locals(V128, 'v');
+    available =
+      wasmApi?.validate(assemble([{ builder: probe, body: set(v, f32x4.splat(f32.const(0))) }])) ??
+      false;
+  }
+  return available;
 }
 
 /**
- * A module instance with its own memory. A kernel call places its arrays there one after
- * another (16-byte aligned) from the end of the pinned ones: `begin`, then `input` / `zeros` /
- * `output` give byte addresses, and `read` copies results back. Arrays that already live in
- * this memory (views from {@link SimdRuntime.view}) are used in place, not copied.
+ * A WebAssembly memory with kernel modules instantiated on it. A kernel call places its arrays
+ * there one after another (16-byte aligned) from the end of the pinned ones: `begin`, then
+ * `input` / `zeros` / `output` give byte addresses, and `read` copies results back. Arrays that
+ * already live in this memory (views from {@link SimdRuntime.view}) are used in place.
  */
 export class SimdRuntime {
-  private heap: Float32Array;
+  private floats: Float32Array;
   private top = 0;
   /** End of the pinned arrays and views (floats), where every call's arrays start. */
   private base = 0;
   /** Views handed out: the memory may not grow while they are in use (it would detach them). */
   private viewsOut = false;
+  private readonly modules = new Map<string, Readonly<Record<string, Kernel>>>();
 
-  constructor(
-    private readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number },
-    readonly kernels: SimdKernels,
-  ) {
-    this.heap = new Float32Array(memory.buffer);
+  private constructor(private readonly memory: WasmMemory) {
+    this.floats = new Float32Array(memory.buffer);
   }
 
-  private readonly linkModules = new Map<number, LinkKernelExports>();
+  /** A runtime with a memory of its own; undefined where WebAssembly SIMD is unavailable. */
+  static create(): SimdRuntime | undefined {
+    return simdAvailable() && wasmApi
+      ? new SimdRuntime(new wasmApi.Memory({ initial: 1 }))
+      : undefined;
+  }
 
-  /** The dense link kernels specialised for `heads` read heads, on this memory. */
-  linkKernels(heads: number): LinkKernelExports {
-    let kernels = this.linkModules.get(heads);
+  /**
+   * The kernels of the module `key` (assembled from `build` the first time any runtime asks
+   * for `key`), instantiated on this memory, by name; undefined when the module does not
+   * validate.
+   */
+  kernels<K extends string>(
+    key: string,
+    build: () => readonly KernelCode[],
+  ): Readonly<Record<K, Kernel>> | undefined {
+    let kernels = this.modules.get(key);
     if (!kernels) {
-      const c = compile() as Compiled;
-      const { exports } = new c.wasm.Instance(linkModule(c, heads), {
-        env: { memory: this.memory },
-      });
-      kernels = exports as unknown as LinkKernelExports;
-      this.linkModules.set(heads, kernels);
+      const module = compiledModule(key, build);
+      if (!module || !wasmApi) return undefined;
+      const { exports } = new wasmApi.Instance(module, { env: { memory: this.memory } });
+      kernels = exports as Record<string, Kernel>;
+      this.modules.set(key, kernels);
     }
-    return kernels;
+    return kernels as Readonly<Record<K, Kernel>>;
+  }
+
+  /** The whole memory as floats (a new array after the memory grows). */
+  get heap(): Float32Array {
+    return this.floats;
   }
 
   /** Bytes of memory. */
@@ -108,10 +127,7 @@ export class SimdRuntime {
   pin(values: Float32Array, rows: number, cols: number, stride: number): number {
     this.top = this.base;
     const start = this.reserve(rows * stride);
-    for (let r = 0; r < rows; r++) {
-      this.heap.set(values.subarray(r * cols, (r + 1) * cols), start + r * stride);
-      this.heap.fill(0, start + r * stride + cols, start + (r + 1) * stride);
-    }
+    this.copyPadded(values, rows, cols, stride, start);
     this.base = this.top;
     return start * 4;
   }
@@ -128,7 +144,7 @@ export class SimdRuntime {
     if (bytes <= this.memory.buffer.byteLength) return;
     if (this.viewsOut) throw new Error('SimdRuntime: cannot grow while views are out');
     this.memory.grow(Math.ceil((bytes - this.memory.buffer.byteLength) / PAGE_BYTES));
-    this.heap = new Float32Array(this.memory.buffer);
+    this.floats = new Float32Array(this.memory.buffer);
   }
 
   /**
@@ -141,7 +157,7 @@ export class SimdRuntime {
     const start = this.reserve(size);
     this.base = this.top;
     this.viewsOut = true;
-    const view = this.heap.subarray(start, start + size);
+    const view = this.floats.subarray(start, start + size);
     if (zero) view.fill(0);
     return view;
   }
@@ -160,6 +176,19 @@ export class SimdRuntime {
     return start;
   }
 
+  private copyPadded(
+    values: Float32Array,
+    rows: number,
+    cols: number,
+    stride: number,
+    start: number,
+  ): void {
+    for (let r = 0; r < rows; r++) {
+      this.floats.set(values.subarray(r * cols, (r + 1) * cols), start + r * stride);
+      this.floats.fill(0, start + r * stride + cols, start + (r + 1) * stride);
+    }
+  }
+
   /** Byte address of `array` when it is a view of this memory, else -1. */
   private addressOf(array: ArrayLike<number>): number {
     const view = array as Float32Array;
@@ -172,11 +201,11 @@ export class SimdRuntime {
     if (here >= 0) return here;
     const start = this.reserve(size);
     const from = values as Float32Array;
-    this.heap.set(size === from.length ? from : from.subarray(0, size), start);
+    this.floats.set(size === from.length ? from : from.subarray(0, size), start);
     return start * 4;
   }
 
-  /** Where a kernel writes `to` [size]: in place when it is here, else `size` zeros. */
+  /** Where a kernel writes `to` (`size` floats): in place when it is here, else `size` zeros. */
   output(to: Float32Array, size: number): number {
     const here = this.addressOf(to);
     return here >= 0 ? here : this.zeros(size);
@@ -186,10 +215,7 @@ export class SimdRuntime {
   inputPadded(values: Float32Array, rows: number, cols: number, stride: number): number {
     if (stride === cols) return this.input(values, rows * cols);
     const start = this.reserve(rows * stride);
-    for (let r = 0; r < rows; r++) {
-      this.heap.set(values.subarray(r * cols, (r + 1) * cols), start + r * stride);
-      this.heap.fill(0, start + r * stride + cols, start + (r + 1) * stride);
-    }
+    this.copyPadded(values, rows, cols, stride, start);
     return start * 4;
   }
 
@@ -198,80 +224,34 @@ export class SimdRuntime {
     if (stride === cols) return this.read(address, rows * cols, to);
     const at = address / 4;
     for (let r = 0; r < rows; r++)
-      to.set(this.heap.subarray(at + r * stride, at + r * stride + cols), r * cols);
+      to.set(this.floats.subarray(at + r * stride, at + r * stride + cols), r * cols);
   }
 
   /** `size` zeros; returns their byte address. */
   zeros(size: number): number {
     const start = this.reserve(size);
-    this.heap.fill(0, start, start + size);
+    this.floats.fill(0, start, start + size);
     return start * 4;
   }
 
   /** Copies `size` values from byte address `address` into `to` (nothing when `to` is there). */
-  read(address: number, size: number, to: Float32Array): void {
+  read(address: number, size: number, to: Float32Array | Float64Array): void {
     if (this.addressOf(to) === address) return;
-    to.set(this.heap.subarray(address / 4, address / 4 + size));
+    to.set(this.floats.subarray(address / 4, address / 4 + size));
   }
 
   /** Adds `size` values from byte address `address` to `to`. */
   add(address: number, size: number, to: Float32Array | Float64Array): void {
     const at = address / 4;
-    for (let k = 0; k < size; k++) to[k] = (to[k] as number) + (this.heap[at + k] as number);
+    for (let k = 0; k < size; k++) to[k] = (to[k] as number) + (this.floats[at + k] as number);
   }
-}
-
-interface Compiled {
-  readonly wasm: WebAssemblyApi;
-  readonly module: object;
-  readonly linkModules: Map<number, object>;
-}
-
-let compiled: Compiled | undefined | null = null;
-
-/** The module, compiled once; undefined where WebAssembly SIMD is unavailable. */
-function compile(): Compiled | undefined {
-  if (compiled !== null) return compiled;
-  compiled = undefined;
-  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-  if (!wasm) return undefined;
-  const bytes = assemble([
-    rowDotsKernel(),
-    rowSquaresKernel(),
-    rowMixKernel(),
-    rowUpdateKernel(),
-    matMulKernel(),
-    eraseWriteKernel(),
-    eraseWriteBackwardKernel(),
-  ]);
-  if (!wasm.validate(bytes)) return undefined; // no WebAssembly SIMD here
-  compiled = { wasm, module: new wasm.Module(bytes), linkModules: new Map() };
-  return compiled;
-}
-
-/** The link kernels' module for R read heads, compiled once per R. */
-function linkModule(c: Compiled, heads: number): object {
-  let module = c.linkModules.get(heads);
-  if (!module) {
-    module = new c.wasm.Module(assemble([linkForwardKernel(heads), linkBackwardKernel(heads)]));
-    c.linkModules.set(heads, module);
-  }
-  return module;
-}
-
-function instantiate(): SimdRuntime | undefined {
-  const c = compile();
-  if (!c) return undefined;
-  const memory = new c.wasm.Memory({ initial: 1 });
-  const { exports } = new c.wasm.Instance(c.module, { env: { memory } });
-  return new SimdRuntime(memory, exports as unknown as SimdKernels);
 }
 
 let shared: SimdRuntime | undefined | null = null;
 
-/** The shared runtime (staging only, no views), built once; undefined without SIMD. */
+/** The shared runtime (for calls that stage their arrays, never for views); undefined without SIMD. */
 export function simdRuntime(): SimdRuntime | undefined {
-  if (shared === null) shared = instantiate();
+  if (shared === null) shared = SimdRuntime.create();
   return shared;
 }
 
@@ -279,11 +259,11 @@ const spare: SimdRuntime[] = [];
 
 /**
  * A runtime of its own with room for at least `floats` floats, for views that live across
- * many calls (a sequence's links); give it back with {@link releaseSimdRuntime}.
+ * many calls; give it back with {@link releaseSimdRuntime}.
  */
 export function acquireSimdRuntime(floats: number): SimdRuntime | undefined {
   const fits = spare.findIndex((r) => r.capacity >= floats * 4);
-  const runtime = fits >= 0 ? spare.splice(fits, 1)[0] : (spare.pop() ?? instantiate());
+  const runtime = fits >= 0 ? spare.splice(fits, 1)[0] : (spare.pop() ?? SimdRuntime.create());
   runtime?.ensure(floats);
   return runtime;
 }

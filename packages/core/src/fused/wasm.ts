@@ -1,11 +1,14 @@
-// A small WebAssembly assembler: enough of the binary format to build the SIMD kernels of
-// `simd-passes.ts` at run time, with no toolchain and no binary blob in the repository.
-// WebAssembly is a stack machine, so an expression is the bytes of its operands followed by
-// its opcode, and the builders nest like the arithmetic they encode:
+// A small WebAssembly assembler: enough of the binary format to build SIMD kernels at run time,
+// with no toolchain and no binary blob in the repository. WebAssembly is a stack machine, so
+// an expression is the bytes of its operands followed by its opcode, and the builders nest
+// like the arithmetic they encode:
 //   f32x4.add(f32x4.mul(a, b), c)   ->   a b f32x4.mul c f32x4.add
 // Reference: WebAssembly Core Specification 2.0, section 5 (binary format), with the opcodes
-// of the fixed-width SIMD extension. (packages/dnc has a sibling for its link kernels; the two
-// belong in @mann/core once both settle.)
+// of the fixed-width SIMD extension. Only what the kernels of mann use is here.
+//
+// Contract of the control flow (the one thing that differed between the two assemblers this
+// one replaces): `forLoop` and `forRange` test before the first iteration, so a loop whose
+// count is 0 (or negative) runs its body zero times, like a JS `for`.
 
 /** The bytes of an instruction sequence. */
 export type Code = readonly number[];
@@ -62,30 +65,53 @@ export const set = (local: Local, value: Code): Code => [
   ...unsignedLeb(local.index),
 ];
 
+/** 32-bit integers (sizes, indices, byte addresses). */
 export const i32 = {
   const: (value: number): Code => [0x41, ...signedLeb(value)],
   add: (a: Code, b: Code): Code => [...a, ...b, 0x6a],
+  sub: (a: Code, b: Code): Code => [...a, ...b, 0x6b],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x6c],
+  and: (a: Code, b: Code): Code => [...a, ...b, 0x71],
+  shl: (a: Code, bits: number): Code => [...a, 0x41, ...signedLeb(bits), 0x74],
+  /** a < b, signed */
+  ltS: (a: Code, b: Code): Code => [...a, ...b, 0x48],
+  /** a < b, unsigned */
   ltU: (a: Code, b: Code): Code => [...a, ...b, 0x49],
   eqz: (a: Code): Code => [...a, 0x45],
 };
 
 /** The byte address of float number `index` of the array that starts at byte `base`. */
-export const at = (base: Code, index: Code): Code => i32.add(base, [...index, 0x41, 2, 0x74]);
+export const at = (base: Code, index: Code): Code => i32.add(base, i32.shl(index, 2));
 
+/** 32-bit floats; `offset` is a constant byte offset added to the address. */
 export const f32 = {
   const: (value: number): Code => [0x43, ...new Uint8Array(new Float32Array([value]).buffer)],
-  load: (address: Code): Code => [...address, 0x2a, 2, 0],
-  store: (address: Code, value: Code): Code => [...address, ...value, 0x38, 2, 0],
+  load: (address: Code, offset = 0): Code => [...address, 0x2a, 2, ...unsignedLeb(offset)],
+  store: (address: Code, value: Code, offset = 0): Code => [
+    ...address,
+    ...value,
+    0x38,
+    2,
+    ...unsignedLeb(offset),
+  ],
   add: (a: Code, b: Code): Code => [...a, ...b, 0x92],
   sub: (a: Code, b: Code): Code => [...a, ...b, 0x93],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x94],
 };
 
-/** Four float32 lanes; loads and stores of any alignment. */
+/**
+ * Four float32 lanes. Loads and stores work at any address; 16-byte-aligned ones are faster
+ * (the alignment immediate is a hint, never a requirement).
+ */
 export const f32x4 = {
-  load: (address: Code): Code => [...address, ...simd(0x00), 2, 0],
-  store: (address: Code, value: Code): Code => [...address, ...value, ...simd(0x0b), 2, 0],
+  load: (address: Code, offset = 0): Code => [...address, ...simd(0x00), 4, ...unsignedLeb(offset)],
+  store: (address: Code, value: Code, offset = 0): Code => [
+    ...address,
+    ...value,
+    ...simd(0x0b),
+    4,
+    ...unsignedLeb(offset),
+  ],
   splat: (scalar: Code): Code => [...scalar, ...simd(0x13)],
   lane: (vector: Code, lane: number): Code => [...vector, ...simd(0x1f), lane],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
@@ -108,26 +134,36 @@ export const ifElse = (condition: Code, then: Code, otherwise: Code): Code =>
   block(condition, [0x04, 0x40], then, [0x05], otherwise, [0x0b]);
 
 /**
- * `for (counter = 0; counter < to; counter += step) body`, skipped entirely when `to <= 0`.
+ * `for (counter = from; counter < to; counter += step) body`, comparing signed i32s. The test
+ * comes first: when `from >= to` the body does not run at all.
  */
-export function forLoop(counter: Local, to: Code, step: number, ...body: Code[]): Code {
-  const from = i32.const(0);
+export function forRange(
+  counter: Local,
+  from: Code,
+  to: Code,
+  step: number,
+  ...body: Code[]
+): Code {
   return block(
     set(counter, from),
     [0x02, 0x40], // block (no result): the exit
-    i32.eqz(i32.ltU(get(counter), to)),
+    i32.eqz(i32.ltS(get(counter), to)),
     [0x0d, 0], // br_if 0: skip when from >= to
     [0x03, 0x40], // loop (no result)
     ...body,
     set(counter, i32.add(get(counter), i32.const(step))),
-    i32.ltU(get(counter), to),
+    i32.ltS(get(counter), to),
     [0x0d, 0], // br_if 0: to the loop's start
     [0x0b, 0x0b], // end loop, end block
   );
 }
 
+/** `for (counter = 0; counter < to; counter += step) body`: {@link forRange} from 0. */
+export const forLoop = (counter: Local, to: Code, step: number, ...body: Code[]): Code =>
+  forRange(counter, i32.const(0), to, step, ...body);
+
 /** A function under construction: its i32 parameters and its locals, by name. */
-export class FunctionBuilder<P extends string> {
+export class FunctionBuilder<P extends string = string> {
   private readonly types: ValueType[] = [];
   /** The parameters (all i32), by name. */
   readonly params: Readonly<Record<P, Local>>;
@@ -162,6 +198,12 @@ export class FunctionBuilder<P extends string> {
   }
 }
 
+/** A kernel's builder and body, for {@link assemble}. */
+export interface KernelCode {
+  readonly builder: FunctionBuilder;
+  readonly body: Code;
+}
+
 function vector(items: readonly (readonly number[])[]): number[] {
   return [...unsignedLeb(items.length), ...items.flat()];
 }
@@ -178,9 +220,7 @@ function section(id: number, content: number[]): number[] {
  * A module that imports its memory as `env.memory` and exports each function by its name.
  * Every function takes i32 parameters and returns nothing.
  */
-export function assemble(
-  functions: readonly { builder: FunctionBuilder<string>; body: Code }[],
-): Uint8Array {
+export function assemble(functions: readonly KernelCode[]): Uint8Array {
   const types = vector(
     functions.map(({ builder }) => [
       0x60,

@@ -1,4 +1,5 @@
-import { simdRuntime, type SimdRuntime } from './simd-runtime.js';
+import { simdRuntime, type SimdRuntime } from './simd.js';
+import { rowKernelExports, type RowKernelExports } from './simd-kernels.js';
 
 // The O(N W) products of a step: a memory matrix M [n, w] (row-major) with a few vectors of
 // width w (keys, read vectors' gradients) or coefficient rows of length n (weightings, the
@@ -6,7 +7,8 @@ import { simdRuntime, type SimdRuntime } from './simd-runtime.js';
 // forward and backward. Plain JS loops (the reference, and the fallback) and WebAssembly SIMD
 // (w a multiple of 4) with the same contract.
 
-type Values = Float32Array | Float64Array;
+/** Float arrays a kernel reads (float64 ones are JS-side accumulators). */
+export type Values = Float32Array | Float64Array;
 
 /** Row products of one memory matrix M [n, w]. */
 export interface RowKernels {
@@ -30,6 +32,7 @@ export interface RowKernels {
   ): void;
 }
 
+/** The row kernels in plain JS loops: the reference, and the fallback. */
 export const jsRowKernels: RowKernels = {
   kind: 'js',
   dots(n, w, m, vecs, v, out) {
@@ -73,8 +76,8 @@ export const jsRowKernels: RowKernels = {
   },
 };
 
-function simdRowKernelsOn(runtime: SimdRuntime): RowKernels {
-  const { rowDots, rowSquares, rowMix, rowUpdate } = runtime.kernels;
+function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowKernels {
+  const { rowDots, rowSquares, rowMix, rowUpdate } = kernels;
   return {
     kind: 'simd',
     dots(n, w, m, vecs, v, out) {
@@ -120,7 +123,33 @@ let simd: RowKernels | undefined | null = null;
 export function rowKernelsFor(w: number): RowKernels {
   if (simd === null) {
     const runtime = simdRuntime();
-    simd = runtime ? simdRowKernelsOn(runtime) : undefined;
+    const kernels = runtime && rowKernelExports(runtime);
+    simd = runtime && kernels ? simdRowKernelsOn(runtime, kernels) : undefined;
   }
   return (w % 4 === 0 ? simd : undefined) ?? jsRowKernels;
+}
+
+/** A matrix of rows placed `stride` floats apart from `offset` in `values`. */
+export interface Rows {
+  readonly values: Float32Array;
+  readonly offset: number;
+  readonly stride: number;
+}
+
+/** The rows of `values` `stride` floats apart from `offset`. */
+export const rowView = (values: Float32Array, offset: number, stride: number): Rows => ({
+  values,
+  offset,
+  stride,
+});
+
+/**
+ * Copies `rows` rows of `size` values from `from` to `to` (each a {@link Rows}): packing and
+ * unpacking side-by-side blocks of row-major arrays.
+ */
+export function copyRows(rows: number, size: number, from: Rows, to: Rows): void {
+  for (let r = 0; r < rows; r++) {
+    const start = from.offset + r * from.stride;
+    to.values.set(from.values.subarray(start, start + size), to.offset + r * to.stride);
+  }
 }

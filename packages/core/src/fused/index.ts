@@ -1,0 +1,48 @@
+/**
+ * The kernel layer of mann's fast paths (`@mann/core/fused`): what a fused implementation of a
+ * memory builds on. A run-time WebAssembly SIMD assembler with one documented contract, the
+ * SIMD runtime that instantiates its modules on a memory of its own, scratch allocators, the
+ * row kernels of a memory matrix (content addressing, erase-and-write, reads, products; each
+ * in plain JS and in SIMD with the same contract), dense products, and the LSTM cell forward
+ * and backward. Everything here works on typed arrays; the models turn it into TF.js ops.
+ *
+ * @packageDocumentation
+ */
+
+export {
+  assemble,
+  at,
+  block,
+  f32,
+  f32x4,
+  forLoop,
+  forRange,
+  FunctionBuilder,
+  get,
+  I32,
+  i32,
+  ifElse,
+  F32,
+  set,
+  V128,
+  when,
+} from './wasm.js';
+export type { Code, KernelCode, Local, ValueType } from './wasm.js';
+export {
+  acquireSimdRuntime,
+  releaseSimdRuntime,
+  simdAvailable,
+  simdRuntime,
+  SimdRuntime,
+} from './simd.js';
+export type { Kernel } from './simd.js';
+export { rowKernelExports } from './simd-kernels.js';
+export type { RowKernelExports } from './simd-kernels.js';
+export { copyRows, jsRowKernels, rowKernelsFor, rowView } from './rows.js';
+export type { RowKernels, Rows, Values } from './rows.js';
+export { createProducts } from './products.js';
+export type { Operand, Products } from './products.js';
+export { Carver, freshArrays, PooledArrays, scratch, scratch32 } from './scratch.js';
+export type { Allocator } from './scratch.js';
+export { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
+export type { LstmCellBackwardArrays, LstmCellForwardArrays, LstmCellShape } from './lstm-cell.js';

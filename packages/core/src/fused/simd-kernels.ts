@@ -1,0 +1,263 @@
+import {
+  at,
+  block,
+  f32,
+  f32x4,
+  forLoop,
+  forRange,
+  FunctionBuilder,
+  get,
+  I32,
+  i32,
+  set,
+  V128,
+  when,
+  type Code,
+  type KernelCode,
+  type Local,
+} from './wasm.js';
+import type { Kernel, SimdRuntime } from './simd.js';
+
+// The shared WebAssembly SIMD kernels (one module, `mann.rows`): products of a memory matrix
+// M [n, w] (row-major, w a multiple of 4) with a few vectors of width w or coefficient rows of
+// length n, a dense matrix product, and one write head's erase-and-write, forward and
+// backward; four columns at a time. Every parameter is an i32: a size, a flag, or the byte
+// address of an array in the runtime's memory. `rows.ts` has each in plain JS with the same
+// contract.
+
+const row = (base: Local, index: Local, size: Local): Code =>
+  at(get(base), i32.mul(get(index), get(size)));
+const four = (base: Local, c: Local): Code => f32x4.load(at(get(base), get(c)));
+const zero4 = (): Code => f32x4.splat(f32.const(0));
+const one4 = (): Code => f32x4.splat(f32.const(1));
+/** `*(base + c) += value`, four lanes */
+const addTo = (base: Local, c: Local, value: Code): Code =>
+  f32x4.store(at(get(base), get(c)), f32x4.add(four(base, c), value));
+
+/** rowDots(n, w, m, vecs, v, out): out[j, i] = vecs[j] . M[i], for j < v, i < n. */
+function rowDotsKernel(): KernelCode {
+  const fn = new FunctionBuilder('rowDots', ['n', 'w', 'm', 'vecs', 'v', 'out']);
+  const { n, w, m, vecs, v, out } = fn.params;
+  const { i, j, c, rowM, vec } = fn.locals(I32, 'i', 'j', 'c', 'rowM', 'vec');
+  const { sum } = fn.locals(V128, 'sum');
+  // prettier-ignore
+  const body = forLoop(i, get(n), 1,
+    set(rowM, row(m, i, w)),
+    forLoop(j, get(v), 1,
+      set(vec, row(vecs, j, w)),
+      set(sum, zero4()),
+      forLoop(c, get(w), 4,
+        set(sum, f32x4.add(get(sum), f32x4.mul(four(vec, c), four(rowM, c))))),
+      f32.store(at(row(out, j, n), get(i)), f32x4.sum(sum))));
+  return { builder: fn, body };
+}
+
+/** rowSquares(n, w, m, out): out[i] = M[i] . M[i]. */
+function rowSquaresKernel(): KernelCode {
+  const fn = new FunctionBuilder('rowSquares', ['n', 'w', 'm', 'out']);
+  const { n, w, m, out } = fn.params;
+  const { i, c, rowM } = fn.locals(I32, 'i', 'c', 'rowM');
+  const { sum, x } = fn.locals(V128, 'sum', 'x');
+  // prettier-ignore
+  const body = forLoop(i, get(n), 1,
+    set(rowM, row(m, i, w)),
+    set(sum, zero4()),
+    forLoop(c, get(w), 4,
+      set(x, four(rowM, c)),
+      set(sum, f32x4.add(get(sum), f32x4.mul(get(x), get(x))))),
+    f32.store(at(get(out), get(i)), f32x4.sum(sum)));
+  return { builder: fn, body };
+}
+
+/** rowMix(n, w, m, coeffs, v, out): out[j] += sum_i coeffs[j, i] M[i], for j < v. */
+function rowMixKernel(): KernelCode {
+  const fn = new FunctionBuilder('rowMix', ['n', 'w', 'm', 'coeffs', 'v', 'out']);
+  const { n, w, m, coeffs, v, out } = fn.params;
+  const { i, j, c, rowM, outRow } = fn.locals(I32, 'i', 'j', 'c', 'rowM', 'outRow');
+  const { s } = fn.locals(V128, 's');
+  // prettier-ignore
+  const body = forLoop(j, get(v), 1,
+    set(outRow, row(out, j, w)),
+    forLoop(i, get(n), 1,
+      set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
+      set(rowM, row(m, i, w)),
+      forLoop(c, get(w), 4,
+        addTo(outRow, c, f32x4.mul(get(s), four(rowM, c))))));
+  return { builder: fn, body };
+}
+
+/**
+ * rowUpdate(n, w, dm, m, coeffs, vecs, v, scale, scaled):
+ * dM[i] += sum_j coeffs[j, i] vecs[j] (+ scale[i] M[i] when `scaled` is not 0).
+ */
+function rowUpdateKernel(): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('rowUpdate', ['n', 'w', 'dm', 'm', 'coeffs', 'vecs', 'v', 'scale', 'scaled']);
+  const { n, w, dm, m, coeffs, vecs, v, scale, scaled } = fn.params;
+  const { i, j, c, dRow, vec, rowM } = fn.locals(I32, 'i', 'j', 'c', 'dRow', 'vec', 'rowM');
+  const { s } = fn.locals(V128, 's');
+  // prettier-ignore
+  const body = forLoop(i, get(n), 1,
+    set(dRow, row(dm, i, w)),
+    forLoop(j, get(v), 1,
+      set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
+      set(vec, row(vecs, j, w)),
+      forLoop(c, get(w), 4,
+        addTo(dRow, c, f32x4.mul(get(s), four(vec, c))))),
+    when(get(scaled),
+      set(s, f32x4.splat(f32.load(at(get(scale), get(i))))),
+      set(rowM, row(m, i, w)),
+      forLoop(c, get(w), 4,
+        addTo(dRow, c, f32x4.mul(get(s), four(rowM, c))))));
+  return { builder: fn, body };
+}
+
+/**
+ * matMul(m, n, k, a, strideI, strideJ, b, out): out[i] += sum_j a(i, j) b[j] for i < m, j < k,
+ * with a(i, j) at float a + i strideI + j strideJ (so a or a^T) and b [k, n], out [m, n].
+ * Four rows of out at a time, so that each row of b is loaded once for four (the tail of
+ * m mod 4 rows one at a time).
+ */
+function matMulKernel(): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('matMul', ['m', 'n', 'k', 'a', 'strideI', 'strideJ', 'b', 'out']);
+  const { m, n, k, a, strideI, strideJ, b, out } = fn.params;
+  // prettier-ignore
+  const { i, j, c, bRow, blocked, o0, o1, o2, o3 } = fn.locals(I32, 'i', 'j', 'c', 'bRow', 'blocked', 'o0', 'o1', 'o2', 'o3');
+  const { s0, s1, s2, s3, bv } = fn.locals(V128, 's0', 's1', 's2', 's3', 'bv');
+  const outRows = [o0, o1, o2, o3];
+  const scales = [s0, s1, s2, s3];
+  /** a(i + q, j) in all four lanes */
+  const coefficient = (q: number): Code =>
+    f32x4.splat(
+      f32.load(
+        at(
+          get(a),
+          i32.add(
+            i32.mul(i32.add(get(i), i32.const(q)), get(strideI)),
+            i32.mul(get(j), get(strideJ)),
+          ),
+        ),
+      ),
+    );
+  const accumulate = (o: Local, scale: Local): Code => addTo(o, c, f32x4.mul(get(scale), get(bv)));
+  // prettier-ignore
+  const body = block(
+    set(blocked, i32.and(get(m), i32.const(~3))),
+    forLoop(i, get(blocked), 4,
+      ...outRows.map((o, q) => set(o, at(get(out), i32.mul(i32.add(get(i), i32.const(q)), get(n))))),
+      forLoop(j, get(k), 1,
+        ...scales.map((s, q) => set(s, coefficient(q))),
+        set(bRow, row(b, j, n)),
+        forLoop(c, get(n), 4,
+          set(bv, four(bRow, c)),
+          ...outRows.map((o, q) => accumulate(o, scales[q] as Local))))),
+    forRange(i, get(blocked), get(m), 1,
+      set(o0, row(out, i, n)),
+      forLoop(j, get(k), 1,
+        set(s0, coefficient(0)),
+        set(bRow, row(b, j, n)),
+        forLoop(c, get(n), 4, set(bv, four(bRow, c)), accumulate(o0, s0)))));
+  return { builder: fn, body };
+}
+
+/**
+ * eraseWrite(n, w, prev, next, writes, erase, vector, retention, retained): one write head's
+ * `M_t[i] = M_{t-1}[i] psi[i] (1 - w[i] e) + w[i] v` (psi = 1 unless `retained`).
+ */
+function eraseWriteKernel(): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('eraseWrite', ['n', 'w', 'prev', 'next', 'writes', 'erase', 'vector', 'retention', 'retained']);
+  const { n, w, prev, next, writes, erase, vector, retention, retained } = fn.params;
+  const { i, c, rowPrev, rowNext } = fn.locals(I32, 'i', 'c', 'rowPrev', 'rowNext');
+  const { psi, weight } = fn.locals(V128, 'psi', 'weight');
+  // prettier-ignore
+  const body = forLoop(i, get(n), 1,
+    set(psi, one4()),
+    when(get(retained), set(psi, f32x4.splat(f32.load(at(get(retention), get(i)))))),
+    set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
+    set(rowPrev, row(prev, i, w)),
+    set(rowNext, row(next, i, w)),
+    forLoop(c, get(w), 4,
+      f32x4.store(at(get(rowNext), get(c)), f32x4.add(
+        f32x4.mul(four(rowPrev, c),
+          f32x4.mul(get(psi), f32x4.sub(one4(), f32x4.mul(get(weight), four(erase, c))))),
+        f32x4.mul(get(weight), four(vector, c))))));
+  return { builder: fn, body };
+}
+
+/**
+ * eraseWriteBackward(n, w, prev, writes, erase, vector, retention, retained, dNext, dPrev,
+ * dWrites, dErase, dVector, dRetention): the gradients of {@link eraseWriteKernel}, all added
+ * to: dM_{t-1} [n, w], dw [n], dL/de and dL/dv [w] (summed over slots; dL/de with its sign
+ * flipped), dpsi [n] (when `retained`).
+ */
+function eraseWriteBackwardKernel(): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('eraseWriteBackward', ['n', 'w', 'prev', 'writes', 'erase', 'vector', 'retention', 'retained', 'dNext', 'dPrev', 'dWrites', 'dErase', 'dVector', 'dRetention']);
+  // prettier-ignore
+  const { n, w, prev, writes, erase, vector, retention, retained, dNext, dPrev, dWrites, dErase, dVector, dRetention } = fn.params;
+  const { i, c, rowPrev, rowDNext, rowDPrev } = fn.locals(
+    I32,
+    'i',
+    'c',
+    'rowPrev',
+    'rowDNext',
+    'rowDPrev',
+  );
+  // prettier-ignore
+  const { psi, weight, d, dOld, e, keep, dPsi, dWeight } = fn.locals(V128, 'psi', 'weight', 'd', 'dOld', 'e', 'keep', 'dPsi', 'dWeight');
+  const addScalar = (base: Local, sum: Local): Code =>
+    f32.store(at(get(base), get(i)), f32.add(f32.load(at(get(base), get(i))), f32x4.sum(sum)));
+  // prettier-ignore
+  const body = forLoop(i, get(n), 1,
+    set(psi, one4()),
+    when(get(retained), set(psi, f32x4.splat(f32.load(at(get(retention), get(i)))))),
+    set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
+    set(rowPrev, row(prev, i, w)),
+    set(rowDNext, row(dNext, i, w)),
+    set(rowDPrev, row(dPrev, i, w)),
+    set(dPsi, zero4()),
+    set(dWeight, zero4()),
+    forLoop(c, get(w), 4,
+      set(d, four(rowDNext, c)),
+      set(e, four(erase, c)),
+      set(keep, f32x4.sub(one4(), f32x4.mul(get(weight), get(e)))),
+      set(dOld, f32x4.mul(get(d), four(rowPrev, c))),
+      addTo(rowDPrev, c, f32x4.mul(get(d), f32x4.mul(get(psi), get(keep)))),
+      set(dPsi, f32x4.add(get(dPsi), f32x4.mul(get(dOld), get(keep)))),
+      set(dWeight, f32x4.add(get(dWeight), f32x4.sub(
+        f32x4.mul(get(d), four(vector, c)), f32x4.mul(get(dOld), f32x4.mul(get(psi), get(e)))))),
+      addTo(dErase, c, f32x4.mul(get(dOld), f32x4.mul(get(psi), get(weight)))),
+      addTo(dVector, c, f32x4.mul(get(d), get(weight)))),
+    addScalar(dWrites, dWeight),
+    when(get(retained), addScalar(dRetention, dPsi)));
+  return { builder: fn, body };
+}
+
+/** The kernels of the shared module, by name (see each builder above for its parameters). */
+export type RowKernelExports = Readonly<
+  Record<
+    | 'rowDots'
+    | 'rowSquares'
+    | 'rowMix'
+    | 'rowUpdate'
+    | 'matMul'
+    | 'eraseWrite'
+    | 'eraseWriteBackward',
+    Kernel
+  >
+>;
+
+/** The shared module's kernels on `runtime` (undefined when it does not validate). */
+export function rowKernelExports(runtime: SimdRuntime): RowKernelExports | undefined {
+  return runtime.kernels('mann.rows', () => [
+    rowDotsKernel(),
+    rowSquaresKernel(),
+    rowMixKernel(),
+    rowUpdateKernel(),
+    matMulKernel(),
+    eraseWriteKernel(),
+    eraseWriteBackwardKernel(),
+  ]);
+}

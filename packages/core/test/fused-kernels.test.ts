@@ -1,0 +1,379 @@
+// The kernel layer of @mann/core/fused: the assembler's loop contract, SIMD availability, and
+// every SIMD kernel against its plain-JS twin (the JS twins are loops written here or the
+// layer's own `jsRowKernels`, themselves checked against hand-computed cases), and the LSTM
+// cell against a slow loop and finite differences.
+import { describe, expect, it } from 'vitest';
+import { Rng } from '@mann/core';
+import {
+  at,
+  createProducts,
+  f32,
+  forLoop,
+  forRange,
+  FunctionBuilder,
+  get,
+  I32,
+  i32,
+  jsRowKernels,
+  lstmCellBackward,
+  lstmCellForward,
+  PooledArrays,
+  rowKernelExports,
+  rowKernelsFor,
+  scratch,
+  simdAvailable,
+  SimdRuntime,
+  type Code,
+  type Local,
+  type LstmCellShape,
+} from '@mann/core/fused';
+import { expectClose, uniformArray } from './helpers.js';
+
+const rng = new Rng(7);
+
+describe('the WebAssembly SIMD runtime', () => {
+  it('is available on this engine (Node 20 runs WebAssembly SIMD)', () => {
+    expect(simdAvailable()).toBe(true);
+    expect(SimdRuntime.create()).toBeDefined();
+  });
+});
+
+describe('forLoop / forRange', () => {
+  /** count(from, to, out): out[0] = number of iterations of forRange(from, to, step 1). */
+  function loopCounter(): (from: number, to: number) => number {
+    const runtime = SimdRuntime.create() as SimdRuntime;
+    const kernels = runtime.kernels<'count' | 'countFromZero'>('test.loops', () => {
+      const count = new FunctionBuilder('count', ['from', 'to', 'out']);
+      const { i } = count.locals(I32, 'i');
+      const add = (out: Local): Code =>
+        f32.store(at(get(out), i32.const(0)), f32.add(f32.load(get(out)), f32.const(1)));
+      const fromZero = new FunctionBuilder('countFromZero', ['to', 'out']);
+      const { j } = fromZero.locals(I32, 'j');
+      return [
+        {
+          builder: count,
+          body: forRange(i, get(count.params.from), get(count.params.to), 1, add(count.params.out)),
+        },
+        {
+          builder: fromZero,
+          body: forLoop(j, get(fromZero.params.to), 1, add(fromZero.params.out)),
+        },
+      ];
+    });
+    if (!kernels) throw new Error('test module did not validate');
+    return (from, to) => {
+      const call = runtime.begin();
+      const out = call.zeros(4);
+      const result = new Float32Array(1);
+      if (from === 0) kernels.countFromZero(to, out);
+      else kernels.count(from, to, out);
+      call.read(out, 1, result);
+      return result[0] as number;
+    };
+  }
+
+  it('runs the body once per iteration and never for an empty range', () => {
+    const count = loopCounter();
+    expect(count(0, 0)).toBe(0); // the drift the two old assemblers had: 0 here, 1 in one of them
+    expect(count(0, 1)).toBe(1);
+    expect(count(0, 5)).toBe(5);
+    expect(count(3, 3)).toBe(0);
+    expect(count(4, 2)).toBe(0);
+    expect(count(2, 7)).toBe(5);
+    expect(count(-2, 1)).toBe(3);
+  });
+});
+
+describe('row kernels', () => {
+  const simd = rowKernelsFor(8);
+
+  it('are SIMD for widths that are multiples of 4, JS otherwise', () => {
+    expect(simd.kind).toBe('simd');
+    expect(rowKernelsFor(6).kind).toBe('js');
+  });
+
+  it('JS twins match hand-computed products', () => {
+    // M = [[1, 2], [3, 4]], vec = [1, -1]
+    const m = new Float32Array([1, 2, 3, 4]);
+    const dots = new Float32Array(2);
+    jsRowKernels.dots(2, 2, m, new Float32Array([1, -1]), 1, dots);
+    expect([...dots]).toEqual([-1, -1]);
+    const squares = new Float32Array(2);
+    jsRowKernels.squares(2, 2, m, squares);
+    expect([...squares]).toEqual([5, 25]);
+    const mix = new Float32Array([10, 10]);
+    jsRowKernels.mix(2, 2, m, new Float32Array([1, 2]), 1, mix);
+    expect([...mix]).toEqual([17, 20]);
+    const dm = new Float32Array(4);
+    jsRowKernels.update(2, 2, dm, m, new Float32Array([1, 2]), new Float32Array([1, 1]), 1, [
+      0, 1,
+    ] as unknown as Float32Array);
+    expect([...dm]).toEqual([1, 1, 5, 6]);
+  });
+
+  const [n, w, v] = [13, 8, 3];
+  const m = uniformArray(rng, n * w);
+  const vecs = uniformArray(rng, v * w);
+  const coeffs = uniformArray(rng, v * n);
+  const scale = uniformArray(rng, n);
+
+  it('dots and squares: SIMD equals JS', () => {
+    const [a, b] = [new Float32Array(v * n), new Float32Array(v * n)];
+    simd.dots(n, w, m, vecs, v, a);
+    jsRowKernels.dots(n, w, m, vecs, v, b);
+    expectClose(a, b, 1e-5, 'dots');
+    const [c, d] = [new Float32Array(n), new Float32Array(n)];
+    simd.squares(n, w, m, c);
+    jsRowKernels.squares(n, w, m, d);
+    expectClose(c, d, 1e-5, 'squares');
+  });
+
+  it('mix and update add to their output: SIMD equals JS, with and without scale', () => {
+    const start = uniformArray(rng, v * w);
+    const [a, b] = [start.slice(), start.slice()];
+    simd.mix(n, w, m, coeffs, v, a);
+    jsRowKernels.mix(n, w, m, coeffs, v, b);
+    expectClose(a, b, 1e-5, 'mix');
+    for (const s of [null, scale]) {
+      const first = uniformArray(rng, n * w);
+      const [c, d] = [first.slice(), first.slice()];
+      simd.update(n, w, c, m, coeffs, vecs, v, s);
+      jsRowKernels.update(n, w, d, m, coeffs, vecs, v, s);
+      expectClose(c, d, 1e-5, `update (scale ${s ? 'on' : 'off'})`);
+    }
+  });
+
+  it('erase-and-write forward and backward: SIMD equals a JS loop', () => {
+    const runtime = SimdRuntime.create() as SimdRuntime;
+    const k = rowKernelExports(runtime);
+    if (!k) throw new Error('rows module did not validate');
+    const prev = uniformArray(rng, n * w);
+    const writes = uniformArray(rng, n, 0, 1);
+    const erase = uniformArray(rng, w, 0, 1);
+    const vector = uniformArray(rng, w);
+    const retention = uniformArray(rng, n, 0, 1);
+    const dNext = uniformArray(rng, n * w);
+    for (const retained of [0, 1]) {
+      const psi = (i: number): number => (retained ? (retention[i] as number) : 1);
+      const expected = new Float32Array(n * w);
+      const ePrev = new Float32Array(n * w);
+      const eWrites = new Float32Array(n);
+      const eErase = new Float32Array(w);
+      const eVector = new Float32Array(w);
+      const eRetention = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < w; c++) {
+          const [x, we, e, d] = [
+            prev[i * w + c],
+            writes[i],
+            erase[c],
+            dNext[i * w + c],
+          ] as number[];
+          const keep = 1 - (we as number) * (e as number);
+          expected[i * w + c] =
+            (x as number) * psi(i) * keep + (we as number) * (vector[c] as number);
+          ePrev[i * w + c] = (d as number) * psi(i) * keep;
+          eWrites[i] =
+            (eWrites[i] as number) +
+            (d as number) * ((vector[c] as number) - (x as number) * psi(i) * (e as number));
+          eErase[c] =
+            (eErase[c] as number) + (d as number) * (x as number) * psi(i) * (we as number);
+          eVector[c] = (eVector[c] as number) + (d as number) * (we as number);
+          eRetention[i] = (eRetention[i] as number) + (d as number) * (x as number) * keep;
+        }
+      }
+      const call = runtime.begin();
+      const a = {
+        prev: call.input(prev, n * w),
+        writes: call.input(writes, n),
+        erase: call.input(erase, w),
+        vector: call.input(vector, w),
+        retention: call.input(retention, n),
+        next: call.zeros(n * w),
+        dNext: call.input(dNext, n * w),
+        dPrev: call.zeros(n * w),
+        dWrites: call.zeros(n),
+        dErase: call.zeros(w),
+        dVector: call.zeros(w),
+        dRetention: call.zeros(n),
+      };
+      // prettier-ignore
+      k.eraseWrite(n, w, a.prev, a.next, a.writes, a.erase, a.vector, a.retention, retained);
+      // prettier-ignore
+      k.eraseWriteBackward(n, w, a.prev, a.writes, a.erase, a.vector, a.retention, retained, a.dNext, a.dPrev, a.dWrites, a.dErase, a.dVector, a.dRetention);
+      const read = (address: number, size: number): Float32Array => {
+        const out = new Float32Array(size);
+        call.read(address, size, out);
+        return out;
+      };
+      expectClose(read(a.next, n * w), expected, 1e-5, 'next');
+      expectClose(read(a.dPrev, n * w), ePrev, 1e-5, 'dPrev');
+      expectClose(read(a.dWrites, n), eWrites, 1e-5, 'dWrites');
+      expectClose(read(a.dErase, w), eErase, 1e-5, 'dErase');
+      expectClose(read(a.dVector, w), eVector, 1e-5, 'dVector');
+      if (retained) expectClose(read(a.dRetention, n), eRetention, 1e-5, 'dRetention');
+    }
+  });
+});
+
+describe('products', () => {
+  const slowProduct = (
+    a: (i: number, j: number) => number,
+    b: Float32Array,
+    [m, k, n]: number[],
+  ): Float32Array => {
+    const out = new Float32Array((m as number) * (n as number));
+    for (let i = 0; i < (m as number); i++)
+      for (let c = 0; c < (n as number); c++) {
+        let sum = 0;
+        for (let j = 0; j < (k as number); j++)
+          sum += a(i, j) * (b[j * (n as number) + c] as number);
+        out[i * (n as number) + c] = sum;
+      }
+    return out;
+  };
+
+  it('times and transposedTimes equal plain loops, for row counts with and without a tail of 4', () => {
+    const products = createProducts();
+    for (const [m, k, n] of [
+      [8, 5, 6],
+      [7, 3, 9],
+      [3, 4, 4],
+      [1, 2, 3],
+    ] as const) {
+      const a = uniformArray(rng, m * k);
+      const b = uniformArray(rng, k * n);
+      const kept = products.keep(b, k, n);
+      const got = products.times(a, m, kept);
+      expectClose(
+        got,
+        slowProduct((i, j) => a[i * k + j] as number, b, [m, k, n]),
+        1e-5,
+        'times',
+      );
+      const at = uniformArray(rng, k * m); // [v = k, m]
+      const got2 = products.transposedTimes(at, k, m, b, n);
+      expectClose(
+        got2,
+        slowProduct((i, j) => at[j * m + i] as number, b, [m, k, n]),
+        1e-5,
+        'aT b',
+      );
+      products.release();
+    }
+  });
+});
+
+describe('the LSTM cell', () => {
+  const shape: LstmCellShape = { batch: 2, units: 3, clip: 0.6 };
+  const { batch: B, units: C } = shape;
+
+  function forward(z: Float32Array, recurrent: Float32Array | null, prevCell: Float32Array) {
+    const out = {
+      gates: new Float32Array(B * 4 * C),
+      cell: new Float32Array(B * C),
+      tanhCell: new Float32Array(B * C),
+      hidden: new Float32Array(B * (C + 2)), // rows of stride C + 2, from offset 1
+      clipped: new Float32Array(B * C),
+    };
+    lstmCellForward(shape, {
+      z: { values: z, offset: 4 * C },
+      recurrent,
+      prevCell,
+      gates: out.gates,
+      cell: out.cell,
+      tanhCell: out.tanhCell,
+      hidden: { values: out.hidden, offset: 1, stride: C + 2 },
+      clipped: out.clipped,
+    });
+    return out;
+  }
+
+  // z starts one row (4C) into its array; some outputs go past the clip
+  const z = uniformArray(rng, (B + 1) * 4 * C, -2, 2);
+  const recurrent = uniformArray(rng, B * 4 * C, -1, 1);
+  const prevCell = uniformArray(rng, B * C, -1, 1);
+
+  it('forward equals a slow loop with Math.tanh', () => {
+    const out = forward(z, recurrent, prevCell);
+    const s = (x: number): number => 1 / (1 + Math.exp(-x));
+    for (let b = 0; b < B; b++)
+      for (let u = 0; u < C; u++) {
+        const pre = (q: number): number =>
+          (z[4 * C + b * 4 * C + q * C + u] as number) +
+          (recurrent[b * 4 * C + q * C + u] as number);
+        const c = s(pre(1)) * (prevCell[b * C + u] as number) + s(pre(0)) * Math.tanh(pre(2));
+        const h = s(pre(3)) * Math.tanh(c);
+        expect(out.cell[b * C + u]).toBeCloseTo(c, 6);
+        expect(out.hidden[1 + b * (C + 2) + u]).toBeCloseTo(h, 6);
+        expect(out.clipped[b * C + u]).toBeCloseTo(Math.min(0.6, Math.max(-0.6, h)), 6);
+      }
+    expect(out.hidden[0]).toBe(0); // outside the rows: untouched
+  });
+
+  it('backward equals central finite differences of a weighted sum of the outputs', () => {
+    const wClipped = uniformArray(rng, B * C);
+    const wOutput = uniformArray(rng, B * C);
+    const wHidden = uniformArray(rng, B * C);
+    const wCell = uniformArray(rng, B * C);
+    const loss = (zz: Float32Array, pc: Float32Array): number => {
+      const o = forward(zz, recurrent, pc);
+      let sum = 0;
+      for (let j = 0; j < B * C; j++) {
+        const [b, u] = [Math.floor(j / C), j % C];
+        sum += ((wClipped[j] as number) + (wOutput[j] as number)) * (o.clipped[j] as number);
+        sum += (wHidden[j] as number) * (o.hidden[1 + b * (C + 2) + u] as number);
+        sum += (wCell[j] as number) * (o.cell[j] as number);
+      }
+      return sum;
+    };
+    const out = forward(z, recurrent, prevCell);
+    const dz = new Float32Array(B * 4 * C);
+    const dPrevCell = new Float32Array(B * C);
+    const dHidden = new Float32Array(B * (C + 2));
+    for (let j = 0; j < B * C; j++)
+      dHidden[1 + Math.floor(j / C) * (C + 2) + (j % C)] = wHidden[j] as number;
+    lstmCellBackward(shape, {
+      gates: out.gates,
+      prevCell,
+      tanhCell: out.tanhCell,
+      hidden: { values: out.hidden, offset: 1, stride: C + 2 },
+      dClipped: wClipped,
+      dOutput: { values: wOutput, offset: 0, stride: C },
+      dHidden: { values: dHidden, offset: 1, stride: C + 2 },
+      dCell: wCell,
+      dz,
+      dPrevCell,
+    });
+    const eps = 1e-2;
+    const numeric = (array: Float32Array, index: number): number => {
+      const saved = array[index] as number;
+      array[index] = saved + eps;
+      const up = loss(z, prevCell);
+      array[index] = saved - eps;
+      const down = loss(z, prevCell);
+      array[index] = saved;
+      return (up - down) / (2 * eps);
+    };
+    for (let k = 0; k < B * 4 * C; k++) {
+      expect(dz[k], `dz[${k}]`).toBeCloseTo(numeric(z, 4 * C + k), 2);
+    }
+    for (let k = 0; k < B * C; k++) {
+      expect(dPrevCell[k], `dPrevCell[${k}]`).toBeCloseTo(numeric(prevCell, k), 2);
+    }
+  });
+});
+
+describe('allocators', () => {
+  it('scratch arrays are zeroed on every use; pooled arrays come back after release', () => {
+    const a = scratch('test', 4);
+    a[0] = 5;
+    expect(scratch('test', 4)[0]).toBe(0);
+    const pool = new PooledArrays();
+    const first = pool.floats(12345);
+    pool.release();
+    const again = new PooledArrays();
+    expect(again.floats(12345)).toBe(first);
+    again.release();
+  });
+});
