@@ -38,15 +38,11 @@ import {
 } from './spec.js';
 import { ResultsStore } from './store.js';
 import { evalLayersModelCommand, isLayersModelPath } from './layers-model.js';
+import type { CommonOptions } from './options.js';
 import { builtinSuite, SUITES } from './suites.js';
 import { table } from './table.js';
 
-/** Options every command takes. */
-export interface CommonOptions {
-  readonly json: boolean;
-  readonly backend?: string;
-  readonly plugin: string[];
-}
+export type { CommonOptions } from './options.js';
 
 type Prepare = (options: CommonOptions) => Promise<string>;
 

@@ -12,7 +12,7 @@ import {
 } from '@mann/core';
 import type { ExportMetadata, SequenceBatch } from '@mann/core';
 import { createTask, type Task } from '@mann/tasks';
-import type { CommonOptions } from './commands.js';
+import type { CommonOptions } from './options.js';
 import { parseOverrides } from './overrides.js';
 import { evaluationBatch, setDifficulty } from './runner.js';
 import { table } from './table.js';

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { currentBackend } from '@mann/core';
-import type { CommonOptions } from '../commands.js';
+import type { CommonOptions } from '../options.js';
 import { threadModules } from '../builtins.js';
 import { table } from '../table.js';
 import {

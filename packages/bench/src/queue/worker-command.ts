@@ -3,7 +3,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { Worker, type ConnectionOptions } from 'bullmq';
-import type { CommonOptions } from '../commands.js';
+import type { CommonOptions } from '../options.js';
 import type { RunJobData, RunJobResult } from './processor.js';
 import {
   QUEUE_NAME,
