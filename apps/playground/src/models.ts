@@ -17,28 +17,12 @@ export function modelConfig(
     case 'ntm':
       return { type: 'ntm', inputSize, outputSize, controller, memorySlots, memoryWidth };
     case 'dnc':
-      return {
-        type: 'dnc',
-        inputSize,
-        outputSize,
-        controller,
-        memorySlots,
-        memoryWidth,
-        readHeads: 1,
-      };
-    case 'dnc-md':
-      return {
-        type: 'dnc',
-        inputSize,
-        outputSize,
-        controller,
-        memorySlots,
-        memoryWidth,
-        readHeads: 1,
-        masking: true,
-        deallocation: true,
-        linkSharpness: true,
-      };
+    case 'dnc-md': {
+      const dnc = { type: 'dnc', inputSize, outputSize, controller, memorySlots, memoryWidth };
+      // DNC-MD (Csordas & Schmidhuber 2019): masking, deallocation and link sharpness.
+      const md = { masking: true, deallocation: true, linkSharpness: true };
+      return { ...dnc, readHeads: 1, ...(settings.model === 'dnc-md' ? md : {}) };
+    }
     case 'lstm':
       return { type: 'lstm', inputSize, outputSize, hiddenSizes: [hiddenSize] };
   }
