@@ -33,7 +33,7 @@ export {
 } from './runner.js';
 export { runGrid } from './pool.js';
 export type { GridSummary, RunGridOptions } from './pool.js';
-export type { RunEvent, ExecuteRunOptions } from './runner.js';
+export type { RunEvent, ExecuteRunOptions, Convergence } from './runner.js';
 export { ResultsStore } from './store.js';
 export { suiteFileSchema } from './suite-schema.js';
 export type { SuiteFile } from './suite-schema.js';
