@@ -3,7 +3,7 @@ import { DEFAULT_TRAINING, type SuiteSpec } from './spec.js';
 
 /**
  * `quick`: copy and associative recall for the NTM, the DNC and an LSTM baseline, sized to
- * finish well within ten minutes on a 2-core machine with one worker per core (4 min 27 s
+ * finish well within ten minutes on a 2-core machine with one worker per core (5 min 21 s
  * measured, `npm ci` included) while already showing the papers' story: the memory models learn copy and generalise to longer sequences than they
  * were trained on, the LSTM does not. Smaller than the papers: memory 64 x 20, copy lengths
  * 1-10, recall of 2-4 items, a single seed, Adam 5e-3 for every model. The memory models use
