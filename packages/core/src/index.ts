@@ -159,5 +159,5 @@ export { checkpointToLayersModel, EXPORT_METADATA_KEY } from './layers/export.js
 export type { ExportMetadata } from './layers/export.js';
 export { MannCell } from './layers/memory-cell.js';
 export type { MannCellArgs } from './layers/memory-cell.js';
-export { parseMannArgs } from './layers/memory-layer.js';
+export { parseMannArgs, withModelType } from './layers/memory-layer.js';
 export type { ParsedMannArgs } from './layers/memory-layer.js';

@@ -16,6 +16,7 @@ import {
   stateStructure,
   unflattenState,
   withVariableFactory,
+  withModelType,
 } from '@mann/core';
 
 // The layer machinery of @mann/core on the LSTM baseline (the NTM and DNC layers have their own
@@ -58,6 +59,19 @@ describe('withVariableFactory', () => {
     expect(() => new ParameterStore(new Rng(1)).create('x', [1], { kind: 'zeros' })).not.toThrow();
     own.dispose();
     store.dispose();
+  });
+});
+
+describe('withModelType', () => {
+  it("sets the class's model type, and names the class and the value when given another", () => {
+    expect(withModelType('NtmLayer', 'ntm', { units: 3 })).toEqual({ units: 3, type: 'ntm' });
+    expect(withModelType('NtmLayer', 'ntm', { units: 3, type: 'ntm' })).toEqual({
+      units: 3,
+      type: 'ntm',
+    });
+    expect(() => withModelType('DncCell', 'dnc', { units: 3, type: 'lstm' })).toThrow(
+      `type of DncCell must be 'dnc' (or left out), got "lstm"`,
+    );
   });
 });
 

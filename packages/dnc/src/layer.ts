@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MannCell, MannError, MannLayer } from '@mann/core';
+import { MannCell, MannLayer, withModelType } from '@mann/core';
 import type { LayerArgs, MannLayerOptions } from '@mann/core';
 import type { DncConfig } from './config.js';
 
@@ -51,13 +51,7 @@ export class DncLayer extends MannLayer {
   static override className = 'DncLayer';
 
   constructor(args: DncLayerArgs) {
-    const given = args as DncLayerArgs & { type?: unknown };
-    if (given.type !== undefined && given.type !== 'dnc') {
-      throw new MannError(
-        `type of an DncLayer must be 'dnc' (or left out), got ${JSON.stringify(given.type)}`,
-      );
-    }
-    super({ ...args, type: 'dnc' }, dncStateTensors);
+    super(withModelType('DncLayer', 'dnc', args), dncStateTensors);
   }
 }
 tf.serialization.registerClass(DncLayer);
@@ -85,13 +79,7 @@ export class DncCell extends MannCell {
   static override className = 'DncCell';
 
   constructor(args: DncCellArgs) {
-    const given = args as DncCellArgs & { type?: unknown };
-    if (given.type !== undefined && given.type !== 'dnc') {
-      throw new MannError(
-        `type of a DncCell must be 'dnc' (or left out), got ${JSON.stringify(given.type)}`,
-      );
-    }
-    super({ ...args, type: 'dnc' }, dncStateTensors);
+    super(withModelType('DncCell', 'dnc', args), dncStateTensors);
   }
 }
 tf.serialization.registerClass(DncCell);

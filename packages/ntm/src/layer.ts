@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MannCell, MannError, MannLayer } from '@mann/core';
+import { MannCell, MannLayer, withModelType } from '@mann/core';
 import type { LayerArgs, MannLayerOptions } from '@mann/core';
 import type { NtmConfig } from './config.js';
 
@@ -21,13 +21,7 @@ export class NtmLayer extends MannLayer {
   static override className = 'NtmLayer';
 
   constructor(args: NtmLayerArgs) {
-    const given = args as NtmLayerArgs & { type?: unknown };
-    if (given.type !== undefined && given.type !== 'ntm') {
-      throw new MannError(
-        `type of an NtmLayer must be 'ntm' (or left out), got ${JSON.stringify(given.type)}`,
-      );
-    }
-    super({ ...args, type: 'ntm' });
+    super(withModelType('NtmLayer', 'ntm', args));
   }
 }
 tf.serialization.registerClass(NtmLayer);
@@ -55,13 +49,7 @@ export class NtmCell extends MannCell {
   static override className = 'NtmCell';
 
   constructor(args: NtmCellArgs) {
-    const given = args as NtmCellArgs & { type?: unknown };
-    if (given.type !== undefined && given.type !== 'ntm') {
-      throw new MannError(
-        `type of a NtmCell must be 'ntm' (or left out), got ${JSON.stringify(given.type)}`,
-      );
-    }
-    super({ ...args, type: 'ntm' });
+    super(withModelType('NtmCell', 'ntm', args));
   }
 }
 tf.serialization.registerClass(NtmCell);

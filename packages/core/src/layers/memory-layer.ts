@@ -66,6 +66,25 @@ function checkBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
+/**
+ * `args` with `type` set to the one model type a layer or cell class wraps (`NtmLayer`: 'ntm').
+ *
+ * @throws MannError naming the class when `args` gives another type.
+ */
+export function withModelType<A extends object>(
+  className: string,
+  type: string,
+  args: A,
+): A & { type: string } {
+  const given = (args as { type?: unknown }).type;
+  if (given !== undefined && given !== type) {
+    throw new MannError(
+      `type of ${className} must be '${type}' (or left out), got ${JSON.stringify(given)}`,
+    );
+  }
+  return { ...args, type };
+}
+
 /** The parts of a layer or cell config: see {@link parseMannArgs}. */
 export interface ParsedMannArgs {
   readonly layerArgs: LayerArgs;
