@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `mann` command line: train, eval, export, bench, worker, report, visualize, perf, list.
+// The `mann` command line: train, eval, export, bench, reproduce, worker, report, visualize, perf, list.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { describeBackend, MannError, selectBackend } from '@mann/core';
@@ -13,6 +13,7 @@ import {
   evalCommand,
   listCommand,
   reportCommand,
+  reproduceCommand,
   trainCommand,
   visualizeCommand,
 } from './commands.js';
@@ -144,7 +145,7 @@ common(
       collect,
       [] as string[],
     )
-    .option('--size <n>', 'sequences per evaluation set', wholeNumber('--size', 1), 64),
+    .option('--size <n>', 'sequences per evaluation set (bAbI: stories per batch over the whole split)', wholeNumber('--size', 1), 64),
 ).action(
   run(async (checkpoint: string, options: Parameters<typeof evalCommand>[1]) =>
     evalCommand(checkpoint, options, prepare),
@@ -169,7 +170,7 @@ common(
   program
     .command('bench')
     .description('run a grid of models x tasks x seeds on worker processes and write the report')
-    .option('--suite <name|file>', 'quick, paper, or a JSON suite file', 'quick')
+    .option('--suite <name|file>', 'quick, reproduce, paper, or a JSON suite file', 'quick')
     .option('--models <labels>', 'only these model labels (comma-separated)', list)
     .option('--tasks <names>', 'only these tasks (comma-separated)', list)
     .option('--seeds <n>', 'number of seeds', wholeNumber('--seeds', 1))
@@ -191,6 +192,36 @@ common(
     ),
 ).action(
   run(async (options: Parameters<typeof benchCommand>[0]) => benchCommand(options, prepare)),
+);
+
+common(
+  program
+    .command('reproduce')
+    .description(
+      "run the reproduce suite (the papers' experiments, 3 seeds, about an hour on 2 cores; resumable) and write docs/results and the README's table",
+    )
+    .option('--results <dir>', 'results directory (database, checkpoints)', 'results')
+    .option('--out <dir>', 'where the reproduction page and reports go', 'docs/results')
+    .option(
+      '--readme <file>',
+      "README whose generated table to replace ('' to leave it alone)",
+      'README.md',
+    )
+    .option(
+      '--workers <n>',
+      'worker processes, one run each (0 = in this process)',
+      wholeNumber('--workers'),
+      availableParallelism(),
+    )
+    .option(
+      '--seeds <n>',
+      'number of seeds (default 3; fewer for a trial)',
+      wholeNumber('--seeds', 1),
+    ),
+).action(
+  run(async (options: Parameters<typeof reproduceCommand>[0]) =>
+    reproduceCommand(options, prepare),
+  ),
 );
 
 common(

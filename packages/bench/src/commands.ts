@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   MannError,
@@ -8,15 +8,36 @@ import {
   listMemories,
   listModels,
   loadCheckpoint,
+  predict,
   restoreCheckpoint,
+  type RecurrentModel,
 } from '@mann/core';
-import { createTask, listTasks, type Task } from '@mann/tasks';
+import {
+  BABI_FAILURE_THRESHOLD,
+  BabiErrorCounter,
+  babiBatches,
+  createTask,
+  listTasks,
+  loadBabi,
+  parseBabiTaskList,
+  type BabiSplit,
+  type BabiVariant,
+  type Task,
+} from '@mann/tasks';
 import { collectReportData } from './collect.js';
 import { parseOverrides } from './overrides.js';
 import { runGrid } from './pool.js';
 import { runBenchmark } from './bench.js';
 import { createProgress } from './progress.js';
-import { buildMemoryPictureHtml, writeReport } from './report/index.js';
+import { buildMemoryPictureHtml, writeAtomically, writeReport } from './report/index.js';
+import {
+  readmeSummary,
+  replaceReadmeSummary,
+  reproductionPage,
+  reproductionRows,
+  verdictCounts,
+} from './report/reproduce.js';
+import { REPRODUCE_SUITE } from './suites.js';
 import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
 import { checkMemoryFits } from './memory-estimate.js';
@@ -243,6 +264,8 @@ export async function evalCommand(
         `task '${taskName}' has widths in=${task.inputWidth}, out=${task.outputWidth}; the checkpoint's model has in=${model.inputSize}, out=${model.outputSize}`,
       );
     }
+    if (taskName === 'babi')
+      return printBabiErrors(model, task, options, checkpoint.modelConfig.type);
     const results = evaluateAll(model, task, options.size);
     print(
       options,
@@ -323,6 +346,128 @@ export async function benchCommand(
     return runs.some((r) => r.status !== 'done') || summary.failed.length > 0 ? 1 : 0;
   } finally {
     progress.stop();
+  }
+}
+
+/**
+ * bAbI as the DNC paper reports it: every story of the task's split (`task.split`, default
+ * `train`; pass `--set task.split=test` for the published table), per-task error rates, their
+ * mean and the failed tasks (error > 5 %).
+ */
+function printBabiErrors(
+  model: RecurrentModel,
+  task: Task,
+  options: CommonOptions & { size: number },
+  modelType: string,
+): number {
+  const params = task.params as {
+    dir: string;
+    variant: BabiVariant;
+    tasks: string;
+    split: BabiSplit;
+  };
+  const data = loadBabi(params.dir, {
+    variant: params.variant,
+    tasks: parseBabiTaskList(params.tasks),
+  });
+  const counter = new BabiErrorCounter();
+  for (const batch of babiBatches(data, params.split, options.size))
+    counter.add(predict(model, batch), batch);
+  const result = counter.result();
+  print(
+    options,
+    { task: { name: 'babi', params }, ...result },
+    `${modelType} on bAbI ${params.variant}, ${params.split} split, every story\n${table(
+      ['task', 'questions', 'errors', 'error rate'],
+      result.tasks.map((t) => [`qa${t.task}`, t.questions, t.errors, t.errorRate]),
+    )}\nmean error ${(100 * result.meanErrorRate).toFixed(2)} %, failed tasks (> ${100 * BABI_FAILURE_THRESHOLD} %): ${result.failedTasks}`,
+  );
+  return 0;
+}
+
+/** File name of the reproduction page in the `--out` directory of `mann reproduce`. */
+export const REPRODUCTION_PAGE_FILE = 'README.md';
+
+/**
+ * `mann reproduce`: runs the `reproduce` suite (resumable: finished runs are kept), then writes
+ * into `out` the reproduction page (README.md: targets, recipes), the report (index.html) and
+ * the per-run summary (summary.md), and replaces the summary table in `readme` (unless empty).
+ */
+export async function reproduceCommand(
+  options: CommonOptions & {
+    results: string;
+    out: string;
+    readme: string;
+    workers: number;
+    seeds?: number;
+  },
+  prepare: Prepare,
+): Promise<number> {
+  // A README without the markers fails before hours of training, not after.
+  const readmePath = options.readme ? resolve(options.readme) : undefined;
+  if (readmePath) replaceReadmeSummary(await readFileOrFail(readmePath, '--readme'), '');
+  await prepare(options);
+  const progress = createProgress({ quiet: options.json });
+  let result: Awaited<ReturnType<typeof runBenchmark>>;
+  try {
+    result = await runBenchmark({
+      suite: REPRODUCE_SUITE,
+      filter: options.seeds !== undefined ? { seeds: options.seeds } : {},
+      resultsDir: options.results,
+      workers: options.workers,
+      plugins: options.plugin,
+      progress,
+      ...(options.backend ? { backend: options.backend } : {}),
+    });
+  } finally {
+    progress.stop();
+  }
+  const store = new ResultsStore(join(resolve(options.results), 'results.db'));
+  let data;
+  try {
+    const all = collectReportData(store, REPRODUCE_SUITE.name);
+    // Only this suite's current runs: an older spec's runs stay in the database, not the page.
+    const ids = new Set(result.specs.map((s) => s.id));
+    data = {
+      ...all,
+      title: 'mann: reproducing the NTM and DNC papers',
+      runs: all.runs.filter((r) => ids.has(r.id)),
+      curves: all.curves.filter((c) => ids.has(c.runId)),
+      evaluations: all.evaluations.filter((e) => ids.has(e.runId)),
+      pictures: all.pictures.filter((p) => ids.has(p.runId)),
+    };
+  } finally {
+    store.close();
+  }
+  const out = resolve(options.out);
+  const report = await writeReport(data, out);
+  const pagePath = join(out, REPRODUCTION_PAGE_FILE);
+  await writeAtomically(
+    pagePath,
+    reproductionPage(data, {
+      wallSeconds: result.wallSeconds,
+      summaryFile: 'summary.md',
+      htmlFile: 'index.html',
+    }),
+  );
+  if (readmePath) {
+    const readme = await readFileOrFail(readmePath, '--readme');
+    await writeAtomically(readmePath, replaceReadmeSummary(readme, readmeSummary(data)));
+  }
+  const rows = reproductionRows(data);
+  print(
+    options,
+    { rows, page: pagePath, report, readme: readmePath ?? null, wallSeconds: result.wallSeconds },
+    `${verdictCounts(rows)}\n\npage: ${pagePath}\nreport: ${report.htmlPath}\nsummary: ${report.markdownPath}${readmePath ? `\nREADME table: ${readmePath}` : ''}`,
+  );
+  return data.runs.some((r) => r.status !== 'done') ? 1 : 0;
+}
+
+async function readFileOrFail(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new MannError(`${option} ${path}: cannot read it (${(error as Error).message})`);
   }
 }
 

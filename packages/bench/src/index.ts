@@ -1,7 +1,7 @@
 // Public API of @mann/bench: the benchmark runner, suites, the results store and the report.
 export { runBenchmark } from './bench.js';
 export type { BenchmarkOptions, BenchmarkResult } from './bench.js';
-export { QUICK_SUITE, PAPER_SUITE, SUITES, builtinSuite } from './suites.js';
+export { QUICK_SUITE, PAPER_SUITE, REPRODUCE_SUITE, SUITES, builtinSuite } from './suites.js';
 export {
   DEFAULT_TRAINING,
   expandSuite,

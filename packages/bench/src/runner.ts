@@ -190,6 +190,31 @@ export function evaluateOn(
   return task.score(predictInChunks(model, batch), batch);
 }
 
+/**
+ * The scores an evaluation record keeps besides the three every task has: `bitErrorRate` (the
+ * fraction of judged bits that are wrong: bit errors over the bits of the masked steps) and the
+ * task's own extra scores (`gapToOptimal` of dynamic n-grams, `answerStepAccuracy` of the graph
+ * tasks, ...). Non-finite values are kept out (JSON cannot hold them).
+ */
+export function evaluationScores(
+  scores: ReturnType<Task['score']>,
+  batch: SequenceBatch,
+): Record<string, number> {
+  let judgedSteps = 0;
+  for (const m of batch.mask) if (m !== 0) judgedSteps++;
+  const judgedBits = judgedSteps * batch.outputWidth;
+  const out: Record<string, number> = {
+    bitErrorRate:
+      judgedBits === 0 ? 0 : (scores.bitErrorsPerSequence * batch.batchSize) / judgedBits,
+  };
+  for (const [key, value] of Object.entries(scores)) {
+    if (key === 'bitsPerSequence' || key === 'bitErrorsPerSequence' || key === 'sequenceAccuracy')
+      continue;
+    if (Number.isFinite(value)) out[key] = value;
+  }
+  return out;
+}
+
 /** Numeric difficulty of a generalisation set from its name (`length-50` -> 50). */
 export function setDifficulty(name: string): number | null {
   const match = /(\d+(?:\.\d+)?)$/.exec(name);
@@ -440,11 +465,9 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
           : typeof set === 'string'
             ? task.variant(set)
             : task.variantWith(set.params);
-      const scores = evaluateOn(
-        session.model,
-        setTask,
-        name === 'train' ? evalSet : evaluationBatch(setTask, name, training.evalSize),
-      );
+      const setBatch =
+        name === 'train' ? evalSet : evaluationBatch(setTask, name, training.evalSize);
+      const scores = evaluateOn(session.model, setTask, setBatch);
       options.emit({
         type: 'evaluation',
         record: {
@@ -454,6 +477,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
           bitsPerSequence: scores.bitsPerSequence,
           bitErrorsPerSequence: scores.bitErrorsPerSequence,
           sequenceAccuracy: scores.sequenceAccuracy,
+          scores: evaluationScores(scores, setBatch),
         },
       });
     }

@@ -32,6 +32,12 @@ export interface TaskEntry {
    * applied on top of the task's params (`{ name: 'length-20', params: { minLength: 20, maxLength: 20 } }`).
    */
   readonly generalisation?: readonly GeneralisationSet[];
+  /**
+   * Model labels that run this task; default: every model of the suite. A suite whose tasks
+   * suit different models (graph traversal for the DNC, n-grams for the NTM) lists them here
+   * instead of running the whole grid.
+   */
+  readonly models?: readonly string[];
 }
 
 /** A generalisation set: a task variant's name, or a name with parameter overrides. */
@@ -234,6 +240,14 @@ export function validateSuite(suite: SuiteSpec): void {
   }
   for (const t of suite.tasks) {
     const definition = getTaskDefinition(t.name);
+    for (const label of t.models ?? []) {
+      if (!labels.has(label)) {
+        const guess = closest(label, [...labels]);
+        throw new MannError(
+          `${where}: task '${t.name}': models lists '${label}', which is not a model label of the suite${guess ? `; did you mean ${guess}?` : ''} (model labels: ${[...labels].join(', ')})`,
+        );
+      }
+    }
     for (const set of t.generalisation ?? []) {
       if (typeof set !== 'string') {
         if (!set || typeof set.name !== 'string' || !set.params || typeof set.params !== 'object') {
@@ -312,6 +326,7 @@ export function expandSuite(
   const runs: RunSpec[] = [];
   for (const task of tasks) {
     for (const model of models) {
+      if (task.models && !task.models.includes(model.label)) continue;
       let training = resolveTraining(DEFAULT_TRAINING, suite.training, `suite '${suite.name}'`);
       let config: ModelEntry['config'] = model.config;
       for (const o of suite.overrides ?? []) {

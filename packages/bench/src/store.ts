@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { CurvePoint, EvaluationRecord, MemoryPicture, RunRecord } from './report/types.js';
 import type { RunSpec } from './spec.js';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
   bits REAL NOT NULL,
   bit_errors REAL NOT NULL,
   accuracy REAL NOT NULL,
+  scores TEXT,
   PRIMARY KEY (run_id, set_name)
 );
 CREATE TABLE IF NOT EXISTS pictures (
@@ -93,13 +94,15 @@ interface RunRow {
 
 /**
  * Upgrades a database of an older schema in place: version 1 lacked the convergence of runs
- * that stop on their target (`converged_sequences`, `converged_wall_ms`, NULL for old runs).
+ * that stop on their target (`converged_sequences`, `converged_wall_ms`, NULL for old runs),
+ * version 2 the further scores of evaluations (`scores`, NULL for old evaluations).
  */
 function migrate(db: Database.Database, from: number): void {
   if (from < 2) {
     db.exec('ALTER TABLE runs ADD COLUMN converged_sequences INTEGER');
     db.exec('ALTER TABLE runs ADD COLUMN converged_wall_ms REAL');
   }
+  if (from < 3) db.exec('ALTER TABLE evaluations ADD COLUMN scores TEXT');
 }
 
 /**
@@ -226,10 +229,18 @@ export class ResultsStore {
   addEvaluation(e: EvaluationRecord): void {
     this.db
       .prepare(
-        `INSERT OR REPLACE INTO evaluations (run_id, set_name, x, bits, bit_errors, accuracy)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO evaluations (run_id, set_name, x, bits, bit_errors, accuracy, scores)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(e.runId, e.set, e.x, e.bitsPerSequence, e.bitErrorsPerSequence, e.sequenceAccuracy);
+      .run(
+        e.runId,
+        e.set,
+        e.x,
+        e.bitsPerSequence,
+        e.bitErrorsPerSequence,
+        e.sequenceAccuracy,
+        e.scores ? JSON.stringify(e.scores) : null,
+      );
   }
 
   /** Stores the memory picture of a run. */
@@ -390,6 +401,7 @@ export class ResultsStore {
           bits: number;
           bit_errors: number;
           accuracy: number;
+          scores: string | null;
         }[]
       ).map((r) => ({
         runId: r.run_id,
@@ -398,6 +410,7 @@ export class ResultsStore {
         bitsPerSequence: r.bits,
         bitErrorsPerSequence: r.bit_errors,
         sequenceAccuracy: r.accuracy,
+        ...(r.scores ? { scores: JSON.parse(r.scores) as Record<string, number> } : {}),
       })),
     );
   }

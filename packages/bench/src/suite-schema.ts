@@ -33,6 +33,7 @@ export const trainingSchema = z.strictObject({
   evalEvery: z.number().optional(),
   evalSize: z.number().optional(),
   checkpointEvery: z.number().optional(),
+  stopAt: z.strictObject({ metric: z.string(), below: z.number() }).optional(),
 });
 
 const generalisationSet = z.union([z.string(), z.strictObject({ name: z.string(), params })]);
@@ -56,6 +57,7 @@ export const suiteFileSchema = z.strictObject({
         name: z.string().min(1),
         params: params.optional(),
         generalisation: z.array(generalisationSet).optional(),
+        models: z.array(z.string().min(1)).optional(),
       }),
     )
     .min(1),

@@ -194,9 +194,10 @@ describe('the results store', () => {
   });
 });
 
-/** Drops the columns schema version 2 added, as a database written by an older mann. */
+/** Drops the columns schema versions 2 and 3 added, as a database written by an older mann. */
 function downgradeToVersion1(path: string): void {
   const db = new Database(path);
+  db.exec('ALTER TABLE evaluations DROP COLUMN scores');
   db.exec('ALTER TABLE runs DROP COLUMN converged_sequences');
   db.exec('ALTER TABLE runs DROP COLUMN converged_wall_ms');
   db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('1', 'schema_version');

@@ -140,6 +140,10 @@ describe('graph-traversal', () => {
     const other = graph.labels.find((l) => l !== graph.labels[batch.episodes[0]!.answer[0]!.to])!;
     encodeTriple(outputs, offset - 40, { source: null, edge: null, destination: other }, 2);
     expect(task.score(outputs, batch).answerAccuracy).toBeCloseTo(5 / 6, 12);
+    // One wrong step among all answer steps of the batch.
+    const steps = batch.episodes.reduce((n, e) => n + e.answer.length, 0);
+    expect(task.score(outputs, batch).answerStepAccuracy).toBeCloseTo(1 - 1 / steps, 12);
+    expect(task.score(Float32Array.from(batch.targets), batch).answerStepAccuracy).toBe(1);
   });
 });
 

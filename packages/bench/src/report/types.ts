@@ -60,6 +60,11 @@ export interface EvaluationRecord {
   readonly bitsPerSequence: number;
   readonly bitErrorsPerSequence: number;
   readonly sequenceAccuracy: number;
+  /**
+   * Further scores: `bitErrorRate` (fraction of judged bits wrong) and the task's own
+   * (`gapToOptimal`, `answerStepAccuracy`, ...). Absent in databases written before mann 0.4.
+   */
+  readonly scores?: Readonly<Record<string, number>>;
 }
 
 /**

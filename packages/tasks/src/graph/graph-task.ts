@@ -99,7 +99,8 @@ const MAX_GRAPH_ATTEMPTS = 1000;
 /**
  * Builds a graph task: shared params, encoding and sampling (see the README for the layout), with
  * the query and answer of `recipe`. Scores add `answerAccuracy`: the fraction of sequences whose
- * answer, decoded by argmax per digit, is correct.
+ * answer, decoded by argmax per digit, is correct; and, for tasks with one right answer per
+ * step (no `isCorrect`), `answerStepAccuracy`: the fraction of answer steps decoded right.
  */
 export function defineGraphTask<P extends GraphParams>(
   recipe: GraphTaskRecipe<P>,
@@ -137,6 +138,9 @@ export function defineGraphTask<P extends GraphParams>(
       sample: (rng, batchSize) => sampleGraphs(recipe, params, rng, batchSize),
       extraScores: (probabilities, batch) => ({
         answerAccuracy: answerAccuracy(recipe, probabilities, batch),
+        ...(recipe.isCorrect
+          ? {}
+          : { answerStepAccuracy: answerStepAccuracy(recipe, probabilities, batch) }),
       }),
     }),
   });
@@ -249,6 +253,31 @@ function answerAccuracy<P extends GraphParams>(
     if (ok) correct++;
   });
   return correct / batch.batchSize;
+}
+
+/**
+ * The fraction of answer steps (edges of all sequences' answers) decoded right: the DNC paper's
+ * per-step measure, for tasks with one right answer per step.
+ */
+function answerStepAccuracy<P extends GraphParams>(
+  recipe: GraphTaskRecipe<P>,
+  probabilities: Float32Array,
+  batch: GraphBatch,
+): number {
+  if (!Array.isArray(batch.episodes) || !(batch.answerStarts instanceof Int32Array)) {
+    throw new MannError(`${recipe.name} scores only batches it sampled: batch.episodes is missing`);
+  }
+  let steps = 0;
+  let correct = 0;
+  batch.episodes.forEach((episode, b) => {
+    const decoded = decodeAnswer(probabilities, batch, b);
+    episode.answer.forEach((edge: GraphEdge, i: number) => {
+      steps++;
+      const d = decoded[i];
+      if (d && sameEdge(d, edge)) correct++;
+    });
+  });
+  return steps === 0 ? 1 : correct / steps;
 }
 
 function sameEdge(a: DecodedEdge, b: GraphEdge): boolean {
