@@ -145,7 +145,12 @@ common(
       collect,
       [] as string[],
     )
-    .option('--size <n>', 'sequences per evaluation set (bAbI: stories per batch over the whole split)', wholeNumber('--size', 1), 64),
+    .option(
+      '--size <n>',
+      'sequences per evaluation set (bAbI: stories per batch over the whole split)',
+      wholeNumber('--size', 1),
+      64,
+    ),
 ).action(
   run(async (checkpoint: string, options: Parameters<typeof evalCommand>[1]) =>
     evalCommand(checkpoint, options, prepare),
