@@ -259,23 +259,20 @@ describe('LstmController, fused', () => {
     const composed = new LstmController(scope.scope('x'), 3, [4], { implementation: 'composed' });
     expect(composed.implementation).toBe('composed');
     expect(new LstmModel(modelConfig([4]), new Rng(1)).implementation).toBe('fused');
-    expect(new LstmModel(modelConfig([4], 'composed'), new Rng(1)).implementation).toBe(
-      'composed',
-    );
+    expect(new LstmModel(modelConfig([4], 'composed'), new Rng(1)).implementation).toBe('composed');
   });
 
   it('refuses the former option fused, and an unknown implementation, naming them', () => {
     const scope = new ParameterStore(new Rng(1)).scope('c');
-    const renamed =
-      /'fused' \(got false\) was renamed; use implementation: 'fused' \| 'composed'/;
+    const renamed = /'fused' \(got false\) was renamed; use implementation: 'fused' \| 'composed'/;
     const legacy = { fused: false } as unknown as LstmOptions;
     expect(() => new LstmController(scope, 3, [4], legacy)).toThrow(MannError);
     expect(() => new LstmController(scope, 3, [4], legacy)).toThrow(renamed);
     const config = { type: 'lstm', inputSize: 2, outputSize: 1, fused: false };
     expect(() => createModel(config as ModelConfig)).toThrow(renamed);
-    expect(() => new LstmModel({ ...modelConfig([4]), ...config } as LstmModelConfig, new Rng(1))).toThrow(
-      renamed,
-    );
+    expect(
+      () => new LstmModel({ ...modelConfig([4]), ...config } as LstmModelConfig, new Rng(1)),
+    ).toThrow(renamed);
     const fast = { implementation: 'fast' } as unknown as LstmOptions;
     expect(() => new LstmController(scope, 3, [4], fast)).toThrow(
       'implementation must be one of fused, composed, got fast',

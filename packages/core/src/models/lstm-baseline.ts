@@ -101,7 +101,12 @@ export class LstmModel implements RecurrentModel<LstmState> {
       let x = input;
       const layers: LstmLayerState[] = [];
       this.layers.forEach((layer, k) => {
-        const next = lstmLayerStep(layer, x, state.layers[k] as LstmLayerState, this.implementation);
+        const next = lstmLayerStep(
+          layer,
+          x,
+          state.layers[k] as LstmLayerState,
+          this.implementation,
+        );
         layers.push(next);
         x = next.h;
       });
