@@ -64,10 +64,10 @@ export interface DncMemoryConfig {
    * and wasm for every option). `fused` (default): the whole memory step is one TF.js kernel
    * with a hand-written gradient, in plain JS loops over Float32Arrays (the dense link's
    * O(N^2) loops in WebAssembly SIMD where available), and the link stays in JS memory (the
-   * state's `link` is an opaque resident tensor; `readLink` reads it); ~5x faster per training step at the default size, and dense links fit
-   * far larger N. `composed`: TF.js ops function by function, the reference (its link is a
-   * tensor or a `SparseLink` of tensors). Covers every option. Default
-   * {@link DEFAULT_IMPLEMENTATION}.
+   * state's `link` is an opaque resident tensor; `readLink` reads it); ~5x faster per
+   * training step at the default size, and dense links fit far larger N. `composed`: TF.js
+   * ops function by function, the reference (its link is a tensor or a `SparseLink` of
+   * tensors). Covers every option. Default {@link DEFAULT_IMPLEMENTATION}.
    */
   readonly implementation: DncImplementation;
 }

@@ -56,9 +56,8 @@ export const DEFAULT_LSTM_HIDDEN_SIZES: readonly number[] = [256, 256, 256];
  * `y_t = W_y h^top_t + b_y`. Parameters: `lstm{k}/{inputKernel,recurrentKernel,bias}`,
  * `output/{kernel,bias}`. `run` processes one layer at a time: with `implementation: 'fused'`
  * (the default) each layer's whole sequence is one fused op ({@link lstmLayerSequence}); the
- * composed reference projects the
- * layer's inputs for all time steps in one matMul and loops `lstmCell`. `step` gives the same
- * values one step at a time.
+ * composed reference projects the layer's inputs for all time steps in one matMul and loops
+ * `lstmCell`. `step` gives the same values one step at a time.
  */
 export class LstmModel implements RecurrentModel<LstmState> {
   readonly inputSize: number;
