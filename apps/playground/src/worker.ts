@@ -206,9 +206,12 @@ function show(loaded: Current, name: string): void {
   });
 }
 
-/** A composed-implementation twin of `model` with its parameters (its state holds the DNC link). */
+/**
+ * A composed-implementation twin of a memory model with its parameters (its state holds the
+ * DNC link as a tensor); the LSTM baseline, which has no memory to picture, as it is.
+ */
 function pictureModel(model: RecurrentModel): RecurrentModel {
-  if (!('implementation' in model.config)) return model;
+  if (model.config.type === 'lstm' || !('implementation' in model.config)) return model;
   const twin = createModel({ ...model.config, implementation: 'composed' });
   twin.parameters.load(model.parameters.snapshot());
   return twin;

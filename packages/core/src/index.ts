@@ -47,6 +47,8 @@ export type {
 export { ParameterStore, withVariableFactory } from './params.js';
 export type { Initializer, ParameterScope, ParameterOptions, VariableFactory } from './params.js';
 export { withDefaults } from './config.js';
+export { IMPLEMENTATIONS, DEFAULT_IMPLEMENTATION, rejectFusedOption } from './implementation.js';
+export type { Implementation } from './implementation.js';
 export { createLinear } from './nn/linear.js';
 export type { Linear } from './nn/linear.js';
 export {

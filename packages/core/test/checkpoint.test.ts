@@ -15,6 +15,7 @@ import {
   createModel,
   loadCheckpoint,
   MannError,
+  type ModelConfig,
   type RecurrentModel,
   restoreCheckpoint,
   Rng,
@@ -22,7 +23,7 @@ import {
   selectBackend,
   Trainer,
 } from '@mann/core';
-import { copyBatch, expectBitwiseEqual } from './helpers.js';
+import { copyBatch, expectBitwiseEqual, expectClose } from './helpers.js';
 
 // Hooks into the file system calls saveCheckpoint makes, to fail a write or look at the files
 // at the moment of the rename.
@@ -178,6 +179,43 @@ describe('saveCheckpoint / loadCheckpoint / restoreCheckpoint', () => {
     expectBitwiseEqual(outputsOf(restored.model), outputsOf(model));
     expect(await readdir(join(dir, 'nested'))).toEqual(['model.ckpt']);
     expect(CHECKPOINT_FORMAT_VERSION).toBe(2);
+  });
+
+  it("reads an older config's fused: true / false as implementation 'fused' / 'composed'", async () => {
+    const model = modelOf(3, [5]);
+    for (const [fused, implementation] of [
+      [true, 'fused'],
+      [false, 'composed'],
+    ] as const) {
+      const path = join(await freshDirectory(), 'old.ckpt');
+      await saveCheckpoint(path, { model });
+      await rewriteHeader(path, (header) => {
+        const { implementation: _dropped, ...old } = header.modelConfig as Record<string, unknown>;
+        header.modelConfig = { ...old, fused };
+      });
+      const checkpoint = await loadCheckpoint(path);
+      expect(checkpoint.modelConfig).toEqual({ ...model.config, implementation });
+      const restored = restoreCheckpoint(checkpoint).model as RecurrentModel & {
+        implementation: string;
+      };
+      expect(restored.implementation).toBe(implementation);
+      expectSameParameters(model, restored);
+      expectClose(outputsOf(restored), outputsOf(model), 1e-5);
+      restored.dispose();
+    }
+    // Both names at once is ambiguous; outside a checkpoint, fused is refused.
+    const path = join(await freshDirectory(), 'both.ckpt');
+    await saveCheckpoint(path, { model });
+    await rewriteHeader(path, (header) => {
+      header.modelConfig = { ...(header.modelConfig as object), fused: true };
+    });
+    await expect(loadCheckpoint(path)).rejects.toThrow(
+      "checkpoint model config has both 'fused' (true) and 'implementation' (\"fused\"); keep one",
+    );
+    expect(() => createModel({ ...model.config, fused: true } as ModelConfig)).toThrow(
+      "lstm config: the option 'fused' (got true) was renamed; use implementation: 'fused' | 'composed'",
+    );
+    model.dispose();
   });
 
   it('round-trips the trainer: options, counters and optimizer state, so training continues exactly', async () => {

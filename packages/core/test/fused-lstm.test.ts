@@ -3,11 +3,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  createModel,
+  IMPLEMENTATIONS,
+  type Implementation,
   LstmController,
   LstmModel,
   type LstmLayerState,
   type LstmModelConfig,
+  type LstmOptions,
   type LstmState,
+  type ModelConfig,
   lstmCellFused,
   lstmLayerSequence,
   lstmModelDefinition,
@@ -28,12 +33,16 @@ const TOLERANCE = 1e-4;
 const INPUT = 5;
 const OUTPUT = 4;
 
-const modelConfig = (hiddenSizes: number[]): LstmModelConfig =>
+const modelConfig = (
+  hiddenSizes: number[],
+  implementation: Implementation = 'fused',
+): LstmModelConfig =>
   lstmModelDefinition.resolveConfig({
     type: 'lstm',
     inputSize: INPUT,
     outputSize: OUTPUT,
     hiddenSizes,
+    implementation,
   });
 
 /** Non-zero biases on every gate, so that no gate's bias path goes untested. */
@@ -47,8 +56,8 @@ function perturbBiases(layers: readonly { bias: tf.Variable }[], rng: Rng): void
  * Outputs, loss and gradients (every parameter, h_0 and c_0 of every layer) of an LstmModel
  * over a sequence from a non-zero initial state. Parameters depend only on the seed.
  */
-function modelRunAndGradients(fused: boolean, hiddenSizes: number[]): tf.Tensor[] {
-  const model = new LstmModel(modelConfig(hiddenSizes), new Rng(3), { fused });
+function modelRunAndGradients(implementation: Implementation, hiddenSizes: number[]): tf.Tensor[] {
+  const model = new LstmModel(modelConfig(hiddenSizes, implementation), new Rng(3));
   const rng = new Rng(11);
   perturbBiases(model.layers, rng);
   const [batch, steps] = [3, 6];
@@ -78,12 +87,12 @@ function modelRunAndGradients(fused: boolean, hiddenSizes: number[]): tf.Tensor[
  * Outputs over four controller steps, the final state, and the gradients of a loss on the
  * outputs and the final c (so dc_T flows in) with respect to the parameters and every x_t.
  */
-function controllerStepsAndGradients(fused: boolean): tf.Tensor[] {
+function controllerStepsAndGradients(implementation: Implementation): tf.Tensor[] {
   const controller = new LstmController(
     new ParameterStore(new Rng(5)).scope('controller'),
     INPUT,
     [6, 4],
-    { fused },
+    { implementation },
   );
   const rng = new Rng(21);
   perturbBiases(controller.layers, rng);
@@ -148,8 +157,8 @@ describe('LstmModel, fused', () => {
   for (const hiddenSizes of [[7], [6, 5]]) {
     it(`matches the composed reference in outputs and every gradient, ${hiddenSizes.length} layer(s), non-zero initial state`, async () => {
       const results = await onCpuAndWasm(() => [
-        ...modelRunAndGradients(true, hiddenSizes),
-        ...modelRunAndGradients(false, hiddenSizes),
+        ...modelRunAndGradients('fused', hiddenSizes),
+        ...modelRunAndGradients('composed', hiddenSizes),
       ]);
       // outputs, loss, 3 per layer + 2 output parameters, h0 and c0 per layer
       expect(results.cpu.length).toBe(
@@ -200,15 +209,14 @@ describe('LstmModel, fused', () => {
 
   it('trains with a constant tensor count and far fewer kernels than the composed cell', async () => {
     const batch = copyBatch(new Rng(4), 4, 4, 3);
-    const config = modelConfig([8, 8]);
     const kernels: number[] = [];
-    for (const fused of [true, false]) {
-      const model = new LstmModel(config, new Rng(2), { fused });
+    for (const implementation of IMPLEMENTATIONS) {
+      const model = new LstmModel(modelConfig([8, 8], implementation), new Rng(2));
       const trainer = new Trainer(model);
       trainer.trainStep(batch);
       const before = tf.memory().numTensors;
       for (let i = 0; i < 3; i++) trainer.trainStep(batch);
-      expect(tf.memory().numTensors, `fused: ${fused}`).toBe(before);
+      expect(tf.memory().numTensors, implementation).toBe(before);
       const profile = await tf.profile(() => {
         trainer.trainStep(batch);
         return [];
@@ -239,17 +247,40 @@ describe('LstmModel, fused', () => {
 describe('LstmController, fused', () => {
   it('matches the composed reference in outputs, state and gradients (params and inputs)', async () => {
     const results = await onCpuAndWasm(() => [
-      ...controllerStepsAndGradients(true),
-      ...controllerStepsAndGradients(false),
+      ...controllerStepsAndGradients('fused'),
+      ...controllerStepsAndGradients('composed'),
     ]);
     expectFusedMatchesComposed(results);
   });
 
   it('is the default and can be switched off', () => {
     const scope = new ParameterStore(new Rng(1)).scope('c');
-    expect(new LstmController(scope, 3, [4]).fused).toBe(true);
-    expect(new LstmController(scope.scope('x'), 3, [4], { fused: false }).fused).toBe(false);
-    expect(new LstmModel(modelConfig([4]), new Rng(1)).fused).toBe(true);
+    expect(new LstmController(scope, 3, [4]).implementation).toBe('fused');
+    const composed = new LstmController(scope.scope('x'), 3, [4], { implementation: 'composed' });
+    expect(composed.implementation).toBe('composed');
+    expect(new LstmModel(modelConfig([4]), new Rng(1)).implementation).toBe('fused');
+    expect(new LstmModel(modelConfig([4], 'composed'), new Rng(1)).implementation).toBe('composed');
+  });
+
+  it('refuses the former option fused, and an unknown implementation, naming them', () => {
+    const scope = new ParameterStore(new Rng(1)).scope('c');
+    const renamed = /'fused' \(got false\) was renamed; use implementation: 'fused' \| 'composed'/;
+    const legacy = { fused: false } as unknown as LstmOptions;
+    expect(() => new LstmController(scope, 3, [4], legacy)).toThrow(MannError);
+    expect(() => new LstmController(scope, 3, [4], legacy)).toThrow(renamed);
+    const config = { type: 'lstm', inputSize: 2, outputSize: 1, fused: false };
+    expect(() => createModel(config as ModelConfig)).toThrow(renamed);
+    expect(
+      () => new LstmModel({ ...modelConfig([4]), ...config } as LstmModelConfig, new Rng(1)),
+    ).toThrow(renamed);
+    const fast = { implementation: 'fast' } as unknown as LstmOptions;
+    expect(() => new LstmController(scope, 3, [4], fast)).toThrow(
+      'implementation must be one of fused, composed, got fast',
+    );
+    const unknown = { type: 'lstm', inputSize: 2, outputSize: 1, implementation: 'fast' };
+    expect(() => createModel(unknown as ModelConfig)).toThrow(
+      'implementation must be one of fused, composed, got fast',
+    );
   });
 
   it('a step leaves only its state allocated', async () => {

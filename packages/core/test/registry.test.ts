@@ -130,7 +130,7 @@ describe('createModel', () => {
         createModel({ type: 'lstm', inputSize: 2, outputSize: 1, hidden: [3] } as ModelConfig),
       ),
     ).toBe(
-      "unknown lstm config option 'hidden'; valid options: type, inputSize, outputSize, hiddenSizes",
+      "unknown lstm config option 'hidden'; valid options: type, inputSize, outputSize, hiddenSizes, implementation",
     );
   });
 
@@ -161,6 +161,7 @@ describe('createModel', () => {
       inputSize: 2,
       outputSize: 1,
       hiddenSizes: [256, 256, 256],
+      implementation: 'fused',
     });
     model.dispose();
   });

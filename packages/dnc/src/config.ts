@@ -4,11 +4,14 @@ import {
   checkNumber,
   DEFAULT_CLIP_VALUE,
   DEFAULT_CONTROLLER,
+  DEFAULT_IMPLEMENTATION,
+  IMPLEMENTATIONS,
   invalidArgument,
+  rejectFusedOption,
   resolveControllerConfig,
   withDefaults,
 } from '@mann/core';
-import type { ControllerConfig, ModelConfig } from '@mann/core';
+import type { ControllerConfig, Implementation, ModelConfig } from '@mann/core';
 
 /**
  * Options of the DNC memory access module: what
@@ -60,21 +63,24 @@ export interface DncMemoryConfig {
    * How a step is computed; both give the same values and gradients (tested to 1e-4 on cpu
    * and wasm for every option). `fused` (default): the whole memory step is one TF.js kernel
    * with a hand-written gradient, in plain JS loops over Float32Arrays (the dense link's
-   * O(N^2) loops in WebAssembly SIMD where available), and the link stays in JS memory as a
-   * `ResidentLink`; ~5x faster per training step at the default size, and dense links fit
-   * far larger N. `composed`: TF.js ops function by function, the reference (its link is a
-   * tensor or a `SparseLink` of tensors). Covers every option. Default
-   * {@link DEFAULT_IMPLEMENTATION}.
+   * O(N^2) loops in WebAssembly SIMD where available), and the link stays in JS memory (the
+   * state's `link` is an opaque resident tensor; `readLink` reads it); ~5x faster per
+   * training step at the default size, and dense links fit far larger N. `composed`: TF.js
+   * ops function by function, the reference (its link is a tensor or a `SparseLink` of
+   * tensors). Covers every option. Default {@link DEFAULT_IMPLEMENTATION}.
    */
   readonly implementation: DncImplementation;
 }
 
-/** The implementations of a DNC memory step: see {@link DncMemoryConfig.implementation}. */
-export const DNC_IMPLEMENTATIONS = ['fused', 'composed'] as const;
-/** One of {@link DNC_IMPLEMENTATIONS}. */
-export type DncImplementation = (typeof DNC_IMPLEMENTATIONS)[number];
-/** The fused step, the faster one. */
-export const DEFAULT_IMPLEMENTATION: DncImplementation = 'fused';
+/**
+ * The implementations of a DNC memory step: `@mann/core`'s `IMPLEMENTATIONS`, under the name
+ * this package has always exported. See {@link DncMemoryConfig.implementation}.
+ */
+export const DNC_IMPLEMENTATIONS = IMPLEMENTATIONS;
+/** One of {@link DNC_IMPLEMENTATIONS}: `@mann/core`'s `Implementation`. */
+export type DncImplementation = Implementation;
+/** The fused step, the faster one: `@mann/core`'s `DEFAULT_IMPLEMENTATION`. */
+export { DEFAULT_IMPLEMENTATION };
 
 /** Configuration of the DNC model, `type: 'dnc'`: a controller and a {@link DncMemoryConfig}. */
 export interface DncConfig extends ModelConfig, DncMemoryConfig {
@@ -160,6 +166,7 @@ function validateMemoryConfig(config: DncMemoryConfig): DncMemoryConfig {
  * throw a MannError naming the option, the offending value and what is accepted.
  */
 export function resolveDncMemoryConfig(given: Partial<DncMemoryConfig> = {}): DncMemoryConfig {
+  rejectFusedOption('dnc memory config', given);
   return validateMemoryConfig(withDefaults('dnc memory config', DEFAULT_DNC_MEMORY_CONFIG, given));
 }
 
@@ -170,6 +177,7 @@ export function resolveDncMemoryConfig(given: Partial<DncMemoryConfig> = {}): Dn
 export function resolveDncConfig(given: DncOptions): DncConfig {
   if (given === null || typeof given !== 'object')
     throw invalidArgument('dnc config', given, 'an object');
+  rejectFusedOption('dnc config', given);
   const defaults: DncConfig = {
     type: 'dnc',
     inputSize: given.inputSize,

@@ -27,7 +27,7 @@ export { readWeighting, readVectors } from './read.js';
 export { interfaceLayout, interfaceSize, parseInterface } from './interface.js';
 export type { DncInterface, InterfaceField, InterfaceActivation } from './interface.js';
 export { DncMemory } from './memory.js';
-export { ResidentLink } from './fused/resident-link.js';
+export { isResidentLink, readLink } from './fused/resident-link.js';
 export type { DncState, TemporalLink } from './state.js';
 export {
   DEFAULT_MEMORY_SLOTS,

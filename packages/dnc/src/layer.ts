@@ -2,35 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 import { MannCell, MannLayer, withModelType } from '@mann/core';
 import type { LayerArgs, MannLayerOptions } from '@mann/core';
 import type { DncConfig } from './config.js';
-
-/** The public surface of the fused implementation's `ResidentLink` this file relies on. */
-interface LinkInJsMemory {
-  readonly sparse: boolean;
-  toTensor(): tf.Tensor4D;
-  toSparse(): { values: tf.Tensor4D; columns: tf.Tensor4D };
-}
-
-function isLinkInJsMemory(link: unknown): link is LinkInJsMemory {
-  return (
-    link !== null &&
-    typeof link === 'object' &&
-    !(link instanceof tf.Tensor) &&
-    typeof (link as Partial<LinkInJsMemory>).toTensor === 'function'
-  );
-}
+import { isResidentLink, readLink } from './fused/resident-link.js';
 
 /**
- * A DNC model state with the fused implementation's `ResidentLink` (kept in JS memory) as
- * tensors: the dense link, or the `SparseLink` of sparse links (both differentiable).
+ * A DNC model state with the fused implementation's resident link (kept in JS memory) read out
+ * as tensors: the dense link, or the `SparseLink` of sparse links (both differentiable).
  */
 export function dncStateTensors(state: unknown): unknown {
   const model = state as { memory?: { link?: unknown } };
   const link = model.memory?.link;
-  if (!isLinkInJsMemory(link)) return state;
-  return {
-    ...model,
-    memory: { ...model.memory, link: link.sparse ? link.toSparse() : link.toTensor() },
-  };
+  if (!isResidentLink(link)) return state;
+  return { ...model, memory: { ...model.memory, link: readLink(link) } };
 }
 
 /**

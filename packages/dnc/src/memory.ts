@@ -18,7 +18,7 @@ import {
 import { sharpenLinkWeights } from './sharpness.js';
 import { readVectors, readWeighting } from './read.js';
 import { FusedMemoryStep } from './fused/step-op.js';
-import { ResidentLink } from './fused/resident-link.js';
+import { isResidentLink } from './fused/resident-link.js';
 import type { DncState, TemporalLink } from './state.js';
 
 export type { DncState, TemporalLink } from './state.js';
@@ -68,7 +68,7 @@ export class DncMemory implements MemoryAccess<DncState> {
 
   /**
    * All zeros; with sparse links every row stores K zero entries. The fused implementation's
-   * link is a {@link ResidentLink}.
+   * link is resident (see {@link TemporalLink}).
    */
   initialState(batchSize: number): DncState {
     checkInteger('batchSize', batchSize, 1);
@@ -123,9 +123,9 @@ export class DncMemory implements MemoryAccess<DncState> {
     checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
     if (this.fused) return this.fusedStep(this.fused, interfaceVector, state, options);
     const prevLink = state.link;
-    if (prevLink instanceof ResidentLink) {
+    if (isResidentLink(prevLink)) {
       throw new MannError(
-        'state.link is a ResidentLink from the fused implementation; the composed one takes a tensor or a SparseLink: pass link.toTensor() or link.toSparse() (both differentiable)',
+        'state.link is a resident link from the fused implementation; the composed one takes a tensor or a SparseLink: pass readLink(state.link) (differentiable)',
       );
     }
     if (isSparseLink(prevLink) !== sparseLinks) {
@@ -175,7 +175,7 @@ export class DncMemory implements MemoryAccess<DncState> {
         forward = sparseDirectionalWeights(sparse, state.readWeights, true);
         link = sparse;
       } else {
-        const dense = updateTemporalLink(prevLink, state.precedence, writeWeights);
+        const dense = updateTemporalLink(prevLink as tf.Tensor4D, state.precedence, writeWeights);
         backward = directionalWeights(dense, state.readWeights, false);
         forward = directionalWeights(dense, state.readWeights, true);
         link = dense;

@@ -38,7 +38,7 @@ function repeatRows(x: tf.Tensor, n: number): tf.Tensor {
 
 /**
  * True when `link` is a {@link SparseLink} of tensors (not a dense [B, Hw, N, N] tensor, nor a
- * fused step's `ResidentLink`).
+ * fused step's resident link).
  */
 export function isSparseLink(link: tf.Tensor | SparseLink | object): link is SparseLink {
   return !(link instanceof tf.Tensor) && 'values' in link && 'columns' in link;

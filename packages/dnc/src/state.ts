@@ -1,15 +1,17 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { SparseLink } from './sparse-link.js';
-import type { ResidentLink } from './fused/resident-link.js';
 
 // The DNC's state types, apart from the memory module so that both implementations (and the
 // model) can name them without importing each other.
 
 /**
- * A temporal link matrix: dense [B, Hw, N, N], or stored by rows with sparse links (composed
- * implementation); kept in JS memory by the fused implementation ({@link ResidentLink}).
+ * A temporal link matrix: a tensor, or a {@link SparseLink} stored by rows (the composed
+ * implementation with sparse links). The composed implementation's tensor is the dense
+ * [B, Hw, N, N] link. The fused implementation's (dense or sparse) is an opaque resident
+ * tensor: a scalar whose link data lives in JS memory, outside TF.js, until `readLink` copies
+ * it out (`isResidentLink` tells it apart); it is disposed with the state like any tensor.
  */
-export type TemporalLink = tf.Tensor4D | SparseLink | ResidentLink;
+export type TemporalLink = tf.Tensor | SparseLink;
 
 /** The DNC memory state after step t (named, never positional; a step returns a new one). */
 export interface DncState {
@@ -18,8 +20,9 @@ export interface DncState {
   /** u_t, [B, N], in [0, 1]. */
   readonly usage: tf.Tensor2D;
   /**
-   * L_t, one per write head: [B, Hw, N, N], or a {@link SparseLink} with sparse links; a
-   * {@link ResidentLink} (either kind, in JS memory) from the fused implementation.
+   * L_t, one per write head: [B, Hw, N, N], or a {@link SparseLink} with sparse links; from the
+   * fused implementation, an opaque resident tensor (either kind, its data in JS memory until
+   * `readLink` reads it; see {@link TemporalLink}).
    */
   readonly link: TemporalLink;
   /** p_t, [B, Hw, N]. */

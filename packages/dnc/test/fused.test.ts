@@ -5,11 +5,13 @@ import { tensorsLeaked, withBackend, copyBatch } from '@mann/core/testing';
 import type { DncModel } from '@mann/dnc';
 import {
   DncMemory,
-  ResidentLink,
+  isResidentLink,
+  readLink,
   resolveDncConfig,
   sparseLinkToDense,
   type DncMemoryConfig,
   type DncState,
+  type SparseLink,
   type TemporalLink,
 } from '@mann/dnc';
 import { jsLinkKernels, simdLinkKernels } from '../src/fused/link-kernels.js';
@@ -87,8 +89,8 @@ function memories(options: MemoryOptions): { fused: DncMemory; composed: DncMemo
 
 /** A link of any kind as a dense [B, Hw, N, N] tensor (differentiable). */
 function denseLink(link: TemporalLink): tf.Tensor {
-  if (link instanceof ResidentLink) return link.toTensor();
-  return link instanceof tf.Tensor ? link : sparseLinkToDense(link);
+  const read = readLink(link);
+  return read instanceof tf.Tensor ? read : sparseLinkToDense(read);
 }
 
 /** A used-looking random state, as plain arrays (made into tensors on each backend). */
@@ -631,21 +633,48 @@ describe('fused implementation: configuration, links and leaks', () => {
     expect(() =>
       resolveDncConfig({ inputSize: 2, outputSize: 2, implementation: 'fast' as never }),
     ).toThrow(/implementation must be one of fused, composed, got "?fast"?/);
+    for (const resolve of [
+      () => resolveDncConfig({ inputSize: 2, outputSize: 2, fused: false } as never),
+      () => createModel({ type: 'dnc', inputSize: 2, outputSize: 2, fused: false } as never),
+    ]) {
+      expect(resolve).toThrow(MannError);
+      expect(resolve).toThrow(
+        "dnc config: the option 'fused' (got false) was renamed; use implementation: 'fused' | 'composed'",
+      );
+    }
   });
 
-  it('keeps the link in JS memory (a ResidentLink) and the composed step refuses it', () => {
+  it('keeps the link in JS memory (an opaque resident tensor) and the composed step refuses it', () => {
     const { fused, composed } = memories({ memorySlots: 6, memoryWidth: 4, readHeads: 1 });
     tidy(() => {
       const state = fused.initialState(2);
-      expect(state.link).toBeInstanceOf(ResidentLink);
-      expect((state.link as ResidentLink).shape).toEqual([2, 1, 6, 6]);
-      expect(composed.initialState(2).link).toBeInstanceOf(tf.Tensor);
+      expect(state.link).toBeInstanceOf(tf.Tensor);
+      expect(isResidentLink(state.link)).toBe(true);
+      expect((state.link as tf.Tensor).shape).toEqual([]);
+      expect((readLink(state.link) as tf.Tensor).shape).toEqual([2, 1, 6, 6]);
+      const plain = composed.initialState(2).link;
+      expect(plain).toBeInstanceOf(tf.Tensor);
+      expect(isResidentLink(plain)).toBe(false);
+      expect(readLink(plain)).toBe(plain);
       const xi = tf.zeros([2, composed.interfaceSize]) as tf.Tensor2D;
       expect(() => composed.step(xi, state)).toThrow(MannError);
-      expect(() => composed.step(xi, state)).toThrow(/ResidentLink from the fused implementation/);
-      const next = fused.step(xi, state).state.link as ResidentLink;
-      const dense = next.toTensor();
+      expect(() => composed.step(xi, state)).toThrow(
+        /resident link from the fused implementation; .* pass readLink\(state.link\)/,
+      );
+      const next = fused.step(xi, state).state.link;
+      expect(isResidentLink(next)).toBe(true);
+      const dense = readLink(next) as tf.Tensor;
       expect(dense.shape).toEqual([2, 1, 6, 6]);
+      const sparse = new DncMemory({
+        memorySlots: 6,
+        memoryWidth: 4,
+        readHeads: 1,
+        sparseLinks: true,
+        sparseLinkK: 2,
+      });
+      const sparseLink = readLink(sparse.initialState(2).link) as SparseLink;
+      expect(sparseLink.values.shape).toEqual([2, 1, 6, 2]);
+      expect(sparseLink.columns.dtype).toBe('int32');
     });
   });
 

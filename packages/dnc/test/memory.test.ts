@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, tidy } from '@mann/core';
 import {
   DncMemory,
-  ResidentLink,
+  isResidentLink,
+  readLink,
   sparseLinkToDense,
   type DncMemoryConfig,
   type DncState,
@@ -33,11 +34,8 @@ const small = { memorySlots: 6, memoryWidth: 4, readHeads: 2, writeHeads: 1 };
 
 /** The link of a state as a dense [B, Hw, N, N] tensor, whatever its kind. */
 function denseLink(state: DncState): tf.Tensor {
-  return state.link instanceof tf.Tensor
-    ? state.link
-    : state.link instanceof ResidentLink
-      ? state.link.toTensor()
-      : sparseLinkToDense(state.link);
+  const link = readLink(state.link);
+  return link instanceof tf.Tensor ? link : sparseLinkToDense(link);
 }
 
 /** The state's tensors in a fixed order (the link as its dense matrix). */
@@ -393,7 +391,7 @@ type Frozen =
 
 function freeze(tree: unknown): Frozen {
   // a fused step's link as tensors: dense [B, Hw, N, N], or a SparseLink's values and columns
-  if (tree instanceof ResidentLink) return freeze(tree.sparse ? tree.toSparse() : tree.toTensor());
+  if (isResidentLink(tree)) return freeze(readLink(tree));
   if (tree instanceof tf.Tensor)
     return { shape: tree.shape, dtype: tree.dtype, values: tree.dataSync().slice() };
   return Object.fromEntries(

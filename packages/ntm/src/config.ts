@@ -4,12 +4,20 @@ import {
   checkNumber,
   DEFAULT_CLIP_VALUE,
   DEFAULT_CONTROLLER,
+  DEFAULT_IMPLEMENTATION,
+  IMPLEMENTATIONS,
   invalidArgument,
   MannError,
+  rejectFusedOption,
   resolveControllerConfig,
   withDefaults,
 } from '@mann/core';
-import type { ControllerConfig, ModelConfig } from '@mann/core';
+import type { ControllerConfig, Implementation, ModelConfig } from '@mann/core';
+
+// The implementation switch is core's, shared with the DNC and the LSTM baseline; this package
+// re-exports it under the names it has always exported.
+export { DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS } from '@mann/core';
+export type { Implementation } from '@mann/core';
 
 /** Activations of the key k: none (as pytorch-ntm) or tanh (as Collier & Beel 2018). */
 export const KEY_ACTIVATIONS = ['none', 'tanh'] as const;
@@ -35,11 +43,6 @@ export type WeightingInit = (typeof WEIGHTING_INITS)[number];
 export const READ_INITS = ['learned', 'zeros'] as const;
 /** How the initial read vectors r_0 are chosen; see {@link NtmMemoryConfig.initialReads}. */
 export type ReadInit = (typeof READ_INITS)[number];
-
-/** How the model computes: fused ops with hand-written gradients, or the composed TF.js ops. */
-export const IMPLEMENTATIONS = ['fused', 'composed'] as const;
-/** How the model computes; see {@link NtmMemoryConfig.implementation}. */
-export type Implementation = (typeof IMPLEMENTATIONS)[number];
 
 /**
  * Options of the NTM memory and its heads: what `{ type: 'memory', memory: { type: 'ntm', ... } }`
@@ -147,9 +150,6 @@ export const DEFAULT_INITIAL_READS: ReadInit = 'learned';
 /** Trace only the weightings. */
 export const DEFAULT_TRACE_ADDRESSING = false;
 
-/** The fused ops. */
-export const DEFAULT_IMPLEMENTATION: Implementation = 'fused';
-
 /** Defaults of {@link NtmMemoryConfig}: the NTM paper's copy configuration. */
 export const DEFAULT_NTM_MEMORY_CONFIG: NtmMemoryConfig = {
   memorySlots: DEFAULT_MEMORY_SLOTS,
@@ -206,6 +206,7 @@ function validateMemoryConfig(config: NtmMemoryConfig): NtmMemoryConfig {
  * throw a MannError naming the option, the offending value and what is accepted.
  */
 export function resolveNtmMemoryConfig(given: Partial<NtmMemoryConfig> = {}): NtmMemoryConfig {
+  rejectFusedOption('ntm memory config', given);
   return validateMemoryConfig(withDefaults('ntm memory config', DEFAULT_NTM_MEMORY_CONFIG, given));
 }
 
@@ -217,6 +218,7 @@ export function resolveNtmConfig(given: NtmOptions): NtmConfig {
   if (given === null || typeof given !== 'object') {
     throw invalidArgument('ntm config', given, 'an object');
   }
+  rejectFusedOption('ntm config', given);
   const defaults: NtmConfig = {
     type: 'ntm',
     inputSize: given.inputSize,

@@ -76,6 +76,10 @@ describe('NTM config', () => {
       [{ initialReads: 'random' }, /initialReads must be one of learned, zeros, got random/],
       [{ traceAddressing: 'yes' }, /traceAddressing must be true or false, got yes/],
       [{ implementation: 'fast' }, /implementation must be one of fused, composed, got fast/],
+      [
+        { fused: true },
+        /ntm config: the option 'fused' \(got true\) was renamed; use implementation/,
+      ],
       [{ clipValue: -1 }, /clipValue must be a finite number in \[0, Infinity\], got -1/],
       [
         { controller: { kind: 'gru' } },
@@ -96,5 +100,8 @@ describe('NTM config', () => {
   it('resolves the memory options alone for the generic memory network', () => {
     expect(resolveNtmMemoryConfig({})).toEqual(DEFAULT_NTM_MEMORY_CONFIG);
     expect(resolveNtmMemoryConfig({ readHeads: 2 }).readHeads).toBe(2);
+    expect(() => resolveNtmMemoryConfig({ fused: false } as never)).toThrow(
+      "ntm memory config: the option 'fused' (got false) was renamed",
+    );
   });
 });

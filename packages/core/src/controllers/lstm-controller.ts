@@ -2,7 +2,13 @@ import type * as tf from '@tensorflow/tfjs';
 import { tidy } from '../math/tidy.js';
 import type { Controller } from '../interfaces.js';
 import type { ParameterScope } from '../params.js';
-import { checkInteger } from '../errors.js';
+import { checkChoice, checkInteger } from '../errors.js';
+import {
+  DEFAULT_IMPLEMENTATION,
+  IMPLEMENTATIONS,
+  rejectFusedOption,
+  type Implementation,
+} from '../implementation.js';
 import { lstmCellFused } from '../fused/lstm-ops.js';
 import {
   createLstmLayer,
@@ -23,9 +29,9 @@ export function lstmLayerStep(
   layer: LstmLayer,
   x: tf.Tensor2D,
   state: LstmLayerState,
-  fused: boolean,
+  implementation: Implementation,
 ): LstmLayerState {
-  return fused
+  return implementation === 'fused'
     ? lstmCellFused(layer, x, state)
     : lstmCell(layer, lstmInputProjection(layer, x), state);
 }
@@ -36,9 +42,10 @@ export interface LstmOptions {
    * Run each cell update (and, in `LstmModel.run`, each layer's whole sequence) as one fused
    * op with a hand-written gradient (`lstmCellFused`, `lstmLayerSequence`) instead of
    * composing TF.js ops: same values and gradients, 11 kernels per cell step instead of 82.
-   * Default true; false selects the composed reference ({@link lstmCell}).
+   * `fused` (the default, {@link DEFAULT_IMPLEMENTATION}) or `composed`, the reference
+   * ({@link lstmCell}). The same option as the NTM's and the DNC's `implementation`.
    */
-  readonly fused?: boolean;
+  readonly implementation?: Implementation;
   /** How the layers' parameters start. Default `glorot` (see {@link LstmInit}). */
   readonly init?: LstmInit;
 }
@@ -50,8 +57,8 @@ export interface LstmOptions {
 export class LstmController implements Controller<LstmState> {
   readonly layers: readonly LstmLayer[];
   readonly outputSize: number;
-  /** See {@link LstmOptions.fused}. */
-  readonly fused: boolean;
+  /** See {@link LstmOptions.implementation}. */
+  readonly implementation: Implementation;
 
   constructor(
     scope: ParameterScope,
@@ -60,7 +67,12 @@ export class LstmController implements Controller<LstmState> {
     options: LstmOptions = {},
   ) {
     checkInteger('inputSize', inputSize, 1);
-    this.fused = options.fused ?? true;
+    rejectFusedOption('LSTM controller options', options);
+    this.implementation = checkChoice(
+      'implementation',
+      options.implementation ?? DEFAULT_IMPLEMENTATION,
+      IMPLEMENTATIONS,
+    );
     if (hiddenSizes.length === 0)
       throw new Error('hiddenSizes must list at least one layer, got []');
     let width = inputSize;
@@ -81,7 +93,7 @@ export class LstmController implements Controller<LstmState> {
       let x = input;
       const next: LstmLayerState[] = [];
       this.layers.forEach((layer, k) => {
-        const s = lstmLayerStep(layer, x, state.layers[k] as LstmLayerState, this.fused);
+        const s = lstmLayerStep(layer, x, state.layers[k] as LstmLayerState, this.implementation);
         next.push(s);
         x = s.h;
       });

@@ -19,17 +19,33 @@ import {
   type LstmLayerState,
   type LstmState,
 } from '../controllers/lstm.js';
-import { lstmLayerStep, type LstmOptions } from '../controllers/lstm-controller.js';
+import { lstmLayerStep } from '../controllers/lstm-controller.js';
 import { lstmLayerSequence } from '../fused/lstm-ops.js';
 import type { ModelDefinition } from '../registry.js';
-import { checkInteger, checkShape, invalidArgument } from '../errors.js';
+import { checkChoice, checkInteger, checkShape, invalidArgument } from '../errors.js';
 import { withDefaults } from '../config.js';
+import {
+  DEFAULT_IMPLEMENTATION,
+  IMPLEMENTATIONS,
+  rejectFusedOption,
+  type Implementation,
+} from '../implementation.js';
 
 /** Configuration of the LSTM baseline, `type: 'lstm'`. */
 export interface LstmModelConfig extends ModelConfig {
   readonly type: 'lstm';
   /** Units per layer, bottom first. Default [256, 256, 256] (the NTM paper's copy baseline). */
   readonly hiddenSizes: readonly number[];
+  /**
+   * How the model computes; both give the same values and gradients (tests hold them to
+   * float32 rounding on cpu and wasm). `fused`: each layer's whole sequence in `run` is one
+   * op with a hand-written gradient ({@link lstmLayerSequence}), and each cell update in
+   * `step` one op too; `composed`: the TF.js ops of {@link lstmCell}, the reference.
+   * Default {@link DEFAULT_IMPLEMENTATION} (`fused`). The same option as the NTM's and the
+   * DNC's; it replaced the boolean `fused` constructor option (a config or options object
+   * with `fused` is refused; checkpoints saved with it are read as `implementation`).
+   */
+  readonly implementation: Implementation;
 }
 
 /** Default layer sizes of the LSTM baseline (NTM paper, copy: 3 x 256). */
@@ -38,10 +54,10 @@ export const DEFAULT_LSTM_HIDDEN_SIZES: readonly number[] = [256, 256, 256];
 /**
  * The LSTM baseline of both papers: stacked LSTM layers and a linear output layer,
  * `y_t = W_y h^top_t + b_y`. Parameters: `lstm{k}/{inputKernel,recurrentKernel,bias}`,
- * `output/{kernel,bias}`. `run` processes one layer at a time: by default each layer's whole
- * sequence is one fused op ({@link lstmLayerSequence}); the composed reference projects the
- * layer's inputs for all time steps in one matMul and loops `lstmCell`. `step` gives the same
- * values one step at a time.
+ * `output/{kernel,bias}`. `run` processes one layer at a time: with `implementation: 'fused'`
+ * (the default) each layer's whole sequence is one fused op ({@link lstmLayerSequence}); the
+ * composed reference projects the layer's inputs for all time steps in one matMul and loops
+ * `lstmCell`. `step` gives the same values one step at a time.
  */
 export class LstmModel implements RecurrentModel<LstmState> {
   readonly inputSize: number;
@@ -49,15 +65,19 @@ export class LstmModel implements RecurrentModel<LstmState> {
   readonly parameters: ParameterStore;
   readonly layers: readonly LstmLayer[];
   readonly outputLayer: Linear;
-  /** See {@link LstmOptions.fused}; not part of the config because it does not change the model. */
-  readonly fused: boolean;
+  /** `config.implementation`; see {@link LstmModelConfig.implementation}. */
+  readonly implementation: Implementation;
 
   constructor(
     readonly config: LstmModelConfig,
     rng: Rng,
-    options: LstmOptions = {},
   ) {
-    this.fused = options.fused ?? true;
+    rejectFusedOption('lstm config', config);
+    this.implementation = checkChoice(
+      'implementation',
+      config.implementation ?? DEFAULT_IMPLEMENTATION,
+      IMPLEMENTATIONS,
+    );
     this.inputSize = config.inputSize;
     this.outputSize = config.outputSize;
     this.parameters = new ParameterStore(rng);
@@ -80,7 +100,12 @@ export class LstmModel implements RecurrentModel<LstmState> {
       let x = input;
       const layers: LstmLayerState[] = [];
       this.layers.forEach((layer, k) => {
-        const next = lstmLayerStep(layer, x, state.layers[k] as LstmLayerState, this.fused);
+        const next = lstmLayerStep(
+          layer,
+          x,
+          state.layers[k] as LstmLayerState,
+          this.implementation,
+        );
         layers.push(next);
         x = next.h;
       });
@@ -95,7 +120,7 @@ export class LstmModel implements RecurrentModel<LstmState> {
       const initial = options.initialState ?? this.initialState(batchSize);
       let sequence: tf.Tensor3D = inputs;
       this.layers.forEach((layer, k) => {
-        if (this.fused) {
+        if (this.implementation === 'fused') {
           sequence = lstmLayerSequence(layer, sequence, initial.layers[k] as LstmLayerState);
           return;
         }
@@ -122,6 +147,7 @@ export const lstmModelDefinition: ModelDefinition<LstmModelConfig> = {
   type: 'lstm',
   description: 'LSTM baseline: stacked LSTM layers and a linear output',
   resolveConfig(given) {
+    rejectFusedOption('lstm config', given);
     const config = withDefaults(
       'lstm config',
       {
@@ -129,9 +155,11 @@ export const lstmModelDefinition: ModelDefinition<LstmModelConfig> = {
         inputSize: given.inputSize,
         outputSize: given.outputSize,
         hiddenSizes: DEFAULT_LSTM_HIDDEN_SIZES,
+        implementation: DEFAULT_IMPLEMENTATION,
       },
       given,
     );
+    checkChoice('implementation', config.implementation, IMPLEMENTATIONS);
     if (!Array.isArray(config.hiddenSizes) || config.hiddenSizes.length === 0) {
       throw invalidArgument(
         'hiddenSizes',

@@ -5,6 +5,7 @@ import type * as NodePath from 'node:path';
 import type { ModelConfig, RecurrentModel } from '../interfaces.js';
 import { createModel } from '../registry.js';
 import { MannError } from '../errors.js';
+import { migrateFusedOption } from '../implementation.js';
 import { nodeBuiltin } from '../node-builtins.js';
 import {
   Trainer,
@@ -320,7 +321,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint bytes')
     };
   }
   return {
-    modelConfig: header.modelConfig,
+    modelConfig: migrateFusedOption(header.modelConfig),
     createdAt: header.createdAt,
     parameters,
     ...(header.trainerOptions ? { trainerOptions: header.trainerOptions } : {}),

@@ -13,7 +13,7 @@ import {
 } from './memory-step.js';
 import type { LinkArrays } from './link-pass.js';
 import { copyRows, lstmCellBackward, lstmCellForward, rowView } from '@mann/core/fused';
-import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
+import { addLinkGradient, isResidentLink, linkRecord, type LinkRecord } from './resident-link.js';
 import type { FusedMemoryStep } from './step-op.js';
 import { createProducts, type Products } from '@mann/core/fused';
 import { PooledArrays, type Allocator } from '@mann/core/fused';
@@ -353,10 +353,10 @@ export function fusedSequence(
   const O = tensors.outputKernel.shape[1];
   const m0 = tensors.memory0;
   const link0 = m0.link;
-  const linkRecord0 = link0 instanceof ResidentLink ? linkRecord(link0) : null;
+  const linkRecord0 = isResidentLink(link0) ? linkRecord(link0) : null;
   const linkInputs: tf.Tensor[] =
-    link0 instanceof ResidentLink
-      ? [link0.token]
+    linkRecord0 !== null
+      ? [link0 as tf.Tensor]
       : isSparseLink(link0)
         ? [link0.values, link0.columns]
         : [link0];

@@ -17,7 +17,13 @@ import { denseLinkPass, type LinkPass } from './link-pass.js';
 import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
 import type { SimdRuntime } from '@mann/core/fused';
 import { sparseLinkPass, initialSparseLinkArrays } from './sparse-link-pass.js';
-import { addLinkGradient, linkRecord, ResidentLink, type LinkRecord } from './resident-link.js';
+import {
+  addLinkGradient,
+  isResidentLink,
+  linkRecord,
+  residentLink,
+  type LinkRecord,
+} from './resident-link.js';
 
 // The fused step as ONE TF.js kernel with a hand-written gradient. It is registered like a
 // built-in kernel (tf.registerKernel for the backend in use, tf.registerGradient once) rather
@@ -182,7 +188,7 @@ function ensureRegistered(): void {
  * gradient: forward and backward in plain JS loops over Float32Arrays (the dense link's
  * O(N^2) loops in WebAssembly SIMD where available), with the values and gradients of the
  * composed reference. Covers every option (several write heads, DNC-MD masking, deallocation
- * and link sharpness, sparse links). The link it returns is a {@link ResidentLink}.
+ * and link sharpness, sparse links). The link it returns is resident (see `resident-link.ts`).
  */
 export class FusedMemoryStep {
   readonly spec: FusedStepSpec;
@@ -216,18 +222,18 @@ export class FusedMemoryStep {
 
   private readonly residentPasses = new WeakMap<SimdRuntime, LinkPass>();
 
-  /** The all-zero link of a batch, resident (see {@link ResidentLink}). */
-  initialLink(batch: number): ResidentLink {
+  /** The all-zero link of a batch, resident (see `resident-link.ts`). */
+  initialLink(batch: number): tf.Scalar {
     const { slots: n, writeHeads: h, sparseCapacity } = this.spec;
     const arrays =
       sparseCapacity > 0
         ? initialSparseLinkArrays(batch, h, n, sparseCapacity)
         : { values: new Float32Array(batch * h * n * n), columns: null };
-    return new ResidentLink(tf.scalar(0), arrays, [batch, h, n, sparseCapacity || n]);
+    return residentLink(tf.scalar(0), arrays, [batch, h, n, sparseCapacity || n]);
   }
 
   /**
-   * One step. `state.link` may be a {@link ResidentLink} (from a previous fused step or
+   * One step. `state.link` may be a resident link (from a previous fused step or
    * {@link FusedMemoryStep.initialLink}), a dense tensor, or a `SparseLink` of tensors; the
    * gradient flows into whichever it is.
    *
@@ -256,20 +262,21 @@ export class FusedMemoryStep {
     let prevRecord: LinkRecord | null = null;
     let linkShape: number[] = [];
     const capacity = sparseCapacity || n;
-    if (link instanceof ResidentLink) {
-      if (link.sparse !== sparseCapacity > 0) {
+    if (isResidentLink(link)) {
+      const record = linkRecord(link);
+      if (record.sparse !== sparseCapacity > 0) {
         throw new MannError(
           `state.link must be a ${sparseCapacity > 0 ? 'sparse' : 'dense'} link for this memory`,
         );
       }
-      checkShape('state.link', link.token, [], 'a scalar token');
-      if (link.shape.join() !== [batch, h, n, capacity].join()) {
+      if (record.shape.join() !== [batch, h, n, capacity].join()) {
         throw new MannError(
-          `state.link must have shape [${[batch, h, n, capacity].join(', ')}], got [${link.shape.join(', ')}]`,
+          `state.link must have shape [${[batch, h, n, capacity].join(', ')}], got [${record.shape.join(', ')}]`,
         );
       }
-      prevRecord = linkRecord(link);
-      inputs.link = link.token;
+      checkShape('state.link', link, [], 'a resident link (a scalar token)');
+      prevRecord = record;
+      inputs.link = link;
     } else if (isSparseLink(link)) {
       if (sparseCapacity === 0)
         throw new MannError('state.link must be a dense link for this memory');
@@ -305,7 +312,7 @@ export class FusedMemoryStep {
         tf.Scalar,
       ];
     const arrays = (context.outputs as StepOutputs).link;
-    const next = new ResidentLink(token, arrays, [batch, h, n, capacity]);
+    const next = residentLink(token, arrays, [batch, h, n, capacity]);
     context.nextRecord = linkRecord(next);
     return {
       reads,
