@@ -138,7 +138,7 @@ export function stackStepForward(spec, batch, inputs, arrays) {
     // Pop, then push: s'[0] = d, s'[k + 1] = p[k]. The Float32Arrays round every stored value
     // to float32, as the reference's ops do; the running sums are rounded the same way.
     tape.next[row] = num(tape.push[b]);
-    let above = 0;
+    let above = 0; // a[k]
     for (let k = 0; k < D; k++) {
       tape.above[row + k] = above;
       tape.taken[row + k] = Math.max(0, u - above);
@@ -147,13 +147,13 @@ export function stackStepForward(spec, batch, inputs, arrays) {
       above = Math.fround(above + s);
     }
     // Read weights, from the top down.
-    let taken = 0;
+    let aboveNext = 0; // A[k]
     let total = 0;
     for (let k = 0; k < D; k++) {
       const s = num(tape.next[row + k]);
-      tape.headroom[row + k] = 1 - taken;
+      tape.headroom[row + k] = 1 - aboveNext;
       tape.weights[row + k] = Math.min(s, Math.max(0, num(tape.headroom[row + k])));
-      taken = Math.fround(taken + s);
+      aboveNext = Math.fround(aboveNext + s);
       total += num(tape.weights[row + k]);
     }
     tape.rest[b] = 1 - total;
