@@ -22,12 +22,17 @@
  * One addition to the paper: a learned bottom-of-stack vector b [m]. Whatever read weight the
  * stack's values leave (1 - sum of the read weights) reads b, so an empty stack reads b instead
  * of zeros and the controller can tell "empty" from "a zero vector on top".
+ *
+ * Two implementations of a step (option `implementation`): `composed`, the TF.js ops of this
+ * file, the reference; and `fused`, one op with a hand-written gradient over typed arrays
+ * (./stack-fused.mjs), built on the public kernel layer `@mann/core/fused`.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
   DEFAULT_CLIP_VALUE,
   DEFAULT_CONTROLLER,
   buildMemoryNetwork,
+  checkChoice,
   checkInteger,
   checkNumber,
   checkShape,
@@ -38,6 +43,7 @@ import {
   withDefaults,
 } from '@mann/core';
 import { registerReverseTask } from './reverse-task.mjs';
+import { createFusedStackStep, packedLayout } from './stack-fused.mjs';
 
 /**
  * @typedef {import('@mann/core').MemoryAccess<StackState>} StackAccess
@@ -56,6 +62,15 @@ import { registerReverseTask } from './reverse-task.mjs';
  * @property {number} depth D, the rows kept: values pushed D or more steps ago are forgotten.
  *   Set it to at least the number of steps a value must survive (for reversing L vectors: L + 1).
  *   Default {@link DEFAULT_STACK_DEPTH}.
+ * @property {StackImplementation} implementation How a step is computed; both give the same
+ *   values and gradients (tested to 1e-5). `composed`: the TF.js ops of this file, the
+ *   reference. `fused`: one op with a hand-written forward and backward pass over typed arrays
+ *   (./stack-fused.mjs). Default {@link DEFAULT_STACK_IMPLEMENTATION}.
+ */
+
+/**
+ * One of {@link STACK_IMPLEMENTATIONS}.
+ * @typedef {'fused' | 'composed'} StackImplementation
  */
 
 /**
@@ -77,6 +92,14 @@ import { registerReverseTask } from './reverse-task.mjs';
 export const DEFAULT_STACK_WIDTH = 8;
 /** Default depth D (rows kept). */
 export const DEFAULT_STACK_DEPTH = 32;
+/** The implementations of a stack step: see {@link StackConfig}. */
+export const STACK_IMPLEMENTATIONS = /** @type {const} */ (['fused', 'composed']);
+/**
+ * The composed reference: the fused step agrees with it to float32 rounding, not bit for bit,
+ * and the example's documented numbers come from it.
+ * @type {StackImplementation}
+ */
+export const DEFAULT_STACK_IMPLEMENTATION = 'composed';
 
 /**
  * Defaults of {@link StackConfig}.
@@ -85,6 +108,7 @@ export const DEFAULT_STACK_DEPTH = 32;
 export const DEFAULT_STACK_CONFIG = Object.freeze({
   width: DEFAULT_STACK_WIDTH,
   depth: DEFAULT_STACK_DEPTH,
+  implementation: DEFAULT_STACK_IMPLEMENTATION,
 });
 
 /**
@@ -96,6 +120,7 @@ export function resolveStackConfig(given = {}) {
   const config = withDefaults('stack memory config', { ...DEFAULT_STACK_CONFIG }, given);
   checkInteger('width', config.width, 1);
   checkInteger('depth', config.depth, 1);
+  checkChoice('implementation', config.implementation, STACK_IMPLEMENTATIONS);
   return config;
 }
 
@@ -188,6 +213,9 @@ export class StackMemory {
     this.readSize = width;
     /** b, [m]. @readonly */
     this.bottom = scope.create('bottom', [width], { kind: 'uniform', low: -0.1, high: 0.1 });
+    /** The fused step, when `implementation` is `fused`. @private @readonly */
+    this.fusedStep =
+      this.config.implementation === 'fused' ? createFusedStackStep(this.config) : undefined;
   }
 
   /**
@@ -221,6 +249,7 @@ export class StackMemory {
   step(interfaceVector, state, options = {}) {
     const { width } = this.config;
     checkShape('interfaceVector', interfaceVector, [null, this.interfaceSize], '[B, m + 2]');
+    if (this.fusedStep) return this.stepFused(this.fusedStep, interfaceVector, state, options);
     return tidy(() => {
       const batch = interfaceVector.shape[0];
       const controls = {
@@ -242,6 +271,47 @@ export class StackMemory {
           strengths: next.state.strengths,
           push: controls.push,
           pop: controls.pop,
+        };
+      }
+      return result;
+    });
+  }
+
+  /**
+   * The same step as one fused op (./stack-fused.mjs): its packed output sliced into the
+   * reads, the next state and, when asked, the traces.
+   * @private
+   * @param {import('./stack-fused.mjs').FusedStackStep} fusedStep
+   * @param {tf.Tensor2D} interfaceVector [B, m + 2]
+   * @param {StackState} state
+   * @param {StepOptions} options
+   * @returns {{ reads: tf.Tensor2D, state: StackState, trace?: StepTrace }}
+   */
+  stepFused(fusedStep, interfaceVector, state, options) {
+    const { width, depth } = this.config;
+    const batch = interfaceVector.shape[0];
+    checkShape('values', state.values, [batch, depth, width], '[B, D, m]');
+    checkShape('strengths', state.strengths, [batch, depth], '[B, D]');
+    const at = packedLayout(this.config);
+    return tidy(() => {
+      const packed = fusedStep(interfaceVector, state.values, state.strengths, this.bottom);
+      /** @param {number} from @param {number} size */
+      const part = (from, size) => tf.slice(packed, [0, from], [batch, size]);
+      const strengths = part(at.strengths, depth);
+      /** @type {{ reads: tf.Tensor2D, state: StackState, trace?: StepTrace }} */
+      const result = {
+        reads: part(at.reads, width),
+        state: {
+          values: tf.reshape(part(at.values, depth * width), [batch, depth, width]),
+          strengths,
+        },
+      };
+      if (options.trace) {
+        result.trace = {
+          readWeights: tf.expandDims(part(at.weights, depth), 1),
+          strengths,
+          push: part(at.strengths, 1), // s_t[0] = d_t
+          pop: part(at.pop, 1),
         };
       }
       return result;
@@ -295,7 +365,8 @@ export const stackRnnDefinition = {
     };
   },
   create(config, rng) {
-    const stack = { width: config.width, depth: config.depth };
+    const { width, depth, implementation } = config;
+    const stack = { width, depth, implementation };
     return buildMemoryNetwork(
       config,
       config.controller,

@@ -367,6 +367,7 @@ describe('the registered model and memory scheme', () => {
       clipValue: 20,
       width: 8,
       depth: 32,
+      implementation: 'composed',
     });
     const data = batch();
     tf.tidy(() => {
@@ -405,12 +406,12 @@ describe('the registered model and memory scheme', () => {
     const resolve = (config: Record<string, unknown>) => () =>
       getModelDefinition('stack-rnn').resolveConfig({ inputSize: 5, outputSize: 4, ...config });
     expect(resolve({ slots: 3 })).toThrow(
-      "unknown stack-rnn config option 'slots'; valid options: type, inputSize, outputSize, controller, clipValue, width, depth",
+      "unknown stack-rnn config option 'slots'; valid options: type, inputSize, outputSize, controller, clipValue, width, depth, implementation",
     );
     expect(resolve({ depth: 0 })).toThrow('depth must be an integer >= 1, got 0');
     expect(resolve({ width: 2.5 })).toThrow('width must be an integer >= 1, got 2.5');
     expect(() => getMemoryDefinition('stack').resolveConfig({ size: 3 })).toThrow(
-      "unknown stack memory config option 'size'; valid options: width, depth",
+      "unknown stack memory config option 'size'; valid options: width, depth, implementation",
     );
   });
 
