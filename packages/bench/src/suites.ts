@@ -217,7 +217,7 @@ export const REPRODUCE_SUITE: SuiteSpec = {
     {
       model: 'ntm',
       task: 'associative-recall',
-      training: { sequences: 15_000, stopAt: STOP_AT_TARGET },
+      training: { sequences: 10_000, stopAt: STOP_AT_TARGET },
     },
     { model: 'ntm', task: 'priority-sort', training: { sequences: 6_000 } },
     // 200 steps a sequence: batch 1 would see too few sequences in the time.
@@ -229,25 +229,26 @@ export const REPRODUCE_SUITE: SuiteSpec = {
         optimizer: { kind: 'adam', learningRate: 1e-3 },
         clipNorm: 50,
         clipGradientValue: 0,
-        sequences: 8_000,
-        evalEvery: 800,
+        sequences: 6_000,
+        evalEvery: 600,
         checkpointEvery: 100,
       },
     },
     { model: 'dnc', training: { sequences: 12_000 } },
-    { model: 'dnc-md', training: { sequences: 8_000 } },
+    { model: 'dnc-md', training: { sequences: 6_000 } },
     { model: 'dnc', task: 'copy', training: { stopAt: STOP_AT_TARGET } },
     { model: 'dnc-md', task: 'copy', training: { stopAt: STOP_AT_TARGET } },
     { model: 'dnc', task: 'associative-recall', training: { stopAt: STOP_AT_TARGET } },
     { model: 'dnc-md', task: 'associative-recall', training: { stopAt: STOP_AT_TARGET } },
-    { model: 'dnc', task: 'graph-traversal', training: { sequences: 6_000 } },
+    { model: 'dnc', task: 'graph-traversal', training: { sequences: 4_000 } },
     // 3 x 256 units: ~0.6 s an update of 16 sequences of 41 steps on one core.
     {
       model: 'lstm',
-      training: { optimizer: { kind: 'adam', learningRate: 1e-3 }, sequences: 5_000 },
+      training: { optimizer: { kind: 'adam', learningRate: 1e-3 }, sequences: 3_000 },
     },
     { model: 'lstm', task: 'associative-recall', training: { sequences: 8_000 } },
-    { model: 'lstm', task: 'dynamic-ngrams', training: { sequences: 1_600, evalEvery: 400 } },
+    { model: 'lstm', task: 'copy', training: { sequences: 4_000 } },
+    { model: 'lstm', task: 'dynamic-ngrams', training: { sequences: 800, evalEvery: 160 } },
   ],
 };
 

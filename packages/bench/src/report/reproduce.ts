@@ -393,12 +393,12 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
     cells: 'LSTM baseline, every task',
     recipe: '3 layers of 256 units, batch 16, Adam 1e-3, global-norm clip 50',
     paper: 'NTM paper: 3 x 256 (3 x 512 for repeat copy, 3 x 128 for n-grams and sort), RMSProp',
-    why: "one size for every task keeps the table comparable; not tuned: the baseline is reported, not held to a target. At ~0.6 s an update of 16 copy sequences on one core, its budgets (1,600 to 8,000 sequences) are far below the papers'",
+    why: "one size for every task keeps the table comparable; not tuned: the baseline is reported, not held to a target. At ~0.6 s an update of 16 copy sequences on one core, its budgets (800 to 8,000 sequences) are far below the papers'",
   },
   {
     cells: 'every run',
     recipe:
-      'sequence budgets of 1,600 to 20,000 (caps), evaluation on 100 fixed sequences every 500 (NTM) or 1,000 sequences; copy, repeat copy and associative recall stop at < 0.1 bit errors per sequence on that set',
+      'sequence budgets of 800 to 20,000 (caps), evaluation on 100 fixed sequences every 500 (NTM) or 1,000 sequences; copy, repeat copy and associative recall stop at < 0.1 bit errors per sequence on that set',
     paper: 'the papers train for 100,000s to millions of sequences',
     why: 'the whole suite must finish within 2 hours on 2 cores (issue #10)',
   },
