@@ -3,6 +3,14 @@ import { defaultClientConditions, defineConfig } from 'vite';
 
 const page = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
+// Cross-origin isolation (COOP same-origin + COEP require-corp) for the dev and preview servers:
+// a page gets SharedArrayBuffer and Atomics.wait only when isolated, and multi-threaded training
+// (`workers` > 1) needs them. Every resource of the page is same-origin, so nothing else changes.
+const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 // The workspace packages are resolved from their TypeScript sources (the `@mann/source` export
 // condition), so the page builds without building them first. Workers are ES modules, like the
 // page. `base: './'` lets the built page be served from any path or opened from a folder.
@@ -10,6 +18,8 @@ export default defineConfig({
   base: './',
   resolve: { conditions: ['@mann/source', ...defaultClientConditions] },
   worker: { format: 'es' },
+  server: { headers: ISOLATION_HEADERS },
+  preview: { headers: ISOLATION_HEADERS },
   build: {
     target: 'es2022',
     outDir: 'dist',

@@ -19,7 +19,7 @@ import type { ModelConfig, SequenceBatch } from '@mann/core';
 import '@mann/ntm';
 import '@mann/dnc';
 import { createTask } from '@mann/tasks';
-import { WASM_PATHS } from './wasm-paths.js';
+import { WASM_PATHS, singleThreadedWasm } from './wasm-paths.js';
 
 const BACKENDS = ['cpu', 'wasm', 'webgl'] as const;
 type Backend = (typeof BACKENDS)[number];
@@ -157,6 +157,7 @@ async function run(): Promise<{ rows: BackendRow[]; speed: SpeedRow[] }> {
   const speed: SpeedRow[] = [];
   const reference: Record<string, Measurement> = {};
   for (const backend of BACKENDS) {
+    singleThreadedWasm();
     await selectBackend({ backend, wasmPaths: WASM_PATHS });
     for (const [name, config] of Object.entries(parityConfigs(task.inputWidth, task.outputWidth))) {
       const m = measure(config, batch);

@@ -21,7 +21,7 @@ import { createTask } from '@mann/tasks';
 import type { Task } from '@mann/tasks';
 import { longestParams, modelConfig, taskParams } from './models.js';
 import { checkSettings } from './protocol.js';
-import { WASM_PATHS } from './wasm-paths.js';
+import { WASM_PATHS, singleThreadedWasm } from './wasm-paths.js';
 import type { FromWorker, Matrix, PlaygroundSettings, SampleView, ToWorker } from './protocol.js';
 
 /** Sequences in the evaluation batch behind each curve point. */
@@ -50,6 +50,7 @@ function replaceCurrent(next: Current | null): void {
   current = next;
 }
 
+singleThreadedWasm();
 const backendReady = selectBackend({
   backend: 'wasm',
   wasmPaths: WASM_PATHS,

@@ -115,6 +115,26 @@ describe('the playground in headless Chromium', () => {
     console.info(`playground bundle: ${files.length} files, ${(total / 1e6).toFixed(2)} MB`);
   });
 
+  it('serves the page cross-origin isolated (COOP + COEP), so it has SharedArrayBuffer', async (context) => {
+    const { page, console: messages } = await open(context, '');
+    const response = await page.request.get(url);
+    expect(response.headers()['cross-origin-opener-policy']).toBe('same-origin');
+    expect(response.headers()['cross-origin-embedder-policy']).toBe('require-corp');
+    await page.waitForFunction(
+      () => document.querySelector('#status')?.getAttribute('data-state') === 'ready',
+    );
+    expect(
+      await page.evaluate(() => ({
+        isolated: globalThis.crossOriginIsolated,
+        shared: typeof SharedArrayBuffer,
+      })),
+    ).toEqual({ isolated: true, shared: 'function' });
+    // Isolation makes TF.js's wasm backend reach for its threaded build; the page keeps it off.
+    expect((await pageState(page)).backend).toBe('wasm');
+    expect(messages).toEqual([]);
+    await page.close();
+  });
+
   it('trains the DNC on copy in a worker: the curve falls within a minute, the page stays responsive, the heatmaps render', async (context) => {
     const { page, console: messages } = await open(context, '?autostart=1&model=dnc&task=copy');
     const start = Date.now();

@@ -6,6 +6,7 @@ import { clipByGlobalNorm, clipByValue, globalNorm, type NamedTensors } from '..
 import { checkInteger, checkNumber, invalidArgument, MannError } from '../errors.js';
 import { maskedBitsPerSequence, scoreSequences, type SequenceScores } from './loss.js';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from './optimizers.js';
+import { checkThreadEnvironment } from './thread-environment.js';
 import { TrainingThreads } from './threads.js';
 
 /** Options of a {@link Trainer}. */
@@ -29,7 +30,8 @@ export interface TrainerOptions {
    * the same backend) the others; their gradients are averaged with weights shard size / batch
    * size in a fixed order, then clipped and applied once, here. A run is deterministic for a given
    * `workers`; results agree with 1 thread to float32 rounding. 1 (the default) starts no thread
-   * and is bitwise the single-thread path. Node only. Not stored in checkpoints.
+   * and is bitwise the single-thread path. Node only: elsewhere more than 1 throws at construction
+   * (in a browser, saying whether the page is cross-origin isolated). Not stored in checkpoints.
    */
   readonly workers?: number;
   /**
@@ -116,6 +118,7 @@ export class Trainer {
     this.clipGradientValue = checkNumber('clipGradientValue', options.clipGradientValue ?? 0, 0);
     this.maxBadSteps = checkInteger('maxBadSteps', options.maxBadSteps ?? DEFAULT_MAX_BAD_STEPS, 0);
     this.workers = checkInteger('workers', options.workers ?? 1, 1, MAX_TRAINING_THREADS);
+    checkThreadEnvironment(this.workers);
     const modules = options.workerModules ?? [];
     if (!Array.isArray(modules) || modules.some((m) => typeof m !== 'string' || m === '')) {
       throw invalidArgument('workerModules', modules, 'an array of module names or paths');
