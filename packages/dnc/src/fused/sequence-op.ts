@@ -397,26 +397,10 @@ interface SequenceContext {
 }
 
 /** The names of the op's inputs, in the order of {@link sequenceBackward}'s gradients. */
-const INPUT_NAMES = [
-  'inputs',
-  'inputKernel',
-  'lstmBias',
-  'recurrent',
-  'interfaceKernel',
-  'interfaceBias',
-  'outputKernel',
-  'outputBias',
-  'h0',
-  'c0',
-  'reads0',
-  'memory',
-  'usage',
-  'precedence',
-  'readWeights',
-  'writeWeights',
-  'link',
-  'linkColumns',
-];
+const INPUT_NAMES = (
+  'inputs inputKernel lstmBias recurrent interfaceKernel interfaceBias outputKernel outputBias ' +
+  'h0 c0 reads0 memory usage precedence readWeights writeWeights link linkColumns'
+).split(' ');
 
 const sequenceOp = defineFusedOp<SequenceContext>({
   name: 'MannDncFusedSequence',
