@@ -210,33 +210,21 @@ export class NtmMemory implements MemoryAccess<NtmState> {
   }
 
   /**
-   * The same step as one fused op (`fused/step-op.ts`): a packed output sliced into the read
-   * vectors, the new memory and the new weightings.
+   * The same step as one fused op (`fused/step-op.ts`) whose outputs are the read vectors,
+   * the new memory and the new weightings.
    */
   private stepFused(
     interfaceVector: tf.Tensor2D,
     state: NtmState,
     options: NtmStepOptions,
   ): { readonly reads: tf.Tensor2D; readonly state: NtmState; readonly trace?: StepTrace } {
-    const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
-    const batch = interfaceVector.shape[0];
     return tidy(() => {
-      const packed = this.fusedStep(
+      const [reads, memory, readWeights, writeWeights] = this.fusedStep(
         interfaceVector,
         state.memory,
         state.readWeights,
         state.writeWeights,
       );
-      const part = (offset: number, size: number): tf.Tensor2D =>
-        tf.slice(packed, [0, offset], [batch, size]);
-      const reads = part(0, r * w);
-      const memory = tf.reshape(part(r * w, n * w), [batch, n, w]) as tf.Tensor3D;
-      const readWeights = tf.reshape(part(r * w + n * w, r * n), [batch, r, n]) as tf.Tensor3D;
-      const writeWeights = tf.reshape(part(r * w + n * w + r * n, hw * n), [
-        batch,
-        hw,
-        n,
-      ]) as tf.Tensor3D;
       const next: NtmState = { memory, readWeights, writeWeights };
       if (!options.trace) return { reads, state: next };
       return { reads, state: next, trace: { readWeights, writeWeights } };

@@ -4,7 +4,8 @@
  * SIMD runtime that instantiates its modules on a memory of its own, scratch allocators, the
  * row kernels of a memory matrix (content addressing, erase-and-write, reads, products; each
  * in plain JS and in SIMD with the same contract), dense products, and the LSTM cell forward
- * and backward. Everything here works on typed arrays; the models turn it into TF.js ops.
+ * and backward. Everything here works on typed arrays; `defineFusedOp` turns a kernel on them
+ * and its hand-written gradient into a registered TF.js op.
  *
  * @packageDocumentation
  */
@@ -46,3 +47,5 @@ export { Carver, freshArrays, PooledArrays, scratch, scratch32 } from './scratch
 export type { Allocator } from './scratch.js';
 export { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
 export type { LstmCellBackwardArrays, LstmCellForwardArrays, LstmCellShape } from './lstm-cell.js';
+export { defineFusedOp } from './fused-op.js';
+export type { FusedInputs, FusedOp, FusedOpDefinition, FusedOutput } from './fused-op.js';

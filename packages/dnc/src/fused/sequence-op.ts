@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { customGradient } from '@mann/core';
+import { MannError } from '@mann/core';
 import type { DncState } from '../state.js';
 import { isSparseLink } from '../sparse-link.js';
 import {
@@ -18,16 +18,16 @@ import type { FusedMemoryStep } from './step-op.js';
 import { createProducts, type Products } from '@mann/core/fused';
 import { PooledArrays, type Allocator } from '@mann/core/fused';
 import type { LinkPass } from './link-pass.js';
-import { releaseSimdRuntime, type SimdRuntime } from '@mann/core/fused';
+import { defineFusedOp, releaseSimdRuntime, type SimdRuntime } from '@mann/core/fused';
 
-// A whole DNC sequence with a one-layer LSTM controller as ONE TF.js op with a hand-written
-// gradient: what `MemoryNetwork.run` computes step by step (~90 kernels a step forward and
-// backward), with no kernel per step at all where WebAssembly SIMD is available (the
-// recurrent product and the interface layer are SIMD products, see `@mann/core/fused`'s `createProducts`); the LSTM
-// gates, the clip and the fused memory step run in plain JS and SIMD kernels, and the weight
-// gradients are two products over all steps at the end. The per-call state lives in a
-// `Sequence` record handed to top-level functions: closures made per call would make V8
-// re-optimise the hot callers on every training step.
+// A whole DNC sequence with a one-layer LSTM controller as ONE TF.js kernel with a
+// hand-written gradient (`defineFusedOp`): what `MemoryNetwork.run` computes step by step
+// (~90 kernels a step forward and backward), with no kernel per step at all where WebAssembly
+// SIMD is available (the recurrent product and the interface layer are SIMD products, see
+// `@mann/core/fused`'s `createProducts`); the LSTM gates, the clip and the fused memory step
+// run in plain JS and SIMD kernels, and the weight gradients are two products over all steps
+// at the end. The per-call state lives in a `Sequence` record handed to top-level functions:
+// closures made per call would make V8 re-optimise the hot callers on every training step.
 //
 // B batch, T steps, C controller units, RW = R W read units, S = C + RW, F the interface size.
 
@@ -351,7 +351,7 @@ export function fusedSequence(
   const [T, B, I] = tensors.inputs.shape;
   const G = tensors.inputKernel.shape[1];
   const O = tensors.outputKernel.shape[1];
-  const m0 = tensors.memory0;
+  const { memory0: m0, ...weights } = tensors;
   const link0 = m0.link;
   const linkRecord0 = isResidentLink(link0) ? linkRecord(link0) : null;
   const linkInputs: tf.Tensor[] =
@@ -360,38 +360,62 @@ export function fusedSequence(
       : isSparseLink(link0)
         ? [link0.values, link0.columns]
         : [link0];
-  const inputs: tf.Tensor[] = [
-    tensors.inputs,
-    tensors.inputKernel,
-    tensors.lstmBias,
-    tensors.recurrent,
-    tensors.interfaceKernel,
-    tensors.interfaceBias,
-    tensors.outputKernel,
-    tensors.outputBias,
-    tensors.h0,
-    tensors.c0,
-    tensors.reads0,
-    m0.memory,
-    m0.usage,
-    m0.precedence,
-    m0.readWeights,
-    m0.writeWeights,
-    ...linkInputs,
-  ];
-  // Without a gradient tape (inference) nothing will run the backward pass: the forward pass
-  // gives its arrays back itself. (Inside the op the engine reports the tape as off.)
-  const recording = tf.engine().isTapeOn();
-  const op = customGradient<tf.Tensor[]>((args) => {
-    const read = (i: number): Float32Array => (args[i] as tf.Tensor).dataSync() as Float32Array;
+  const [link, linkColumns] = linkInputs;
+  const inputs: Record<string, tf.Tensor> = {
+    ...weights,
+    memory: m0.memory,
+    usage: m0.usage,
+    precedence: m0.precedence,
+    readWeights: m0.readWeights,
+    writeWeights: m0.writeWeights,
+    link: link as tf.Tensor,
+    ...(linkColumns ? { linkColumns } : {}),
+  };
+  return sequenceOp(inputs, {
+    memoryStep,
+    clip,
+    shape: [T, B, I, G, O],
+    // Without a gradient tape (inference) nothing will run the backward pass: the forward
+    // pass gives its arrays back itself. (Inside the kernel the engine reports the tape as off.)
+    recording: tf.engine().isTapeOn(),
+    linkRecord0,
+    linkShapes: linkInputs.map((t) => t.shape),
+  })[0] as tf.Tensor3D;
+}
+
+/** What one call of the sequence op shares between its forward and backward pass. */
+interface SequenceContext {
+  readonly memoryStep: FusedMemoryStep;
+  readonly clip: number;
+  /** T, B, I, 4C, O */
+  readonly shape: readonly [number, number, number, number, number];
+  readonly recording: boolean;
+  readonly linkRecord0: LinkRecord | null;
+  readonly linkShapes: readonly (readonly number[])[];
+  seq?: Sequence;
+  packed?: Float32Array;
+}
+
+/** The names of the op's inputs, in the order of {@link sequenceBackward}'s gradients. */
+const INPUT_NAMES = (
+  'inputs inputKernel lstmBias recurrent interfaceKernel interfaceBias outputKernel outputBias ' +
+  'h0 c0 reads0 memory usage precedence readWeights writeWeights link linkColumns'
+).split(' ');
+
+const sequenceOp = defineFusedOp<SequenceContext>({
+  name: 'MannDncFusedSequence',
+  forward(args, context) {
+    const { memoryStep, clip, recording, linkRecord0 } = context;
+    const [T, B, I, G, O] = context.shape;
+    const read = (name: string): Float32Array => args.floats(name);
     const { spec } = memoryStep;
     const C = G / 4;
     const S = C + spec.readHeads * spec.width;
     let link: LinkArrays = linkRecord0
       ? linkRecord0.arrays
-      : linkInputs.length === 2
-        ? { values: read(16), columns: Int32Array.from((args[17] as tf.Tensor).dataSync()) }
-        : { values: read(16), columns: null };
+      : args.has('linkColumns')
+        ? { values: read('link'), columns: args.ints('linkColumns') }
+        : { values: read('link'), columns: null };
     const resident = memoryStep.residentLinks(B, T);
     let linkGradient: Float32Array | null = null;
     if (resident) {
@@ -410,15 +434,15 @@ export function fusedSequence(
       linkPass: resident?.pass ?? memoryStep.linkPass,
       runtime: resident?.runtime,
       arrays: new PooledArrays(),
-      x: read(0),
+      x: read('inputs'),
       inputSize: I,
-      inputKernel: read(1),
-      lstmBias: read(2),
-      recurrent: read(3),
-      interfaceKernel: read(4),
-      interfaceBias: read(5),
-      outputKernel: read(6),
-      outputBias: read(7),
+      inputKernel: read('inputKernel'),
+      lstmBias: read('lstmBias'),
+      recurrent: read('recurrent'),
+      interfaceKernel: read('interfaceKernel'),
+      interfaceBias: read('interfaceBias'),
+      outputKernel: read('outputKernel'),
+      outputBias: read('outputBias'),
       outputSize: O,
       states: new Float32Array((T + 1) * B * S),
       cells: new Float32Array((T + 1) * B * C),
@@ -427,16 +451,16 @@ export function fusedSequence(
       linkRecord0,
       linkGradient,
     };
-    copyRows(B, C, rowView(read(8), 0, C), rowView(seq.states, 0, S));
-    copyRows(B, S - C, rowView(read(10), 0, S - C), rowView(seq.states, C, S));
-    seq.cells.set(read(9));
+    copyRows(B, C, rowView(read('h0'), 0, C), rowView(seq.states, 0, S));
+    copyRows(B, S - C, rowView(read('reads0'), 0, S - C), rowView(seq.states, C, S));
+    seq.cells.set(read('c0'));
     const memory0: StepInputs = {
       interfaceVector: new Float32Array(0),
-      memory: read(11),
-      usage: read(12),
-      precedence: read(13),
-      readWeights: read(14),
-      writeWeights: read(15),
+      memory: read('memory'),
+      usage: read('usage'),
+      precedence: read('precedence'),
+      readWeights: read('readWeights'),
+      writeWeights: read('writeWeights'),
       link,
     };
     const products = createProducts();
@@ -451,20 +475,23 @@ export function fusedSequence(
       products.release();
       if (!recording) releaseSequence(seq);
     }
-    const linkShapes = linkInputs.map((t) => t.shape);
-    return {
-      value: tf.tensor3d(logits, [T, B, O]),
-      gradFunc: (dy) => {
-        const backwardProducts = createProducts();
-        const dLogits = dy.dataSync() as Float32Array;
-        try {
-          return sequenceBackward(seq, backwardProducts, dLogits, packed, linkShapes);
-        } finally {
-          backwardProducts.release();
-          releaseSequence(seq);
-        }
-      },
-    };
-  });
-  return op(...inputs) as tf.Tensor3D;
-}
+    Object.assign(context, { seq, packed });
+    return [{ values: logits, shape: [T, B, O] }];
+  },
+  backward([dLogits], context) {
+    const { seq, packed, linkShapes } = context;
+    if (!seq || !packed) {
+      throw new MannError('fused DNC sequence: gradient requested before the forward pass ran');
+    }
+    // The tape node keeps the context until the gradient computation ends: let go of the arrays.
+    Object.assign(context, { seq: undefined, packed: undefined });
+    const products = createProducts();
+    try {
+      const grads = sequenceBackward(seq, products, dLogits as Float32Array, packed, linkShapes);
+      return Object.fromEntries(grads.map((grad, i) => [INPUT_NAMES[i] as string, () => grad]));
+    } finally {
+      products.release();
+      releaseSequence(seq);
+    }
+  },
+});

@@ -15,7 +15,7 @@ import {
 import type { LinkArrays } from './link-pass.js';
 import { denseLinkPass, type LinkPass } from './link-pass.js';
 import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
-import type { SimdRuntime } from '@mann/core/fused';
+import { defineFusedOp, type SimdRuntime } from '@mann/core/fused';
 import { sparseLinkPass, initialSparseLinkArrays } from './sparse-link-pass.js';
 import {
   addLinkGradient,
@@ -25,14 +25,11 @@ import {
   type LinkRecord,
 } from './resident-link.js';
 
-// The fused step as ONE TF.js kernel with a hand-written gradient. It is registered like a
-// built-in kernel (tf.registerKernel for the backend in use, tf.registerGradient once) rather
-// than made with tf.customGrad, because a custom-gradient op has a single output: packing the
+// The fused step as ONE TF.js kernel with a hand-written gradient (`defineFusedOp`) rather
+// than a `tf.customGrad` op, because a custom-gradient op has a single output: packing the
 // seven outputs into one tensor and slicing them apart costs ~7 slice kernels forward and
 // ~13 pad/add kernels backward per step, more than the step itself. The JS state of a call
-// (the forward pass's tape) travels to the gradient in the kernel's attributes.
-
-const KERNEL_NAME = 'MannDncFusedStep';
+// (the forward pass's tape) travels to the gradient in its context.
 
 /** Everything one call shares between its forward and its backward pass. */
 interface CallContext {
@@ -48,140 +45,84 @@ interface CallContext {
   nextRecord?: LinkRecord;
 }
 
-interface Backend {
-  readSync(dataId: object): ArrayLike<number>;
-  write(values: Float32Array, shape: number[], dtype: 'float32'): object;
-}
-
-interface Info {
-  readonly dataId: object;
-  readonly shape: number[];
-}
-
-function kernelFunc({
-  inputs,
-  backend,
-  attrs,
-}: {
-  inputs: Record<string, Info | undefined>;
-  backend: unknown;
-  attrs?: Record<string, unknown>;
-}): { dataId: object; shape: number[]; dtype: 'float32' }[] {
-  const b = backend as Backend;
-  const context = (attrs as { context: CallContext }).context;
-  const read = (name: string): Float32Array =>
-    b.readSync((inputs[name] as Info).dataId) as Float32Array;
-  const { spec, linkPass } = context.step;
-  let link: LinkArrays;
-  if (context.prevRecord) link = context.prevRecord.arrays;
-  else if (inputs.linkColumns) {
-    link = {
-      values: read('link'),
-      columns: Int32Array.from(b.readSync((inputs.linkColumns as Info).dataId)),
+const stepOp = defineFusedOp<CallContext>({
+  name: 'MannDncFusedStep',
+  forward(read, context) {
+    const { spec, linkPass } = context.step;
+    let link: LinkArrays;
+    if (context.prevRecord) link = context.prevRecord.arrays;
+    else if (read.has('linkColumns')) {
+      link = { values: read.floats('link'), columns: read.ints('linkColumns') };
+    } else link = { values: read.floats('link'), columns: null };
+    const stepInputs: StepInputs = {
+      interfaceVector: read.floats('interfaceVector'),
+      memory: read.floats('memory'),
+      usage: read.floats('usage'),
+      precedence: read.floats('precedence'),
+      readWeights: read.floats('readWeights'),
+      writeWeights: read.floats('writeWeights'),
+      link,
     };
-  } else link = { values: read('link'), columns: null };
-  const stepInputs: StepInputs = {
-    interfaceVector: read('interfaceVector'),
-    memory: read('memory'),
-    usage: read('usage'),
-    precedence: read('precedence'),
-    readWeights: read('readWeights'),
-    writeWeights: read('writeWeights'),
-    link,
-  };
-  const outputs = allocateOutputs(spec, context.batch, linkPass.allocate(context.batch));
-  const tape = stepForward(spec, linkPass, context.batch, stepInputs, outputs);
-  context.inputs = stepInputs;
-  context.outputs = outputs;
-  context.tape = tape;
-  const { slots: n, width: w, readHeads: r, writeHeads: h } = spec;
-  const B = context.batch;
-  const out = (values: Float32Array, shape: number[]) => ({
-    dataId: b.write(values, shape, 'float32'),
-    shape,
-    dtype: 'float32' as const,
-  });
-  return [
-    out(outputs.reads, [B, r * w]),
-    out(outputs.memory, [B, n, w]),
-    out(outputs.usage, [B, n]),
-    out(outputs.precedence, [B, h, n]),
-    out(outputs.readWeights, [B, r, n]),
-    out(outputs.writeWeights, [B, h, n]),
-    out(outputs.allocation, [B, h, n]),
-    out(new Float32Array(1), []), // the token of the new link
-  ];
-}
-
-function gradFunc(
-  dy: tf.Tensor | tf.Tensor[],
-  _saved: tf.Tensor[],
-  attrs: Record<string, unknown>,
-): Record<string, () => tf.Tensor> {
-  const context = (attrs as { context: CallContext }).context;
-  const { inputs, outputs, tape, nextRecord } = context;
-  if (!inputs || !outputs || !tape || !nextRecord) {
-    throw new MannError('fused DNC step: gradient requested before the forward pass ran');
-  }
-  const dys = (dy as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
-  const dLinkNext = nextRecord.grad;
-  nextRecord.grad = null;
-  const { spec, linkPass } = context.step;
-  const grads = stepBackward(spec, linkPass, inputs, outputs, tape, {
-    reads: dys[0] as Float32Array,
-    memory: dys[1] as Float32Array,
-    usage: dys[2] as Float32Array,
-    precedence: dys[3] as Float32Array,
-    readWeights: dys[4] as Float32Array,
-    writeWeights: dys[5] as Float32Array,
-    allocation: dys[6] as Float32Array,
-    link: dLinkNext,
-  });
-  // The tape node keeps `attrs` until the gradient computation ends: let go of the arrays.
-  context.inputs = undefined;
-  context.outputs = undefined;
-  context.tape = undefined;
-  if (context.prevRecord) addLinkGradient(context.prevRecord, grads.link);
-  const { slots: n, width: w, readHeads: r, writeHeads: h, interfaceSize } = spec;
-  const B = context.batch;
-  const result: Record<string, () => tf.Tensor> = {
-    interfaceVector: () => tf.tensor2d(grads.interfaceVector, [B, interfaceSize]),
-    memory: () => tf.tensor3d(grads.memory, [B, n, w]),
-    usage: () => tf.tensor2d(grads.usage, [B, n]),
-    precedence: () => tf.tensor3d(grads.precedence, [B, h, n]),
-    readWeights: () => tf.tensor3d(grads.readWeights, [B, r, n]),
-    // usage is bookkeeping: no gradient flows into w^w_{t-1} (deepmind/dnc)
-    writeWeights: () => tf.zeros([B, h, n]),
-    link: () => (context.prevRecord ? tf.zeros([]) : tf.tensor(grads.link, [...context.linkShape])),
-  };
-  if (!context.prevRecord && spec.sparseCapacity > 0) {
-    result.linkColumns = () => tf.zeros([...context.linkShape]);
-  }
-  return result;
-}
-
-let gradientRegistered = false;
-
-/** Registers the kernel for the backend in use (and the gradient, once). */
-function ensureRegistered(): void {
-  const backendName = tf.getBackend();
-  if (!tf.getKernel(KERNEL_NAME, backendName)) {
-    tf.registerKernel({
-      kernelName: KERNEL_NAME,
-      backendName,
-      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-    });
-  }
-  if (!gradientRegistered) {
-    if (!tf.getGradient(KERNEL_NAME)) {
-      tf.registerGradient({
-        kernelName: KERNEL_NAME,
-        gradFunc: gradFunc as unknown as tf.GradFunc,
-      });
+    const outputs = allocateOutputs(spec, context.batch, linkPass.allocate(context.batch));
+    const tape = stepForward(spec, linkPass, context.batch, stepInputs, outputs);
+    context.inputs = stepInputs;
+    context.outputs = outputs;
+    context.tape = tape;
+    const { slots: n, width: w, readHeads: r, writeHeads: h } = spec;
+    const B = context.batch;
+    return [
+      { values: outputs.reads, shape: [B, r * w] },
+      { values: outputs.memory, shape: [B, n, w] },
+      { values: outputs.usage, shape: [B, n] },
+      { values: outputs.precedence, shape: [B, h, n] },
+      { values: outputs.readWeights, shape: [B, r, n] },
+      { values: outputs.writeWeights, shape: [B, h, n] },
+      { values: outputs.allocation, shape: [B, h, n] },
+      { values: new Float32Array(1), shape: [] }, // the token of the new link
+    ];
+  },
+  backward(dys, context) {
+    const { inputs, outputs, tape, nextRecord } = context;
+    if (!inputs || !outputs || !tape || !nextRecord) {
+      throw new MannError('fused DNC step: gradient requested before the forward pass ran');
     }
-    gradientRegistered = true;
-  }
-}
+    const dLinkNext = nextRecord.grad;
+    nextRecord.grad = null;
+    const { spec, linkPass } = context.step;
+    const grads = stepBackward(spec, linkPass, inputs, outputs, tape, {
+      reads: dys[0] as Float32Array,
+      memory: dys[1] as Float32Array,
+      usage: dys[2] as Float32Array,
+      precedence: dys[3] as Float32Array,
+      readWeights: dys[4] as Float32Array,
+      writeWeights: dys[5] as Float32Array,
+      allocation: dys[6] as Float32Array,
+      link: dLinkNext,
+    });
+    // The tape node keeps the context until the gradient computation ends: let go of the arrays.
+    context.inputs = undefined;
+    context.outputs = undefined;
+    context.tape = undefined;
+    if (context.prevRecord) addLinkGradient(context.prevRecord, grads.link);
+    const { slots: n, width: w, readHeads: r, writeHeads: h, interfaceSize } = spec;
+    const B = context.batch;
+    const result: Record<string, () => tf.Tensor> = {
+      interfaceVector: () => tf.tensor2d(grads.interfaceVector, [B, interfaceSize]),
+      memory: () => tf.tensor3d(grads.memory, [B, n, w]),
+      usage: () => tf.tensor2d(grads.usage, [B, n]),
+      precedence: () => tf.tensor3d(grads.precedence, [B, h, n]),
+      readWeights: () => tf.tensor3d(grads.readWeights, [B, r, n]),
+      // usage is bookkeeping: no gradient flows into w^w_{t-1} (deepmind/dnc)
+      writeWeights: () => tf.zeros([B, h, n]),
+      link: () =>
+        context.prevRecord ? tf.zeros([]) : tf.tensor(grads.link, [...context.linkShape]),
+    };
+    if (!context.prevRecord && spec.sparseCapacity > 0) {
+      result.linkColumns = () => tf.zeros([...context.linkShape]);
+    }
+    return result;
+  },
+});
 
 /**
  * The DNC memory step of a {@link DncMemoryConfig} as one TF.js kernel with a hand-written
@@ -243,7 +184,6 @@ export class FusedMemoryStep {
     interfaceVector: tf.Tensor2D,
     state: DncState,
   ): { reads: tf.Tensor2D; state: DncState; allocation: tf.Tensor3D } {
-    ensureRegistered();
     const { slots: n, writeHeads: h, readHeads: r, sparseCapacity } = this.spec;
     const batch = interfaceVector.shape[0];
     checkShape('state.usage', state.usage, [batch, n], '[B, N]');
@@ -293,13 +233,7 @@ export class FusedMemoryStep {
       linkShape = link.shape;
     }
     const context: CallContext = { step: this, batch, prevRecord, linkShape };
-    const outputs = tf.engine().runKernel(
-      KERNEL_NAME,
-      inputs as tf.NamedTensorMap,
-      {
-        context,
-      } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor[];
+    const outputs = stepOp(inputs, context);
     const [reads, memory, usage, precedence, readWeights, writeWeights, allocation, token] =
       outputs as [
         tf.Tensor2D,
