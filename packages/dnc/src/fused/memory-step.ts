@@ -22,6 +22,8 @@ import {
   eraseAndWriteForward,
   readVectorsBackward,
   readVectorsForward,
+  type EraseWrite,
+  type EraseWriteGradients,
 } from './memory-pass.js';
 import {
   precedenceBackward,
@@ -205,6 +207,22 @@ function allocateExampleTapes(
   });
 }
 
+/** An {@link EraseWrite} for `spec`, its arrays set per example by the caller. */
+function eraseWriteRecord(spec: FusedStepSpec): EraseWrite {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    width: spec.width,
+    writeHeads: spec.writeHeads,
+    prev: empty,
+    writes: empty,
+    act: empty,
+    eraseAt: spec.offsets.eraseVectors,
+    vectorsAt: spec.offsets.writeVectors,
+    retention: null,
+  };
+}
+
 /** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
 export function stepForward(
   spec: FusedStepSpec,
@@ -221,6 +239,7 @@ export function stepForward(
   const rows = rowKernelsFor(w);
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
+  const eraseWrite = eraseWriteRecord(spec);
   for (let b = 0; b < batch; b++) {
     const tape = examples[b] as ExampleTape;
     const act = tape.act;
@@ -262,18 +281,11 @@ export function stepForward(
     );
     // 5. erase and write
     const next = view(out.memory, b, n * w);
-    eraseAndWriteForward(
-      n,
-      w,
-      h,
-      memory,
-      writes,
-      act,
-      offsets.eraseVectors,
-      offsets.writeVectors,
-      spec.deallocation ? tape.allocation.retention : null,
-      next,
-    );
+    eraseWrite.prev = memory;
+    eraseWrite.writes = writes;
+    eraseWrite.act = act;
+    eraseWrite.retention = spec.deallocation ? tape.allocation.retention : null;
+    eraseAndWriteForward(eraseWrite, next);
     // 6. link from the OLD precedence, f and b through the NEW link; then the precedence
     const prevPrecedence = view(input.precedence, b, h * n);
     linkPass.forward(
@@ -361,6 +373,15 @@ export function stepBackward(
     const to = scratch32(key, size);
     to.set(view(from, b, size));
     return to;
+  };
+  const eraseWrite = eraseWriteRecord(spec);
+  const empty = new Float32Array(0);
+  const eraseWriteGrads: EraseWriteGradients = {
+    dNext: empty,
+    dPrev: empty,
+    dWrites: empty,
+    dAct: empty,
+    dRetention: null,
   };
   for (let b = 0; b < batch; b++) {
     const ex = tape.examples[b] as ExampleTape;
@@ -468,22 +489,16 @@ export function stepBackward(
     // 5. erase and write
     const dRetention = spec.deallocation ? scratch32('step.dRetention', n) : null;
     const dMemory = view(dIn.memory, b, n * w);
-    eraseAndWriteBackward(
-      n,
-      w,
-      h,
-      memory,
-      writes,
-      act,
-      offsets.eraseVectors,
-      offsets.writeVectors,
-      spec.deallocation ? ex.allocation.retention : null,
-      dNext,
-      dMemory,
-      dWrites,
-      dAct,
-      dRetention,
-    );
+    eraseWrite.prev = memory;
+    eraseWrite.writes = writes;
+    eraseWrite.act = act;
+    eraseWrite.retention = spec.deallocation ? ex.allocation.retention : null;
+    eraseWriteGrads.dNext = dNext;
+    eraseWriteGrads.dPrev = dMemory;
+    eraseWriteGrads.dWrites = dWrites;
+    eraseWriteGrads.dAct = dAct;
+    eraseWriteGrads.dRetention = dRetention;
+    eraseAndWriteBackward(eraseWrite, eraseWriteGrads);
     // 4. write weighting and the content weights on M_{t-1}
     const dWriteContent = scratch32('step.dWriteContent', h * n);
     writeWeightingBackward(
