@@ -13,6 +13,8 @@ import {
   allocationBackward,
   allocationForward,
   allocationTapeSize,
+  type AllocationGradients,
+  type AllocationStep,
   type AllocationTape,
 } from './allocation-pass.js';
 import { Carver, rowKernelsFor, scratch32 } from '@mann/core/fused';
@@ -34,6 +36,10 @@ import {
   sharpenForward,
   writeWeightingBackward,
   writeWeightingForward,
+  type ReadWeighting,
+  type ReadWeightingGradients,
+  type WriteWeighting,
+  type WriteWeightingGradients,
 } from './weighting-pass.js';
 import type { LinkArrays, LinkPass } from './link-pass.js';
 
@@ -223,6 +229,58 @@ function eraseWriteRecord(spec: FusedStepSpec): EraseWrite {
   };
 }
 
+/** An {@link AllocationStep} for `spec`, its arrays set per example by the caller. */
+function allocationRecord(spec: FusedStepSpec, gates: Float32Array): AllocationStep {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    readHeads: spec.readHeads,
+    writeHeads: spec.writeHeads,
+    prevUsage: empty,
+    prevWrites: empty,
+    prevReads: empty,
+    freeGates: empty,
+    gates,
+    usage: empty,
+    allocation: empty,
+    tape: allocateAllocationTape(
+      0,
+      0,
+      new Carver(new Float32Array(0)),
+      new Carver(new Int32Array(0)),
+    ),
+  };
+}
+
+/** A {@link WriteWeighting} for `spec`, its arrays set per example by the caller. */
+function writeWeightingRecord(spec: FusedStepSpec): WriteWeighting {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    writeHeads: spec.writeHeads,
+    act: empty,
+    allocationGatesAt: spec.offsets.allocationGates,
+    writeGatesAt: spec.offsets.writeGates,
+    allocation: empty,
+    content: empty,
+  };
+}
+
+/** A {@link ReadWeighting} for `spec`, its arrays set per example by the caller. */
+function readWeightingRecord(spec: FusedStepSpec): ReadWeighting {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    readHeads: spec.readHeads,
+    writeHeads: spec.writeHeads,
+    act: empty,
+    modesAt: spec.offsets.readModes,
+    content: empty,
+    backward: empty,
+    forward: empty,
+  };
+}
+
 /** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
 export function stepForward(
   spec: FusedStepSpec,
@@ -240,6 +298,9 @@ export function stepForward(
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
   const eraseWrite = eraseWriteRecord(spec);
+  const allocationStep = allocationRecord(spec, gates);
+  const writeMix = writeWeightingRecord(spec);
+  const readMix = readWeightingRecord(spec);
   for (let b = 0; b < batch; b++) {
     const tape = examples[b] as ExampleTape;
     const act = tape.act;
@@ -254,31 +315,20 @@ export function stepForward(
         (act[offsets.allocationGates + k] as number) * (act[offsets.writeGates + k] as number);
     }
     // 1-3. retention, usage, allocation
-    allocationForward(
-      n,
-      r,
-      h,
-      view(input.usage, b, n),
-      view(input.writeWeights, b, h * n),
-      prevReads,
-      act.subarray(offsets.freeGates, offsets.freeGates + r),
-      gates,
-      usage,
-      allocation,
-      tape.allocation,
-    );
+    allocationStep.prevUsage = view(input.usage, b, n);
+    allocationStep.prevWrites = view(input.writeWeights, b, h * n);
+    allocationStep.prevReads = prevReads;
+    allocationStep.freeGates = act.subarray(offsets.freeGates, offsets.freeGates + r);
+    allocationStep.usage = usage;
+    allocationStep.allocation = allocation;
+    allocationStep.tape = tape.allocation;
+    allocationForward(allocationStep);
     // 4. write weighting from the content weights on M_{t-1}
     contentForward(rows, n, w, writeHeads, memory, act, tape.writeContent, tape.writeContentTape);
-    writeWeightingForward(
-      n,
-      h,
-      act,
-      offsets.allocationGates,
-      offsets.writeGates,
-      allocation,
-      tape.writeContent,
-      writes,
-    );
+    writeMix.act = act;
+    writeMix.allocation = allocation;
+    writeMix.content = tape.writeContent;
+    writeWeightingForward(writeMix, writes);
     // 5. erase and write
     const next = view(out.memory, b, n * w);
     eraseWrite.prev = memory;
@@ -313,17 +363,11 @@ export function stepForward(
     // 7. read weightings from the content weights on M_t and the link weightings
     contentForward(rows, n, w, readHeads, next, act, tape.readContent, tape.readContentTape);
     const readWeights = view(out.readWeights, b, r * n);
-    readWeightingForward(
-      n,
-      r,
-      h,
-      act,
-      offsets.readModes,
-      tape.readContent,
-      tape.sharpBackward,
-      tape.sharpForward,
-      readWeights,
-    );
+    readMix.act = act;
+    readMix.content = tape.readContent;
+    readMix.backward = tape.sharpBackward;
+    readMix.forward = tape.sharpForward;
+    readWeightingForward(readMix, readWeights);
     // 8. read vectors
     readVectorsForward(rows, n, w, r, next, readWeights, view(out.reads, b, r * w));
   }
@@ -383,6 +427,31 @@ export function stepBackward(
     dAct: empty,
     dRetention: null,
   };
+  const allocationStep = allocationRecord(spec, empty);
+  const allocationGrads: AllocationGradients = {
+    dUsage: empty,
+    dAllocation: empty,
+    dPrevUsage: empty,
+    dPrevReads: empty,
+    dFreeGates: empty,
+    dGates: empty,
+    dRetention: null,
+  };
+  const writeMix = writeWeightingRecord(spec);
+  const writeMixGrads: WriteWeightingGradients = {
+    dWrites: empty,
+    dAllocation: empty,
+    dContent: empty,
+    dAct: empty,
+  };
+  const readMix = readWeightingRecord(spec);
+  const readMixGrads: ReadWeightingGradients = {
+    dWeights: empty,
+    dContent: empty,
+    dBackward: empty,
+    dForward: empty,
+    dAct: empty,
+  };
   for (let b = 0; b < batch; b++) {
     const ex = tape.examples[b] as ExampleTape;
     const act = ex.act;
@@ -415,21 +484,16 @@ export function stepBackward(
     const dReadContent = scratch32('step.dReadContent', r * n);
     const dSharpBackward = scratch32('step.dSharpBackward', h * r * n);
     const dSharpForward = scratch32('step.dSharpForward', h * r * n);
-    readWeightingBackward(
-      n,
-      r,
-      h,
-      act,
-      offsets.readModes,
-      ex.readContent,
-      ex.sharpBackward,
-      ex.sharpForward,
-      dReadWeights,
-      dReadContent,
-      dSharpBackward,
-      dSharpForward,
-      dAct,
-    );
+    readMix.act = act;
+    readMix.content = ex.readContent;
+    readMix.backward = ex.sharpBackward;
+    readMix.forward = ex.sharpForward;
+    readMixGrads.dWeights = dReadWeights;
+    readMixGrads.dContent = dReadContent;
+    readMixGrads.dBackward = dSharpBackward;
+    readMixGrads.dForward = dSharpForward;
+    readMixGrads.dAct = dAct;
+    readWeightingBackward(readMix, readMixGrads);
     contentBackward(
       rows,
       n,
@@ -501,19 +565,14 @@ export function stepBackward(
     eraseAndWriteBackward(eraseWrite, eraseWriteGrads);
     // 4. write weighting and the content weights on M_{t-1}
     const dWriteContent = scratch32('step.dWriteContent', h * n);
-    writeWeightingBackward(
-      n,
-      h,
-      act,
-      offsets.allocationGates,
-      offsets.writeGates,
-      allocation,
-      ex.writeContent,
-      dWrites,
-      dAllocation,
-      dWriteContent,
-      dAct,
-    );
+    writeMix.act = act;
+    writeMix.allocation = allocation;
+    writeMix.content = ex.writeContent;
+    writeMixGrads.dWrites = dWrites;
+    writeMixGrads.dAllocation = dAllocation;
+    writeMixGrads.dContent = dWriteContent;
+    writeMixGrads.dAct = dAct;
+    writeWeightingBackward(writeMix, writeMixGrads);
     contentBackward(
       rows,
       n,
@@ -535,24 +594,20 @@ export function stepBackward(
     }
     const dGates = scratch32('step.dGates', h);
     const dFreeGates = scratch32('step.dFreeGates', r);
-    allocationBackward(
-      n,
-      r,
-      h,
-      view(input.usage, b, n),
-      prevReads,
-      act.subarray(offsets.freeGates, offsets.freeGates + r),
-      gates,
-      allocation,
-      ex.allocation,
-      view(grads.usage, b, n),
-      dAllocation,
-      view(dIn.usage, b, n),
-      dPrevReads,
-      dFreeGates,
-      dGates,
-      dRetention,
-    );
+    allocationStep.prevUsage = view(input.usage, b, n);
+    allocationStep.prevReads = prevReads;
+    allocationStep.freeGates = act.subarray(offsets.freeGates, offsets.freeGates + r);
+    allocationStep.gates = gates;
+    allocationStep.allocation = allocation;
+    allocationStep.tape = ex.allocation;
+    allocationGrads.dUsage = view(grads.usage, b, n);
+    allocationGrads.dAllocation = dAllocation;
+    allocationGrads.dPrevUsage = view(dIn.usage, b, n);
+    allocationGrads.dPrevReads = dPrevReads;
+    allocationGrads.dFreeGates = dFreeGates;
+    allocationGrads.dGates = dGates;
+    allocationGrads.dRetention = dRetention;
+    allocationBackward(allocationStep, allocationGrads);
     for (let k = 0; k < r; k++)
       dAct[offsets.freeGates + k] =
         (dAct[offsets.freeGates + k] as number) + (dFreeGates[k] as number);
