@@ -5,6 +5,8 @@ import {
   contentBackward,
   contentForward,
   contentTapeSize,
+  type ContentAddress,
+  type ContentGradients,
   type ContentHeads,
   type ContentTape,
 } from './content-pass.js';
@@ -17,7 +19,7 @@ import {
   type AllocationStep,
   type AllocationTape,
 } from './allocation-pass.js';
-import { Carver, rowKernelsFor, scratch32 } from '@mann/core/fused';
+import { Carver, rowKernelsFor, scratch32, type RowKernels } from '@mann/core/fused';
 import { freshArrays, type Allocator } from '@mann/core/fused';
 import {
   eraseAndWriteBackward,
@@ -281,6 +283,25 @@ function readWeightingRecord(spec: FusedStepSpec): ReadWeighting {
   };
 }
 
+/** A {@link ContentAddress} of one set of `spec`'s heads, its arrays set per example. */
+function contentRecord(
+  spec: FusedStepSpec,
+  rows: RowKernels,
+  contentHeads: ContentHeads,
+): ContentAddress {
+  const empty = new Float32Array(0);
+  return {
+    rows,
+    slots: spec.slots,
+    width: spec.width,
+    heads: contentHeads,
+    memory: empty,
+    act: empty,
+    weights: empty,
+    tape: { cosine: empty, rowNorms: empty, keyNorms: empty },
+  };
+}
+
 /** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
 export function stepForward(
   spec: FusedStepSpec,
@@ -299,6 +320,8 @@ export function stepForward(
   const gates = scratch32('step.gates', h);
   const eraseWrite = eraseWriteRecord(spec);
   const allocationStep = allocationRecord(spec, gates);
+  const readContent = contentRecord(spec, rows, readHeads);
+  const writeContent = contentRecord(spec, rows, writeHeads);
   const writeMix = writeWeightingRecord(spec);
   const readMix = readWeightingRecord(spec);
   for (let b = 0; b < batch; b++) {
@@ -324,7 +347,11 @@ export function stepForward(
     allocationStep.tape = tape.allocation;
     allocationForward(allocationStep);
     // 4. write weighting from the content weights on M_{t-1}
-    contentForward(rows, n, w, writeHeads, memory, act, tape.writeContent, tape.writeContentTape);
+    writeContent.memory = memory;
+    writeContent.act = act;
+    writeContent.weights = tape.writeContent;
+    writeContent.tape = tape.writeContentTape;
+    contentForward(writeContent);
     writeMix.act = act;
     writeMix.allocation = allocation;
     writeMix.content = tape.writeContent;
@@ -361,7 +388,11 @@ export function stepForward(
       }
     }
     // 7. read weightings from the content weights on M_t and the link weightings
-    contentForward(rows, n, w, readHeads, next, act, tape.readContent, tape.readContentTape);
+    readContent.memory = next;
+    readContent.act = act;
+    readContent.weights = tape.readContent;
+    readContent.tape = tape.readContentTape;
+    contentForward(readContent);
     const readWeights = view(out.readWeights, b, r * n);
     readMix.act = act;
     readMix.content = tape.readContent;
@@ -444,6 +475,9 @@ export function stepBackward(
     dContent: empty,
     dAct: empty,
   };
+  const readContent = contentRecord(spec, rows, readHeads);
+  const writeContent = contentRecord(spec, rows, writeHeads);
+  const contentGrads: ContentGradients = { dWeights: empty, dMemory: empty, dAct: empty };
   const readMix = readWeightingRecord(spec);
   const readMixGrads: ReadWeightingGradients = {
     dWeights: empty,
@@ -494,19 +528,14 @@ export function stepBackward(
     readMixGrads.dForward = dSharpForward;
     readMixGrads.dAct = dAct;
     readWeightingBackward(readMix, readMixGrads);
-    contentBackward(
-      rows,
-      n,
-      w,
-      readHeads,
-      next,
-      act,
-      ex.readContent,
-      ex.readContentTape,
-      dReadContent,
-      dNext,
-      dAct,
-    );
+    readContent.memory = next;
+    readContent.act = act;
+    readContent.weights = ex.readContent;
+    readContent.tape = ex.readContentTape;
+    contentGrads.dWeights = dReadContent;
+    contentGrads.dMemory = dNext;
+    contentGrads.dAct = dAct;
+    contentBackward(readContent, contentGrads);
     let dBackward = dSharpBackward;
     let dForward = dSharpForward;
     if (spec.linkSharpness) {
@@ -573,19 +602,14 @@ export function stepBackward(
     writeMixGrads.dContent = dWriteContent;
     writeMixGrads.dAct = dAct;
     writeWeightingBackward(writeMix, writeMixGrads);
-    contentBackward(
-      rows,
-      n,
-      w,
-      writeHeads,
-      memory,
-      act,
-      ex.writeContent,
-      ex.writeContentTape,
-      dWriteContent,
-      dMemory,
-      dAct,
-    );
+    writeContent.memory = memory;
+    writeContent.act = act;
+    writeContent.weights = ex.writeContent;
+    writeContent.tape = ex.writeContentTape;
+    contentGrads.dWeights = dWriteContent;
+    contentGrads.dMemory = dMemory;
+    contentGrads.dAct = dAct;
+    contentBackward(writeContent, contentGrads);
     // 1-3. allocation, usage, retention
     const gates = scratch32('step.gates', h);
     for (let k = 0; k < h; k++) {
