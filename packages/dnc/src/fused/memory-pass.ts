@@ -222,43 +222,49 @@ export function eraseAndWriteBackward(inputs: EraseWrite, grads: EraseWriteGradi
 }
 
 /**
+ * The inputs of one example's reads. A step builds one record and points its arrays at each
+ * example in turn, so the loop over the batch allocates no record.
+ */
+export interface ReadVectors {
+  /** The row kernels for rows of W. */
+  readonly rows: RowKernels;
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** W, the width of a memory row. */
+  readonly width: number;
+  /** R, the number of read heads. */
+  readonly readHeads: number;
+  /** M_t, [N, W]. */
+  memory: Float32Array;
+  /** w^r_t, [R, N]. */
+  weights: Float32Array;
+}
+
+/**
  * `r[k] = M_t^T w^r[k]`.
  *
- * @param memory - M_t, [N, W]
- * @param weights - w^r_t, [R, N]
  * @param reads - r_t, [R, W], written
  */
-export function readVectorsForward(
-  rows: RowKernels,
-  n: number,
-  w: number,
-  r: number,
-  memory: Float32Array,
-  weights: Float32Array,
-  reads: Float32Array,
-): void {
+export function readVectorsForward(read: ReadVectors, reads: Float32Array): void {
+  const { rows, slots: n, width: w, readHeads: r, memory, weights } = read;
   reads.fill(0, 0, r * w);
   rows.mix(n, w, memory, weights, r, reads);
 }
 
-/**
- * Gradients of {@link readVectorsForward}.
- *
- * @param dReads - dL/dr_t, [R, W]
- * @param dMemory - dL/dM_t, [N, W], added to
- * @param dWeights - dL/dw^r_t, [R, N], added to
- */
-export function readVectorsBackward(
-  rows: RowKernels,
-  n: number,
-  w: number,
-  r: number,
-  memory: Float32Array,
-  weights: Float32Array,
-  dReads: Float32Array,
-  dMemory: Float32Array,
-  dWeights: Float32Array,
-): void {
+/** The gradient buffers of {@link readVectorsBackward}, pointed at one example. */
+export interface ReadVectorsGradients {
+  /** dL/dr_t, [R, W]. */
+  dReads: Float32Array;
+  /** dL/dM_t, [N, W], added to. */
+  dMemory: Float32Array;
+  /** dL/dw^r_t, [R, N], added to. */
+  dWeights: Float32Array;
+}
+
+/** Gradients of {@link readVectorsForward}. */
+export function readVectorsBackward(read: ReadVectors, grads: ReadVectorsGradients): void {
+  const { rows, slots: n, width: w, readHeads: r, memory, weights } = read;
+  const { dReads, dMemory, dWeights } = grads;
   const products = scratch32('reads.products', r * n); // dr[k] . M[i]
   rows.dots(n, w, memory, dReads, r, products);
   for (let k = 0; k < r * n; k++) dWeights[k] = (dWeights[k] as number) + (products[k] as number);

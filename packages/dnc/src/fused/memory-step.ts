@@ -28,6 +28,8 @@ import {
   readVectorsForward,
   type EraseWrite,
   type EraseWriteGradients,
+  type ReadVectors,
+  type ReadVectorsGradients,
 } from './memory-pass.js';
 import {
   precedenceBackward,
@@ -302,6 +304,19 @@ function contentRecord(
   };
 }
 
+/** A {@link ReadVectors} for `spec`, its arrays set per example by the caller. */
+function readVectorsRecord(spec: FusedStepSpec, rows: RowKernels): ReadVectors {
+  const empty = new Float32Array(0);
+  return {
+    rows,
+    slots: spec.slots,
+    width: spec.width,
+    readHeads: spec.readHeads,
+    memory: empty,
+    weights: empty,
+  };
+}
+
 /** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
 export function stepForward(
   spec: FusedStepSpec,
@@ -322,6 +337,7 @@ export function stepForward(
   const allocationStep = allocationRecord(spec, gates);
   const readContent = contentRecord(spec, rows, readHeads);
   const writeContent = contentRecord(spec, rows, writeHeads);
+  const reader = readVectorsRecord(spec, rows);
   const writeMix = writeWeightingRecord(spec);
   const readMix = readWeightingRecord(spec);
   for (let b = 0; b < batch; b++) {
@@ -400,7 +416,9 @@ export function stepForward(
     readMix.forward = tape.sharpForward;
     readWeightingForward(readMix, readWeights);
     // 8. read vectors
-    readVectorsForward(rows, n, w, r, next, readWeights, view(out.reads, b, r * w));
+    reader.memory = next;
+    reader.weights = readWeights;
+    readVectorsForward(reader, view(out.reads, b, r * w));
   }
   return { batch, examples, link: linkTape };
 }
@@ -477,6 +495,8 @@ export function stepBackward(
   };
   const readContent = contentRecord(spec, rows, readHeads);
   const writeContent = contentRecord(spec, rows, writeHeads);
+  const reader = readVectorsRecord(spec, rows);
+  const readerGrads: ReadVectorsGradients = { dReads: empty, dMemory: empty, dWeights: empty };
   const contentGrads: ContentGradients = { dWeights: empty, dMemory: empty, dAct: empty };
   const readMix = readWeightingRecord(spec);
   const readMixGrads: ReadWeightingGradients = {
@@ -503,17 +523,12 @@ export function stepBackward(
     const dAllocation = copy('step.dAllocation', grads.allocation, b, h * n);
     const dPrevReads = view(dIn.readWeights, b, r * n);
     // 8. read vectors
-    readVectorsBackward(
-      rows,
-      n,
-      w,
-      r,
-      next,
-      readWeights,
-      view(grads.reads, b, r * w),
-      dNext,
-      dReadWeights,
-    );
+    reader.memory = next;
+    reader.weights = readWeights;
+    readerGrads.dReads = view(grads.reads, b, r * w);
+    readerGrads.dMemory = dNext;
+    readerGrads.dWeights = dReadWeights;
+    readVectorsBackward(reader, readerGrads);
     // 7. read weightings and the content weights on M_t
     const dReadContent = scratch32('step.dReadContent', r * n);
     const dSharpBackward = scratch32('step.dSharpBackward', h * r * n);
