@@ -71,29 +71,41 @@ const EPS32 = f32(ALLOCATION_EPSILON);
 const KEEP32 = f32(1 - ALLOCATION_EPSILON);
 
 /**
- * Retention psi, usage u_t and the allocation weighting of every write head.
- *
- * @param prevUsage - u_{t-1}, [N]
- * @param prevWrites - w^w_{t-1}, [H, N]
- * @param prevReads - w^r_{t-1}, [R, N]
- * @param freeGates - f, [R]
- * @param gates - g^a g^w per write head, [H]
- * @param usage - u_t, [N], written
- * @param allocation - a_t, [H, N], written
+ * The arrays of one example's retention, usage and allocation. A step builds one record and
+ * points its arrays at each example in turn, so the loop over the batch allocates no record.
  */
-export function allocationForward(
-  n: number,
-  r: number,
-  h: number,
-  prevUsage: Float32Array,
-  prevWrites: Float32Array,
-  prevReads: Float32Array,
-  freeGates: ArrayLike<number>,
-  gates: ArrayLike<number>,
-  usage: Float32Array,
-  allocation: Float32Array,
-  tape: AllocationTape,
-): void {
+export interface AllocationStep {
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** R, the number of read heads. */
+  readonly readHeads: number;
+  /** H, the number of write heads. */
+  readonly writeHeads: number;
+  /** u_{t-1}, [N]. */
+  prevUsage: Float32Array;
+  /** w^w_{t-1}, [H, N] (forward only). */
+  prevWrites: Float32Array;
+  /** w^r_{t-1}, [R, N]. */
+  prevReads: Float32Array;
+  /** f, [R]. */
+  freeGates: ArrayLike<number>;
+  /** g^a g^w per write head, [H]. */
+  gates: ArrayLike<number>;
+  /** u_t, [N], written by the forward pass (forward only). */
+  usage: Float32Array;
+  /** a_t, [H, N], written by the forward pass, read by the backward one. */
+  allocation: Float32Array;
+  /** The example's tape, written by the forward pass, read by the backward one. */
+  tape: AllocationTape;
+}
+
+/**
+ * Retention psi, usage u_t and the allocation weighting of every write head, written to
+ * `step.usage`, `step.allocation` and `step.tape`.
+ */
+export function allocationForward(step: AllocationStep): void {
+  const { slots: n, readHeads: r, writeHeads: h, prevUsage, prevWrites, prevReads } = step;
+  const { freeGates, gates, usage, allocation, tape } = step;
   const { retention, unwritten, headUsage, order, sorted, products } = tape;
   for (let i = 0; i < n; i++) {
     let psi = 1;
@@ -135,35 +147,32 @@ export function allocationForward(
   }
 }
 
+/** The gradient buffers of {@link allocationBackward}, pointed at one example. */
+export interface AllocationGradients {
+  /** dL/du_t from later uses, [N]. */
+  dUsage: Float32Array;
+  /** dL/da_t, [H, N]; modified (the head chain adds to it). */
+  dAllocation: Float32Array;
+  /** dL/du_{t-1}, [N], written. */
+  dPrevUsage: Float32Array;
+  /** dL/dw^r_{t-1}, [R, N], added to. */
+  dPrevReads: Float32Array;
+  /** dL/df, [R], written. */
+  dFreeGates: Float32Array;
+  /** dL/d(g^a g^w), [H], written. */
+  dGates: Float32Array;
+  /** dL/dpsi from elsewhere (deallocation), [N], or null. */
+  dRetention: Float32Array | null;
+}
+
 /**
- * Gradients of {@link allocationForward}. No gradient flows into w^w_{t-1} (deepmind/dnc).
- *
- * @param dUsage - dL/du_t from later uses, [N]
- * @param dAllocation - dL/da_t, [H, N]; modified (the head chain adds to it)
- * @param dPrevUsage - dL/du_{t-1}, [N], written
- * @param dPrevReads - dL/dw^r_{t-1}, [R, N], added to
- * @param dFreeGates - dL/df, [R], written
- * @param dGates - dL/d(g^a g^w), [H], written
- * @param dRetention - dL/dpsi from elsewhere (deallocation), [N], or null
+ * Gradients of {@link allocationForward}. No gradient flows into w^w_{t-1} (deepmind/dnc), so
+ * `step.prevWrites` and `step.usage` are not read.
  */
-export function allocationBackward(
-  n: number,
-  r: number,
-  h: number,
-  prevUsage: Float32Array,
-  prevReads: Float32Array,
-  freeGates: ArrayLike<number>,
-  gates: ArrayLike<number>,
-  allocation: Float32Array,
-  tape: AllocationTape,
-  dUsage: Float32Array,
-  dAllocation: Float32Array,
-  dPrevUsage: Float32Array,
-  dPrevReads: Float32Array,
-  dFreeGates: Float32Array,
-  dGates: Float32Array,
-  dRetention: Float32Array | null,
-): void {
+export function allocationBackward(step: AllocationStep, grads: AllocationGradients): void {
+  const { slots: n, readHeads: r, writeHeads: h, prevUsage, prevReads } = step;
+  const { freeGates, gates, allocation, tape } = step;
+  const { dUsage, dAllocation, dPrevUsage, dPrevReads, dFreeGates, dGates, dRetention } = grads;
   const { retention, unwritten, headUsage, order, sorted, products } = tape;
   const dHeadUsage = scratch('allocation.dHeadUsage', h * n);
   dGates.fill(0, 0, h);

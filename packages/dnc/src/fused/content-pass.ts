@@ -79,20 +79,32 @@ function rowNormsOf(
 }
 
 /**
- * @param memory - M, [N, W]
- * @param act - the activated interface vector
- * @param weights - C, [H, N], written
+ * One example's content addressing by one set of heads. A step builds one record per set of
+ * heads and points its arrays at each example in turn, so the loop over the batch allocates no
+ * record.
  */
-export function contentForward(
-  rows: RowKernels,
-  n: number,
-  w: number,
-  at: ContentHeads,
-  memory: Float32Array,
-  act: Float32Array,
-  weights: Float32Array,
-  tape: ContentTape,
-): void {
+export interface ContentAddress {
+  /** The row kernels for rows of W. */
+  readonly rows: RowKernels;
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** W, the width of a memory row. */
+  readonly width: number;
+  /** Where the heads find their parameters in `act`. */
+  readonly heads: ContentHeads;
+  /** M, [N, W]. */
+  memory: Float32Array;
+  /** The activated interface vector. */
+  act: Float32Array;
+  /** C, [H, N], written by {@link contentForward}, read by {@link contentBackward}. */
+  weights: Float32Array;
+  /** The tape, written by {@link contentForward}, read by {@link contentBackward}. */
+  tape: ContentTape;
+}
+
+/** The content weights C of `address.heads` on `address.memory`, into `address.weights`. */
+export function contentForward(address: ContentAddress): void {
+  const { rows, slots: n, width: w, heads: at, memory, act, weights, tape } = address;
   const eps = CONTENT_EPSILON;
   const { cosine, rowNorms, keyNorms } = tape;
   if (at.masks < 0) {
@@ -156,30 +168,26 @@ function softmaxOf(
   for (let i = from; i < from + n; i++) weights[i] = (weights[i] as number) / sum;
 }
 
+/** The gradient buffers of {@link contentBackward}, pointed at one example. */
+export interface ContentGradients {
+  /** dL/dC, [H, N]. */
+  dWeights: Float32Array;
+  /** dL/dM, [N, W], added to. */
+  dMemory: Float32Array;
+  /** dL/d(activated interface), added to at the heads' offsets. */
+  dAct: Float32Array;
+}
+
 /**
- * Adds dL/dM to `dMemory` and dL/d(keys, strengths, masks) to `dAct`, given dL/dC.
+ * Adds dL/dM to `grads.dMemory` and dL/d(keys, strengths, masks) to `grads.dAct`, given dL/dC.
  *
  * With D = |k m| |M[i] m| + eps and cos = dot / D: dL/ddot = dcos / D and
  * dL/dD = -dcos cos / D; |x| = sqrt(S + eps) gives dS = d|x| / (2 |x|), and
  * dS/dM = 2 m^2 M, dS_k/dk = 2 k m^2, dS/dm = 2 m M^2, dS_k/dm = 2 k^2 m.
- *
- * @param dWeights - dL/dC, [H, N]
- * @param dMemory - dL/dM, [N, W], added to
- * @param dAct - dL/d(activated interface), added to at the heads' offsets
  */
-export function contentBackward(
-  rows: RowKernels,
-  n: number,
-  w: number,
-  at: ContentHeads,
-  memory: Float32Array,
-  act: Float32Array,
-  weights: Float32Array,
-  tape: ContentTape,
-  dWeights: Float32Array,
-  dMemory: Float32Array,
-  dAct: Float32Array,
-): void {
+export function contentBackward(address: ContentAddress, grads: ContentGradients): void {
+  const { rows, slots: n, width: w, heads: at, memory, act, weights, tape } = address;
+  const { dWeights, dMemory, dAct } = grads;
   const eps = CONTENT_EPSILON;
   const { cosine, rowNorms, keyNorms } = tape;
   const masked = at.masks >= 0;

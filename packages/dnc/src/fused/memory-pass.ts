@@ -6,27 +6,40 @@ import type { RowKernels } from '@mann/core/fused';
 // heads, r = R read heads. Erase and write vectors come from the activated interface vector.
 
 /**
+ * The inputs of one example's erase and write. A step builds one record and points its arrays
+ * at each example in turn, so the loop over the batch allocates no record per example.
+ */
+export interface EraseWrite {
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** W, the width of a memory row. */
+  readonly width: number;
+  /** H, the number of write heads. */
+  readonly writeHeads: number;
+  /** M_{t-1}, [N, W]. */
+  prev: Float32Array;
+  /** w^w_t, [H, N]. */
+  writes: Float32Array;
+  /** The activated interface vector: e at `eraseAt` [H, W], v at `vectorsAt` [H, W]. */
+  act: Float32Array;
+  /** Offset of the erase vectors in `act`. */
+  readonly eraseAt: number;
+  /** Offset of the write vectors in `act`. */
+  readonly vectorsAt: number;
+  /** psi, [N], or null without DNC-MD deallocation. */
+  retention: Float32Array | null;
+}
+
+/**
  * `M_t = M_{t-1} * (psi 1^T) * prod_h (E - w_h e_h^T) + sum_h w_h v_h^T` (psi only with
  * DNC-MD deallocation).
  *
- * @param prev - M_{t-1}, [N, W]
- * @param writes - w^w_t, [H, N]
- * @param act - activated interface vector: e at `erase` [H, W], v at `vectors` [H, W]
- * @param retention - psi, [N], or null
  * @param next - M_t, [N, W], written
  */
-export function eraseAndWriteForward(
-  n: number,
-  w: number,
-  h: number,
-  prev: Float32Array,
-  writes: Float32Array,
-  act: Float32Array,
-  erase: number,
-  vectors: number,
-  retention: Float32Array | null,
-  next: Float32Array,
-): void {
+export function eraseAndWriteForward(inputs: EraseWrite, next: Float32Array): void {
+  const { slots: n, width: w, writeHeads: h, prev, writes, act, retention } = inputs;
+  const erase = inputs.eraseAt;
+  const vectors = inputs.vectorsAt;
   const runtime = h === 1 && w % 4 === 0 ? simdRuntime() : undefined;
   const kernels = runtime && rowKernelExports(runtime);
   if (runtime && kernels) {
@@ -80,31 +93,26 @@ export function eraseAndWriteForward(
   }
 }
 
-/**
- * Gradients of {@link eraseAndWriteForward}.
- *
- * @param dNext - dL/dM_t, [N, W]
- * @param dPrev - dL/dM_{t-1}, [N, W], added to
- * @param dWrites - dL/dw^w_t, [H, N], added to
- * @param dAct - dL/d(activated interface), added to at `erase` and `vectors`
- * @param dRetention - dL/dpsi, [N], added to (deallocation only)
- */
-export function eraseAndWriteBackward(
-  n: number,
-  w: number,
-  h: number,
-  prev: Float32Array,
-  writes: Float32Array,
-  act: Float32Array,
-  erase: number,
-  vectors: number,
-  retention: Float32Array | null,
-  dNext: Float32Array,
-  dPrev: Float32Array,
-  dWrites: Float32Array,
-  dAct: Float32Array,
-  dRetention: Float32Array | null,
-): void {
+/** The gradient buffers of {@link eraseAndWriteBackward}, pointed at one example. */
+export interface EraseWriteGradients {
+  /** dL/dM_t, [N, W]. */
+  dNext: Float32Array;
+  /** dL/dM_{t-1}, [N, W], added to. */
+  dPrev: Float32Array;
+  /** dL/dw^w_t, [H, N], added to. */
+  dWrites: Float32Array;
+  /** dL/d(activated interface), added to at `eraseAt` and `vectorsAt`. */
+  dAct: Float32Array;
+  /** dL/dpsi, [N], added to (deallocation only; otherwise null). */
+  dRetention: Float32Array | null;
+}
+
+/** Gradients of {@link eraseAndWriteForward}. */
+export function eraseAndWriteBackward(inputs: EraseWrite, grads: EraseWriteGradients): void {
+  const { slots: n, width: w, writeHeads: h, prev, writes, act, retention } = inputs;
+  const erase = inputs.eraseAt;
+  const vectors = inputs.vectorsAt;
+  const { dNext, dPrev, dWrites, dAct, dRetention } = grads;
   const runtime = h === 1 && w % 4 === 0 ? simdRuntime() : undefined;
   const kernels = runtime && rowKernelExports(runtime);
   if (runtime && kernels) {
@@ -214,43 +222,49 @@ export function eraseAndWriteBackward(
 }
 
 /**
+ * The inputs of one example's reads. A step builds one record and points its arrays at each
+ * example in turn, so the loop over the batch allocates no record.
+ */
+export interface ReadVectors {
+  /** The row kernels for rows of W. */
+  readonly rows: RowKernels;
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** W, the width of a memory row. */
+  readonly width: number;
+  /** R, the number of read heads. */
+  readonly readHeads: number;
+  /** M_t, [N, W]. */
+  memory: Float32Array;
+  /** w^r_t, [R, N]. */
+  weights: Float32Array;
+}
+
+/**
  * `r[k] = M_t^T w^r[k]`.
  *
- * @param memory - M_t, [N, W]
- * @param weights - w^r_t, [R, N]
  * @param reads - r_t, [R, W], written
  */
-export function readVectorsForward(
-  rows: RowKernels,
-  n: number,
-  w: number,
-  r: number,
-  memory: Float32Array,
-  weights: Float32Array,
-  reads: Float32Array,
-): void {
+export function readVectorsForward(read: ReadVectors, reads: Float32Array): void {
+  const { rows, slots: n, width: w, readHeads: r, memory, weights } = read;
   reads.fill(0, 0, r * w);
   rows.mix(n, w, memory, weights, r, reads);
 }
 
-/**
- * Gradients of {@link readVectorsForward}.
- *
- * @param dReads - dL/dr_t, [R, W]
- * @param dMemory - dL/dM_t, [N, W], added to
- * @param dWeights - dL/dw^r_t, [R, N], added to
- */
-export function readVectorsBackward(
-  rows: RowKernels,
-  n: number,
-  w: number,
-  r: number,
-  memory: Float32Array,
-  weights: Float32Array,
-  dReads: Float32Array,
-  dMemory: Float32Array,
-  dWeights: Float32Array,
-): void {
+/** The gradient buffers of {@link readVectorsBackward}, pointed at one example. */
+export interface ReadVectorsGradients {
+  /** dL/dr_t, [R, W]. */
+  dReads: Float32Array;
+  /** dL/dM_t, [N, W], added to. */
+  dMemory: Float32Array;
+  /** dL/dw^r_t, [R, N], added to. */
+  dWeights: Float32Array;
+}
+
+/** Gradients of {@link readVectorsForward}. */
+export function readVectorsBackward(read: ReadVectors, grads: ReadVectorsGradients): void {
+  const { rows, slots: n, width: w, readHeads: r, memory, weights } = read;
+  const { dReads, dMemory, dWeights } = grads;
   const products = scratch32('reads.products', r * n); // dr[k] . M[i]
   rows.dots(n, w, memory, dReads, r, products);
   for (let k = 0; k < r * n; k++) dWeights[k] = (dWeights[k] as number) + (products[k] as number);

@@ -5,6 +5,8 @@ import {
   contentBackward,
   contentForward,
   contentTapeSize,
+  type ContentAddress,
+  type ContentGradients,
   type ContentHeads,
   type ContentTape,
 } from './content-pass.js';
@@ -13,15 +15,21 @@ import {
   allocationBackward,
   allocationForward,
   allocationTapeSize,
+  type AllocationGradients,
+  type AllocationStep,
   type AllocationTape,
 } from './allocation-pass.js';
-import { Carver, rowKernelsFor, scratch32 } from '@mann/core/fused';
+import { Carver, rowKernelsFor, scratch32, type RowKernels } from '@mann/core/fused';
 import { freshArrays, type Allocator } from '@mann/core/fused';
 import {
   eraseAndWriteBackward,
   eraseAndWriteForward,
   readVectorsBackward,
   readVectorsForward,
+  type EraseWrite,
+  type EraseWriteGradients,
+  type ReadVectors,
+  type ReadVectorsGradients,
 } from './memory-pass.js';
 import {
   precedenceBackward,
@@ -32,6 +40,10 @@ import {
   sharpenForward,
   writeWeightingBackward,
   writeWeightingForward,
+  type ReadWeighting,
+  type ReadWeightingGradients,
+  type WriteWeighting,
+  type WriteWeightingGradients,
 } from './weighting-pass.js';
 import type { LinkArrays, LinkPass } from './link-pass.js';
 
@@ -205,6 +217,106 @@ function allocateExampleTapes(
   });
 }
 
+/** An {@link EraseWrite} for `spec`, its arrays set per example by the caller. */
+function eraseWriteRecord(spec: FusedStepSpec): EraseWrite {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    width: spec.width,
+    writeHeads: spec.writeHeads,
+    prev: empty,
+    writes: empty,
+    act: empty,
+    eraseAt: spec.offsets.eraseVectors,
+    vectorsAt: spec.offsets.writeVectors,
+    retention: null,
+  };
+}
+
+/** An {@link AllocationStep} for `spec`, its arrays set per example by the caller. */
+function allocationRecord(spec: FusedStepSpec, gates: Float32Array): AllocationStep {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    readHeads: spec.readHeads,
+    writeHeads: spec.writeHeads,
+    prevUsage: empty,
+    prevWrites: empty,
+    prevReads: empty,
+    freeGates: empty,
+    gates,
+    usage: empty,
+    allocation: empty,
+    tape: allocateAllocationTape(
+      0,
+      0,
+      new Carver(new Float32Array(0)),
+      new Carver(new Int32Array(0)),
+    ),
+  };
+}
+
+/** A {@link WriteWeighting} for `spec`, its arrays set per example by the caller. */
+function writeWeightingRecord(spec: FusedStepSpec): WriteWeighting {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    writeHeads: spec.writeHeads,
+    act: empty,
+    allocationGatesAt: spec.offsets.allocationGates,
+    writeGatesAt: spec.offsets.writeGates,
+    allocation: empty,
+    content: empty,
+  };
+}
+
+/** A {@link ReadWeighting} for `spec`, its arrays set per example by the caller. */
+function readWeightingRecord(spec: FusedStepSpec): ReadWeighting {
+  const empty = new Float32Array(0);
+  return {
+    slots: spec.slots,
+    readHeads: spec.readHeads,
+    writeHeads: spec.writeHeads,
+    act: empty,
+    modesAt: spec.offsets.readModes,
+    content: empty,
+    backward: empty,
+    forward: empty,
+  };
+}
+
+/** A {@link ContentAddress} of one set of `spec`'s heads, its arrays set per example. */
+function contentRecord(
+  spec: FusedStepSpec,
+  rows: RowKernels,
+  contentHeads: ContentHeads,
+): ContentAddress {
+  const empty = new Float32Array(0);
+  return {
+    rows,
+    slots: spec.slots,
+    width: spec.width,
+    heads: contentHeads,
+    memory: empty,
+    act: empty,
+    weights: empty,
+    tape: { cosine: empty, rowNorms: empty, keyNorms: empty },
+  };
+}
+
+/** A {@link ReadVectors} for `spec`, its arrays set per example by the caller. */
+function readVectorsRecord(spec: FusedStepSpec, rows: RowKernels): ReadVectors {
+  const empty = new Float32Array(0);
+  return {
+    rows,
+    slots: spec.slots,
+    width: spec.width,
+    readHeads: spec.readHeads,
+    memory: empty,
+    weights: empty,
+  };
+}
+
 /** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
 export function stepForward(
   spec: FusedStepSpec,
@@ -221,6 +333,13 @@ export function stepForward(
   const rows = rowKernelsFor(w);
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
+  const eraseWrite = eraseWriteRecord(spec);
+  const allocationStep = allocationRecord(spec, gates);
+  const readContent = contentRecord(spec, rows, readHeads);
+  const writeContent = contentRecord(spec, rows, writeHeads);
+  const reader = readVectorsRecord(spec, rows);
+  const writeMix = writeWeightingRecord(spec);
+  const readMix = readWeightingRecord(spec);
   for (let b = 0; b < batch; b++) {
     const tape = examples[b] as ExampleTape;
     const act = tape.act;
@@ -235,45 +354,31 @@ export function stepForward(
         (act[offsets.allocationGates + k] as number) * (act[offsets.writeGates + k] as number);
     }
     // 1-3. retention, usage, allocation
-    allocationForward(
-      n,
-      r,
-      h,
-      view(input.usage, b, n),
-      view(input.writeWeights, b, h * n),
-      prevReads,
-      act.subarray(offsets.freeGates, offsets.freeGates + r),
-      gates,
-      usage,
-      allocation,
-      tape.allocation,
-    );
+    allocationStep.prevUsage = view(input.usage, b, n);
+    allocationStep.prevWrites = view(input.writeWeights, b, h * n);
+    allocationStep.prevReads = prevReads;
+    allocationStep.freeGates = act.subarray(offsets.freeGates, offsets.freeGates + r);
+    allocationStep.usage = usage;
+    allocationStep.allocation = allocation;
+    allocationStep.tape = tape.allocation;
+    allocationForward(allocationStep);
     // 4. write weighting from the content weights on M_{t-1}
-    contentForward(rows, n, w, writeHeads, memory, act, tape.writeContent, tape.writeContentTape);
-    writeWeightingForward(
-      n,
-      h,
-      act,
-      offsets.allocationGates,
-      offsets.writeGates,
-      allocation,
-      tape.writeContent,
-      writes,
-    );
+    writeContent.memory = memory;
+    writeContent.act = act;
+    writeContent.weights = tape.writeContent;
+    writeContent.tape = tape.writeContentTape;
+    contentForward(writeContent);
+    writeMix.act = act;
+    writeMix.allocation = allocation;
+    writeMix.content = tape.writeContent;
+    writeWeightingForward(writeMix, writes);
     // 5. erase and write
     const next = view(out.memory, b, n * w);
-    eraseAndWriteForward(
-      n,
-      w,
-      h,
-      memory,
-      writes,
-      act,
-      offsets.eraseVectors,
-      offsets.writeVectors,
-      spec.deallocation ? tape.allocation.retention : null,
-      next,
-    );
+    eraseWrite.prev = memory;
+    eraseWrite.writes = writes;
+    eraseWrite.act = act;
+    eraseWrite.retention = spec.deallocation ? tape.allocation.retention : null;
+    eraseAndWriteForward(eraseWrite, next);
     // 6. link from the OLD precedence, f and b through the NEW link; then the precedence
     const prevPrecedence = view(input.precedence, b, h * n);
     linkPass.forward(
@@ -299,21 +404,21 @@ export function stepForward(
       }
     }
     // 7. read weightings from the content weights on M_t and the link weightings
-    contentForward(rows, n, w, readHeads, next, act, tape.readContent, tape.readContentTape);
+    readContent.memory = next;
+    readContent.act = act;
+    readContent.weights = tape.readContent;
+    readContent.tape = tape.readContentTape;
+    contentForward(readContent);
     const readWeights = view(out.readWeights, b, r * n);
-    readWeightingForward(
-      n,
-      r,
-      h,
-      act,
-      offsets.readModes,
-      tape.readContent,
-      tape.sharpBackward,
-      tape.sharpForward,
-      readWeights,
-    );
+    readMix.act = act;
+    readMix.content = tape.readContent;
+    readMix.backward = tape.sharpBackward;
+    readMix.forward = tape.sharpForward;
+    readWeightingForward(readMix, readWeights);
     // 8. read vectors
-    readVectorsForward(rows, n, w, r, next, readWeights, view(out.reads, b, r * w));
+    reader.memory = next;
+    reader.weights = readWeights;
+    readVectorsForward(reader, view(out.reads, b, r * w));
   }
   return { batch, examples, link: linkTape };
 }
@@ -362,6 +467,45 @@ export function stepBackward(
     to.set(view(from, b, size));
     return to;
   };
+  const eraseWrite = eraseWriteRecord(spec);
+  const empty = new Float32Array(0);
+  const eraseWriteGrads: EraseWriteGradients = {
+    dNext: empty,
+    dPrev: empty,
+    dWrites: empty,
+    dAct: empty,
+    dRetention: null,
+  };
+  const allocationStep = allocationRecord(spec, empty);
+  const allocationGrads: AllocationGradients = {
+    dUsage: empty,
+    dAllocation: empty,
+    dPrevUsage: empty,
+    dPrevReads: empty,
+    dFreeGates: empty,
+    dGates: empty,
+    dRetention: null,
+  };
+  const writeMix = writeWeightingRecord(spec);
+  const writeMixGrads: WriteWeightingGradients = {
+    dWrites: empty,
+    dAllocation: empty,
+    dContent: empty,
+    dAct: empty,
+  };
+  const readContent = contentRecord(spec, rows, readHeads);
+  const writeContent = contentRecord(spec, rows, writeHeads);
+  const reader = readVectorsRecord(spec, rows);
+  const readerGrads: ReadVectorsGradients = { dReads: empty, dMemory: empty, dWeights: empty };
+  const contentGrads: ContentGradients = { dWeights: empty, dMemory: empty, dAct: empty };
+  const readMix = readWeightingRecord(spec);
+  const readMixGrads: ReadWeightingGradients = {
+    dWeights: empty,
+    dContent: empty,
+    dBackward: empty,
+    dForward: empty,
+    dAct: empty,
+  };
   for (let b = 0; b < batch; b++) {
     const ex = tape.examples[b] as ExampleTape;
     const act = ex.act;
@@ -379,49 +523,34 @@ export function stepBackward(
     const dAllocation = copy('step.dAllocation', grads.allocation, b, h * n);
     const dPrevReads = view(dIn.readWeights, b, r * n);
     // 8. read vectors
-    readVectorsBackward(
-      rows,
-      n,
-      w,
-      r,
-      next,
-      readWeights,
-      view(grads.reads, b, r * w),
-      dNext,
-      dReadWeights,
-    );
+    reader.memory = next;
+    reader.weights = readWeights;
+    readerGrads.dReads = view(grads.reads, b, r * w);
+    readerGrads.dMemory = dNext;
+    readerGrads.dWeights = dReadWeights;
+    readVectorsBackward(reader, readerGrads);
     // 7. read weightings and the content weights on M_t
     const dReadContent = scratch32('step.dReadContent', r * n);
     const dSharpBackward = scratch32('step.dSharpBackward', h * r * n);
     const dSharpForward = scratch32('step.dSharpForward', h * r * n);
-    readWeightingBackward(
-      n,
-      r,
-      h,
-      act,
-      offsets.readModes,
-      ex.readContent,
-      ex.sharpBackward,
-      ex.sharpForward,
-      dReadWeights,
-      dReadContent,
-      dSharpBackward,
-      dSharpForward,
-      dAct,
-    );
-    contentBackward(
-      rows,
-      n,
-      w,
-      readHeads,
-      next,
-      act,
-      ex.readContent,
-      ex.readContentTape,
-      dReadContent,
-      dNext,
-      dAct,
-    );
+    readMix.act = act;
+    readMix.content = ex.readContent;
+    readMix.backward = ex.sharpBackward;
+    readMix.forward = ex.sharpForward;
+    readMixGrads.dWeights = dReadWeights;
+    readMixGrads.dContent = dReadContent;
+    readMixGrads.dBackward = dSharpBackward;
+    readMixGrads.dForward = dSharpForward;
+    readMixGrads.dAct = dAct;
+    readWeightingBackward(readMix, readMixGrads);
+    readContent.memory = next;
+    readContent.act = act;
+    readContent.weights = ex.readContent;
+    readContent.tape = ex.readContentTape;
+    contentGrads.dWeights = dReadContent;
+    contentGrads.dMemory = dNext;
+    contentGrads.dAct = dAct;
+    contentBackward(readContent, contentGrads);
     let dBackward = dSharpBackward;
     let dForward = dSharpForward;
     if (spec.linkSharpness) {
@@ -468,50 +597,34 @@ export function stepBackward(
     // 5. erase and write
     const dRetention = spec.deallocation ? scratch32('step.dRetention', n) : null;
     const dMemory = view(dIn.memory, b, n * w);
-    eraseAndWriteBackward(
-      n,
-      w,
-      h,
-      memory,
-      writes,
-      act,
-      offsets.eraseVectors,
-      offsets.writeVectors,
-      spec.deallocation ? ex.allocation.retention : null,
-      dNext,
-      dMemory,
-      dWrites,
-      dAct,
-      dRetention,
-    );
+    eraseWrite.prev = memory;
+    eraseWrite.writes = writes;
+    eraseWrite.act = act;
+    eraseWrite.retention = spec.deallocation ? ex.allocation.retention : null;
+    eraseWriteGrads.dNext = dNext;
+    eraseWriteGrads.dPrev = dMemory;
+    eraseWriteGrads.dWrites = dWrites;
+    eraseWriteGrads.dAct = dAct;
+    eraseWriteGrads.dRetention = dRetention;
+    eraseAndWriteBackward(eraseWrite, eraseWriteGrads);
     // 4. write weighting and the content weights on M_{t-1}
     const dWriteContent = scratch32('step.dWriteContent', h * n);
-    writeWeightingBackward(
-      n,
-      h,
-      act,
-      offsets.allocationGates,
-      offsets.writeGates,
-      allocation,
-      ex.writeContent,
-      dWrites,
-      dAllocation,
-      dWriteContent,
-      dAct,
-    );
-    contentBackward(
-      rows,
-      n,
-      w,
-      writeHeads,
-      memory,
-      act,
-      ex.writeContent,
-      ex.writeContentTape,
-      dWriteContent,
-      dMemory,
-      dAct,
-    );
+    writeMix.act = act;
+    writeMix.allocation = allocation;
+    writeMix.content = ex.writeContent;
+    writeMixGrads.dWrites = dWrites;
+    writeMixGrads.dAllocation = dAllocation;
+    writeMixGrads.dContent = dWriteContent;
+    writeMixGrads.dAct = dAct;
+    writeWeightingBackward(writeMix, writeMixGrads);
+    writeContent.memory = memory;
+    writeContent.act = act;
+    writeContent.weights = ex.writeContent;
+    writeContent.tape = ex.writeContentTape;
+    contentGrads.dWeights = dWriteContent;
+    contentGrads.dMemory = dMemory;
+    contentGrads.dAct = dAct;
+    contentBackward(writeContent, contentGrads);
     // 1-3. allocation, usage, retention
     const gates = scratch32('step.gates', h);
     for (let k = 0; k < h; k++) {
@@ -520,24 +633,20 @@ export function stepBackward(
     }
     const dGates = scratch32('step.dGates', h);
     const dFreeGates = scratch32('step.dFreeGates', r);
-    allocationBackward(
-      n,
-      r,
-      h,
-      view(input.usage, b, n),
-      prevReads,
-      act.subarray(offsets.freeGates, offsets.freeGates + r),
-      gates,
-      allocation,
-      ex.allocation,
-      view(grads.usage, b, n),
-      dAllocation,
-      view(dIn.usage, b, n),
-      dPrevReads,
-      dFreeGates,
-      dGates,
-      dRetention,
-    );
+    allocationStep.prevUsage = view(input.usage, b, n);
+    allocationStep.prevReads = prevReads;
+    allocationStep.freeGates = act.subarray(offsets.freeGates, offsets.freeGates + r);
+    allocationStep.gates = gates;
+    allocationStep.allocation = allocation;
+    allocationStep.tape = ex.allocation;
+    allocationGrads.dUsage = view(grads.usage, b, n);
+    allocationGrads.dAllocation = dAllocation;
+    allocationGrads.dPrevUsage = view(dIn.usage, b, n);
+    allocationGrads.dPrevReads = dPrevReads;
+    allocationGrads.dFreeGates = dFreeGates;
+    allocationGrads.dGates = dGates;
+    allocationGrads.dRetention = dRetention;
+    allocationBackward(allocationStep, allocationGrads);
     for (let k = 0; k < r; k++)
       dAct[offsets.freeGates + k] =
         (dAct[offsets.freeGates + k] as number) + (dFreeGates[k] as number);

@@ -7,22 +7,35 @@ import { SHARPNESS_EPSILON } from '../sharpness.js';
 // interface vector `act` at their offsets; their gradients go to the same offsets of `dAct`.
 
 /**
+ * The inputs of one example's write weighting. A step builds one record and points its arrays
+ * at each example in turn, so the loop over the batch allocates no record.
+ */
+export interface WriteWeighting {
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** H, the number of write heads. */
+  readonly writeHeads: number;
+  /** The activated interface vector: g^a at `allocationGatesAt`, g^w at `writeGatesAt`, [H] each. */
+  act: Float32Array;
+  /** Offset of the allocation gates g^a in `act`. */
+  readonly allocationGatesAt: number;
+  /** Offset of the write gates g^w in `act`. */
+  readonly writeGatesAt: number;
+  /** a, [H, N]. */
+  allocation: Float32Array;
+  /** c^w, [H, N]. */
+  content: Float32Array;
+}
+
+/**
  * `w^w[k] = g^w_k (g^a_k a[k] + (1 - g^a_k) c^w[k])`.
  *
- * @param allocation - a, [H, N]
- * @param content - c^w, [H, N]
  * @param writes - w^w, [H, N], written
  */
-export function writeWeightingForward(
-  n: number,
-  h: number,
-  act: Float32Array,
-  allocationGates: number,
-  writeGates: number,
-  allocation: Float32Array,
-  content: Float32Array,
-  writes: Float32Array,
-): void {
+export function writeWeightingForward(mix: WriteWeighting, writes: Float32Array): void {
+  const { slots: n, writeHeads: h, act, allocation, content } = mix;
+  const allocationGates = mix.allocationGatesAt;
+  const writeGates = mix.writeGatesAt;
   for (let k = 0; k < h; k++) {
     const ga = act[allocationGates + k] as number;
     const gw = act[writeGates + k] as number;
@@ -32,24 +45,24 @@ export function writeWeightingForward(
   }
 }
 
-/**
- * @param dWrites - dL/dw^w, [H, N]
- * @param dAllocation - dL/da, [H, N], added to
- * @param dContent - dL/dc^w, [H, N], written
- */
-export function writeWeightingBackward(
-  n: number,
-  h: number,
-  act: Float32Array,
-  allocationGates: number,
-  writeGates: number,
-  allocation: Float32Array,
-  content: Float32Array,
-  dWrites: Float32Array,
-  dAllocation: Float32Array,
-  dContent: Float32Array,
-  dAct: Float32Array,
-): void {
+/** The gradient buffers of {@link writeWeightingBackward}, pointed at one example. */
+export interface WriteWeightingGradients {
+  /** dL/dw^w, [H, N]. */
+  dWrites: Float32Array;
+  /** dL/da, [H, N], added to. */
+  dAllocation: Float32Array;
+  /** dL/dc^w, [H, N], written. */
+  dContent: Float32Array;
+  /** dL/d(activated interface), added to at the gates' offsets. */
+  dAct: Float32Array;
+}
+
+/** Gradients of {@link writeWeightingForward}. */
+export function writeWeightingBackward(mix: WriteWeighting, grads: WriteWeightingGradients): void {
+  const { slots: n, writeHeads: h, act, allocation, content } = mix;
+  const allocationGates = mix.allocationGatesAt;
+  const writeGates = mix.writeGatesAt;
+  const { dWrites, dAllocation, dContent, dAct } = grads;
   for (let k = 0; k < h; k++) {
     const ga = act[allocationGates + k] as number;
     const gw = act[writeGates + k] as number;
@@ -181,24 +194,36 @@ export function sharpenBackward(
 }
 
 /**
+ * The inputs of one example's read weighting. A step builds one record and points its arrays
+ * at each example in turn, so the loop over the batch allocates no record.
+ */
+export interface ReadWeighting {
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** R, the number of read heads. */
+  readonly readHeads: number;
+  /** H, the number of write heads. */
+  readonly writeHeads: number;
+  /** The activated interface vector: the read modes pi at `modesAt`, [R, 1 + 2H]. */
+  act: Float32Array;
+  /** Offset of the read modes in `act`. */
+  readonly modesAt: number;
+  /** c^r, [R, N]. */
+  content: Float32Array;
+  /** b, [H, R, N]. */
+  backward: Float32Array;
+  /** f, [H, R, N]. */
+  forward: Float32Array;
+}
+
+/**
  * `w^r[k] = sum_h pi[k, h] b[h, k] + pi[k, H] c^r[k] + sum_h pi[k, H + 1 + h] f[h, k]`.
  *
- * @param content - c^r, [R, N]
- * @param backward - b, [H, R, N]
- * @param forward - f, [H, R, N]
  * @param weights - w^r, [R, N], written
  */
-export function readWeightingForward(
-  n: number,
-  r: number,
-  h: number,
-  act: Float32Array,
-  modes: number,
-  content: Float32Array,
-  backward: Float32Array,
-  forward: Float32Array,
-  weights: Float32Array,
-): void {
+export function readWeightingForward(mix: ReadWeighting, weights: Float32Array): void {
+  const { slots: n, readHeads: r, writeHeads: h, act, content, backward, forward } = mix;
+  const modes = mix.modesAt;
   const q = 1 + 2 * h;
   for (let k = 0; k < r; k++) {
     const pi = modes + k * q;
@@ -218,27 +243,25 @@ export function readWeightingForward(
   }
 }
 
-/**
- * @param dWeights - dL/dw^r, [R, N]
- * @param dContent - dL/dc^r, [R, N], written
- * @param dBackward - dL/db, [H, R, N], written
- * @param dForward - dL/df, [H, R, N], written
- */
-export function readWeightingBackward(
-  n: number,
-  r: number,
-  h: number,
-  act: Float32Array,
-  modes: number,
-  content: Float32Array,
-  backward: Float32Array,
-  forward: Float32Array,
-  dWeights: Float32Array,
-  dContent: Float32Array,
-  dBackward: Float32Array,
-  dForward: Float32Array,
-  dAct: Float32Array,
-): void {
+/** The gradient buffers of {@link readWeightingBackward}, pointed at one example. */
+export interface ReadWeightingGradients {
+  /** dL/dw^r, [R, N]. */
+  dWeights: Float32Array;
+  /** dL/dc^r, [R, N], written. */
+  dContent: Float32Array;
+  /** dL/db, [H, R, N], written. */
+  dBackward: Float32Array;
+  /** dL/df, [H, R, N], written. */
+  dForward: Float32Array;
+  /** dL/d(activated interface), added to at the read modes. */
+  dAct: Float32Array;
+}
+
+/** Gradients of {@link readWeightingForward}. */
+export function readWeightingBackward(mix: ReadWeighting, grads: ReadWeightingGradients): void {
+  const { slots: n, readHeads: r, writeHeads: h, act, content, backward, forward } = mix;
+  const modes = mix.modesAt;
+  const { dWeights, dContent, dBackward, dForward, dAct } = grads;
   const q = 1 + 2 * h;
   for (let k = 0; k < r; k++) {
     const pi = modes + k * q;

@@ -55,28 +55,46 @@ function shiftAdd(
 }
 
 /**
+ * One head of one batch element in a fused step: where its [N] blocks sit and its activated
+ * parameters. The step builds one record and updates its fields head by head, so the hot loop
+ * allocates nothing; the named fields keep the offsets from being swapped.
+ */
+export interface HeadAddress {
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** k: the S = 2k + 1 shifts run from -k to k. */
+  readonly shiftRange: number;
+  /** The step's tape of intermediate values. */
+  readonly tape: HeadTape;
+  /** w_{t-1} of every head. */
+  readonly previous: Float32Array;
+  /** w_t of every head (written by {@link addressHead}, read by {@link addressHeadBackward}). */
+  readonly weights: Float32Array;
+  /** The shift weights s of every head, S each. */
+  readonly shift: Float64Array;
+  /** Offset of the head's [N] block in the tape arrays, `previous` and `weights`. */
+  at: number;
+  /** Offset of the head's S shift weights in `shift`. */
+  shiftAt: number;
+  /** beta, the key strength. */
+  beta: number;
+  /** g, the interpolation gate. */
+  gate: number;
+  /** gamma, the sharpening exponent. */
+  gamma: number;
+}
+
+/**
  * One head's weighting from its cosines (Graves et al. 2014, eqs. 5-9):
  * w_c = softmax(beta cos), w_g = w_{t-1} + g (w_c - w_{t-1}),
  * w_s[i] = sum_s shift[s] w_g[(i - s + k) mod N], w = softmax(gamma log(w_s + eps)).
+ * Writes the head's block of `head.weights` and of the tape.
  *
- * @param at - offset of the head's [N] block in the tape arrays, `previous` and `weights`
- * @param shift - s, the S = 2k + 1 shift weights at `so`
  * @param scratch - [N]
  */
-export function addressHead(
-  N: number,
-  k: number,
-  tape: HeadTape,
-  at: number,
-  previous: Float32Array,
-  beta: number,
-  gate: number,
-  shift: Float64Array,
-  so: number,
-  gamma: number,
-  weights: Float32Array,
-  scratch: Float64Array,
-): void {
+export function addressHead(head: HeadAddress, scratch: Float64Array): void {
+  const { slots: N, shiftRange: k, tape, at, previous, beta, gate, shift, gamma, weights } = head;
+  const so = head.shiftAt;
   const { cosine, content, gated, shifted, logShifted } = tape;
   // w_c = softmax(beta cos)
   let max = -Infinity;
@@ -131,38 +149,50 @@ export function headScratch(N: number, shifts: number): HeadScratch {
 }
 
 /**
- * Backward of {@link addressHead} and of the cosine's division: from dL/dw (in `dW` at `dwo`)
- * to dL/dw_{t-1} (written to `dPrevious` at `at`), dL/d(k . M[i]) (written to `dDot` at
- * `dwo`), dL/d|M[i]| / |M[i]| (added to `dRow`), the raw shift logits' gradients (written to
- * `dShiftLogits` at `dso`), and `out` = [dL/dbeta, dL/dg, dL/dgamma, dL/d|k|].
- *
- * @param keyNorm - |k|; rowNorm[ro + i] = |M[i]|
+ * The norms and gradient buffers of {@link addressHeadBackward} for one head. Like
+ * {@link HeadAddress}, built once per backward step and updated head by head.
+ */
+export interface HeadGradients {
+  /** |k|, the head's key norm. */
+  keyNorm: number;
+  /** |M[i]| at `rowAt + i`. */
+  readonly rowNorm: Float64Array;
+  /** Offset of the batch element's N row norms in `rowNorm`. */
+  rowAt: number;
+  /** dL/dw, read at `dwAt`. */
+  dW: Float64Array;
+  /** Offset of the head's [N] block in `dW` and `dDot`. */
+  dwAt: number;
+  /** dL/dw_{t-1}, written at `head.at`. */
+  readonly dPrevious: Float32Array;
+  /** dL/d(k . M[i]), written at `dwAt`. */
+  dDot: Float64Array;
+  /** dL/d|M[i]| / |M[i]|, [N], added to. */
+  dRow: Float64Array;
+  /** The raw shift logits' gradients, written at `dShiftAt`. */
+  readonly dShiftLogits: Float32Array;
+  /** Offset of the head's S shift logits in `dShiftLogits`. */
+  dShiftAt: number;
+  /** Written: [dL/dbeta, dL/dg, dL/dgamma, dL/d|k|]. */
+  readonly out: Float64Array;
+}
+
+/**
+ * Backward of {@link addressHead} and of the cosine's division: from dL/dw to dL/dw_{t-1},
+ * dL/d(k . M[i]), dL/d|M[i]| / |M[i]|, the raw shift logits' gradients and
+ * [dL/dbeta, dL/dg, dL/dgamma, dL/d|k|], each where {@link HeadGradients} places it.
  */
 export function addressHeadBackward(
-  N: number,
-  k: number,
-  tape: HeadTape,
-  at: number,
-  previous: Float32Array,
-  weights: Float32Array,
-  beta: number,
-  gate: number,
-  shift: Float64Array,
-  so: number,
-  gamma: number,
-  keyNorm: number,
-  rowNorm: Float64Array,
-  ro: number,
-  dW: Float64Array,
-  dwo: number,
-  dPrevious: Float32Array,
-  dDot: Float64Array,
-  dRow: Float64Array,
-  dShiftLogits: Float32Array,
-  dso: number,
-  out: Float64Array,
+  head: HeadAddress,
+  grads: HeadGradients,
   scratch: HeadScratch,
 ): void {
+  const { slots: N, shiftRange: k, tape, at, previous, weights, beta, gate, shift, gamma } = head;
+  const so = head.shiftAt;
+  const { keyNorm, rowNorm, dW, dPrevious, dDot, dRow, dShiftLogits, out } = grads;
+  const ro = grads.rowAt;
+  const dwo = grads.dwAt;
+  const dso = grads.dShiftAt;
   const { cosine, content, gated, shifted, logShifted } = tape;
   const { dShifted, dGated, dShift } = scratch;
   // w = softmax(gamma log(w_s + eps)): dl = w (dw - sum dw w), dgamma = sum dl log(w_s + eps)

@@ -9,28 +9,108 @@ import { CONTENT_EPSILON } from '@mann/core';
 // third faster in V8 than accumulating into arrays).
 
 /**
+ * The sizes of a step and the offsets of batch element b's blocks in the step's arrays.
+ * `jsPasses` keeps one record and moves it from element to element ({@link moveTo}), so the
+ * passes allocate no record per element; the named offsets cannot be swapped silently.
+ */
+interface BlockAt {
+  /** N, the number of memory slots. */
+  readonly slots: number;
+  /** W, the width of a memory row. */
+  readonly width: number;
+  /** R, the number of read heads. */
+  readonly readHeads: number;
+  /** Hw, the number of write heads. */
+  readonly writeHeads: number;
+  /** b N W: M[b] in M, dL/dM_t and M_t. */
+  memoryAt: number;
+  /** b H N: the element's [H, N] block of weightings and cosines, read heads first. */
+  headsAt: number;
+  /** b H W: the keys k_h. */
+  keyAt: number;
+  /** b H: the key norms |k_h|. */
+  keyNormAt: number;
+  /** b N: the row norms |M[i]|. */
+  rowAt: number;
+  /** b R W: the reads r_h and their gradients. */
+  readsAt: number;
+  /** b Hw W: the erase and add vectors e_h and a_h. */
+  writeAt: number;
+}
+
+/** Points `at` at batch element b. */
+function moveTo(at: BlockAt, b: number): void {
+  const { slots: N, width: W, readHeads: R, writeHeads: Hw } = at;
+  const H = R + Hw;
+  at.memoryAt = b * N * W;
+  at.headsAt = b * H * N;
+  at.keyAt = b * H * W;
+  at.keyNormAt = b * H;
+  at.rowAt = b * N;
+  at.readsAt = b * R * W;
+  at.writeAt = b * Hw * W;
+}
+
+/**
+ * The arrays of a step's passes: the whole step's arrays, indexed through a {@link BlockAt},
+ * and (the fields marked "element b") views of one element's block that the caller sets.
+ */
+interface PassArrays {
+  /** M_{t-1}, [B, N, W]. */
+  M: Float32Array;
+  /** dL/dM_t, [B, N, W], or null when M_t gets no gradient. */
+  dNext: Float32Array | null;
+  /** dL/dr_h, [B, R, W]. */
+  dReads: Float32Array;
+  /** w_h, [B, H, N]. */
+  weights: Float32Array;
+  /** e_h, [B, Hw, W]. */
+  erase: Float64Array;
+  /** a_h, [B, Hw, W]. */
+  add: Float32Array;
+  /** k_h, [B, H, W]. */
+  key: Float64Array;
+  /** |k_h|, [B, H]. */
+  keyNorm: Float64Array;
+  /** |M[i]|, [B, N]. */
+  rowNorm: Float64Array;
+  /** cos(k_h, M[i]), [B, H, N]. */
+  cosine: Float64Array;
+  /** r_h, [B, R, W]. */
+  reads: Float32Array;
+  /** M_t, [B, N, W]. */
+  next: Float32Array;
+  /** dL/dM_{t-1}, [B, N, W]. */
+  dM: Float32Array;
+  /** dL/dw, element b: read head h at `h N`, write head h at `(R + h) N`. */
+  dW: Float64Array;
+  /** dL/de_h, element b, [Hw, W]. */
+  dErase: Float64Array;
+  /** dL/da_h, element b, [Hw, W]. */
+  dAdd: Float64Array;
+  /** dL/d(k_h . M[i]), element b, at `h N + i`. */
+  dDot: Float64Array;
+  /** dL/d|M[i]| / |M[i]|, element b, [N]. */
+  scale: Float64Array;
+  /** dL/dk_h, element b, at `h W`. */
+  dKey: Float64Array;
+}
+
+/**
  * Row norms `|M[i]| = sqrt(sum M[i]^2 + eps)` and cosines
  * `cos(k_h, M[i]) = k_h . M[i] / (|k_h| |M[i]| + eps)` for every head, two heads per pass.
  *
- * @param key - k_h at `k0 + h W`; keyNorm[kn0 + h] = |k_h|
- * @param rowNorm - receives |M[i]| at `rn0 + i`
- * @param cosine - receives cos(k_h, M[i]) at `c0 + h N + i`
+ * Writes `rowNorm` and `cosine` of element `at`.
  */
-function contentScores(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  heads: number,
-  key: Float64Array,
-  k0: number,
-  keyNorm: Float64Array,
-  kn0: number,
-  rowNorm: Float64Array,
-  rn0: number,
-  cosine: Float64Array,
-  c0: number,
-): void {
+function contentScores(at: BlockAt, a: PassArrays): void {
+  const { M, key, keyNorm, rowNorm, cosine } = a;
+  const { slots: N, width: W } = at;
+  const heads = at.readHeads + at.writeHeads;
+  const m0 = at.memoryAt;
+  const k0 = at.keyAt;
+  const kn0 = at.keyNormAt;
+  const rn0 = at.rowAt;
+  const c0 = at.headsAt;
   for (let i = 0; i < N; i++) {
     const m = m0 + i * W;
     let sq = 0;
@@ -61,22 +141,14 @@ function contentScores(
 }
 
 /**
- * Reading, `r_h = sum_i w_h[i] M[i]` for `heads` read heads.
- *
- * @param weights - w_h at `w0 + h N`
- * @param reads - receives r_h at `r0 + h W`
+ * Reading, `r_h = sum_i w_h[i] M[i]` for the R read heads of element `at`, into `reads`.
  */
-function readRows(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  heads: number,
-  weights: Float32Array,
-  w0: number,
-  reads: Float32Array,
-  r0: number,
-): void {
+function readRows(at: BlockAt, a: PassArrays): void {
+  const { M, weights, reads } = a;
+  const { slots: N, width: W, readHeads: heads } = at;
+  const m0 = at.memoryAt;
+  const w0 = at.headsAt;
+  const r0 = at.readsAt;
   for (let h = 0; h < heads; h++) {
     const w = w0 + h * N;
     for (let c = 0; c < W; c++) {
@@ -90,30 +162,19 @@ function readRows(
 }
 
 /**
- * Writing with `heads` write heads, all erases then all adds:
+ * Writing with the Hw write heads of element `at`, all erases then all adds, into `next`:
  * `next[i] = M[i] prod_h (1 - w_h[i] e_h) + sum_h w_h[i] a_h` (with none, a copy).
  *
- * @param weights - w_h at `w0 + h N`
- * @param erase - e_h at `e0 + h W`
- * @param add - a_h at `a0 + h aStride`
  * @param row - scratch of W
  */
-function writeRows(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  heads: number,
-  weights: Float32Array,
-  w0: number,
-  erase: Float64Array,
-  e0: number,
-  add: Float32Array,
-  a0: number,
-  aStride: number,
-  next: Float32Array,
-  row: Float64Array,
-): void {
+function writeRows(at: BlockAt, a: PassArrays, row: Float64Array): void {
+  const { M, weights, erase, add, next } = a;
+  const { slots: N, width: W, writeHeads: heads } = at;
+  const m0 = at.memoryAt;
+  const w0 = at.headsAt + at.readHeads * N;
+  const e0 = at.writeAt;
+  const a0 = at.writeAt;
+  const aStride = W;
   if (heads === 1) {
     for (let i = 0; i < N; i++) {
       const m = m0 + i * W;
@@ -149,33 +210,19 @@ function writeRows(
  * (P_h the other write heads' erase factors) to dW of write head h. With several write heads
  * it also accumulates dL/de_h and dL/da_h (with one, {@link eraseAddGrads} does).
  *
- * @param dReads - dL/dr_h at `dr0 + h W`
- * @param dNext - dL/dM_t, null when M_t gets no gradient
- * @param dW - dL/dw: read head h at `h N`, write head h at `(R + h) N`
+ * Adds to `dW`, `dErase` and `dAdd` (views of element `at`).
+ *
  * @param retained - scratch of Hw W
  */
-function weightGrads(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  readHeads: number,
-  writeHeads: number,
-  dReads: Float32Array,
-  dr0: number,
-  dNext: Float32Array | null,
-  weights: Float32Array,
-  ww0: number,
-  erase: Float64Array,
-  e0: number,
-  add: Float32Array,
-  a0: number,
-  aStride: number,
-  dW: Float64Array,
-  dErase: Float64Array,
-  dAdd: Float64Array,
-  retained: Float64Array,
-): void {
+function weightGrads(at: BlockAt, a: PassArrays, retained: Float64Array): void {
+  const { M, dReads, dNext, weights, erase, add, dW, dErase, dAdd } = a;
+  const { slots: N, width: W, readHeads, writeHeads } = at;
+  const m0 = at.memoryAt;
+  const dr0 = at.readsAt;
+  const ww0 = at.headsAt + readHeads * N;
+  const e0 = at.writeAt;
+  const a0 = at.writeAt;
+  const aStride = W;
   const R = readHeads;
   if (R === 1 && writeHeads === 1 && dNext !== null) {
     // the paper's configuration in one pass: one read head, one write head
@@ -236,19 +283,16 @@ function weightGrads(
 
 /**
  * dL/de and dL/da of a single write head, `M_t = M * (1 - w e^T) + w a^T`:
- * `de[c] = -sum_i dM_t[i, c] M[i, c] w[i]`, `da[c] = sum_i dM_t[i, c] w[i]` (written).
+ * `de[c] = -sum_i dM_t[i, c] M[i, c] w[i]`, `da[c] = sum_i dM_t[i, c] w[i]`, written to
+ * `dErase` and `dAdd` (views of element `at`).
+ *
+ * @param dNext - dL/dM_t, [B, N, W] (`a.dNext` once known not to be null)
  */
-function eraseAddGrads(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  dNext: Float32Array,
-  weights: Float32Array,
-  w0: number,
-  dErase: Float64Array,
-  dAdd: Float64Array,
-): void {
+function eraseAddGrads(at: BlockAt, a: PassArrays, dNext: Float32Array): void {
+  const { M, weights, dErase, dAdd } = a;
+  const { slots: N, width: W } = at;
+  const m0 = at.memoryAt;
+  const w0 = at.headsAt + at.readHeads * N;
   for (let c = 0; c < W; c++) {
     let de = 0;
     let da = 0;
@@ -265,32 +309,18 @@ function eraseAddGrads(
 /**
  * dL/dM_{t-1}, written to `dM`: through the write (`dM_t prod_h f_h`), the reads
  * (`sum_h w_h[i] dr_h`), the row norms (`scale[i] M[i]`, scale = dL/d|M[i]| / |M[i]|) and the
- * key dot products (`sum_h dDot_h[i] k_h`).
+ * key dot products (`sum_h dDot_h[i] k_h`), for element `at` (`dDot` and `scale` its views).
  *
- * @param dDot - dL/d(k_h . M[i]) at `h N + i`, all H heads
  * @param row - scratch of W
  */
-function memoryGrads(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  readHeads: number,
-  writeHeads: number,
-  dNext: Float32Array | null,
-  dReads: Float32Array,
-  dr0: number,
-  weights: Float32Array,
-  w0: number,
-  erase: Float64Array,
-  e0: number,
-  key: Float64Array,
-  k0: number,
-  dDot: Float64Array,
-  scale: Float64Array,
-  dM: Float32Array,
-  row: Float64Array,
-): void {
+function memoryGrads(at: BlockAt, a: PassArrays, row: Float64Array): void {
+  const { M, dNext, dReads, weights, erase, key, dDot, scale, dM } = a;
+  const { slots: N, width: W, readHeads, writeHeads } = at;
+  const m0 = at.memoryAt;
+  const dr0 = at.readsAt;
+  const w0 = at.headsAt;
+  const e0 = at.writeAt;
+  const k0 = at.keyAt;
   const R = readHeads;
   const H = R + writeHeads;
   if (R === 1 && writeHeads === 1 && dNext !== null) {
@@ -343,20 +373,14 @@ function memoryGrads(
 /**
  * {@link eraseAddGrads} and {@link keyGrads} in one pass over the columns, for two heads of
  * which the second is the only write head (the paper's configuration).
+ *
+ * @param dNext - dL/dM_t, [B, N, W] (`a.dNext` once known not to be null)
  */
-function columnGradsTwoHeads(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  dNext: Float32Array,
-  weights: Float32Array,
-  ww0: number,
-  dDot: Float64Array,
-  dErase: Float64Array,
-  dAdd: Float64Array,
-  dKey: Float64Array,
-): void {
+function columnGradsTwoHeads(at: BlockAt, a: PassArrays, dNext: Float32Array): void {
+  const { M, weights, dDot, dErase, dAdd, dKey } = a;
+  const { slots: N, width: W } = at;
+  const m0 = at.memoryAt;
+  const ww0 = at.headsAt + N;
   for (let c = 0; c < W; c++) {
     let de = 0;
     let da = 0;
@@ -377,16 +401,15 @@ function columnGradsTwoHeads(
   }
 }
 
-/** Adds the key dot products' share of dL/dk_h, `sum_i dDot_h[i] M[i]`, to dKey[h W ..]. */
-function keyGrads(
-  M: Float32Array,
-  m0: number,
-  N: number,
-  W: number,
-  heads: number,
-  dDot: Float64Array,
-  dKey: Float64Array,
-): void {
+/**
+ * Adds the key dot products' share of dL/dk_h, `sum_i dDot_h[i] M[i]`, to dKey[h W ..], for
+ * all H heads of element `at` (`dDot` and `dKey` its views).
+ */
+function keyGrads(at: BlockAt, a: PassArrays): void {
+  const { M, dDot, dKey } = a;
+  const { slots: N, width: W } = at;
+  const heads = at.readHeads + at.writeHeads;
+  const m0 = at.memoryAt;
   for (let h = 0; h < heads; h += 2) {
     const da = h * N;
     const pair = h + 1 < heads;
@@ -471,145 +494,106 @@ export function jsPasses(N: number, W: number, R: number, Hw: number): MemoryPas
   const retained = new Float64Array(Hw * W);
   const view = (x: Float64Array, b: number, size: number): Float64Array =>
     x.subarray(b * size, (b + 1) * size);
-  // the arrays bound by beginForward / beginBackward
+  const at: BlockAt = {
+    slots: N,
+    width: W,
+    readHeads: R,
+    writeHeads: Hw,
+    memoryAt: 0,
+    headsAt: 0,
+    keyAt: 0,
+    keyNormAt: 0,
+    rowAt: 0,
+    readsAt: 0,
+    writeAt: 0,
+  };
+  // the arrays bound by beginForward / beginBackward, then those of each pass
   let B = 0;
-  let M: Float32Array = new Float32Array(0);
-  let dNext: Float32Array | null = null;
-  let dReads: Float32Array = M;
-  let weights: Float32Array = M;
-  let erase: Float64Array = new Float64Array(0);
-  let add: Float32Array = M;
+  const none32 = new Float32Array(0);
+  const none64 = new Float64Array(0);
+  const a: PassArrays = {
+    M: none32,
+    dNext: null,
+    dReads: none32,
+    weights: none32,
+    erase: none64,
+    add: none32,
+    key: none64,
+    keyNorm: none64,
+    rowNorm: none64,
+    cosine: none64,
+    reads: none32,
+    next: none32,
+    dM: none32,
+    dW: none64,
+    dErase: none64,
+    dAdd: none64,
+    dDot: none64,
+    scale: none64,
+    dKey: none64,
+  };
   return {
     kind: 'js',
     beginForward(batch, memory) {
-      [B, M] = [batch, memory];
+      B = batch;
+      a.M = memory;
     },
     contentScores(key, keyNorm, rowNorm, cosine) {
+      [a.key, a.keyNorm, a.rowNorm, a.cosine] = [key, keyNorm, rowNorm, cosine];
       for (let b = 0; b < B; b++) {
-        contentScores(
-          M,
-          b * N * W,
-          N,
-          W,
-          H,
-          key,
-          b * H * W,
-          keyNorm,
-          b * H,
-          rowNorm,
-          b * N,
-          cosine,
-          b * H * N,
-        );
+        moveTo(at, b);
+        contentScores(at, a);
       }
     },
-    readWrite(w, e, a, reads, next) {
+    readWrite(w, e, add, reads, next) {
+      [a.weights, a.erase, a.add, a.reads, a.next] = [w, e, add, reads, next];
       for (let b = 0; b < B; b++) {
-        readRows(M, b * N * W, N, W, R, w, b * H * N, reads, b * R * W);
-        writeRows(
-          M,
-          b * N * W,
-          N,
-          W,
-          Hw,
-          w,
-          b * H * N + R * N,
-          e,
-          b * Hw * W,
-          a,
-          b * Hw * W,
-          W,
-          next,
-          row,
-        );
+        moveTo(at, b);
+        readRows(at, a);
+        writeRows(at, a, row);
       }
     },
-    beginBackward(batch, memory, next, readGrads, w, e, a) {
-      [B, M, dNext, dReads, weights, erase, add] = [batch, memory, next, readGrads, w, e, a];
+    beginBackward(batch, memory, next, readGrads, w, e, add) {
+      B = batch;
+      [a.M, a.dNext, a.dReads, a.weights, a.erase, a.add] = [memory, next, readGrads, w, e, add];
     },
     weightGrads(dW, dErase, dAdd) {
       for (let b = 0; b < B; b++) {
-        weightGrads(
-          M,
-          b * N * W,
-          N,
-          W,
-          R,
-          Hw,
-          dReads,
-          b * R * W,
-          dNext,
-          weights,
-          b * H * N + R * N,
-          erase,
-          b * Hw * W,
-          add,
-          b * Hw * W,
-          W,
-          view(dW, b, H * N),
-          view(dErase, b, Hw * W),
-          view(dAdd, b, Hw * W),
-          retained,
-        );
+        moveTo(at, b);
+        a.dW = view(dW, b, H * N);
+        a.dErase = view(dErase, b, Hw * W);
+        a.dAdd = view(dAdd, b, Hw * W);
+        weightGrads(at, a, retained);
       }
     },
     memoryGrads(key, dDot, scale, dM) {
+      a.key = key;
+      a.dM = dM;
       for (let b = 0; b < B; b++) {
-        memoryGrads(
-          M,
-          b * N * W,
-          N,
-          W,
-          R,
-          Hw,
-          dNext,
-          dReads,
-          b * R * W,
-          weights,
-          b * H * N,
-          erase,
-          b * Hw * W,
-          key,
-          b * H * W,
-          view(dDot, b, H * N),
-          view(scale, b, N),
-          dM,
-          row,
-        );
+        moveTo(at, b);
+        a.dDot = view(dDot, b, H * N);
+        a.scale = view(scale, b, N);
+        memoryGrads(at, a, row);
       }
     },
     columnGrads(dDot, dKey, dErase, dAdd) {
+      const dNext = a.dNext;
       for (let b = 0; b < B; b++) {
+        moveTo(at, b);
+        a.dDot = view(dDot, b, H * N);
+        a.dKey = view(dKey, b, H * W);
         if (R === 1 && Hw === 1 && dNext !== null) {
-          columnGradsTwoHeads(
-            M,
-            b * N * W,
-            N,
-            W,
-            dNext,
-            weights,
-            b * H * N + N,
-            view(dDot, b, H * N),
-            view(dErase, b, W),
-            view(dAdd, b, W),
-            view(dKey, b, H * W),
-          );
+          a.dErase = view(dErase, b, W);
+          a.dAdd = view(dAdd, b, W);
+          columnGradsTwoHeads(at, a, dNext);
           continue;
         }
         if (Hw === 1 && dNext !== null) {
-          eraseAddGrads(
-            M,
-            b * N * W,
-            N,
-            W,
-            dNext,
-            weights,
-            b * H * N + R * N,
-            view(dErase, b, W),
-            view(dAdd, b, W),
-          );
+          a.dErase = view(dErase, b, W);
+          a.dAdd = view(dAdd, b, W);
+          eraseAddGrads(at, a, dNext);
         }
-        keyGrads(M, b * N * W, N, W, H, view(dDot, b, H * N), view(dKey, b, H * W));
+        keyGrads(at, a);
       }
     },
   };

@@ -1,6 +1,13 @@
 import { CONTENT_EPSILON } from '@mann/core';
 import type { KeyActivation, NtmMemoryConfig, StrengthActivation } from '../config.js';
-import { addressHead, addressHeadBackward, headScratch, softmax } from './head-addressing.js';
+import {
+  addressHead,
+  addressHeadBackward,
+  headScratch,
+  softmax,
+  type HeadAddress,
+  type HeadGradients,
+} from './head-addressing.js';
 import type { HeadScratch } from './head-addressing.js';
 import { jsPasses } from './memory-passes.js';
 import type { MemoryPasses } from './memory-passes.js';
@@ -266,6 +273,29 @@ function activateHeads(
   }
 }
 
+/** A {@link HeadAddress} for the step's heads, its per-head fields set by the caller. */
+function headAddress(
+  spec: MemoryStepSpec,
+  tape: MemoryStepTape,
+  previous: Float32Array,
+  weights: Float32Array,
+  shift: Float64Array,
+): HeadAddress {
+  return {
+    slots: spec.slots,
+    shiftRange: spec.shiftRange,
+    tape,
+    previous,
+    weights,
+    shift,
+    at: 0,
+    shiftAt: 0,
+    beta: 0,
+    gate: 0,
+    gamma: 0,
+  };
+}
+
 /**
  * Forward pass of one NTM memory step, in the order of `NtmMemory.step`: the heads'
  * activations; for every head content addressing on M_{t-1}, interpolation with its own
@@ -294,21 +324,14 @@ export function memoryStepForward(
   work.passes.beginForward(B, M);
   work.passes.contentScores(key, keyNorm, rowNorm, cosine);
   // 2-5. content weights, interpolation, shift and sharpening, head by head
+  const head = headAddress(spec, tape, previous, weights, shift);
   for (let bh = 0; bh < B * H; bh++) {
-    addressHead(
-      N,
-      K,
-      tape,
-      bh * N,
-      previous,
-      beta[bh] as number,
-      gate[bh] as number,
-      shift,
-      bh * S,
-      gamma[bh] as number,
-      weights,
-      work.slots,
-    );
+    head.at = bh * N;
+    head.shiftAt = bh * S;
+    head.beta = beta[bh] as number;
+    head.gate = gate[bh] as number;
+    head.gamma = gamma[bh] as number;
+    addressHead(head, work.slots);
   }
   // 6. read M_{t-1}; 7. write: erases, then adds
   work.passes.readWrite(weights, erase, add, reads, next);
@@ -346,6 +369,20 @@ export function memoryStepBackward(
   const tanhKey = spec.keyActivation === 'tanh';
   const { add, dW, dDot, scale, dKey, dErase, dAdd } = work.buffers(B);
   const head = work.headGrads;
+  const address = headAddress(spec, tape, previous, weights, shift);
+  const headGrads: HeadGradients = {
+    keyNorm: 0,
+    rowNorm,
+    rowAt: 0,
+    dW,
+    dwAt: 0,
+    dPrevious,
+    dDot,
+    dRow: scale,
+    dShiftLogits: dx,
+    dShiftAt: 0,
+    out: head,
+  };
   gatherAdd(spec, x, B, add);
   for (let j = 0; j < B * H * N; j++) dW[j] = dWeights[j] as number;
   scale.fill(0);
@@ -359,38 +396,23 @@ export function memoryStepBackward(
   // cosine's division
   for (let b = 0; b < B; b++) {
     const xBase = b * I;
-    const dWb = dW.subarray(b * H * N, (b + 1) * H * N);
-    const dDotb = dDot.subarray(b * H * N, (b + 1) * H * N);
-    const scaleb = scale.subarray(b * N, (b + 1) * N);
+    headGrads.rowAt = b * N;
+    headGrads.dW = dW.subarray(b * H * N, (b + 1) * H * N);
+    headGrads.dDot = dDot.subarray(b * H * N, (b + 1) * H * N);
+    headGrads.dRow = scale.subarray(b * N, (b + 1) * N);
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
       const field = xBase + h * A;
       const kn = keyNorm[bh] as number;
-      addressHeadBackward(
-        N,
-        K,
-        tape,
-        bh * N,
-        previous,
-        weights,
-        beta[bh] as number,
-        gate[bh] as number,
-        shift,
-        bh * S,
-        gamma[bh] as number,
-        kn,
-        rowNorm,
-        b * N,
-        dWb,
-        h * N,
-        dPrevious,
-        dDotb,
-        scaleb,
-        dx,
-        field + W + 2,
-        head,
-        work.head,
-      );
+      address.at = bh * N;
+      address.shiftAt = bh * S;
+      address.beta = beta[bh] as number;
+      address.gate = gate[bh] as number;
+      address.gamma = gamma[bh] as number;
+      headGrads.keyNorm = kn;
+      headGrads.dwAt = h * N;
+      headGrads.dShiftAt = field + W + 2;
+      addressHeadBackward(address, headGrads, work.head);
       const dKeyNorm = head[3] as number;
       const g = gate[bh] as number;
       // |k| = sqrt(sum k^2 + eps); the dot products' share of dL/dk follows in columnGrads
