@@ -107,7 +107,7 @@ describe.concurrent('usage errors', () => {
     const result = await mann('bench', '--suite', 'nope', '--json');
     expect(result.code).toBe(1);
     expect(json<{ error: string }>(result).error).toBe(
-      "unknown suite 'nope'; built-in suites: quick, paper (or a path to a JSON suite file)",
+      "unknown suite 'nope'; built-in suites: quick, paper, reproduce (or a path to a JSON suite file)",
     );
   });
 });
@@ -130,7 +130,7 @@ describe.concurrent('mann list --json', () => {
     expect(data.tasks).toEqual(
       expect.arrayContaining(['copy', 'repeat-copy', 'associative-recall']),
     );
-    expect(data.suites.map((s) => s.name)).toEqual(['quick', 'paper']);
+    expect(data.suites.map((s) => s.name)).toEqual(['quick', 'paper', 'reproduce']);
     // --json keeps stderr free of the backend line, so scripts can parse both streams.
     expect(result.stderr).toBe('');
   });
