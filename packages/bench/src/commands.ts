@@ -424,6 +424,7 @@ export async function reproduceCommand(
   }
   const store = new ResultsStore(join(resolve(options.results), 'results.db'));
   let data;
+  let spanMs: number | undefined;
   try {
     const all = collectReportData(store, REPRODUCE_SUITE.name);
     // Only this suite's current runs: an older spec's runs stay in the database, not the page.
@@ -434,8 +435,11 @@ export async function reproduceCommand(
       runs: all.runs.filter((r) => ids.has(r.id)),
       curves: all.curves.filter((c) => ids.has(c.runId)),
       evaluations: all.evaluations.filter((e) => ids.has(e.runId)),
-      pictures: all.pictures.filter((p) => ids.has(p.runId)),
+      // Memory pictures draw every slot at every step as a vector rect: for 48 runs that is
+      // tens of megabytes. The page links `mann visualize` instead.
+      pictures: [],
     };
+    spanMs = store.runSpanMs([...ids]);
   } finally {
     store.close();
   }
@@ -445,7 +449,7 @@ export async function reproduceCommand(
   await writeAtomically(
     pagePath,
     reproductionPage(data, {
-      wallSeconds: result.wallSeconds,
+      ...(spanMs !== undefined ? { spanMs } : {}),
       summaryFile: 'summary.md',
       htmlFile: 'index.html',
     }),

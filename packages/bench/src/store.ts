@@ -361,6 +361,28 @@ export class ResultsStore {
     }));
   }
 
+  /**
+   * Wall time (ms) from the first of the given finished runs' start to the last one's end: the
+   * end of a run is when it was last updated, its start that minus its training time (which
+   * leaves out its set-up and final evaluations, so the span is a slight underestimate).
+   * Undefined when none has finished.
+   */
+  runSpanMs(runIds: readonly string[]): number | undefined {
+    const statement = this.db.prepare(
+      "SELECT updated_at, wall_ms FROM runs WHERE id = ? AND status = 'done'",
+    );
+    let start = Number.POSITIVE_INFINITY;
+    let end = Number.NEGATIVE_INFINITY;
+    for (const id of runIds) {
+      const row = statement.get(id) as { updated_at: string; wall_ms: number } | undefined;
+      if (!row) continue;
+      const finished = Date.parse(row.updated_at);
+      start = Math.min(start, finished - row.wall_ms);
+      end = Math.max(end, finished);
+    }
+    return Number.isFinite(start) ? end - start : undefined;
+  }
+
   /** Learning-curve points of the given runs, ordered by run, kind and step. */
   curves(runIds: readonly string[]): CurvePoint[] {
     const statement = this.db.prepare('SELECT * FROM curve WHERE run_id = ? ORDER BY kind, step');

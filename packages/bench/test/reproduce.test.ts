@@ -178,6 +178,10 @@ describe('evaluation scores', () => {
     expect(upgraded.evaluations([spec!.id])).toEqual([old]);
     upgraded.addEvaluation(record);
     expect(upgraded.evaluations([spec!.id])).toEqual([record]);
+    // The span of finished runs: none yet, then one run's training time.
+    expect(upgraded.runSpanMs([spec!.id])).toBeUndefined();
+    upgraded.finishRun(spec!.id, { steps: 10, sequences: 160, wallMs: 4_000 });
+    expect(upgraded.runSpanMs([spec!.id])).toBeCloseTo(4_000, 6);
     upgraded.close();
   });
 });
@@ -352,13 +356,13 @@ describe('the generated pages', () => {
 
   it('names the command and every recipe on the reproduction page', () => {
     const page = reproductionPage(report, {
-      wallSeconds: 3600,
+      spanMs: 3_600_000,
       summaryFile: 'summary.md',
       htmlFile: 'index.html',
     });
     expect(page).toContain('`npm ci && npm run reproduce`');
     expect(page).toContain('2 of 2 targets met');
-    expect(page).toContain('60 min of wall time');
+    expect(page).toContain('the runs span 60 min of wall time');
     expect(page).toMatch(/## Recipes, and how they differ from the papers/);
     expect(page).toMatch(/## bAbI/);
   });

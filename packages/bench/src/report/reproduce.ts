@@ -450,7 +450,7 @@ export function verdictCounts(rows: readonly TargetRow[]): string {
  */
 export function reproductionPage(
   data: ReportData,
-  options: { wallSeconds?: number; summaryFile: string; htmlFile: string },
+  options: { spanMs?: number; summaryFile: string; htmlFile: string },
 ): string {
   const rows = reproductionRows(data);
   const training = data.runs.reduce((sum, r) => sum + r.wallMs, 0);
@@ -463,13 +463,15 @@ export function reproductionPage(
     '',
     `Machine: ${data.machine}; backend \`${data.backend}\`; ${data.runs.length} runs, ` +
       `${formatNumber(training / 60_000)} min of training summed over runs` +
-      (options.wallSeconds !== undefined
-        ? `, ${formatNumber(options.wallSeconds / 60)} min of wall time for this invocation (runs already done in an earlier, interrupted invocation are not re-run)`
+      (options.spanMs !== undefined
+        ? `; the runs span ${formatNumber(options.spanMs / 60_000)} min of wall time, from the first one's start to the last one's end`
         : '') +
       '.',
     '',
-    `Learning curves, generalisation charts and memory pictures: [${options.htmlFile}](${options.htmlFile}); ` +
-      `every run's numbers: [${options.summaryFile}](${options.summaryFile}).`,
+    `Learning curves and generalisation charts: [${options.htmlFile}](${options.htmlFile}); ` +
+      `every run's numbers: [${options.summaryFile}](${options.summaryFile}). Memory pictures ` +
+      '(weightings over time) are left out of the page for its size: ' +
+      '`npm run mann -- visualize results/checkpoints/<run>.ckpt` draws one from a checkpoint.',
     '',
     '## Targets',
     '',
