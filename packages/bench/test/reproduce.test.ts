@@ -346,7 +346,7 @@ describe('the generated pages', () => {
     expect(once).toContain('after');
     expect(once).not.toContain('old table');
     expect(once).toContain(
-      '| copy | ntm | < 0.1 bit errors/seq within 10,000 sequences and 2 min | yes |',
+      '| copy | ntm | < 0.1 bit errors/seq within 10,000 sequences and 2 min | 9,000 sequences, 100 s | yes |',
     );
     expect(replaceReadmeSummary(once, summary)).toBe(once);
     expect(() => replaceReadmeSummary('# no markers\n', summary)).toThrow(

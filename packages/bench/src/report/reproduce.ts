@@ -19,6 +19,8 @@ export interface TargetRow {
   readonly target: string;
   /** The median over seeds, then the per-seed values. */
   readonly measured: string;
+  /** The median alone (what the README's short table shows). */
+  readonly median: string;
   readonly verdict: Verdict;
   /** For a missed target: how far off, in words (`median 14,000 > 10,000`). */
   readonly distance?: string;
@@ -93,11 +95,15 @@ function convergenceRow(
     if (limits.seconds !== undefined && medianWall > limits.seconds * 1000)
       misses.push(`median ${secondsText(medianWall)} > ${formatNumber(limits.seconds)} s`);
   }
+  const median = Number.isFinite(medianSequences)
+    ? `${formatCount(medianSequences)} sequences, ${secondsText(medianWall)}`
+    : 'not converged';
   return {
     task,
     model,
     target: `< 0.1 bit errors/seq${within.length ? ` within ${within.join(' and ')}` : ''}`,
     measured,
+    median,
     verdict: misses.length ? 'missed' : 'met',
     ...(misses.length ? { distance: misses.join('; ') } : {}),
   };
@@ -133,7 +139,8 @@ function boundRow(
   if (values.length === 0) return undefined;
   const median = medianOf(values) as number;
   const measured = summarise(values, format);
-  if (!bound) return { ...row, measured, verdict: 'reported' };
+  const shown = Number.isFinite(median) ? format(median) : 'not reached';
+  if (!bound) return { ...row, measured, median: shown, verdict: 'reported' };
   const met =
     (bound.below === undefined || median < bound.below) &&
     (bound.atMost === undefined || median <= bound.atMost) &&
@@ -143,6 +150,7 @@ function boundRow(
   return {
     ...row,
     measured,
+    median: shown,
     verdict: met ? 'met' : 'missed',
     ...(met ? {} : { distance: `median ${format(median)} ${relation} ${format(limit)}` }),
   };
@@ -295,6 +303,7 @@ function fewerSequences(
     model: `${model} vs ${other}`,
     target: `${model} converges in fewer sequences than ${other}`,
     measured: `median ${text(ma)} against ${text(mb)}`,
+    median: `${text(ma)} vs ${text(mb)}`,
     verdict: met ? 'met' : 'missed',
     ...(met ? {} : { distance: `${model}: ${text(ma)}, ${other}: ${text(mb)}` }),
   };
@@ -319,6 +328,7 @@ function lowerCost(
     model: `${model} vs ${other}`,
     target: `${model}'s cost (bits/seq) below ${other}'s`,
     measured: `${summarise(a, perSequence)} against ${summarise(b, perSequence)}`,
+    median: `${perSequence(ma)} vs ${perSequence(mb)}`,
     verdict: met ? 'met' : 'missed',
     ...(met ? {} : { distance: `median ${perSequence(ma)} >= ${perSequence(mb)}` }),
   };
@@ -346,6 +356,7 @@ function healthRow(data: ReportData): TargetRow | undefined {
     model: 'all',
     target: 'no NaN or Inf, no failed run',
     measured: `${data.runs.length - unfinished.length} of ${data.runs.length} runs finished; ${bad.size} with a NaN or Inf`,
+    median: `${data.runs.length - unfinished.length} of ${data.runs.length} finished`,
     verdict: problems.length ? 'missed' : 'met',
     ...(problems.length ? { distance: problems.join('; ') } : {}),
   };
@@ -424,14 +435,14 @@ function tableLines(rows: readonly TargetRow[], withMeasured: boolean): string[]
   const escape = (text: string): string => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
   const header = withMeasured
     ? ['Task', 'Model', 'Target', 'Measured: median (seeds 1 / 2 / 3)', 'Met']
-    : ['Task', 'Model', 'Target', 'Met'];
+    : ['Task', 'Model', 'Target', 'Median', 'Met'];
   return [
     `| ${header.join(' | ')} |`,
     `|${header.map(() => ' --- ').join('|')}|`,
     ...rows.map((r) => {
       const cells = withMeasured
         ? [r.task, r.model, r.target, r.measured, verdictText(r)]
-        : [r.task, r.model, r.target, verdictText(r)];
+        : [r.task, r.model, r.target, r.median, verdictText(r)];
       return `| ${cells.map(escape).join(' | ')} |`;
     }),
   ];
