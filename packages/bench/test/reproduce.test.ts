@@ -24,6 +24,7 @@ import {
   type TargetRow,
 } from '../src/report/reproduce.js';
 import type { EvaluationRecord, ReportData, RunRecord } from '../src/report/types.js';
+import { buildMarkdown } from '../src/report/markdown.js';
 
 registerBuiltins();
 const scratch = mkdtempSync(join(tmpdir(), 'mann-reproduce-'));
@@ -365,6 +366,12 @@ describe('the generated pages', () => {
     expect(page).toContain('the runs span 60 min of wall time');
     expect(page).toMatch(/## Recipes, and how they differ from the papers/);
     expect(page).toMatch(/## bAbI/);
+  });
+
+  it('leaves memory pictures out of the Markdown summary when the report has none', () => {
+    expect(buildMarkdown(report)).toContain(
+      'Charts (learning curves, generalisation): [index.html]',
+    );
   });
 });
 

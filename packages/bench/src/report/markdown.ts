@@ -20,7 +20,7 @@ export function buildMarkdown(data: ReportData): string {
     `Generated ${formatTimestamp(data.generatedAt)} · backend \`${inline(data.backend)}\` · ` +
       inline(data.machine),
     '',
-    `Charts (learning curves, generalisation, memory pictures): [${HTML_REPORT_FILE}](${HTML_REPORT_FILE})`,
+    `Charts (learning curves, generalisation${data.pictures.length > 0 ? ', memory pictures' : ''}): [${HTML_REPORT_FILE}](${HTML_REPORT_FILE})`,
     '',
   ];
   const summaries = summariseTasks(data);
