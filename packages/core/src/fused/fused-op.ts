@@ -8,6 +8,11 @@ export interface FusedInputs {
   floats(name: string): Float32Array;
   /** A copy of an input's values as integers (for int32 inputs such as indices). */
   ints(name: string): Int32Array;
+  /**
+   * An input as a tensor on the same data (no copy), for a forward pass that runs TF.js
+   * kernels on it (nested kernels are not recorded on the gradient tape). Dispose it.
+   */
+  tensor(name: string): tf.Tensor;
 }
 
 /** One output of a fused op's forward pass: float32 values and their shape. */
@@ -21,16 +26,27 @@ export interface FusedOpDefinition<Context extends object> {
   /** The kernel's name, unique in the process (e.g. `MannDncFusedStep`). */
   readonly name: string;
   /**
+   * Inputs the gradient receives as tensors (TF.js's `inputsToSave`): the engine keeps them
+   * until the gradient has run, so weights stay readable after the forward's tidy disposed its
+   * inputs. The rest of what the gradient needs belongs in `context`.
+   */
+  readonly save?: readonly string[];
+  /**
    * The kernel: reads the inputs, runs the forward pass, returns the outputs in order. It may
    * keep what its backward pass needs in `context` (one object per call).
    */
   forward(inputs: FusedInputs, context: Context): FusedOutput[];
   /**
    * The gradient of one call: `dy` holds dL/d(output) for every output, in order (zeros for
-   * unused ones); returns dL/d(input) by input name. Runs at most once per call, and only
-   * under a gradient tape; it should let go of what `context` holds for it.
+   * unused ones), `saved` the inputs named in `save`; returns dL/d(input) by input name. Runs
+   * at most once per call, and only under a gradient tape; it should let go of what `context`
+   * holds for it.
    */
-  backward(dy: Float32Array[], context: Context): Record<string, () => tf.Tensor>;
+  backward(
+    dy: Float32Array[],
+    context: Context,
+    saved: Readonly<Record<string, tf.Tensor>>,
+  ): Record<string, () => tf.Tensor>;
 }
 
 /** Runs a fused op on named inputs with the per-call context; returns the outputs in order. */
@@ -41,6 +57,7 @@ export type FusedOp<Context extends object> = (
 
 interface Backend {
   readSync(dataId: object): ArrayLike<number>;
+  incRef(dataId: object): void;
   write(values: Float32Array, shape: number[], dtype: 'float32'): object;
 }
 
@@ -62,21 +79,28 @@ export function defineFusedOp<Context extends object>(
     backend,
     attrs,
   }: {
-    inputs: Record<string, { dataId: object } | undefined>;
+    inputs: Record<string, tf.TensorInfo | undefined>;
     backend: unknown;
     attrs?: Record<string, unknown>;
   }) => {
     const b = backend as Backend;
     const context = (attrs as { context: Context }).context;
-    const data = (input: string) => {
-      const info = inputs[input];
-      if (!info) throw new Error(`fused op ${name}: no input named '${input}'`);
-      return b.readSync(info.dataId);
+    const info = (input: string): tf.TensorInfo => {
+      const found = inputs[input];
+      if (!found) throw new Error(`fused op ${name}: no input named '${input}'`);
+      return found;
     };
+    const data = (input: string) => b.readSync(info(input).dataId);
     const read: FusedInputs = {
       has: (input) => inputs[input] !== undefined,
       floats: (input) => data(input) as Float32Array,
       ints: (input) => Int32Array.from(data(input)),
+      tensor: (input) => {
+        // a second reference to the input's data, as TF.js's own Identity kernel makes
+        const found = info(input);
+        b.incRef(found.dataId);
+        return tf.engine().makeTensorFromTensorInfo(found, backend as tf.KernelBackend);
+      },
     };
     return definition.forward(read, context).map(({ values, shape }) => ({
       dataId: b.write(values, [...shape], 'float32'),
@@ -84,10 +108,12 @@ export function defineFusedOp<Context extends object>(
       dtype: 'float32' as const,
     }));
   };
-  const gradFunc = (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) =>
+  const saveNames = [...(definition.save ?? [])];
+  const gradFunc = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) =>
     definition.backward(
       (Array.isArray(dy) ? dy : [dy]).map((t) => t.dataSync() as Float32Array),
       (attrs as unknown as { context: Context }).context,
+      Object.fromEntries(saveNames.map((input, i) => [input, saved[i] as tf.Tensor])),
     );
   let gradientRegistered = false;
   return (inputs, context) => {
@@ -101,7 +127,11 @@ export function defineFusedOp<Context extends object>(
     }
     if (!gradientRegistered) {
       if (!tf.getGradient(name)) {
-        tf.registerGradient({ kernelName: name, gradFunc: gradFunc as unknown as tf.GradFunc });
+        tf.registerGradient({
+          kernelName: name,
+          inputsToSave: saveNames,
+          gradFunc: gradFunc as unknown as tf.GradFunc,
+        });
       }
       gradientRegistered = true;
     }

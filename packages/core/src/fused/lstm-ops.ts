@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { customGradient } from '../math/custom-gradient.js';
+import { defineFusedOp } from './fused-op.js';
 import { checkShape, MannError } from '../errors.js';
 import type { LstmLayerState } from '../controllers/lstm.js';
 import {
@@ -11,10 +11,10 @@ import {
   type LstmRecurrenceTape,
 } from './lstm-recurrence.js';
 
-// Fused LSTM ops with hand-written gradients: the same values and gradients as the composed
-// reference (`lstmInputProjection` + `lstmCell`) in far fewer kernel launches. The weights are
-// explicit inputs because tf.customGrad does not differentiate variables captured by the
-// forward function.
+// Fused LSTM ops with hand-written gradients, registered with `defineFusedOp` (a kernel and its
+// gradient, as TF.js registers its own ops): the same values and gradients as the composed
+// reference (`lstmInputProjection` + `lstmCell`) in far fewer kernel launches. The kernels run
+// the recurrence's matMuls as nested TF.js kernels, which the gradient tape does not record.
 
 /** The tensors of one LSTM layer the fused ops read (an `LstmLayer`'s variables, or any). */
 export interface LstmLayerTensors {
@@ -26,20 +26,6 @@ export interface LstmLayerTensors {
   readonly bias: tf.Tensor;
 }
 
-/**
- * A weight as the backward pass will see it. An op's inputs may be disposed before backprop
- * runs (the forward usually runs inside a tidy), so a plain tensor is saved (cloned and kept by
- * the engine: one Identity kernel); a variable outlives the tidy and is referenced directly.
- */
-function keepForBackward(
-  weights: readonly tf.Tensor2D[],
-  save: tf.GradSaveFunc,
-): (saved: tf.Tensor[]) => tf.Tensor2D[] {
-  if (weights.every((w) => w instanceof tf.Variable)) return () => [...weights];
-  save([...weights]);
-  return (saved) => saved as tf.Tensor2D[];
-}
-
 /** Sum over the rows of a row-major [rows, cols] array. */
 function columnSums(values: Float32Array, rows: number, cols: number): Float32Array {
   const sums = new Float64Array(cols);
@@ -49,128 +35,141 @@ function columnSums(values: Float32Array, rows: number, cols: number): Float32Ar
   return Float32Array.from(sums);
 }
 
-/** Forward of a layer over all T steps of x [B * T, I]: one kernel per step. */
-function sequenceForward(
-  x: tf.Tensor2D,
-  inputKernel: tf.Tensor2D,
-  recurrentKernel: tf.Tensor2D,
-  bias: tf.Tensor1D,
-  h0: tf.Tensor2D,
-  c0: tf.Tensor2D,
-): LstmRecurrenceTape {
-  const batch = h0.shape[0];
-  const weights = lstmGateWeights(inputKernel, recurrentKernel, bias);
-  try {
-    return lstmSequenceForward(
-      x.dataSync() as Float32Array,
-      batch,
-      x.shape[0] / batch,
-      weights,
-      h0.dataSync() as Float32Array,
-      c0.dataSync() as Float32Array,
-    );
-  } finally {
-    weights.kernel.dispose();
-    weights.bias.dispose();
-  }
+/** What a call keeps for its gradient: the forward pass's tape. */
+interface LstmContext {
+  tape?: LstmRecurrenceTape;
+}
+
+/** The inputs of both ops, by name; the weights are kept for the gradient. */
+type LayerInputs = Readonly<
+  Record<'x' | 'inputKernel' | 'recurrentKernel' | 'bias' | 'h' | 'c', tf.Tensor>
+>;
+
+const SAVED_WEIGHTS = ['inputKernel', 'recurrentKernel'] as const;
+
+/** The tape of a call, once: a second gradient of the same call is an error. */
+function takeTape(context: LstmContext, op: string): LstmRecurrenceTape {
+  const { tape } = context;
+  if (!tape) throw new MannError(`${op}: the gradient of a call can only be taken once`);
+  context.tape = undefined;
+  return tape;
 }
 
 /**
- * Forward of one step of x [B, I]: two plain matMuls on the layer's own weight tensors (on
- * wasm a matMul's packed weights are cached per tensor, which a stacked kernel built per step
- * would defeat), the bias and the non-linearities in JS.
+ * Gradients of every input of a layer by name: x [B * T, I] (or [B, I]), W_x, W_h, b, h_0, c_0.
+ * `dLastCell` is dL/dc_T from outside (the cell op's second output), or null.
  */
-function stepForward(
-  x: tf.Tensor2D,
-  inputKernel: tf.Tensor2D,
-  recurrentKernel: tf.Tensor2D,
-  bias: tf.Tensor1D,
-  h: tf.Tensor2D,
-  c: tf.Tensor2D,
-): LstmRecurrenceTape {
-  const projected = tf.matMul(x, inputKernel);
-  const recurrent = tf.matMul(h, recurrentKernel);
-  try {
-    return lstmStepForward(
-      x.dataSync() as Float32Array,
-      projected.dataSync() as Float32Array,
-      recurrent.dataSync() as Float32Array,
-      bias.dataSync() as Float32Array,
-      h.dataSync() as Float32Array,
-      c.dataSync() as Float32Array,
-    );
-  } finally {
-    projected.dispose();
-    recurrent.dispose();
-  }
-}
-
-/** Gradients of every input of a layer: [dx [B * T, I], dW_x, dW_h, db, dh_0, dc_0]. */
 function layerBackward(
   tape: LstmRecurrenceTape,
   dHiddens: Float32Array,
   dLastCell: Float32Array | null,
-  inputKernel: tf.Tensor2D,
-  recurrentKernel: tf.Tensor2D,
-): tf.Tensor[] {
+  saved: Readonly<Record<string, tf.Tensor>>,
+): Record<string, () => tf.Tensor> {
   const { batch, steps, hidden } = tape;
   const rows = batch * steps;
-  const back = lstmRecurrenceBackward(tape, dHiddens, dLastCell, recurrentKernel);
-  return tf.tidy(() => {
+  const inputKernel = saved.inputKernel as tf.Tensor2D;
+  const back = lstmRecurrenceBackward(
+    tape,
+    dHiddens,
+    dLastCell,
+    saved.recurrentKernel as tf.Tensor2D,
+  );
+  const [dx, dInputKernel, dRecurrentKernel] = tf.tidy(() => {
     const dGates = tf.tensor2d(back.gates, [rows, 4 * hidden]);
-    const dx = tf.matMul(dGates, tf.transpose(inputKernel));
     const dWeights = lstmWeightGradients(tape, dGates);
     return [
-      dx,
+      tf.matMul(dGates, tf.transpose(inputKernel)),
       dWeights.inputKernel,
       dWeights.recurrentKernel,
-      tf.tensor1d(columnSums(back.gates, rows, 4 * hidden)),
-      back.h0,
-      tf.tensor2d(back.c0, [batch, hidden]),
     ];
   });
+  return {
+    x: () => dx,
+    inputKernel: () => dInputKernel,
+    recurrentKernel: () => dRecurrentKernel,
+    bias: () => tf.tensor1d(columnSums(back.gates, rows, 4 * hidden)),
+    h: () => back.h0,
+    c: () => tf.tensor2d(back.c0, [batch, hidden]),
+  };
 }
 
-type LayerInputs = [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D];
-
-/** All steps at once; x is [B * T, I] with T given by h_0 [B, H] and x's row count. */
-const sequenceOp = customGradient<LayerInputs>(([x, wx, wh, bias, h0, c0], save) => {
-  const weightsFor = keepForBackward([wx, wh], save);
-  const tape = sequenceForward(x, wx, wh, bias, h0, c0);
-  return {
-    value: tf.tensor2d(tape.hiddens, [x.shape[0], tape.hidden]),
-    gradFunc: (dy, saved) => {
-      const [inputKernel, recurrentKernel] = weightsFor(saved) as [tf.Tensor2D, tf.Tensor2D];
-      const dHiddens = dy.dataSync() as Float32Array;
-      return layerBackward(tape, dHiddens, null, inputKernel, recurrentKernel);
-    },
-  };
+/**
+ * A whole layer: x is [B * T, I] with T given by h_0 [B, H] and x's row count; h_t for every
+ * step, [B * T, H]. One kernel per step forward (the stacked gate weights, see
+ * `lstmGateWeights`), one matMul per step backward.
+ */
+const sequenceOp = defineFusedOp<LstmContext>({
+  name: 'MannLstmSequence',
+  save: SAVED_WEIGHTS,
+  forward(inputs, context) {
+    const h0 = inputs.floats('h');
+    const [inputKernel, recurrentKernel, bias] = (
+      ['inputKernel', 'recurrentKernel', 'bias'] as const
+    ).map((name) => inputs.tensor(name)) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+    const weights = lstmGateWeights(inputKernel, recurrentKernel, bias);
+    const hidden = bias.shape[0] / 4;
+    const batch = h0.length / hidden;
+    const x = inputs.floats('x');
+    let tape: LstmRecurrenceTape;
+    try {
+      const steps = x.length / (batch * (inputKernel.shape[0] as number));
+      tape = lstmSequenceForward(x, batch, steps, weights, h0, inputs.floats('c'));
+    } finally {
+      for (const t of [inputKernel, recurrentKernel, bias, weights.kernel, weights.bias])
+        t.dispose();
+    }
+    context.tape = tape;
+    return [{ values: tape.hiddens, shape: [batch * tape.steps, hidden] }];
+  },
+  backward([dHiddens], context, saved) {
+    const tape = takeTape(context, 'lstmLayerSequence');
+    return layerBackward(tape, dHiddens as Float32Array, null, saved);
+  },
 });
 
-/** One step; the value is [h' ; c'] side by side, [B, 2H] (a custom op has one output). */
-const cellOp = customGradient<LayerInputs>(([x, wx, wh, bias, h, c], save) => {
-  const [batch, hidden] = h.shape;
-  const weightsFor = keepForBackward([wx, wh], save);
-  const tape = stepForward(x, wx, wh, bias, h, c);
-  const both = new Float32Array(batch * 2 * hidden);
-  for (let b = 0; b < batch; b++) {
-    both.set(tape.hiddens.subarray(b * hidden, (b + 1) * hidden), b * 2 * hidden);
-    both.set(tape.cells.subarray(b * hidden, (b + 1) * hidden), (b * 2 + 1) * hidden);
-  }
-  return {
-    value: tf.tensor2d(both, [batch, 2 * hidden]),
-    gradFunc: (dy, saved) => {
-      const [inputKernel, recurrentKernel] = weightsFor(saved) as [tf.Tensor2D, tf.Tensor2D];
-      const dBoth = dy.dataSync() as Float32Array;
-      const dh = new Float32Array(batch * hidden);
-      const dc = new Float32Array(batch * hidden);
-      for (let b = 0; b < batch; b++) {
-        dh.set(dBoth.subarray(b * 2 * hidden, (b * 2 + 1) * hidden), b * hidden);
-        dc.set(dBoth.subarray((b * 2 + 1) * hidden, (b + 1) * 2 * hidden), b * hidden);
-      }
-      return layerBackward(tape, dh, dc, inputKernel, recurrentKernel);
-    },
-  };
+/**
+ * One step: x [B, I] to h' and c', each [B, H]. Two plain matMuls on the layer's own weight
+ * tensors (on wasm a matMul's packed weights are cached per tensor, which a stacked kernel
+ * built per step would defeat), the bias and the non-linearities in JS.
+ */
+const cellOp = defineFusedOp<LstmContext>({
+  name: 'MannLstmCell',
+  save: SAVED_WEIGHTS,
+  forward(inputs, context) {
+    const [x, inputKernel, h, recurrentKernel] = (
+      ['x', 'inputKernel', 'h', 'recurrentKernel'] as const
+    ).map((name) => inputs.tensor(name)) as tf.Tensor2D[] as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+    ];
+    const projected = tf.matMul(x, inputKernel);
+    const recurrent = tf.matMul(h, recurrentKernel);
+    let tape: LstmRecurrenceTape;
+    try {
+      tape = lstmStepForward(
+        inputs.floats('x'),
+        projected.dataSync() as Float32Array,
+        recurrent.dataSync() as Float32Array,
+        inputs.floats('bias'),
+        inputs.floats('h'),
+        inputs.floats('c'),
+      );
+    } finally {
+      for (const t of [x, inputKernel, h, recurrentKernel, projected, recurrent]) t.dispose();
+    }
+    context.tape = tape;
+    const shape = [tape.batch, tape.hidden];
+    return [
+      { values: tape.hiddens, shape },
+      { values: tape.cells, shape },
+    ];
+  },
+  backward([dh, dc], context, saved) {
+    const tape = takeTape(context, 'lstmCellFused');
+    return layerBackward(tape, dh as Float32Array, dc as Float32Array, saved);
+  },
 });
 
 /** Validates the weights, the state and x: [B, T, I] for a sequence, else [B, I]. */
@@ -216,23 +215,26 @@ export function lstmLayerSequence(
   const [batch, steps, inputSize] = x.shape;
   if (steps === 0) throw new MannError('x must have at least one time step, got T = 0');
   return tf.tidy(() => {
-    const hs = sequenceOp(
-      x.reshape([batch * steps, inputSize]),
-      layer.inputKernel as tf.Tensor2D,
-      layer.recurrentKernel as tf.Tensor2D,
-      layer.bias as tf.Tensor1D,
-      initial.h,
-      initial.c,
-    );
+    const [hs] = sequenceOp(
+      {
+        x: x.reshape([batch * steps, inputSize]),
+        inputKernel: layer.inputKernel,
+        recurrentKernel: layer.recurrentKernel,
+        bias: layer.bias,
+        h: initial.h,
+        c: initial.c,
+      } satisfies LayerInputs,
+      {},
+    ) as [tf.Tensor2D];
     return hs.reshape([batch, steps, initial.h.shape[1]]);
   });
 }
 
 /**
  * One LSTM step of one layer as one op, the fused counterpart of `lstmInputProjection`
- * followed by `lstmCell`: same values and gradients in 4 kernels forward and 7 backward
- * instead of 42 and 40 (counted on wasm, including the Identity kernels that keep tensors for
- * the gradient).
+ * followed by `lstmCell`: same values and gradients from one registered kernel (which runs two
+ * matMuls inside) and two Identity kernels keeping the weights for the gradient, instead of
+ * the composed cell's 42 kernels forward (counted on wasm).
  *
  * @param layer - W_x [I, 4H], W_h [H, 4H], b [4H]
  * @param x - the step's input, [B, I]
@@ -245,15 +247,17 @@ export function lstmCellFused(
 ): LstmLayerState {
   checkLayerInputs(layer, x, state, false);
   return tf.tidy(() => {
-    const both = cellOp(
-      x,
-      layer.inputKernel as tf.Tensor2D,
-      layer.recurrentKernel as tf.Tensor2D,
-      layer.bias as tf.Tensor1D,
-      state.h,
-      state.c,
-    );
-    const [h, c] = tf.split(both, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+    const [h, c] = cellOp(
+      {
+        x,
+        inputKernel: layer.inputKernel,
+        recurrentKernel: layer.recurrentKernel,
+        bias: layer.bias,
+        h: state.h,
+        c: state.c,
+      } satisfies LayerInputs,
+      {},
+    ) as [tf.Tensor2D, tf.Tensor2D];
     return { h, c };
   });
 }
