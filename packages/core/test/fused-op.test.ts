@@ -72,3 +72,60 @@ describe('defineFusedOp', () => {
     tf.dispose([x, w, dx as tf.Tensor, dw as tf.Tensor]);
   });
 });
+
+// y = x W for x [1, n] and W [n, m], the product as a nested TF.js kernel on the inputs as
+// tensors; the gradient reads the saved W (dx = dy W^T) and the context's x (dW = x^T dy).
+const productOp = defineFusedOp<{ x?: Float32Array }>({
+  name: 'MannTestFusedProduct',
+  save: ['w'],
+  forward(inputs, context) {
+    const x = inputs.tensor('x');
+    const w = inputs.tensor('w');
+    const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+    const values = y.dataSync() as Float32Array;
+    const shape = y.shape;
+    context.x = inputs.floats('x').slice();
+    tf.dispose([x, w, y]);
+    return [{ values, shape }];
+  },
+  backward([dy], context, saved) {
+    const x = context.x as Float32Array;
+    context.x = undefined;
+    const dyT = tf.tensor2d(dy as Float32Array, [1, (dy as Float32Array).length]);
+    return {
+      x: () => tf.matMul(dyT, saved.w as tf.Tensor2D, false, true),
+      w: () => tf.matMul(tf.tensor2d(x, [1, x.length]), dyT, true, false),
+    };
+  },
+});
+
+describe('defineFusedOp, saved inputs and inputs as tensors', () => {
+  it('keeps a saved input for the gradient after the forward disposed it, and leaks nothing', () => {
+    const x = tf.tensor2d([[1, -2]]);
+    const wValues = [
+      [0.5, 4, -1],
+      [2, 0, 3],
+    ];
+    const before = tf.memory().numTensors;
+    // W is made inside the function tf.grads runs in a tidy: disposed before the gradient runs
+    // unless the op keeps it
+    const w = tf.tensor2d(wValues);
+    const y = productOp({ x, w }, {})[0] as tf.Tensor;
+    expect(Array.from(y.dataSync())).toEqual([-3.5, 4, -7]);
+    tf.dispose([y, w]);
+    expect(tf.memory().numTensors).toBe(before);
+    const [dx] = tf.grads((a) =>
+      tf.sum(
+        tf.mul(
+          (productOp({ x: a, w: tf.tensor2d(wValues) }, {}) as tf.Tensor[])[0] as tf.Tensor,
+          tf.tensor2d([[1, 2, 3]]),
+        ),
+      ),
+    )([x]);
+    // dL/dx = [1, 2, 3] W^T = [0.5 + 8 - 3, 2 + 0 + 9]
+    expect(Array.from((dx as tf.Tensor).dataSync())).toEqual([5.5, 11]);
+    tf.dispose(dx as tf.Tensor);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+});
