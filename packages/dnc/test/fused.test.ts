@@ -530,7 +530,17 @@ describe('SIMD kernels against their JS loops', () => {
           new Float32Array(r * n),
           new Float32Array(r * n),
         ] as const;
-        k.forward(n, r, prev, out[0], write, precedence, reads, out[1], out[2]);
+        k.forward({
+          n,
+          r,
+          prev,
+          next: out[0],
+          write,
+          precedence,
+          reads,
+          forward: out[1],
+          backward: out[2],
+        });
         return out;
       });
       forward[1]?.forEach((a, i) =>
@@ -541,17 +551,21 @@ describe('SIMD kernels against their JS loops', () => {
       ) as Float32Array[];
       const backward = [jsLinkKernels, simd].map((k) => {
         const out = [grad, dWrite, dPrecedence, dReads].map((a) => (a as Float32Array).slice());
-        k.backward(
+        const [g, dw, dp, dr] = out as Float32Array[];
+        k.backward({
           n,
           r,
           prev,
           write,
           precedence,
           reads,
-          dF as Float32Array,
-          dB as Float32Array,
-          ...(out as [Float32Array, Float32Array, Float32Array, Float32Array]),
-        );
+          dForward: dF as Float32Array,
+          dBackward: dB as Float32Array,
+          grad: g as Float32Array,
+          dWrite: dw as Float32Array,
+          dPrecedence: dp as Float32Array,
+          dReads: dr as Float32Array,
+        });
         return out;
       });
       backward[1]?.forEach((a, i) =>

@@ -10,6 +10,51 @@ import { linkKernelExports } from './simd-link.js';
 //
 // n = N slots, r = R read heads. Matrices are row-major [N, N]; per-head vectors [R, N].
 
+/**
+ * The arrays of {@link DenseLinkKernels.forward}: one example, one write head; n = N slots,
+ * r = R read heads.
+ */
+export interface LinkKernelForward {
+  readonly n: number;
+  readonly r: number;
+  /** L_{t-1}, [N, N] */
+  readonly prev: Float32Array;
+  /** L_t, [N, N], written */
+  readonly next: Float32Array;
+  /** w^w_t, [N] */
+  readonly write: Float32Array;
+  /** p_{t-1}, [N] */
+  readonly precedence: Float32Array;
+  /** w^r_{t-1}, [R, N] */
+  readonly reads: Float32Array;
+  /** f, [R, N], written */
+  readonly forward: Float32Array;
+  /** b, [R, N], written */
+  readonly backward: Float32Array;
+}
+
+/** The arrays of {@link DenseLinkKernels.backward}, with `prev`, `write`, `precedence` and `reads` as forward. */
+export interface LinkKernelBackward {
+  readonly n: number;
+  readonly r: number;
+  readonly prev: Float32Array;
+  readonly write: Float32Array;
+  readonly precedence: Float32Array;
+  readonly reads: Float32Array;
+  /** dL/df, [R, N] */
+  readonly dForward: Float32Array;
+  /** dL/db, [R, N] */
+  readonly dBackward: Float32Array;
+  /** in: dL_t, out: dL_{t-1}, [N, N] */
+  readonly grad: Float32Array;
+  /** dL/dw^w, [N], added to */
+  readonly dWrite: Float32Array;
+  /** dL/dp_{t-1}, [N], added to */
+  readonly dPrecedence: Float32Array;
+  /** dL/dw^r_{t-1}, [R, N], added to */
+  readonly dReads: Float32Array;
+}
+
 /** The dense link passes of one example and one write head. */
 export interface DenseLinkKernels {
   /** `'simd'` (WebAssembly) or `'js'`. */
@@ -17,60 +62,22 @@ export interface DenseLinkKernels {
   /**
    * `L_t[i, j] = (1 - w[i] - w[j]) L_{t-1}[i, j] + w[i] p[j]` with `L_t[i, i] = 0`, then
    * `f[r] = L_t w^r` and `b[r] = L_t^T w^r`.
-   *
-   * @param prev - L_{t-1}, [N, N]
-   * @param next - L_t, [N, N], written
-   * @param write - w^w_t, [N]
-   * @param precedence - p_{t-1}, [N]
-   * @param reads - w^r_{t-1}, [R, N]
-   * @param forward - f, [R, N], written
-   * @param backward - b, [R, N], written
    */
-  forward(
-    n: number,
-    r: number,
-    prev: Float32Array,
-    next: Float32Array,
-    write: Float32Array,
-    precedence: Float32Array,
-    reads: Float32Array,
-    forward: Float32Array,
-    backward: Float32Array,
-  ): void;
+  forward(a: LinkKernelForward): void;
   /**
    * The gradient of {@link DenseLinkKernels.forward}. With G = (dL_t + dF^T w^r + (w^r)^T dB)
    * off the diagonal (0 on it): `dL_{t-1} = (1 - w[i] - w[j]) G` replaces `grad` in place, and
    * `dw[i] += sum_j G[i, j] (p[j] - L_{t-1}[i, j]) - sum_j G[j, i] L_{t-1}[j, i]`,
    * `dp[j] += sum_i G[i, j] w[i]`, `dw^r[j] += sum_i dF[i] L_t[i, j] + dB[i] L_t[j, i]` are
    * added to.
-   *
-   * @param grad - in: dL_t, out: dL_{t-1}, [N, N]
-   * @param dForward - dL/df, [R, N]
-   * @param dBackward - dL/db, [R, N]
-   * @param dWrite - dL/dw^w, [N], added to
-   * @param dPrecedence - dL/dp_{t-1}, [N], added to
-   * @param dReads - dL/dw^r_{t-1}, [R, N], added to
    */
-  backward(
-    n: number,
-    r: number,
-    prev: Float32Array,
-    write: Float32Array,
-    precedence: Float32Array,
-    reads: Float32Array,
-    dForward: Float32Array,
-    dBackward: Float32Array,
-    grad: Float32Array,
-    dWrite: Float32Array,
-    dPrecedence: Float32Array,
-    dReads: Float32Array,
-  ): void;
+  backward(a: LinkKernelBackward): void;
 }
 
 /** The JS loops: the reference of the SIMD kernels, and the fallback without WebAssembly SIMD. */
 export const jsLinkKernels: DenseLinkKernels = {
   kind: 'js',
-  forward(n, r, prev, next, write, precedence, reads, forward, backward) {
+  forward({ n, r, prev, next, write, precedence, reads, forward, backward }) {
     backward.fill(0, 0, r * n);
     for (let i = 0; i < n; i++) {
       const wi = write[i] as number;
@@ -94,7 +101,7 @@ export const jsLinkKernels: DenseLinkKernels = {
       }
     }
   },
-  backward(
+  backward({
     n,
     r,
     prev,
@@ -107,7 +114,7 @@ export const jsLinkKernels: DenseLinkKernels = {
     dWrite,
     dPrecedence,
     dReads,
-  ) {
+  }) {
     const link = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const wi = write[i] as number;
@@ -173,7 +180,7 @@ const kernelsByRuntime = new WeakMap<SimdRuntime, DenseLinkKernels>();
 function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
   return {
     kind: 'simd',
-    forward(n, r, prev, next, write, precedence, reads, forward, backward) {
+    forward({ n, r, prev, next, write, precedence, reads, forward, backward }) {
       const { linkForward } = linkKernelExports(runtime, r);
       const call = runtime.begin();
       const at = {
@@ -190,7 +197,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       call.read(at.forward, r * n, forward);
       call.read(at.backward, r * n, backward);
     },
-    backward(
+    backward({
       n,
       r,
       prev,
@@ -203,7 +210,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       dWrite,
       dPrecedence,
       dReads,
-    ) {
+    }) {
       const { linkBackward } = linkKernelExports(runtime, r);
       const call = runtime.begin();
       const at = {

@@ -9,6 +9,36 @@ export interface LinkArrays {
   readonly columns: Int32Array | null;
 }
 
+/** The arrays of {@link LinkPass.forward} for one example. */
+export interface LinkForwardArrays {
+  readonly prev: LinkArrays;
+  readonly next: LinkArrays;
+  /** w^w_t of the example, [H, N] */
+  readonly writes: Float32Array;
+  /** p_{t-1}, [H, N] */
+  readonly prevPrecedence: Float32Array;
+  /** w^r_{t-1}, [R, N] */
+  readonly prevReads: Float32Array;
+  /** f, [H, R, N], written */
+  readonly forward: Float32Array;
+  /** b, [H, R, N], written */
+  readonly backward: Float32Array;
+}
+
+/** The arrays of {@link LinkPass.backward} for one example: the forward's inputs and gradients. */
+export interface LinkBackwardArrays {
+  readonly writes: Float32Array;
+  readonly prevPrecedence: Float32Array;
+  readonly prevReads: Float32Array;
+  /** dL/df, dL/db, [H, R, N] */
+  readonly dForward: Float32Array;
+  readonly dBackward: Float32Array;
+  /** dL/dw^w_t, dL/dp_{t-1} [H, N] and dL/dw^r_{t-1} [R, N], added to */
+  readonly dWrites: Float32Array;
+  readonly dPrevPrecedence: Float32Array;
+  readonly dPrevReads: Float32Array;
+}
+
 /**
  * The temporal link's part of a fused step (docs/spec.md section 3 steps 6-7): the link update from
  * the OLD precedence and the forward and backward weightings through the NEW link, for each
@@ -20,26 +50,8 @@ export interface LinkPass {
   allocate(batch: number, arrays?: Allocator): LinkArrays;
   /** Per-step state of the forward pass, kept on the step's tape. */
   beginForward(batch: number): unknown;
-  /**
-   * Example `b`: `next` from `prev`, and f and b through `next`.
-   *
-   * @param writes - w^w_t of the example, [H, N]
-   * @param prevPrecedence - p_{t-1}, [H, N]
-   * @param prevReads - w^r_{t-1}, [R, N]
-   * @param forward - f, [H, R, N], written
-   * @param backward - b, [H, R, N], written
-   */
-  forward(
-    tape: unknown,
-    b: number,
-    prev: LinkArrays,
-    next: LinkArrays,
-    writes: Float32Array,
-    prevPrecedence: Float32Array,
-    prevReads: Float32Array,
-    forward: Float32Array,
-    backward: Float32Array,
-  ): void;
+  /** Example `b`: `next` from `prev`, and f and b through `next`. */
+  forward(tape: unknown, b: number, a: LinkForwardArrays): void;
   /**
    * Starts the backward pass; `dNext` (dL/d(next link values), or null when nothing used it)
    * may be overwritten. The result's `dPrev` receives dL/d(prev link values).
@@ -52,18 +64,7 @@ export interface LinkPass {
     dNext: Float32Array | null,
   ): LinkBackward;
   /** Example `b`: adds to dL/dw^w_t, dL/dp_{t-1}, dL/dw^r_{t-1}, fills its part of dPrev. */
-  backward(
-    state: LinkBackward,
-    b: number,
-    writes: Float32Array,
-    prevPrecedence: Float32Array,
-    prevReads: Float32Array,
-    dForward: Float32Array,
-    dBackward: Float32Array,
-    dWrites: Float32Array,
-    dPrevPrecedence: Float32Array,
-    dPrevReads: Float32Array,
-  ): void;
+  backward(state: LinkBackward, b: number, a: LinkBackwardArrays): void;
   endBackward(state: LinkBackward): void;
 }
 
@@ -88,55 +89,46 @@ export function denseLinkPass(spec: FusedStepSpec, kernels?: DenseLinkKernels): 
       columns: null,
     }),
     beginForward: () => null,
-    forward(_tape, b, prev, next, writes, prevPrecedence, prevReads, forward, backward) {
+    forward(_tape, b, a) {
       for (let head = 0; head < h; head++) {
         const at = (b * h + head) * square;
-        k.forward(
+        const heads = head * r * n;
+        k.forward({
           n,
           r,
-          prev.values.subarray(at, at + square),
-          next.values.subarray(at, at + square),
-          writes.subarray(head * n, (head + 1) * n),
-          prevPrecedence.subarray(head * n, (head + 1) * n),
-          prevReads,
-          forward.subarray(head * r * n, (head + 1) * r * n),
-          backward.subarray(head * r * n, (head + 1) * r * n),
-        );
+          prev: a.prev.values.subarray(at, at + square),
+          next: a.next.values.subarray(at, at + square),
+          write: a.writes.subarray(head * n, (head + 1) * n),
+          precedence: a.prevPrecedence.subarray(head * n, (head + 1) * n),
+          reads: a.prevReads,
+          forward: a.forward.subarray(heads, heads + r * n),
+          backward: a.backward.subarray(heads, heads + r * n),
+        });
       }
     },
     beginBackward(tape, _batch, prev, next, dNext) {
       // dL_t becomes dL_{t-1} in place, row by row
       return { dPrev: dNext ?? new Float32Array(prev.values.length), tape, prev, next, dNext };
     },
-    backward(
-      state,
-      b,
-      writes,
-      prevPrecedence,
-      prevReads,
-      dForward,
-      dBackward,
-      dWrites,
-      dPrevPrecedence,
-      dPrevReads,
-    ) {
+    backward(state, b, a) {
       for (let head = 0; head < h; head++) {
         const at = (b * h + head) * square;
+        const heads = head * r * n;
         const slice = (x: Float32Array): Float32Array => x.subarray(head * n, (head + 1) * n);
-        k.backward(
+        k.backward({
           n,
           r,
-          state.prev.values.subarray(at, at + square),
-          slice(writes),
-          slice(prevPrecedence),
-          prevReads,
-          dForward.subarray(head * r * n, (head + 1) * r * n),
-          dBackward.subarray(head * r * n, (head + 1) * r * n),
-          state.dPrev.subarray(at, at + square),
-          slice(dWrites),
-          slice(dPrevPrecedence),
-          dPrevReads,
-        );
+          prev: state.prev.values.subarray(at, at + square),
+          write: slice(a.writes),
+          precedence: slice(a.prevPrecedence),
+          reads: a.prevReads,
+          dForward: a.dForward.subarray(heads, heads + r * n),
+          dBackward: a.dBackward.subarray(heads, heads + r * n),
+          grad: state.dPrev.subarray(at, at + square),
+          dWrite: slice(a.dWrites),
+          dPrecedence: slice(a.dPrevPrecedence),
+          dReads: a.dPrevReads,
+        });
       }
     },
     endBackward: () => undefined,

@@ -381,17 +381,15 @@ export function stepForward(
     eraseAndWriteForward(eraseWrite, next);
     // 6. link from the OLD precedence, f and b through the NEW link; then the precedence
     const prevPrecedence = view(input.precedence, b, h * n);
-    linkPass.forward(
-      linkTape,
-      b,
-      input.link,
-      out.link,
+    linkPass.forward(linkTape, b, {
+      prev: input.link,
+      next: out.link,
       writes,
       prevPrecedence,
       prevReads,
-      tape.forward,
-      tape.backward,
-    );
+      forward: tape.forward,
+      backward: tape.backward,
+    });
     precedenceForward(n, h, prevPrecedence, writes, view(out.precedence, b, h * n));
     if (spec.linkSharpness) {
       for (let head = 0; head < h; head++) {
@@ -564,18 +562,32 @@ export function stepBackward(
           const sf = act[s + 1] as number;
           dAct[s] =
             (dAct[s] as number) +
-            sharpenBackward(n, ex.backward, at, sb, ex.sharpBackward, dSharpBackward, dBackward);
+            sharpenBackward({
+              n,
+              from: at,
+              s: sb,
+              d: ex.backward,
+              out: ex.sharpBackward,
+              dOut: dSharpBackward,
+              dD: dBackward,
+            });
           dAct[s + 1] =
             (dAct[s + 1] as number) +
-            sharpenBackward(n, ex.forward, at, sf, ex.sharpForward, dSharpForward, dForward);
+            sharpenBackward({
+              n,
+              from: at,
+              s: sf,
+              d: ex.forward,
+              out: ex.sharpForward,
+              dOut: dSharpForward,
+              dD: dForward,
+            });
         }
       }
     }
     // 6. link and precedence
     const dPrevPrecedence = view(dIn.precedence, b, h * n);
-    linkPass.backward(
-      dLink,
-      b,
+    linkPass.backward(dLink, b, {
       writes,
       prevPrecedence,
       prevReads,
@@ -584,16 +596,16 @@ export function stepBackward(
       dWrites,
       dPrevPrecedence,
       dPrevReads,
-    );
-    precedenceBackward(
+    });
+    precedenceBackward({
       n,
       h,
-      prevPrecedence,
+      prev: prevPrecedence,
       writes,
-      view(grads.precedence, b, h * n),
-      dPrevPrecedence,
+      dNext: view(grads.precedence, b, h * n),
+      dPrev: dPrevPrecedence,
       dWrites,
-    );
+    });
     // 5. erase and write
     const dRetention = spec.deallocation ? scratch32('step.dRetention', n) : null;
     const dMemory = view(dIn.memory, b, n * w);

@@ -96,7 +96,7 @@ export function sparseLinkPass(spec: FusedStepSpec): LinkPass {
         keep: new Int32Array(batch * h * top * cap),
       };
     },
-    forward(tapeState, b, prev, next, writes, prevPrecedence, prevReads, forward, backward) {
+    forward(tapeState, b, { prev, next, writes, prevPrecedence, prevReads, forward, backward }) {
       const tape = tapeState as SparseTape;
       const prevColumns = prev.columns as Int32Array;
       const nextColumns = next.columns as Int32Array;
@@ -177,14 +177,16 @@ export function sparseLinkPass(spec: FusedStepSpec): LinkPass {
     backward(
       state: LinkBackward,
       b,
-      writes,
-      prevPrecedence,
-      prevReads,
-      dForward,
-      dBackward,
-      dWrites,
-      dPrevPrecedence,
-      dPrevReads,
+      {
+        writes,
+        prevPrecedence,
+        prevReads,
+        dForward,
+        dBackward,
+        dWrites,
+        dPrevPrecedence,
+        dPrevReads,
+      },
     ) {
       const tape = state.tape as SparseTape;
       const { prev, next } = state;

@@ -106,20 +106,31 @@ export function precedenceForward(
   }
 }
 
-/**
- * @param dNext - dL/dp_t, [H, N]
- * @param dPrev - dL/dp_{t-1}, [H, N], added to
- * @param dWrites - dL/dw^w_t, [H, N], added to
- */
-export function precedenceBackward(
-  n: number,
-  h: number,
-  prev: Float32Array,
-  writes: Float32Array,
-  dNext: Float32Array,
-  dPrev: Float32Array,
-  dWrites: Float32Array,
-): void {
+/** The arrays of {@link precedenceBackward}: n = N slots, h = H write heads. */
+export interface PrecedenceBackward {
+  readonly n: number;
+  readonly h: number;
+  /** p_{t-1} and w^w_t, [H, N] */
+  readonly prev: Float32Array;
+  readonly writes: Float32Array;
+  /** dL/dp_t, [H, N] */
+  readonly dNext: Float32Array;
+  /** dL/dp_{t-1}, [H, N], added to */
+  readonly dPrev: Float32Array;
+  /** dL/dw^w_t, [H, N], added to */
+  readonly dWrites: Float32Array;
+}
+
+/** The gradient of {@link precedenceForward}. */
+export function precedenceBackward({
+  n,
+  h,
+  prev,
+  writes,
+  dNext,
+  dPrev,
+  dWrites,
+}: PrecedenceBackward): void {
   for (let k = 0; k < h; k++) {
     let total = 0;
     let dTotal = 0;
@@ -159,36 +170,48 @@ export function sharpenForward(
   for (let i = from; i < from + n; i++) out[i] = (out[i] as number) / sum;
 }
 
+/** The arrays of {@link sharpenBackward}: one weighting of N entries at offset `from` of each. */
+export interface SharpenBackward {
+  readonly n: number;
+  readonly from: number;
+  /** the exponent s */
+  readonly s: number;
+  /** d, the weighting sharpened */
+  readonly d: Float32Array;
+  /** S(d, s), the forward's output */
+  readonly out: Float32Array;
+  /** dL/dS */
+  readonly dOut: Float32Array;
+  /** dL/dd, written */
+  readonly dD: Float32Array;
+}
+
+/** P = y^s of one weighting, reused across calls (grown as needed). */
+let powers = new Float64Array(0);
+
 /**
  * Gradients of {@link sharpenForward}: dL/dd (written to `dD` at `from`) and dL/ds (returned).
- *
- * @param out - S(d, s) at `from`
- * @param dOut - dL/dS at `from`
+ * Each y^s is computed once (y^(s-1) = y^s / y; y > 0 by the epsilon).
  */
-export function sharpenBackward(
-  n: number,
-  d: Float32Array,
-  from: number,
-  s: number,
-  out: Float32Array,
-  dOut: Float32Array,
-  dD: Float32Array,
-): number {
+export function sharpenBackward({ n, from, s, d, out, dOut, dD }: SharpenBackward): number {
+  if (powers.length < n) powers = new Float64Array(n);
   let max = -Infinity;
   for (let i = from; i < from + n; i++) max = Math.max(max, (d[i] as number) + SHARPNESS_EPSILON);
   let sum = 0;
   let dot = 0;
-  for (let i = from; i < from + n; i++) {
-    sum += (((d[i] as number) + SHARPNESS_EPSILON) / max) ** s;
-    dot += (dOut[i] as number) * (out[i] as number);
+  for (let i = 0; i < n; i++) {
+    const p = (((d[from + i] as number) + SHARPNESS_EPSILON) / max) ** s;
+    powers[i] = p;
+    sum += p;
+    dot += (dOut[from + i] as number) * (out[from + i] as number);
   }
   let dS = 0;
-  for (let i = from; i < from + n; i++) {
-    const y = ((d[i] as number) + SHARPNESS_EPSILON) / max;
-    const p = y ** s;
-    const dP = ((dOut[i] as number) - dot) / sum;
+  for (let i = 0; i < n; i++) {
+    const y = ((d[from + i] as number) + SHARPNESS_EPSILON) / max;
+    const p = powers[i] as number;
+    const dP = ((dOut[from + i] as number) - dot) / sum;
     dS += dP * p * Math.log(y);
-    dD[i] = (dP * s * y ** (s - 1)) / max;
+    dD[from + i] = (dP * s * (p / y)) / max;
   }
   return dS;
 }
