@@ -78,6 +78,10 @@ const CONFIGS: [string, MemoryOptions][] = [
   ],
   // N and W not multiples of 4: the JS loops instead of the SIMD kernels
   ['N 7, W 5, R 3 (JS kernels)', { memorySlots: 7, memoryWidth: 5, readHeads: 3 }],
+  [
+    'DNC-MD masking, N 7, W 5 (JS kernels)',
+    { memorySlots: 7, memoryWidth: 5, readHeads: 2, masking: true },
+  ],
 ];
 
 function memories(options: MemoryOptions): { fused: DncMemory; composed: DncMemory } {

@@ -1,5 +1,5 @@
 import { CONTENT_EPSILON } from '@mann/core';
-import { scratch, type Carver } from '@mann/core/fused';
+import { scratch, scratch32, type Carver } from '@mann/core/fused';
 import type { RowKernels } from '@mann/core/fused';
 
 // Content addressing of one example, forward and backward, with core's exact formula
@@ -45,37 +45,38 @@ export function allocateContentTape(
   };
 }
 
-/** |M[i] * m_h| of head h into rowNorms[h N ..]: with masks per head, without them once. */
-function rowNormsOf(
-  n: number,
+/**
+ * The masked heads' vectors: m_h^2 and k_h m_h^2, each [H, W], and |k_h m_h| into keyNorms.
+ * With them, |M[i] m_h|^2 = M[i]^2 . m_h^2 and (k_h m_h) . (M[i] m_h) = (k_h m_h^2) . M[i]:
+ * row products, like the unmasked heads'.
+ */
+function maskedVectors(
   w: number,
   at: ContentHeads,
-  memory: Float32Array,
   act: Float32Array,
-  rowNorms: Float32Array,
-): void {
-  const eps = CONTENT_EPSILON;
-  if (at.masks < 0) {
-    for (let i = 0; i < n; i++) {
-      let squares = 0;
-      for (let c = i * w; c < (i + 1) * w; c++)
-        squares += (memory[c] as number) * (memory[c] as number);
-      rowNorms[i] = Math.sqrt(squares + eps);
-    }
-    for (let h = 1; h < at.heads; h++) rowNorms.copyWithin(h * n, 0, n);
-    return;
-  }
+  keyNorms: Float32Array,
+): { maskSquares: Float64Array; keyMasks: Float64Array } {
+  const maskSquares = scratch('content.maskSquares', at.heads * w);
+  const keyMasks = scratch('content.keyMasks', at.heads * w);
   for (let h = 0; h < at.heads; h++) {
-    const mask = at.masks + h * w;
-    for (let i = 0; i < n; i++) {
-      let squares = 0;
-      for (let c = 0; c < w; c++) {
-        const x = (act[mask + c] as number) * (memory[i * w + c] as number);
-        squares += x * x;
-      }
-      rowNorms[h * n + i] = Math.sqrt(squares + eps);
+    let keySquares = 0;
+    for (let c = 0; c < w; c++) {
+      const k = act[at.keys + h * w + c] as number;
+      const m = act[at.masks + h * w + c] as number;
+      keySquares += k * m * k * m;
+      maskSquares[h * w + c] = m * m;
+      keyMasks[h * w + c] = k * m * m;
     }
+    keyNorms[h] = Math.sqrt(keySquares + CONTENT_EPSILON);
   }
+  return { maskSquares, keyMasks };
+}
+
+/** M^2 element-wise, [N, W], in a scratch array. */
+function squaredMemory(n: number, w: number, memory: Float32Array): Float32Array {
+  const squares = scratch32('content.memorySquares', n * w);
+  for (let c = 0; c < n * w; c++) squares[c] = (memory[c] as number) * (memory[c] as number);
+  return squares;
 }
 
 /**
@@ -126,26 +127,17 @@ export function contentForward(address: ContentAddress): void {
     }
     return;
   }
-  rowNormsOf(n, w, at, memory, act, rowNorms);
-  const key = scratch('content.key', w); // k m^2
+  const { maskSquares, keyMasks } = maskedVectors(w, at, act, keyNorms);
+  rows.dots(n, w, squaredMemory(n, w, memory), maskSquares, at.heads, rowNorms);
+  rows.dots(n, w, memory, keyMasks, at.heads, cosine);
   for (let h = 0; h < at.heads; h++) {
-    let keySquares = 0;
-    for (let c = 0; c < w; c++) {
-      const k = act[at.keys + h * w + c] as number;
-      const m = at.masks >= 0 ? (act[at.masks + h * w + c] as number) : 1;
-      keySquares += k * m * k * m;
-      key[c] = k * m * m;
+    const keyNorm = keyNorms[h] as number;
+    for (let i = h * n; i < (h + 1) * n; i++) {
+      const rowNorm = Math.sqrt((rowNorms[i] as number) + eps);
+      rowNorms[i] = rowNorm;
+      cosine[i] = (cosine[i] as number) / (keyNorm * rowNorm + eps);
     }
-    const keyNorm = Math.sqrt(keySquares + eps);
-    keyNorms[h] = keyNorm;
-    const beta = act[at.strengths + h] as number;
-    for (let i = 0; i < n; i++) {
-      let dot = 0;
-      for (let c = 0; c < w; c++) dot += (key[c] as number) * (memory[i * w + c] as number);
-      const cos = dot / (keyNorm * (rowNorms[h * n + i] as number) + eps);
-      cosine[h * n + i] = cos;
-    }
-    softmaxOf(n, h * n, beta, cosine, weights);
+    softmaxOf(n, h * n, act[at.strengths + h] as number, cosine, weights);
   }
 }
 
@@ -240,29 +232,33 @@ export function contentBackward(address: ContentAddress, grads: ContentGradients
     }
     return;
   }
+  // masked: dM[i] += sum_h dDot[h, i] k_h m_h^2 + 2 M[i] sum_h dS[h, i] m_h^2;
+  // dk_h += m_h^2 A_h and dm_h += 2 m_h (k_h A_h + B_h), A_h = sum_i dDot[h, i] M[i] and
+  // B_h = sum_i dS[h, i] M[i]^2; the key norm's terms as unmasked, with k m for k
+  const { maskSquares, keyMasks } = maskedVectors(w, at, act, scratch32('content.keyNorms', heads));
+  const squares = squaredMemory(n, w, memory);
+  rows.update(n, w, dMemory, memory, dDot, keyMasks, heads, null);
+  const scales = scratch32('content.maskedScales', n * w);
+  rows.update(n, w, scales, memory, dRowSquares, maskSquares, heads, null);
+  for (let c = 0; c < n * w; c++)
+    dMemory[c] = (dMemory[c] as number) + 2 * (memory[c] as number) * (scales[c] as number);
+  const dotMix = scratch('content.dotMix', heads * w);
+  rows.mix(n, w, memory, dDot, heads, dotMix);
+  const squareMix = scratch('content.squareMix', heads * w);
+  rows.mix(n, w, squares, dRowSquares, heads, squareMix);
   for (let h = 0; h < heads; h++) {
-    const key = at.keys + h * w;
-    const mask = at.masks + h * w;
-    for (let i = 0; i < n; i++) {
-      const dd = dDot[h * n + i] as number;
-      const ds = dRowSquares[h * n + i] as number;
-      const row = i * w;
-      for (let c = 0; c < w; c++) {
-        const m = act[mask + c] as number;
-        const k = act[key + c] as number;
-        const x = memory[row + c] as number;
-        const m2 = m * m;
-        dMemory[row + c] = (dMemory[row + c] as number) + dd * k * m2 + 2 * ds * m2 * x;
-        dAct[key + c] = (dAct[key + c] as number) + dd * m2 * x;
-        dAct[mask + c] = (dAct[mask + c] as number) + 2 * m * x * (dd * k + ds * x);
-      }
-    }
     const dKeySquares = (dKeyNorm[h] as number) / (2 * (keyNorms[h] as number));
     for (let c = 0; c < w; c++) {
-      const k = act[key + c] as number;
-      const m = act[mask + c] as number;
-      dAct[key + c] = (dAct[key + c] as number) + 2 * dKeySquares * k * m * m;
-      dAct[mask + c] = (dAct[mask + c] as number) + 2 * dKeySquares * k * k * m;
+      const key = at.keys + h * w + c;
+      const mask = at.masks + h * w + c;
+      const k = act[key] as number;
+      const m = act[mask] as number;
+      const a = dotMix[h * w + c] as number;
+      dAct[key] = (dAct[key] as number) + m * m * a + 2 * dKeySquares * k * m * m;
+      dAct[mask] =
+        (dAct[mask] as number) +
+        2 * m * (k * a + (squareMix[h * w + c] as number)) +
+        2 * dKeySquares * k * k * m;
     }
   }
 }
