@@ -67,7 +67,7 @@ export class DncModel implements RecurrentModel<DncModelState> {
   /**
    * A whole sequence: the network's `run` (with the fused memory step and a one-layer LSTM
    * controller, and no traces asked for, the whole-sequence hook: the controller and the memory
-   * as one op over all steps, ~4 kernels a sequence instead of ~90 a step), then the output
+   * as one kernel over all steps instead of ~90 kernels a step), then the output
    * clip. The same values and gradients as applying {@link DncModel.step} step by step.
    */
   run(inputs: tf.Tensor3D, options: RunOptions<DncModelState> = {}): RunResult {
