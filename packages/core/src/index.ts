@@ -94,6 +94,7 @@ export {
 export type {
   MemoryNetworkState,
   MemoryNetworkParts,
+  SequenceHook,
   MemoryNetworkConfig,
 } from './models/memory-network.js';
 export {

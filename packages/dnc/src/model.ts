@@ -1,14 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  buildMemoryNetwork,
-  checkShape,
-  createModel,
-  LstmController,
-  MannError,
-  registerModel,
-  runSteps,
-  tidy,
-} from '@mann/core';
+import { buildMemoryNetwork, createModel, registerModel, tidy } from '@mann/core';
 import type {
   CreateModelOptions,
   MemoryDefinition,
@@ -25,7 +16,8 @@ import type {
 import { memoryConfigOf, resolveDncConfig, resolveDncMemoryConfig } from './config.js';
 import type { DncConfig, DncMemoryConfig, DncOptions } from './config.js';
 import { DncMemory, type DncState } from './memory.js';
-import { fusedSequence } from './fused/sequence-op.js';
+import { fusedSequenceHook } from '@mann/core/fused';
+import { dncSequenceMemory } from './fused/sequence-memory.js';
 
 /** State of a {@link DncModel}: the controller's, the memory's and the last read vectors. */
 export type DncModelState = MemoryNetworkState<unknown, DncState>;
@@ -73,72 +65,17 @@ export class DncModel implements RecurrentModel<DncModelState> {
   }
 
   /**
-   * A whole sequence. With the fused memory step and a one-layer LSTM controller (the
-   * default), and no traces asked for, the controller and the memory run as one op over all
-   * steps (`fusedSequence`): the same values and gradients as stepping, in ~4 kernels a step
-   * instead of ~90. Otherwise {@link DncModel.step} is applied step by step.
+   * A whole sequence: the network's `run` (with the fused memory step and a one-layer LSTM
+   * controller, and no traces asked for, the whole-sequence hook: the controller and the memory
+   * as one kernel over all steps instead of ~90 kernels a step), then the output
+   * clip. The same values and gradients as applying {@link DncModel.step} step by step.
    */
   run(inputs: tf.Tensor3D, options: RunOptions<DncModelState> = {}): RunResult {
-    checkShape('inputs', inputs, [null, null, this.inputSize], '[B, T, inputSize]', 'float32');
-    if (this.sequenceSupported && !options.trace) return this.runSequence(inputs, options);
-    return runSteps(
-      (x, s, o) => this.step(x, s, o),
-      (b) => this.initialState(b),
-      inputs,
-      this.inputSize,
-      options,
-    );
-  }
-
-  /** True when {@link DncModel.run} can use the whole-sequence op. */
-  get sequenceSupported(): boolean {
-    const controller = this.network.controller;
-    return (
-      this.memory.fused !== undefined &&
-      controller instanceof LstmController &&
-      controller.layers.length === 1
-    );
-  }
-
-  private runSequence(inputs: tf.Tensor3D, options: RunOptions<DncModelState>): RunResult {
-    checkShape('inputs', inputs, [null, null, this.inputSize], '[B, T, inputSize]');
-    const [batch, steps] = inputs.shape;
-    if (steps === 0) throw new MannError('inputs must have at least one time step, got T = 0');
-    const fused = this.memory.fused;
-    const controller = this.network.controller as LstmController;
-    const layer = controller.layers[0];
-    if (!fused || !layer)
-      throw new MannError('runSequence: needs the fused memory and one LSTM layer');
+    const limit = this.config.outputClipValue;
+    if (limit === 0) return this.network.run(inputs, options);
     return tidy(() => {
-      const initial = options.initialState ?? this.initialState(batch);
-      const lstm = (initial.controller as { layers: { h: tf.Tensor2D; c: tf.Tensor2D }[] })
-        .layers[0];
-      if (!lstm) throw new MannError('initialState.controller must hold one LSTM layer');
-      const readSize = this.memory.readSize;
-      const [inputKernel, readKernel] = tf.split(
-        layer.inputKernel,
-        [this.inputSize, readSize],
-        0,
-      ) as [tf.Tensor2D, tf.Tensor2D];
-      const output = this.network.outputLayer;
-      const logits = fusedSequence(fused, this.network.clipValue, {
-        inputs: inputs.transpose([1, 0, 2]) as tf.Tensor3D,
-        inputKernel,
-        lstmBias: layer.bias as tf.Tensor1D,
-        recurrent: tf.concat([layer.recurrentKernel, readKernel], 0) as tf.Tensor2D,
-        interfaceKernel: this.network.interfaceLayer.kernel as tf.Tensor2D,
-        interfaceBias: this.network.interfaceLayer.bias as tf.Tensor1D,
-        outputKernel: output.kernel as tf.Tensor2D,
-        outputBias: output.bias as tf.Tensor1D,
-        h0: lstm.h,
-        c0: lstm.c,
-        reads0: initial.reads,
-        memory0: initial.memory,
-      }).transpose([1, 0, 2]) as tf.Tensor3D;
-      const limit = this.config.outputClipValue;
-      return {
-        outputs: limit > 0 ? (tf.clipByValue(logits, -limit, limit) as tf.Tensor3D) : logits,
-      };
+      const result = this.network.run(inputs, options);
+      return { ...result, outputs: tf.clipByValue(result.outputs, -limit, limit) as tf.Tensor3D };
     });
   }
 
@@ -161,6 +98,7 @@ export const dncDefinition: ModelDefinition<DncConfig> = {
       config.clipValue,
       rng,
       () => memory,
+      () => (memory.fused ? fusedSequenceHook(dncSequenceMemory(memory.fused)) : undefined),
     );
     return new DncModel(config, network, memory);
   },

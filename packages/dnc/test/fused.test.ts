@@ -441,7 +441,7 @@ describe('fused model against the composed model', () => {
           const [fused, composed] = [make('fused'), make('composed')];
           try {
             if ((options.controller as { kind?: string } | undefined)?.kind !== 'feedforward') {
-              expect(fused.sequenceSupported).toBe(true);
+              expect(fused.network.runsWholeSequence()).toBe(true);
             }
             // run without traces: the whole-sequence op; with traces: the fused step by step
             for (const trace of [false, true]) {

@@ -103,7 +103,7 @@ export interface NtmMemoryConfig {
    * in WebAssembly SIMD when W is a multiple of 4 and there is at most one write head, else
    * plain JS), a handful of kernel launches instead of ~100 forward and ~200 backward; with a
    * one-layer LSTM controller `run` goes further and computes the whole sequence as one op
-   * (see `NtmNetwork`). `composed`: the TF.js ops of `addressHeads`, `readMemory` and
+   * (see `NtmModel`). `composed`: the TF.js ops of `addressHeads`, `readMemory` and
    * `writeMemory` step by step, the readable reference. Traces of the addressing internals
    * (`traceAddressing`) always come from the composed step.
    * Default {@link DEFAULT_IMPLEMENTATION} (`fused`).

@@ -46,7 +46,6 @@ export type {
   Implementation,
 } from './config.js';
 export { ntmDefinition, ntmMemoryDefinition, createNtm } from './model.js';
-export { NtmNetwork } from './network.js';
 export type { NtmModel } from './model.js';
 
 registerModel(ntmDefinition);

@@ -1,16 +1,33 @@
-import { createController, createModel, ParameterStore, registerModel } from '@mann/core';
-import type { CreateModelOptions, MemoryDefinition, ModelDefinition } from '@mann/core';
+import { buildMemoryNetwork, createModel, registerModel } from '@mann/core';
+import type {
+  CreateModelOptions,
+  MemoryDefinition,
+  MemoryNetwork,
+  ModelDefinition,
+} from '@mann/core';
+import { fusedSequenceHook } from '@mann/core/fused';
 import { memoryConfigOf, resolveNtmConfig, resolveNtmMemoryConfig } from './config.js';
 import type { NtmConfig, NtmMemoryConfig, NtmOptions } from './config.js';
 import { NtmMemory } from './memory.js';
-import { NtmNetwork } from './network.js';
+import { memoryStepSpec } from './fused/memory-step.js';
+import { ntmSequenceMemory } from './fused/sequence-memory.js';
 
 /**
  * An NTM: core's `MemoryNetwork` wiring (controller, interface layer, output layer) with an
- * {@link NtmMemory}, as an {@link NtmNetwork}. `h_t = controller([x_t ; r_{t-1}])`,
- * interface = Linear(clip(h_t)), `r_t` from the memory, `y_t = Linear([clip(h_t) ; r_t])`.
+ * {@link NtmMemory}. `h_t = controller([x_t ; r_{t-1}])`, interface = Linear(clip(h_t)),
+ * `r_t` from the memory, `y_t = Linear([clip(h_t) ; r_t])`.
+ *
+ * With `implementation: 'fused'` and a one-layer LSTM controller, `run` without traces
+ * computes the whole sequence as one op with a hand-written gradient (core's `fusedSequence`
+ * around the fused memory step, `fused/sequence-memory.ts`): the same values and gradients as
+ * the step-by-step loop, with no kernel per time step. Other controllers,
+ * `implementation: 'composed'` and traced runs take the step loop (with the fused memory step
+ * unless composed); `step` always does.
  */
-export type NtmModel = NtmNetwork;
+export type NtmModel = MemoryNetwork & {
+  readonly config: NtmConfig;
+  readonly memory: NtmMemory;
+};
 
 /** Registry entry of the NTM model, `createModel({ type: 'ntm', inputSize, outputSize, ... })`. */
 export const ntmDefinition: ModelDefinition<NtmConfig> = {
@@ -19,26 +36,18 @@ export const ntmDefinition: ModelDefinition<NtmConfig> = {
     'Neural Turing Machine (Graves et al. 2014): a controller with NTM read and write heads',
   resolveConfig: (given) => resolveNtmConfig(given),
   create(config, rng) {
-    // as core's buildMemoryNetwork (same parameters, drawn in the same order), but an NtmNetwork
-    const parameters = new ParameterStore(rng);
-    try {
-      const memory = new NtmMemory(memoryConfigOf(config), parameters.scope('memory'));
-      const controller = createController(
-        parameters.scope('controller'),
-        config.inputSize + memory.readSize,
-        config.controller,
-      );
-      return new NtmNetwork({
-        config,
-        parameters,
-        controller,
-        memory,
-        clipValue: config.clipValue,
-      });
-    } catch (error) {
-      parameters.dispose();
-      throw error;
-    }
+    const memoryConfig = memoryConfigOf(config);
+    return buildMemoryNetwork(
+      config,
+      config.controller,
+      config.clipValue,
+      rng,
+      (scope) => new NtmMemory(memoryConfig, scope),
+      () =>
+        memoryConfig.implementation === 'fused'
+          ? fusedSequenceHook(ntmSequenceMemory(memoryStepSpec(memoryConfig)))
+          : undefined,
+    );
   },
 };
 

@@ -351,7 +351,7 @@ describe('fused NTM model', () => {
   for (const [label, { options, sequence }] of Object.entries(MODEL_CONFIGS)) {
     it(`matches the composed model in outputs, traces and gradients: ${label}`, async () => {
       const probe = createNtm(options, { seed: 1 });
-      expect(probe.runsFused()).toBe(sequence);
+      expect(probe.runsWholeSequence()).toBe(sequence);
       probe.dispose();
       await onEachBackend((backend) => {
         const fused = modelResults({ ...options, implementation: 'fused' }, 11);
@@ -456,7 +456,7 @@ describe('fused NTM model', () => {
       },
       { seed: 21 },
     );
-    expect(model.runsFused()).toBe(true);
+    expect(model.runsWholeSequence()).toBe(true);
     const trainer = new Trainer(model, { optimizer: { kind: 'adam', learningRate: 1e-3 } });
     const rng = new Rng(21);
     for (let i = 0; i < 2; i++) trainer.trainStep(copyBatch(rng, 4, 4, 1, 3)); // warm-up

@@ -4,8 +4,11 @@
  * SIMD runtime that instantiates its modules on a memory of its own, scratch allocators, the
  * row kernels of a memory matrix (content addressing, erase-and-write, reads, products; each
  * in plain JS and in SIMD with the same contract), dense products, and the LSTM cell forward
- * and backward. Everything here works on typed arrays; `defineFusedOp` turns a kernel on them
- * and its hand-written gradient into a registered TF.js op.
+ * and backward, and the whole-sequence driver of a memory network (`fusedSequence`: the LSTM
+ * controller, the interface and output layers and backpropagation through time around any
+ * memory step on typed arrays, a {@link SequenceMemory}). Everything here works on typed
+ * arrays; `defineFusedOp` turns a kernel on them and its hand-written gradient into a
+ * registered TF.js op.
  *
  * @packageDocumentation
  */
@@ -49,3 +52,5 @@ export { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
 export type { LstmCellBackwardArrays, LstmCellForwardArrays, LstmCellShape } from './lstm-cell.js';
 export { defineFusedOp } from './fused-op.js';
 export type { FusedInputs, FusedOp, FusedOpDefinition, FusedOutput } from './fused-op.js';
+export { fusedSequence, fusedSequenceHook, sequenceInputNames } from './sequence.js';
+export type { SequenceMemory, SequenceMemoryRun } from './sequence.js';

@@ -73,7 +73,7 @@ function simdProducts(runtime: SimdRuntime, kernels: RowKernelExports): Products
 }
 
 /** Row-major [rows, cols] -> [cols, rows]. */
-function transposed(values: Float32Array, rows: number, cols: number): Float32Array {
+export function transposed(values: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c] as number;

@@ -41,6 +41,20 @@ export interface MemoryNetworkParts {
   readonly memory: MemoryAccess;
   /** Controller outputs are clipped to [-clipValue, clipValue]; 0 disables (docs/spec.md section 1). */
   readonly clipValue: number;
+  /** A faster `run` for the cases it covers (see {@link SequenceHook}); none by default. */
+  readonly sequence?: SequenceHook;
+}
+
+/**
+ * An optional whole-sequence implementation of {@link MemoryNetwork.run}, e.g. a fused op over
+ * all steps (`@mann/core/fused`'s `fusedSequenceHook`). It must compute the same outputs, with
+ * the same gradients, as the step-by-step loop it replaces.
+ */
+export interface SequenceHook {
+  /** Whether `run(inputs, options)` takes the hook (else the step loop runs). */
+  applies(network: MemoryNetwork, options: RunOptions<MemoryNetworkState>): boolean;
+  /** The output logits [B, T, outputSize] from `initial`; `inputs` is checked, T >= 1. */
+  run(network: MemoryNetwork, inputs: tf.Tensor3D, initial: MemoryNetworkState): tf.Tensor3D;
 }
 
 /**
@@ -61,6 +75,8 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
   readonly interfaceLayer: Linear;
   /** W_y: [h ; r] -> output logits. */
   readonly outputLayer: Linear;
+  /** See {@link MemoryNetworkParts.sequence}. */
+  readonly sequence: SequenceHook | undefined;
 
   constructor(parts: MemoryNetworkParts) {
     this.config = parts.config;
@@ -70,6 +86,7 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
     this.controller = parts.controller;
     this.memory = parts.memory;
     this.clipValue = checkNumber('clipValue', parts.clipValue, 0);
+    this.sequence = parts.sequence;
     if (this.controller.inputSize !== this.inputSize + this.memory.readSize) {
       throw new MannError(
         `controller.inputSize must be inputSize + readSize = ${this.inputSize + this.memory.readSize}, got ${this.controller.inputSize}`,
@@ -125,7 +142,21 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
     });
   }
 
+  /** Whether {@link MemoryNetwork.run} takes the {@link SequenceHook} for these options. */
+  runsWholeSequence(options: RunOptions<MemoryNetworkState> = {}): boolean {
+    return this.sequence?.applies(this, options) ?? false;
+  }
+
   run(inputs: tf.Tensor3D, options: RunOptions<MemoryNetworkState> = {}): RunResult {
+    const hook = this.sequence;
+    if (hook && hook.applies(this, options)) {
+      checkShape('inputs', inputs, [null, null, this.inputSize], '[B, T, inputSize]', 'float32');
+      const [batch, steps] = inputs.shape;
+      if (steps === 0) throw new MannError('inputs must have at least one time step, got T = 0');
+      return tidy(() => ({
+        outputs: hook.run(this, inputs, options.initialState ?? this.initialState(batch)),
+      }));
+    }
     return runSteps(
       (x, s, o) => this.step(x, s, o),
       (b) => this.initialState(b),
@@ -154,8 +185,9 @@ export interface MemoryNetworkConfig extends ModelConfig {
 export const DEFAULT_CLIP_VALUE = 20;
 
 /**
- * Builds a {@link MemoryNetwork} from a controller config and a memory built by `makeMemory`;
- * what every memory model's factory does.
+ * Builds a {@link MemoryNetwork} from a controller config and a memory built by `makeMemory`
+ * (and, when `sequence` gives one, the memory's {@link SequenceHook}); what every memory
+ * model's factory does.
  */
 export function buildMemoryNetwork(
   config: ModelConfig,
@@ -163,6 +195,7 @@ export function buildMemoryNetwork(
   clipValue: number,
   rng: Rng,
   makeMemory: (scope: ReturnType<ParameterStore['scope']>) => MemoryAccess,
+  sequence?: (memory: MemoryAccess) => SequenceHook | undefined,
 ): MemoryNetwork {
   const parameters = new ParameterStore(rng);
   try {
@@ -172,7 +205,15 @@ export function buildMemoryNetwork(
       config.inputSize + memory.readSize,
       controllerConfig,
     );
-    return new MemoryNetwork({ config, parameters, controller, memory, clipValue });
+    const hook = sequence?.(memory);
+    return new MemoryNetwork({
+      config,
+      parameters,
+      controller,
+      memory,
+      clipValue,
+      ...(hook ? { sequence: hook } : {}),
+    });
   } catch (error) {
     parameters.dispose();
     throw error;

@@ -1,0 +1,403 @@
+import * as tf from '@tensorflow/tfjs';
+import { LstmController } from '../controllers/lstm-controller.js';
+import type { LstmState } from '../controllers/lstm.js';
+import { checkShape, MannError } from '../errors.js';
+import type { MemoryNetwork, MemoryNetworkState, SequenceHook } from '../models/memory-network.js';
+import { defineFusedOp, type FusedInputs } from './fused-op.js';
+import { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
+import { createProducts, transposed, type Products } from './products.js';
+import { copyRows, rowView } from './rows.js';
+import { PooledArrays } from './scratch.js';
+
+// A whole memory-network sequence with a one-layer LSTM controller as ONE TF.js kernel with a
+// hand-written gradient (`defineFusedOp`), for any memory whose step runs on typed arrays
+// (a {@link SequenceMemory}: the NTM's and the DNC's fused steps). Per step:
+// `z_t = x_t W_x + b + [h_{t-1} ; r_{t-1}] [W_h ; W_r]`, the LSTM cell (`lstm-cell.ts`),
+// `xi_t = clip(h_t) W_xi + b_xi`, the memory step on xi_t giving r_t; then over all steps
+// `y_t = [clip(h_t) ; r_t] W_y + b_y`. The products are `createProducts`' (WebAssembly SIMD
+// where available), so a step launches no TF.js kernel at all; backward runs the steps newest
+// first and the weight gradients are products over all steps at the end. Values and gradients
+// are those of `MemoryNetwork.run`'s step loop, to float32 rounding.
+//
+// B batch, T steps, I inputs, C controller units (G = 4C), RW read units, S = C + RW,
+// F the interface size, O outputs. Internal arrays are time first, [T, B, ...].
+
+/** One call of a {@link SequenceMemory}: its steps forward and backward, on typed arrays. */
+export interface SequenceMemoryRun {
+  /**
+   * Step t forward (t = 0, 1, ... T - 1 in order): the raw interface vector xi_t [B, F] (left
+   * unchanged until {@link SequenceMemoryRun.release}) to the read vectors r_t [B, RW], read
+   * by the caller before the next call. The memory state stays inside the run.
+   */
+  forward(t: number, interfaceVector: Float32Array): Float32Array;
+  /**
+   * Step t backward (t = T - 1 down to 0 in order, after the forward pass): dL/dr_t [B, RW]
+   * (the gradients of the memory state come from the run's own step t + 1) to dL/dxi_t
+   * [B, F], read by the caller before the next call.
+   */
+  backward(t: number, dReads: Float32Array): Float32Array;
+  /** After step 0's backward: dL/d(each initial-state input of the op), by input name. */
+  initialGradients(): Record<string, tf.Tensor>;
+  /** Gives back what the run holds; called once, after its last use. */
+  release(): void;
+}
+
+/** A memory the whole-sequence op can drive: a fused memory step and its initial state. */
+export interface SequenceMemory {
+  /** F, the raw interface vector's width. */
+  readonly interfaceSize: number;
+  /** RW, all read vectors side by side. */
+  readonly readSize: number;
+  /**
+   * The op's inputs that carry the initial memory state `state` of a batch, by name (checked
+   * against the batch; no name of the driver's own inputs, see {@link sequenceInputNames}).
+   */
+  stateInputs(state: unknown, batch: number): Record<string, tf.Tensor>;
+  /** Starts a call from the values of those inputs; `state` is the one given to stateInputs. */
+  begin(state: unknown, inputs: FusedInputs, batch: number, steps: number): SequenceMemoryRun;
+}
+
+/** The driver's own inputs, in the order of its gradients. */
+const INPUT_NAMES = [
+  'inputs',
+  'inputKernel',
+  'recurrentKernel',
+  'lstmBias',
+  'interfaceKernel',
+  'interfaceBias',
+  'outputKernel',
+  'outputBias',
+  'h0',
+  'c0',
+  'reads0',
+] as const;
+
+/** The names a {@link SequenceMemory}'s state inputs must avoid. */
+export const sequenceInputNames: readonly string[] = INPUT_NAMES;
+
+/** What one call shares between its forward and backward pass. */
+interface SequenceContext {
+  readonly memory: SequenceMemory;
+  readonly state: unknown;
+  /** The controller-output clip (Infinity: none). */
+  readonly limit: number;
+  /** B, T, I, C, O */
+  readonly shape: readonly [number, number, number, number, number];
+  /** Whether a gradient tape records the call (else the forward pass releases the tape). */
+  readonly recording: boolean;
+  call?: SequenceCall;
+}
+
+/** One call's arrays: the weights, the controller's tape and the memory run. */
+interface SequenceCall {
+  readonly run: SequenceMemoryRun;
+  readonly arrays: PooledArrays;
+  /** x_t, [T, B, I] */
+  readonly x: Float32Array;
+  /** W_x [I, G] and [W_h ; W_r] [S, G] */
+  readonly inputKernel: Float32Array;
+  readonly stateKernel: Float32Array;
+  readonly interfaceKernel: Float32Array;
+  readonly outputKernel: Float32Array;
+  /** [h_t ; r_t] for t = 0..T, [T + 1, B, S] */
+  readonly states: Float32Array;
+  /** c_t for t = 0..T, [T + 1, B, C] */
+  readonly cells: Float32Array;
+  /** clip(h_t), [T, B, C]; [clip(h_t) ; r_t], [T, B, S] */
+  readonly clipped: Float32Array;
+  readonly packed: Float32Array;
+  /** s(i), s(f), tanh(g), s(o), [T, B, G]; tanh(c_t), [T, B, C]; xi_t, [T, B, F] */
+  readonly gates: Float32Array;
+  readonly tanhCells: Float32Array;
+  readonly interfaces: Float32Array;
+}
+
+/** [a, b, width] -> [b, a, width], row-major. */
+function swapAxes(values: Float32Array, a: number, b: number, width: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const from = (i * b + j) * width;
+      out.set(values.subarray(from, from + width), (j * a + i) * width);
+    }
+  }
+  return out;
+}
+
+/** `values` [rows, cols] plus `bias` [cols] on every row, in place. */
+function addBias(values: Float32Array, rows: number, bias: Float32Array): Float32Array {
+  const cols = bias.length;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++)
+      values[r * cols + c] = (values[r * cols + c] as number) + (bias[c] as number);
+  }
+  return values;
+}
+
+/** Sums over the rows of [rows, cols]. */
+function columnSums(values: Float32Array, rows: number, cols: number): Float32Array {
+  const sums = new Float32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) sums[c] = (sums[c] as number) + (values[r * cols + c] as number);
+  }
+  return sums;
+}
+
+/** The forward pass: fills the call's tape and returns the logits [T, B, O]. */
+function sequenceForward(
+  context: SequenceContext,
+  call: SequenceCall,
+  products: Products,
+  read: FusedInputs,
+): Float32Array {
+  const [B, T, I, C, O] = context.shape;
+  const { memory, limit } = context;
+  const [G, F, RW] = [4 * C, memory.interfaceSize, memory.readSize];
+  const S = C + RW;
+  const { run, states, cells, clipped, packed, gates, tanhCells, interfaces } = call;
+  const cellShape = { batch: B, units: C, clip: limit };
+  const interfaceBias = read.floats('interfaceBias');
+  // x_t W_x + b for every step at once
+  const xw = products.times(call.x, T * B, products.keep(call.inputKernel, I, G));
+  addBias(xw, T * B, read.floats('lstmBias'));
+  const stateKernel = products.keep(call.stateKernel, S, G);
+  const interfaceKernel = products.keep(call.interfaceKernel, C, F);
+  for (let t = 0; t < T; t++) {
+    // the LSTM cell: z_t = x_t W_x + b + [h_{t-1} ; r_{t-1}] [W_h ; W_r]
+    const hc = clipped.subarray(t * B * C, (t + 1) * B * C);
+    const state = states.subarray((t + 1) * B * S, (t + 2) * B * S);
+    lstmCellForward(cellShape, {
+      z: { values: xw, offset: t * B * G },
+      recurrent: products.times(states.subarray(t * B * S, (t + 1) * B * S), B, stateKernel),
+      prevCell: cells.subarray(t * B * C, (t + 1) * B * C),
+      gates: gates.subarray(t * B * G, (t + 1) * B * G),
+      cell: cells.subarray((t + 1) * B * C, (t + 2) * B * C),
+      tanhCell: tanhCells.subarray(t * B * C, (t + 1) * B * C),
+      hidden: rowView(state, 0, S),
+      clipped: hc,
+    });
+    // the interface vector xi_t = clip(h_t) W_xi + b_xi, then the memory step
+    const xi = interfaces.subarray(t * B * F, (t + 1) * B * F);
+    xi.set(addBias(products.times(hc, B, interfaceKernel), B, interfaceBias));
+    const reads = run.forward(t, xi);
+    copyRows(B, RW, rowView(reads, 0, RW), rowView(state, C, S));
+    copyRows(B, C, rowView(hc, 0, C), rowView(packed, t * B * S, S));
+    copyRows(B, RW, rowView(reads, 0, RW), rowView(packed, t * B * S + C, S));
+  }
+  // the output layer over all steps at once
+  const logits = products.times(packed, T * B, products.keep(call.outputKernel, S, O));
+  return addBias(logits, T * B, read.floats('outputBias'));
+}
+
+/** dL/d(every input of the op), by name, from dL/d(logits) [T, B, O]. */
+function sequenceBackward(
+  context: SequenceContext,
+  call: SequenceCall,
+  products: Products,
+  dLogits: Float32Array,
+): Record<string, tf.Tensor> {
+  const [B, T, I, C, O] = context.shape;
+  const { memory, limit } = context;
+  const [G, F, RW] = [4 * C, memory.interfaceSize, memory.readSize];
+  const S = C + RW;
+  const { run, arrays, states, cells, clipped, packed, gates, tanhCells } = call;
+  const cellShape = { batch: B, units: C, clip: limit };
+  // through the output layer: dL/d[clip(h_t) ; r_t] = dL/dy W_y^T
+  const outputT = products.keep(transposed(call.outputKernel, S, O), O, S);
+  const dOut = products.times(dLogits, T * B, outputT);
+  const stateT = products.keep(transposed(call.stateKernel, S, G), G, S);
+  const interfaceT = products.keep(transposed(call.interfaceKernel, C, F), F, C);
+  const dZ = arrays.floats(T * B * G);
+  const dXi = arrays.floats(T * B * F);
+  const dReads = arrays.floats(B * RW);
+  const dCell = arrays.floats(B * C).fill(0); // dL/dc_t, then dL/dc_{t-1} in place
+  let dState: Float32Array | null = null; // dL/d[h_t ; r_t] through z_{t+1}
+  for (let t = T - 1; t >= 0; t--) {
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < RW; j++) {
+        dReads[b * RW + j] =
+          (dOut[(t * B + b) * S + C + j] as number) +
+          (dState ? (dState[b * S + C + j] as number) : 0);
+      }
+    }
+    const dxi = run.backward(t, dReads);
+    dXi.set(dxi, t * B * F);
+    const dz = dZ.subarray(t * B * G, (t + 1) * B * G);
+    lstmCellBackward(cellShape, {
+      gates: gates.subarray(t * B * G, (t + 1) * B * G),
+      prevCell: cells.subarray(t * B * C, (t + 1) * B * C),
+      tanhCell: tanhCells.subarray(t * B * C, (t + 1) * B * C),
+      hidden: rowView(states, (t + 1) * B * S, S),
+      dClipped: products.times(dxi, B, interfaceT), // dxi W_xi^T
+      dOutput: rowView(dOut, t * B * S, S),
+      dHidden: dState && rowView(dState, 0, S),
+      dCell,
+      dz,
+      dPrevCell: dCell,
+    });
+    dState = products.times(dz, B, stateT); // dz [W_h ; W_r]^T
+  }
+  const d0 = dState as Float32Array;
+  const dh0 = new Float32Array(B * C);
+  const dReads0 = new Float32Array(B * RW);
+  copyRows(B, C, rowView(d0, 0, S), rowView(dh0, 0, C));
+  copyRows(B, RW, rowView(d0, C, S), rowView(dReads0, 0, RW));
+  // the weight gradients: sums over all steps of x^T dz, [h ; r]^T dz, clip(h)^T dxi, ...
+  const dStateKernel = products.transposedTimes(states, T * B, S, dZ, G); // [S, G]
+  const dInputKernel = new Float32Array((I + RW) * G); // [dW_x ; dW_r]
+  dInputKernel.set(products.transposedTimes(call.x, T * B, I, dZ, G));
+  dInputKernel.set(dStateKernel.subarray(C * G), I * G);
+  const inputKernelT = products.keep(transposed(call.inputKernel, I, G), G, I);
+  const dx = products.times(dZ, T * B, inputKernelT);
+  const grads: Record<string, tf.Tensor> = {
+    inputs: tf.tensor3d(swapAxes(dx, T, B, I), [B, T, I]),
+    inputKernel: tf.tensor2d(dInputKernel, [I + RW, G]),
+    recurrentKernel: tf.tensor2d(dStateKernel.slice(0, C * G), [C, G]),
+    lstmBias: tf.tensor1d(columnSums(dZ, T * B, G)),
+    interfaceKernel: tf.tensor2d(products.transposedTimes(clipped, T * B, C, dXi, F), [C, F]),
+    interfaceBias: tf.tensor1d(columnSums(dXi, T * B, F)),
+    outputKernel: tf.tensor2d(products.transposedTimes(packed, T * B, S, dLogits, O), [S, O]),
+    outputBias: tf.tensor1d(columnSums(dLogits, T * B, O)),
+    h0: tf.tensor2d(dh0, [B, C]),
+    c0: tf.tensor2d(dCell.slice(), [B, C]),
+    reads0: tf.tensor2d(dReads0, [B, RW]),
+  };
+  return { ...grads, ...run.initialGradients() };
+}
+
+/** Gives back the call's arrays and its memory run (its tape is unusable after). */
+function releaseCall(call: SequenceCall): void {
+  call.arrays.release();
+  call.run.release();
+}
+
+const sequenceOp = defineFusedOp<SequenceContext>({
+  name: 'MannFusedSequence',
+  forward(read, context) {
+    const [B, T, I, C, O] = context.shape;
+    const { memory } = context;
+    const [G, RW] = [4 * C, memory.readSize];
+    const S = C + RW;
+    const arrays = new PooledArrays();
+    // [W_h ; W_r]: the LSTM's recurrent kernel, then its input kernel's rows for r_{t-1}
+    const lstmInputKernel = read.floats('inputKernel');
+    const stateKernel = arrays.floats(S * G);
+    stateKernel.set(read.floats('recurrentKernel'));
+    stateKernel.set(lstmInputKernel.subarray(I * G, (I + RW) * G), C * G);
+    const states = arrays.floats((T + 1) * B * S);
+    copyRows(B, C, rowView(read.floats('h0'), 0, C), rowView(states, 0, S));
+    copyRows(B, RW, rowView(read.floats('reads0'), 0, RW), rowView(states, C, S));
+    const cells = arrays.floats((T + 1) * B * C);
+    cells.set(read.floats('c0'));
+    const call: SequenceCall = {
+      run: memory.begin(context.state, read, B, T),
+      arrays,
+      x: swapAxes(read.floats('inputs'), B, T, I),
+      inputKernel: lstmInputKernel.subarray(0, I * G),
+      stateKernel,
+      interfaceKernel: read.floats('interfaceKernel'),
+      outputKernel: read.floats('outputKernel'),
+      states,
+      cells,
+      clipped: arrays.floats(T * B * C),
+      packed: arrays.floats(T * B * S),
+      gates: arrays.floats(T * B * G),
+      tanhCells: arrays.floats(T * B * C),
+      interfaces: arrays.floats(T * B * memory.interfaceSize),
+    };
+    const products = createProducts();
+    let logits: Float32Array;
+    try {
+      logits = sequenceForward(context, call, products, read);
+    } catch (error) {
+      releaseCall(call);
+      throw error;
+    } finally {
+      products.release();
+    }
+    if (context.recording) context.call = call;
+    else releaseCall(call);
+    return [{ values: swapAxes(logits, T, B, O), shape: [B, T, O] }];
+  },
+  backward([dLogits], context) {
+    const { call } = context;
+    if (!call) {
+      throw new MannError(
+        'fused sequence: gradient requested without a forward pass under a tape, or twice',
+      );
+    }
+    // The tape node keeps the context until the gradient computation ends: let go of the call.
+    context.call = undefined;
+    const [B, T, , , O] = context.shape;
+    const products = createProducts();
+    try {
+      const dLogitsT = swapAxes(dLogits as Float32Array, B, T, O);
+      const grads = sequenceBackward(context, call, products, dLogitsT);
+      return Object.fromEntries(Object.entries(grads).map(([name, grad]) => [name, () => grad]));
+    } finally {
+      products.release();
+      releaseCall(call);
+    }
+  },
+});
+
+/**
+ * The output logits [B, T, O] of `network.run(inputs)` from `initial` for a one-layer LSTM
+ * controller and `memory`, as one op differentiable with respect to the network's parameters,
+ * the inputs and every tensor of the initial state.
+ */
+export function fusedSequence(
+  network: MemoryNetwork,
+  memory: SequenceMemory,
+  inputs: tf.Tensor3D,
+  initial: MemoryNetworkState,
+): tf.Tensor3D {
+  const [batch, steps, inputSize] = inputs.shape;
+  const layer = (network.controller as LstmController).layers[0];
+  const lstm = (initial.controller as LstmState).layers?.[0];
+  if (!layer || !lstm) throw new MannError('fused sequence: needs a one-layer LSTM controller');
+  const units = layer.hiddenSize;
+  checkShape('initialState h', lstm.h, [batch, units], '[B, hidden]');
+  checkShape('initialState c', lstm.c, [batch, units], '[B, hidden]');
+  checkShape('initialState reads', initial.reads, [batch, memory.readSize], '[B, readSize]');
+  const stateInputs = memory.stateInputs(initial.memory, batch);
+  const clash = Object.keys(stateInputs).find((name) => sequenceInputNames.includes(name));
+  if (clash) throw new MannError(`fused sequence: a memory state input is named '${clash}'`);
+  const named: Record<string, tf.Tensor> = {
+    inputs,
+    inputKernel: layer.inputKernel,
+    recurrentKernel: layer.recurrentKernel,
+    lstmBias: layer.bias,
+    interfaceKernel: network.interfaceLayer.kernel as tf.Tensor,
+    interfaceBias: network.interfaceLayer.bias as tf.Tensor,
+    outputKernel: network.outputLayer.kernel as tf.Tensor,
+    outputBias: network.outputLayer.bias as tf.Tensor,
+    h0: lstm.h,
+    c0: lstm.c,
+    reads0: initial.reads,
+    ...stateInputs,
+  };
+  return sequenceOp(named, {
+    memory,
+    state: initial.memory,
+    limit: network.clipValue > 0 ? network.clipValue : Infinity,
+    shape: [batch, steps, inputSize, units, network.outputSize],
+    // Without a gradient tape (inference) nothing will run the backward pass: the forward
+    // pass gives its arrays back itself. (Inside the kernel the engine reports the tape as off.)
+    recording: tf.engine().isTapeOn(),
+  })[0] as tf.Tensor3D;
+}
+
+/**
+ * The {@link SequenceHook} of a memory network whose memory runs its steps on typed arrays:
+ * `run` without traces takes {@link fusedSequence} when the controller is a one-layer LSTM.
+ */
+export function fusedSequenceHook(memory: SequenceMemory): SequenceHook {
+  return {
+    applies: (network, options) =>
+      options.trace !== true &&
+      network.controller instanceof LstmController &&
+      network.controller.layers.length === 1,
+    run: (network, inputs, initial) => fusedSequence(network, memory, inputs, initial),
+  };
+}
