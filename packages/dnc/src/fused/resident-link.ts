@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { customGradient } from '@mann/core';
+import { defineFusedOp } from '@mann/core/fused';
 import type { SparseLink } from '../sparse-link.js';
 import type { LinkArrays } from './link-pass.js';
 
@@ -63,57 +63,31 @@ export function readLink(link: tf.Tensor | SparseLink): tf.Tensor | SparseLink {
   return record.sparse ? sparseOf(link, record) : denseOf(link, record);
 }
 
+/**
+ * A resident link's values as a tensor (a copy of its arrays: [B, Hw, N, N] dense, or the
+ * [B, Hw, N, K] values of a sparse link). Its gradient goes to the link's record, back to the
+ * steps that made it; the token, whose value is meaningless, gets zeros.
+ */
+const readLinkOp = defineFusedOp<{ readonly record: LinkRecord }>({
+  name: 'MannDncReadLink',
+  forward(_inputs, { record }) {
+    return [{ values: record.arrays.values.slice(), shape: [...record.shape] }];
+  },
+  backward([dy], { record }) {
+    addLinkGradient(record, (dy as Float32Array).slice());
+    return { token: () => tf.scalar(0) };
+  },
+});
+
 function denseOf(token: tf.Scalar, record: LinkRecord): tf.Tensor4D {
-  const { values, columns } = record.arrays;
-  const [batch, heads, slots, capacity] = record.shape;
-  const shape: [number, number, number, number] = [batch, heads, slots, slots];
-  const op = customGradient<[tf.Tensor]>(([input]) => {
-    if (!columns) {
-      return {
-        value: tf.tensor4d(values.slice(), shape),
-        gradFunc: (dy) => {
-          addLinkGradient(record, (dy.dataSync() as Float32Array).slice());
-          return tf.zerosLike(input);
-        },
-      };
-    }
-    const dense = new Float32Array(batch * heads * slots * slots);
-    for (let row = 0; row < batch * heads * slots; row++) {
-      for (let k = 0; k < capacity; k++) {
-        const at = row * capacity + k;
-        const column = row * slots + (columns[at] as number);
-        dense[column] = (dense[column] as number) + (values[at] as number);
-      }
-    }
-    return {
-      value: tf.tensor4d(dense, shape),
-      gradFunc: (dy) => {
-        const dDense = dy.dataSync();
-        const dValues = new Float32Array(values.length);
-        for (let at = 0; at < dValues.length; at++) {
-          const row = Math.floor(at / capacity);
-          dValues[at] = dDense[row * slots + (columns[at] as number)] as number;
-        }
-        addLinkGradient(record, dValues);
-        return tf.zerosLike(input);
-      },
-    };
-  });
-  return op(token) as tf.Tensor4D;
+  return readLinkOp({ token }, { record })[0] as tf.Tensor4D;
 }
 
 function sparseOf(token: tf.Scalar, record: LinkRecord): SparseLink {
-  const { values, columns } = record.arrays;
+  const { columns } = record.arrays;
   if (!columns) throw new Error('sparseOf: this link is dense');
-  const op = customGradient<[tf.Tensor]>(([input]) => ({
-    value: tf.tensor4d(values.slice(), [...record.shape]),
-    gradFunc: (dy) => {
-      addLinkGradient(record, (dy.dataSync() as Float32Array).slice());
-      return tf.zerosLike(input);
-    },
-  }));
   return {
-    values: op(token) as tf.Tensor4D,
+    values: readLinkOp({ token }, { record })[0] as tf.Tensor4D,
     columns: tf.tensor4d(columns.slice(), [...record.shape], 'int32'),
   };
 }
