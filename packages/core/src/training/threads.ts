@@ -41,7 +41,7 @@ export interface ThreadWorker {
 export type WorkerScript = string | URL | (() => ThreadWorker);
 
 /** How long a thread may take to start (import, backend, model) before the start fails. */
-export const THREAD_START_TIMEOUT_MS = 120_000;
+export const THREAD_START_TIMEOUT_MS = 60_000;
 
 /** The Node modules the threads need (taken at call time: no Node built-in on the main entry). */
 function nodeModules(): {
