@@ -34,7 +34,8 @@ interface WorkerScope {
 /** Where requests arrive, and the hooks that report failures, in Node or in a Web Worker. */
 interface Host {
   listen(handler: (request: ThreadRequest) => void): void;
-  onFailure(report: (error: unknown) => void): void;
+  /** `report` returns false when it could not report (before the start): the host's default. */
+  onFailure(report: (error: unknown) => boolean): void;
   onExit(report: () => void): void;
 }
 
@@ -54,8 +55,12 @@ function host(): Host {
     return {
       listen: (handler) => port.on('message', handler),
       onFailure(report) {
-        processObject.on('uncaughtException', report);
-        processObject.on('unhandledRejection', report);
+        // Unreported, the error ends the thread (a throw in the handler), which the trainer sees.
+        const handle = (error: unknown): void => {
+          if (!report(error)) throw error;
+        };
+        processObject.on('uncaughtException', handle);
+        processObject.on('unhandledRejection', handle);
       },
       onExit: (report) => processObject.on('exit', report),
     };
@@ -72,15 +77,14 @@ function host(): Host {
         self.addEventListener(
           'error',
           (event: { error?: unknown; message?: string; preventDefault(): void }) => {
-            event.preventDefault();
-            report(event.error ?? event.message);
+            // Unreported, the error goes on to the trainer's Worker object as an error event.
+            if (report(event.error ?? event.message)) event.preventDefault();
           },
         );
         self.addEventListener(
           'unhandledrejection',
           (event: { reason: unknown; preventDefault(): void }) => {
-            event.preventDefault();
-            report(event.reason);
+            if (report(event.reason)) event.preventDefault();
           },
         );
       },
@@ -121,7 +125,9 @@ export function serveTrainingThread(options: TrainingThreadOptions = {}): void {
   let step: ((request: Extract<ThreadRequest, { type: 'step' }>) => void) | undefined;
 
   const answer = (reply: ThreadReply): void => memory?.answer(index, reply);
-  const fail = (error: unknown): void => {
+  /** Reports `error` as the answer to the current request; false before the start message. */
+  const fail = (error: unknown): boolean => {
+    if (!memory) return false;
     const e = error instanceof Error ? error : new Error(String(error));
     answer({
       type: 'error',
@@ -129,6 +135,7 @@ export function serveTrainingThread(options: TrainingThreadOptions = {}): void {
       message: e.message,
       ...(e.stack ? { stack: e.stack } : {}),
     });
+    return true;
   };
   where.onFailure(fail);
   where.onExit(() => memory?.exited(index));
