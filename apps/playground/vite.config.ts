@@ -24,7 +24,14 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'dist',
     chunkSizeWarningLimit: 4096,
-    // The playground, and the check of the fused paths on every browser backend.
-    rollupOptions: { input: { main: page('index.html'), backends: page('backends.html') } },
+    // The playground, the check of the fused paths on every browser backend, and the check of
+    // the training threads.
+    rollupOptions: {
+      input: {
+        main: page('index.html'),
+        backends: page('backends.html'),
+        threads: page('threads.html'),
+      },
+    },
   },
 });

@@ -43,6 +43,16 @@ const saveButton = document.querySelector<HTMLButtonElement>('#save')!;
 const loadInput = document.querySelector<HTMLInputElement>('#load')!;
 const status = document.querySelector<HTMLDivElement>('#status')!;
 
+/**
+ * Training on several threads needs SharedArrayBuffer and Atomics, which only a cross-origin
+ * isolated page has (vite.config.ts sends the headers): elsewhere the threads control is hidden.
+ */
+const isolated = globalThis.crossOriginIsolated === true;
+if (isolated) {
+  document.querySelector<HTMLLabelElement>('#threads-control')!.hidden = false;
+  form.querySelector<HTMLSelectElement>('select[name=threads]')!.disabled = false;
+}
+
 function setStatus(text: string, kind: 'ok' | 'error' = 'ok', data: string = kind): void {
   status.textContent = text;
   status.className = kind === 'error' ? 'error' : '';
@@ -59,7 +69,16 @@ function initialSettings(): PlaygroundSettings {
     given[key] = key === 'model' || key === 'task' ? value : Number(value);
   }
   try {
-    return checkSettings(given);
+    const settings = checkSettings(given);
+    if (settings.threads > 1 && !isolated) {
+      setStatus(
+        `URL: threads=${settings.threads} needs a cross-origin isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp); training on 1 thread`,
+        'error',
+        'bad-url',
+      );
+      return { ...settings, threads: 1 };
+    }
+    return settings;
   } catch (error) {
     setStatus(`URL: ${(error as Error).message}; using the defaults`, 'error', 'bad-url');
     return DEFAULT_SETTINGS;
@@ -78,6 +97,7 @@ function readForm(): PlaygroundSettings {
   const given: Record<string, unknown> = {};
   for (const key of Object.keys(DEFAULT_SETTINGS)) {
     const raw = data.get(key);
+    if (raw === null) continue; // a disabled control (threads on a page that is not isolated)
     given[key] = key in SETTING_RANGES ? Number(raw) : raw;
   }
   return checkSettings(given);

@@ -29,6 +29,12 @@ export interface PlaygroundSettings {
   readonly difficulty: number;
   /** Seed of the parameters and of the data. */
   readonly seed: number;
+  /**
+   * Threads that share each training step (`TrainerOptions.workers` of @mann/core): the
+   * training worker and `threads - 1` training threads (src/training-thread.ts). More than 1
+   * needs a cross-origin isolated page.
+   */
+  readonly threads: number;
 }
 
 export const DEFAULT_SETTINGS: PlaygroundSettings = {
@@ -41,6 +47,7 @@ export const DEFAULT_SETTINGS: PlaygroundSettings = {
   learningRate: 5e-3,
   difficulty: 6,
   seed: 1,
+  threads: 1,
 };
 
 /** Accepted range of every numeric setting, inclusive. */
@@ -54,6 +61,7 @@ export const SETTING_RANGES: Readonly<
   learningRate: [1e-5, 0.1],
   difficulty: [1, 20],
   seed: [0, 2 ** 31 - 1],
+  threads: [1, 2],
 };
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The training worker: builds the chosen model and task, trains it step by step off the page's
- * main thread, and posts the learning curve and, about once a second, a sample sequence with the
+ * main thread (with `threads` > 1, on this worker and `threads - 1` training threads it starts,
+ * src/training-thread.ts, which needs a cross-origin isolated page), and posts the learning curve and, about once a second, a sample sequence with the
  * memory's read and write weightings (and the DNC's usage and temporal link).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -21,6 +22,7 @@ import { createTask } from '@mann/tasks';
 import type { Task } from '@mann/tasks';
 import { longestParams, modelConfig, taskParams } from './models.js';
 import { checkSettings } from './protocol.js';
+import { startTrainingThread } from './thread-script.js';
 import { WASM_PATHS, singleThreadedWasm } from './wasm-paths.js';
 import type { FromWorker, Matrix, PlaygroundSettings, SampleView, ToWorker } from './protocol.js';
 
@@ -227,11 +229,23 @@ async function train(raw: PlaygroundSettings, cancelled: () => boolean): Promise
   const task = createTask(settings.task, taskParams(settings));
   const config = modelConfig(settings, task.inputWidth, task.outputWidth);
   const model = createModel(config, { seed: settings.seed });
-  const trainer = new Trainer(model, {
-    optimizer: { kind: 'adam', learningRate: settings.learningRate },
-    clipNorm: 10,
-  });
+  let trainer: Trainer;
+  try {
+    trainer = new Trainer(model, {
+      optimizer: { kind: 'adam', learningRate: settings.learningRate },
+      clipNorm: 10,
+      ...(settings.threads > 1
+        ? { workers: settings.threads, workerScript: startTrainingThread }
+        : {}),
+    });
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   replaceCurrent({ model, trainer, task, label: settings.model });
+  // The threads must have started before the first step: a thread cannot finish starting while
+  // this worker blocks on it, as every step does.
+  await trainer.startThreads();
   const rng = new Rng(settings.seed + 1);
   const evalBatch = task.sample(new Rng(settings.seed + 2), EVAL_BATCH);
   const sampleRng = new Rng(settings.seed + 3);
@@ -243,7 +257,7 @@ async function train(raw: PlaygroundSettings, cancelled: () => boolean): Promise
   post({
     type: 'started',
     parameters: model.parameters.count(),
-    description: `${settings.model} on ${settings.task}: ${model.parameters.count().toLocaleString()} parameters`,
+    description: `${settings.model} on ${settings.task}: ${model.parameters.count().toLocaleString()} parameters${settings.threads > 1 ? `, ${settings.threads} threads` : ''}`,
   });
   let sequences = 0;
   let lastPoint = -Infinity;
@@ -277,6 +291,8 @@ async function train(raw: PlaygroundSettings, cancelled: () => boolean): Promise
     }
   } finally {
     twin?.dispose();
+    // The trainer stays (its state is saved with the model); its threads are not needed now.
+    await trainer.close();
   }
   post({ type: 'stopped', sequences });
 }

@@ -128,10 +128,14 @@ export {
 } from './training/trainer.js';
 export type {
   TrainerOptions,
+  ThreadOptions,
   ResolvedTrainerOptions,
   TrainStepResult,
   TrainerState,
 } from './training/trainer.js';
+export { serveTrainingThread } from './training/thread-serve.js';
+export type { TrainingThreadOptions } from './training/thread-serve.js';
+export type { ThreadWorker, WorkerScript } from './training/threads.js';
 export {
   saveCheckpoint,
   encodeCheckpoint,

@@ -35,10 +35,21 @@ describe('checkThreadEnvironment', () => {
     }
   });
 
-  it('says an isolated browser page cannot run the threads yet', () => {
-    const check = (): void => checkThreadEnvironment(3, browser(true));
-    expect(check).toThrow(MannError);
-    expect(check).toThrow(/^workers: 3 is not available in the browser yet/);
+  it('on an isolated page, needs the trainer in a Web Worker, then a workerScript', () => {
+    const page = (): void => checkThreadEnvironment(3, browser(true), () => undefined);
+    expect(page).toThrow(MannError);
+    expect(page).toThrow(/^workers: 3 needs the Trainer to run in a Web Worker/);
+    expect(page).toThrow(/Atomics\.wait, which a page's main thread may not call/);
+    const inWorker = { node: false, crossOriginIsolated: true, worker: true };
+    const noScript = (): void => checkThreadEnvironment(2, inWorker);
+    expect(noScript).toThrow(MannError);
+    expect(noScript).toThrow(/^workers: 2 in a browser needs workerScript/);
+    expect(noScript).toThrow(/calls serveTrainingThread\(\)/);
+    expect(() => checkThreadEnvironment(2, inWorker, 'thread.js')).not.toThrow();
+    // a worker that is not isolated still hears about the headers first
+    expect(() =>
+      checkThreadEnvironment(2, { ...inWorker, crossOriginIsolated: false }, 'thread.js'),
+    ).toThrow(/Cross-Origin-Embedder-Policy: require-corp/);
   });
 
   it('sees Node here, and a non-isolated page when Node is hidden', () => {

@@ -10,7 +10,7 @@ import { nodeBuiltin } from '../node-builtins.js';
 import {
   Trainer,
   type ResolvedTrainerOptions,
-  type TrainerOptions,
+  type ThreadOptions,
   type TrainerState,
 } from './trainer.js';
 
@@ -337,7 +337,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint bytes')
  */
 export function restoreCheckpoint(
   checkpoint: Checkpoint,
-  threads: Pick<TrainerOptions, 'workers' | 'workerModules'> = {},
+  threads: ThreadOptions = {},
 ): {
   model: RecurrentModel;
   trainer?: Trainer;

@@ -2,7 +2,12 @@ import type { SequenceBatch } from '../data.js';
 import type { RecurrentModel } from '../interfaces.js';
 import { Rng, type RngState } from '../random.js';
 import { checkInteger, MannError } from '../errors.js';
-import { Trainer, type TrainerOptions, type TrainStepResult } from './trainer.js';
+import {
+  Trainer,
+  type ThreadOptions,
+  type TrainerOptions,
+  type TrainStepResult,
+} from './trainer.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 
 /** Draws a training batch from `rng` (advancing it). */
@@ -86,7 +91,7 @@ export class TrainingSession {
   static async resume(
     path: string,
     sample: BatchSource,
-    threads: Pick<TrainerOptions, 'workers' | 'workerModules'> = {},
+    threads: ThreadOptions = {},
   ): Promise<{ session: TrainingSession; metadata: Record<string, unknown> }> {
     const checkpoint = await loadCheckpoint(path);
     const saved = checkpoint.metadata.session as

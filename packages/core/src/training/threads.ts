@@ -2,7 +2,6 @@ import type * as NodeFs from 'node:fs';
 import type * as NodePath from 'node:path';
 import type * as NodeUrl from 'node:url';
 import type * as NodeThreads from 'node:worker_threads';
-import type { MessagePort, Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { RecurrentModel } from '../interfaces.js';
 import { validateBatch, type SequenceBatch } from '../data.js';
@@ -17,6 +16,32 @@ import {
   type ShardRange,
   trainableSizes,
 } from './shards.js';
+import {
+  START_SEQ,
+  ThreadMemory,
+  type ThreadReply,
+  type ThreadRequest,
+  type ThreadStartData,
+} from './thread-protocol.js';
+
+/**
+ * The part of a worker the trainer uses: a browser's `Worker` (an EventTarget: `error` events)
+ * or Node's `node:worker_threads` `Worker` (an EventEmitter: `error` and `exit` events).
+ */
+export interface ThreadWorker {
+  postMessage(message: unknown): void;
+  terminate(): unknown;
+}
+
+/**
+ * The script of the training threads ({@link TrainerOptions.workerScript}): its URL (a string or
+ * a URL; in Node also a file path), or a function that starts one worker on it, the form bundlers
+ * recognise: `() => new Worker(new URL('./thread.ts', import.meta.url), { type: 'module' })`.
+ */
+export type WorkerScript = string | URL | (() => ThreadWorker);
+
+/** How long a thread may take to start (import, backend, model) before the start fails. */
+export const THREAD_START_TIMEOUT_MS = 60_000;
 
 /** The Node modules the threads need (taken at call time: no Node built-in on the main entry). */
 function nodeModules(): {
@@ -25,8 +50,8 @@ function nodeModules(): {
   url: typeof NodeUrl;
   threads: typeof NodeThreads;
 } {
-  const what = 'training threads (workers > 1)';
-  const instead = 'train with workers: 1';
+  const what = 'training threads (workers > 1) without workerScript';
+  const instead = 'give workerScript or train with workers: 1';
   return {
     fs: nodeBuiltin<typeof NodeFs>('node:fs', what, instead),
     path: nodeBuiltin<typeof NodePath>('node:path', what, instead),
@@ -34,52 +59,16 @@ function nodeModules(): {
     threads: nodeBuiltin<typeof NodeThreads>('node:worker_threads', what, instead),
   };
 }
-/** Value a thread stores in its status word when it exits. */
-export const THREAD_EXITED = -1;
 
-/** What the main thread tells a training thread when it starts it (`workerData`). */
-export interface ThreadStartData {
-  /** Index of the thread among the helper threads (0-based; it computes shard index + 1). */
-  readonly index: number;
-  /** Int32Array: [0] parameter version, [1 + index] the status word of thread `index`. */
-  readonly status: SharedArrayBuffer;
-  /** Float32Array of every parameter (`entries()` order), written by the main thread. */
-  readonly parameters: SharedArrayBuffer;
-  /** Float32Array, one block of every trainable gradient per thread. */
-  readonly gradients: SharedArrayBuffer;
-  /** Name and shape of every parameter, in `entries()` order. */
-  readonly layout: readonly { readonly name: string; readonly shape: readonly number[] }[];
-  readonly config: RecurrentModel['config'];
-  /** Module URLs or package names to import (and `register()`) before building the model. */
-  readonly modules: readonly string[];
-  readonly backend: BackendName;
-  /** The thread answers here: {@link ThreadReply}. */
-  readonly reply: MessagePort;
-}
-
-/** A request from the main thread: compute the loss and gradients of one shard. */
-export interface ThreadRequest {
-  readonly type: 'step';
-  readonly seq: number;
-  readonly shard: SequenceBatch;
-}
-
-/** A thread's answer; it then stores `seq` in its status word. */
-export type ThreadReply =
-  | { readonly type: 'ready'; readonly seq: number }
-  | { readonly type: 'done'; readonly seq: number; readonly loss: number }
-  | {
-      readonly type: 'error';
-      readonly seq: number;
-      readonly message: string;
-      readonly stack?: string;
-    };
+const isNodeHere = (): boolean =>
+  typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
+  'function';
 
 /**
- * The compiled worker script. From the TypeScript sources (tests), the threads run the compiled
- * copy in `dist/`: Node cannot start a worker on a `.ts` file.
+ * Core's own worker script (Node). From the TypeScript sources (tests), the threads run the
+ * compiled copy in `dist/`: Node cannot start a worker on a `.ts` file.
  */
-function workerScript(): URL {
+function defaultScript(): URL {
   const { fs, url: urls } = nodeModules();
   const here = import.meta.url;
   const url = here.endsWith('.ts')
@@ -122,35 +111,125 @@ function moduleUrl(specifier: string): string {
     : specifier;
 }
 
+/** A Node `workerScript` given as a path or URL: a file URL to a file that exists. */
+function nodeScript(script: string | URL): URL {
+  const { fs, url } = nodeModules();
+  const resolved = new URL(typeof script === 'string' ? moduleUrl(script) : script.href);
+  if (resolved.protocol === 'file:' && !fs.existsSync(url.fileURLToPath(resolved))) {
+    throw new MannError(
+      `workerScript ${String(script)} does not exist (${url.fileURLToPath(resolved)})`,
+    );
+  }
+  return resolved;
+}
+
+/** One started thread: its worker, what its events said, and when it has exited. */
+interface Handle {
+  readonly worker: ThreadWorker;
+  /** What an `error` or `exit` event said (seen only while this thread is not blocked). */
+  failure: string | undefined;
+  readonly exited: Promise<void>;
+  terminate(): void;
+}
+
+type Listen = (event: string, listener: (value: unknown) => void) => unknown;
+
+/** Watches a worker's events (EventEmitter or EventTarget); `changed` is called on each. */
+function watch(worker: ThreadWorker, changed: () => void): Handle {
+  let done = (): void => undefined;
+  const exited = new Promise<void>((resolve) => (done = resolve));
+  let terminated = false;
+  const handle: Handle = {
+    worker,
+    failure: undefined,
+    exited,
+    terminate() {
+      terminated = true;
+      const result = worker.terminate();
+      // A Web Worker stops at once and has no exit event; Node's resolves when it has exited.
+      if (!(result instanceof Promise)) done();
+      else result.then(done, done);
+    },
+  };
+  const failed = (message: string): void => {
+    handle.failure ??= message;
+    changed();
+  };
+  const emitter = worker as unknown as { on?: Listen; once?: Listen; unref?: () => void };
+  const target = worker as unknown as { addEventListener?: Listen };
+  if (typeof emitter.on === 'function') {
+    emitter.on.call(worker, 'error', (error) =>
+      failed(error instanceof Error ? error.message : String(error)),
+    );
+    emitter.on.call(worker, 'exit', (code) => {
+      if (!terminated) failed(`it exited (code ${String(code)})`);
+      done();
+    });
+    emitter.unref?.call(worker);
+  } else if (typeof target.addEventListener === 'function') {
+    target.addEventListener.call(worker, 'error', (event) => {
+      const e = event as { message?: unknown; preventDefault?: () => void };
+      e.preventDefault?.();
+      failed(
+        typeof e.message === 'string' && e.message
+          ? e.message
+          : 'its script failed to load or threw (see the console)',
+      );
+    });
+    target.addEventListener.call(worker, 'messageerror', () =>
+      failed('it could not read a message'),
+    );
+  }
+  return handle;
+}
+
+/** Options of {@link TrainingThreads}. */
+export interface TrainingThreadsOptions {
+  /** Modules each thread imports before building the model ({@link TrainerOptions.workerModules}). */
+  readonly modules?: readonly string[];
+  /** The threads' script ({@link TrainerOptions.workerScript}); default core's (Node only). */
+  readonly script?: WorkerScript;
+  /** Default {@link THREAD_START_TIMEOUT_MS}. */
+  readonly startTimeoutMs?: number;
+}
+
 /**
  * Synchronous data-parallel loss and gradients over `threads` threads: this thread and
- * `threads - 1` worker threads, each holding a replica of the model (rebuilt from its config in
- * the worker, after importing `modules` so plugin types are registered there too). For each batch
- * the main thread writes every parameter into shared memory, sends each worker its shard, computes
- * shard 0 itself, then blocks on the workers' status words (`Atomics.wait`) and combines the
- * shard gradients in a fixed order. Internal to {@link Trainer}.
+ * `threads - 1` training threads (node:worker_threads in Node, Web Workers in browsers), each
+ * holding a replica of the model (rebuilt from its config there). For each batch this thread
+ * writes every parameter into shared memory, posts each thread its shard, computes shard 0
+ * itself, then blocks on the threads' status words (`Atomics.wait`), reads their losses from
+ * shared memory and combines the shard gradients in a fixed order. Replies travel through shared
+ * memory only (thread-protocol.ts), so the same code serves Node and browsers. The threads are
+ * started at construction; they answer 'ready' to {@link TrainingThreads.start} (waits without
+ * blocking: in a browser a thread cannot finish starting while its parent blocks) or to
+ * {@link TrainingThreads.startBlocking}. Internal to {@link Trainer}.
  */
 export class TrainingThreads {
-  private readonly workers: Worker[] = [];
-  private readonly ports: MessagePort[] = [];
-  private readonly exits: Promise<void>[] = [];
-  private readonly status: Int32Array;
+  private readonly handles: Handle[] = [];
+  private readonly memory: ThreadMemory;
   private readonly parameters: Float32Array;
   private readonly gradients: Float32Array;
   private readonly gradientSize: number;
-  private seq = 1;
+  private readonly startTimeoutMs: number;
+  private readonly scriptGiven: boolean;
+  private seq = START_SEQ;
   private closed = false;
+  private isReady = false;
+  private starting: Promise<void> | undefined;
 
   constructor(
     private readonly model: RecurrentModel,
     readonly threads: number,
-    modules: readonly string[],
+    options: TrainingThreadsOptions = {},
   ) {
     const helpers = threads - 1;
+    this.startTimeoutMs = options.startTimeoutMs ?? THREAD_START_TIMEOUT_MS;
+    this.scriptGiven = options.script !== undefined;
     const entries = model.parameters.entries();
     const parameterSize = entries.reduce((n, [, v]) => n + v.size, 0);
     this.gradientSize = trainableSizes(model).reduce((a, b) => a + b, 0);
-    this.status = new Int32Array(new SharedArrayBuffer(4 * (1 + helpers)));
+    this.memory = ThreadMemory.create(helpers);
     this.parameters = new Float32Array(new SharedArrayBuffer(4 * parameterSize));
     this.gradients = new Float32Array(new SharedArrayBuffer(4 * this.gradientSize * helpers));
     const backend = tf.getBackend();
@@ -159,78 +238,140 @@ export class TrainingThreads {
         `training threads need a backend they can select (${BACKENDS.join(', ')}); this thread runs '${backend}'`,
       );
     }
-    const script = workerScript();
-    const { MessageChannel, Worker } = nodeModules().threads;
+    const node = isNodeHere();
+    const modules = (options.modules ?? []).map((m) => (node ? moduleUrl(m) : m));
+    const spawn = this.spawner(options.script, node);
     try {
       for (let index = 0; index < helpers; index++) {
-        const { port1, port2 } = new MessageChannel();
+        const handle = watch(spawn(index), () => this.memory.wake(index));
+        this.handles.push(handle);
         const data: ThreadStartData = {
           index,
-          status: this.status.buffer as SharedArrayBuffer,
+          threads,
+          memory: this.memory.buffer,
           parameters: this.parameters.buffer as SharedArrayBuffer,
           gradients: this.gradients.buffer as SharedArrayBuffer,
           layout: entries.map(([name, v]) => ({ name, shape: [...v.shape] })),
           config: model.config,
-          modules: modules.map(moduleUrl),
+          modules,
           backend: backend as BackendName,
-          reply: port2,
         };
-        const worker = new Worker(script, {
-          workerData: data,
-          transferList: [port2],
-          execArgv: workerExecArgv(),
-        });
-        // Exits are collected at once: after a blocking wait they may already have happened.
-        this.exits.push(new Promise((done) => worker.once('exit', () => done())));
-        // An 'error' event is also reported through the status word; keep it from crashing us.
-        worker.on('error', () => undefined);
-        worker.unref();
-        port1.unref();
-        this.workers.push(worker);
-        this.ports.push(port1);
+        handle.worker.postMessage({ type: 'start', data } satisfies ThreadRequest);
       }
-      for (let index = 0; index < helpers; index++) this.expect(index, 1, 'could not start');
     } catch (error) {
       void this.close();
       throw error;
     }
   }
 
-  /** Waits (blocking) for thread `index` to answer request `seq`; throws its error. */
-  private expect(index: number, seq: number, what: string): ThreadReply {
-    const slot = 1 + index;
-    for (;;) {
-      const value = Atomics.load(this.status, slot);
-      if (value === seq || value === THREAD_EXITED) break;
-      Atomics.wait(this.status, slot, value, 1000);
+  /** A function that starts thread `index` (0-based among the helpers) on the script. */
+  private spawner(
+    script: WorkerScript | undefined,
+    node: boolean,
+  ): (index: number) => ThreadWorker {
+    if (typeof script === 'function') {
+      return () => {
+        const worker = script();
+        if (
+          typeof (worker as { postMessage?: unknown } | null)?.postMessage !== 'function' ||
+          typeof (worker as { terminate?: unknown }).terminate !== 'function'
+        ) {
+          throw new MannError(
+            `workerScript must start a worker (an object with postMessage and terminate), returned ${String(worker)}`,
+          );
+        }
+        return worker;
+      };
     }
-    const port = this.ports[index] as MessagePort;
-    let reply: ThreadReply | undefined;
-    // Skip answers to earlier requests (there are none unless a request was abandoned).
-    for (;;) {
-      const received = nodeModules().threads.receiveMessageOnPort(port)?.message as
-        ThreadReply | undefined;
-      if (!received || received.seq === seq) {
-        reply = received;
-        break;
+    if (node) {
+      const url = script === undefined ? defaultScript() : nodeScript(script);
+      const { Worker } = nodeModules().threads;
+      const execArgv = workerExecArgv();
+      return () => new Worker(url, { execArgv }) as unknown as ThreadWorker;
+    }
+    const WebWorker = (
+      globalThis as {
+        Worker?: new (url: string | URL, options: { type: 'module'; name: string }) => ThreadWorker;
       }
+    ).Worker;
+    if (script === undefined || typeof WebWorker !== 'function') {
+      throw new MannError(
+        script === undefined
+          ? `workers: ${this.threads} outside Node needs workerScript (a module worker script that calls serveTrainingThread())`
+          : `workers: ${this.threads} needs Web Workers (Worker), which this environment lacks`,
+      );
     }
-    const name = `training thread ${index + 2} of ${this.threads}`;
-    if (!reply) throw new MannError(`${name} exited unexpectedly (${what})`);
-    if (reply.type === 'error') {
-      const remote = new Error(reply.message);
-      if (reply.stack) remote.stack = reply.stack;
-      throw new MannError(`${name} ${what}: ${reply.message}`, { cause: remote });
+    return (index) =>
+      new WebWorker(script, {
+        type: 'module',
+        name: `mann training thread ${index + 2} of ${this.threads}`,
+      });
+  }
+
+  /** Whether every thread has answered 'ready'. */
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  private name(index: number): string {
+    return `training thread ${index + 2} of ${this.threads}`;
+  }
+
+  /** Throws the MannError for a start reply that is not 'ready'. */
+  private checkStart(
+    index: number,
+    reply: ThreadReply | 'exited' | { readonly interrupted: string } | undefined,
+  ): void {
+    const name = this.name(index);
+    if (reply === undefined) {
+      const hint = this.scriptGiven ? '; does workerScript call serveTrainingThread()?' : '';
+      throw new MannError(
+        `${name} could not start: it did not answer within ${this.startTimeoutMs / 1000} s${hint}`,
+      );
     }
-    return reply;
+    if (reply === 'exited') throw new MannError(`${name} exited unexpectedly (could not start)`);
+    if ('interrupted' in reply)
+      throw new MannError(`${name} could not start: ${reply.interrupted}`);
+    if (reply.type === 'error') throw remoteError(`${name} could not start`, reply);
+  }
+
+  /**
+   * Waits, without blocking this thread, until every thread is ready; the only way to start them
+   * in a browser. Rejects with the first failing thread's error (threads in order).
+   */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      for (let index = 0; index < this.handles.length; index++) {
+        const handle = this.handles[index] as Handle;
+        const reply = await this.memory.waitAsync(index, START_SEQ, this.startTimeoutMs, () =>
+          this.closed ? 'the training threads were closed' : handle.failure,
+        );
+        this.checkStart(index, reply);
+      }
+      this.isReady = true;
+    })();
+    return this.starting;
+  }
+
+  /** Blocks until every thread is ready (Node, or a Web Worker whose threads have started). */
+  startBlocking(): void {
+    if (this.closed) throw new MannError('the training threads were closed');
+    for (let index = 0; index < this.handles.length; index++) {
+      const handle = this.handles[index] as Handle;
+      const reply = this.memory.wait(index, START_SEQ, this.startTimeoutMs);
+      this.checkStart(index, reply ?? (handle.failure ? { interrupted: handle.failure } : reply));
+    }
+    this.isReady = true;
   }
 
   /**
    * Masked bits per sequence of `batch` and its gradient (flat, `trainableEntries()` order),
-   * computed over the threads. Throws the first failing thread's error (threads in order).
+   * computed over the threads, which must be ready. Throws the first failing thread's error
+   * (threads in order).
    */
   lossAndGradients(batch: SequenceBatch): { loss: number; gradients: Float32Array } {
     if (this.closed) throw new MannError('the training threads were closed');
+    if (!this.isReady) throw new MannError('the training threads have not started yet');
     validateBatch(batch);
     const seq = ++this.seq;
     let offset = 0;
@@ -239,7 +380,7 @@ export class TrainingThreads {
       offset += v.size;
     }
     // Publishes the parameter writes before the requests (Atomics order them).
-    Atomics.store(this.status, 0, seq);
+    Atomics.store(this.memory.status, 0, seq);
     const ranges = shardRanges(batch.batchSize, this.threads);
     for (let k = 1; k < ranges.length; k++) {
       const request: ThreadRequest = {
@@ -247,7 +388,7 @@ export class TrainingThreads {
         seq,
         shard: sliceBatch(batch, ranges[k] as ShardRange),
       };
-      (this.workers[k - 1] as Worker).postMessage(request);
+      (this.handles[k - 1] as Handle).worker.postMessage(request);
     }
     const local = new Float32Array(this.gradientSize);
     const losses = [
@@ -255,7 +396,10 @@ export class TrainingThreads {
     ];
     const gradients: Float32Array<ArrayBufferLike>[] = [local];
     for (let k = 1; k < ranges.length; k++) {
-      const reply = this.expect(k - 1, seq, 'failed');
+      const reply = this.memory.wait(k - 1, seq) as ThreadReply | 'exited';
+      const name = this.name(k - 1);
+      if (reply === 'exited') throw new MannError(`${name} exited unexpectedly (failed)`);
+      if (reply.type === 'error') throw remoteError(`${name} failed`, reply);
       losses.push((reply as Extract<ThreadReply, { type: 'done' }>).loss);
       gradients.push(this.gradients.subarray((k - 1) * this.gradientSize, k * this.gradientSize));
     }
@@ -273,9 +417,18 @@ export class TrainingThreads {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      for (const worker of this.workers) void worker.terminate();
-      for (const port of this.ports) port.close();
+      for (const [index, handle] of this.handles.entries()) {
+        handle.terminate();
+        this.memory.wake(index);
+      }
     }
-    return Promise.all(this.exits).then(() => undefined);
+    return Promise.all(this.handles.map((h) => h.exited)).then(() => undefined);
   }
+}
+
+/** A MannError `<what>: <message>` whose cause carries the thread's error and stack. */
+function remoteError(what: string, reply: Extract<ThreadReply, { type: 'error' }>): MannError {
+  const remote = new Error(reply.message);
+  if (reply.stack) remote.stack = reply.stack;
+  return new MannError(`${what}: ${reply.message}`, { cause: remote });
 }

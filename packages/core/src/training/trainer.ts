@@ -6,8 +6,8 @@ import { clipByGlobalNorm, clipByValue, globalNorm, type NamedTensors } from '..
 import { checkInteger, checkNumber, invalidArgument, MannError } from '../errors.js';
 import { maskedBitsPerSequence, scoreSequences, type SequenceScores } from './loss.js';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from './optimizers.js';
-import { checkThreadEnvironment } from './thread-environment.js';
-import { TrainingThreads } from './threads.js';
+import { checkThreadEnvironment, currentThreadEnvironment } from './thread-environment.js';
+import { TrainingThreads, type WorkerScript } from './threads.js';
 
 /** Options of a {@link Trainer}. */
 export interface TrainerOptions {
@@ -26,25 +26,43 @@ export interface TrainerOptions {
   /**
    * Threads that share each training step (synchronous data parallelism): the batch is split
    * into `workers` contiguous shards (sizes differ by at most one), this thread computes the first
-   * and `workers - 1` worker threads (`node:worker_threads`, each with a replica of the model on
-   * the same backend) the others; their gradients are averaged with weights shard size / batch
-   * size in a fixed order, then clipped and applied once, here. A run is deterministic for a given
-   * `workers`; results agree with 1 thread to float32 rounding. 1 (the default) starts no thread
-   * and is bitwise the single-thread path. Node only: elsewhere more than 1 throws at construction
-   * (in a browser, saying whether the page is cross-origin isolated). Not stored in checkpoints.
+   * and `workers - 1` training threads (each with a replica of the model on the same backend) the
+   * others; their gradients are averaged with weights shard size / batch size in a fixed order,
+   * then clipped and applied once, here. A run is deterministic for a given `workers`; results
+   * agree with 1 thread to float32 rounding. 1 (the default) starts no thread and is bitwise the
+   * single-thread path. Not stored in checkpoints.
+   *
+   * In Node the threads are `node:worker_threads` and start at the first step (or with
+   * {@link Trainer.startThreads}). In a browser they are Web Workers, which need a cross-origin
+   * isolated page, this trainer in a Web Worker (a page's main thread may not block on
+   * `Atomics.wait`), {@link TrainerOptions.workerScript}, and `await trainer.startThreads()`
+   * before the first step; otherwise more than 1 throws, naming what is missing.
    */
   readonly workers?: number;
   /**
-   * Modules each worker thread imports before it rebuilds the model from its config (package
+   * Modules each training thread imports before it rebuilds the model from its config (package
    * names, file paths or file URLs; a module's exported `register()` is called), so that model
    * types registered by packages or plugins exist there too. Default: none (only the core's own
-   * types: `lstm`, `memory`).
+   * types: `lstm`, `memory`). A bundled browser thread cannot import package names: its
+   * {@link TrainerOptions.workerScript} imports them instead.
    */
   readonly workerModules?: readonly string[];
+  /**
+   * The script the training threads run, which calls `serveTrainingThread()` from `@mann/core`
+   * after importing the packages or plugins that register the model's type: its URL (a string
+   * or a URL; in Node also a file path), or a function that starts one worker on it, the form
+   * bundlers such as Vite recognise and bundle:
+   * `() => new Worker(new URL('./training-thread.ts', import.meta.url), { type: 'module' })`.
+   * Required in a browser; in Node, default core's own script (with {@link workerModules}).
+   */
+  readonly workerScript?: WorkerScript;
 }
 
+/** The options that choose the training threads (not stored in checkpoints). */
+export type ThreadOptions = Pick<TrainerOptions, 'workers' | 'workerModules' | 'workerScript'>;
+
 /** The options that define the training itself (stored in checkpoints): not `workers*`. */
-export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'workers' | 'workerModules'>>;
+export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, keyof ThreadOptions>>;
 
 /** Upper bound of {@link TrainerOptions.workers}. */
 export const MAX_TRAINING_THREADS = 256;
@@ -88,8 +106,10 @@ export class Trainer {
   /** Threads per step ({@link TrainerOptions.workers}). */
   readonly workers: number;
   readonly workerModules: readonly string[];
+  readonly workerScript: WorkerScript | undefined;
   private threads: TrainingThreads | undefined;
   private threadsExited: Promise<void> = Promise.resolve();
+  private threadsFailed = false;
   private steps = 0;
   private skipped = 0;
   private consecutiveBad = 0;
@@ -106,6 +126,7 @@ export class Trainer {
       'maxBadSteps',
       'workers',
       'workerModules',
+      'workerScript',
     ];
     const unknown = Object.keys(options).find((key) => !valid.includes(key));
     if (unknown !== undefined) {
@@ -118,7 +139,21 @@ export class Trainer {
     this.clipGradientValue = checkNumber('clipGradientValue', options.clipGradientValue ?? 0, 0);
     this.maxBadSteps = checkInteger('maxBadSteps', options.maxBadSteps ?? DEFAULT_MAX_BAD_STEPS, 0);
     this.workers = checkInteger('workers', options.workers ?? 1, 1, MAX_TRAINING_THREADS);
-    checkThreadEnvironment(this.workers);
+    const script = options.workerScript;
+    if (
+      script !== undefined &&
+      !(typeof script === 'string' && script !== '') &&
+      !(script instanceof URL) &&
+      typeof script !== 'function'
+    ) {
+      throw invalidArgument(
+        'workerScript',
+        script,
+        'a URL or path of a worker script, or a function that starts a worker on one',
+      );
+    }
+    this.workerScript = script;
+    checkThreadEnvironment(this.workers, currentThreadEnvironment(), script);
     const modules = options.workerModules ?? [];
     if (!Array.isArray(modules) || modules.some((m) => typeof m !== 'string' || m === '')) {
       throw invalidArgument('workerModules', modules, 'an array of module names or paths');
@@ -224,10 +259,17 @@ export class Trainer {
     clipped: NamedTensors;
   } {
     let result: { loss: number; gradients: Float32Array };
+    if (!this.threads?.ready && !currentThreadEnvironment().node) {
+      throw new MannError(
+        `workers: ${this.workers} in a browser: call await trainer.startThreads() before trainStep${this.threads ? ' (the threads are still starting)' : this.threadsFailed ? ' (the threads stopped after a failure; start them again)' : ''}: a thread cannot finish starting while this one blocks on it`,
+      );
+    }
     try {
-      this.threads ??= new TrainingThreads(this.model, this.workers, this.workerModules);
+      this.threads ??= this.newThreads();
+      if (!this.threads.ready) this.threads.startBlocking();
       result = this.threads.lossAndGradients(batch);
     } catch (error) {
+      this.threadsFailed = true;
       void this.close();
       throw error;
     }
@@ -240,6 +282,36 @@ export class Trainer {
       }
       return { loss: tf.scalar(result.loss), ...this.clip(raw) };
     });
+  }
+
+  private newThreads(): TrainingThreads {
+    return new TrainingThreads(this.model, this.workers, {
+      modules: this.workerModules,
+      ...(this.workerScript !== undefined ? { script: this.workerScript } : {}),
+    });
+  }
+
+  /**
+   * Starts the training threads of {@link TrainerOptions.workers} and resolves once every one
+   * has answered that it is ready (has imported its modules, selected the backend and rebuilt
+   * the model), without blocking this thread. Required before the first step in a browser (and
+   * again after a thread failure stopped them); optional in Node, where the first step starts
+   * them otherwise. Does nothing with one worker or threads already started. Rejects with the
+   * first failing thread's error, naming it (`training thread 2 of 2 could not start: ...`).
+   */
+  async startThreads(): Promise<void> {
+    if (this.workers <= 1) return;
+    const threads = (this.threads ??= this.newThreads());
+    try {
+      await threads.start();
+      this.threadsFailed = false;
+    } catch (error) {
+      if (this.threads === threads) {
+        this.threadsFailed = true;
+        void this.close();
+      }
+      throw error;
+    }
   }
 
   /**

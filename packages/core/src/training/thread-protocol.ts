@@ -1,0 +1,225 @@
+// The protocol between a Trainer's thread and its training threads, the same in Node
+// (node:worker_threads) and in browsers (Web Workers). Requests go by postMessage; replies come
+// back through shared memory only (a status word, the loss, and the error text), because a
+// browser thread blocked in Atomics.wait receives no message: the main thread reads them
+// synchronously while it waits on the status words. No Node built-in here.
+import type { RecurrentModel } from '../interfaces.js';
+import type { SequenceBatch } from '../data.js';
+import type { BackendName } from '../backend.js';
+
+/** Value a thread stores in its status word when it exits (Node; browsers have no exit hook). */
+export const THREAD_EXITED = -1;
+
+/** Bytes of error text (message, then stack) a thread can report per reply; the rest is cut. */
+export const REPLY_TEXT_BYTES = 4096;
+
+/** What the main thread sends a training thread first (`{ type: 'start', data }`). */
+export interface ThreadStartData {
+  /** Index of the thread among the helper threads (0-based; it computes shard index + 1). */
+  readonly index: number;
+  /** Threads in all, this one included ({@link TrainerOptions.workers}). */
+  readonly threads: number;
+  /** The reply memory ({@link ThreadMemory}) of every helper thread. */
+  readonly memory: SharedArrayBuffer;
+  /** Float32Array of every parameter (`entries()` order), written by the main thread. */
+  readonly parameters: SharedArrayBuffer;
+  /** Float32Array, one block of every trainable gradient per helper thread. */
+  readonly gradients: SharedArrayBuffer;
+  /** Name and shape of every parameter, in `entries()` order. */
+  readonly layout: readonly { readonly name: string; readonly shape: readonly number[] }[];
+  readonly config: RecurrentModel['config'];
+  /** Module URLs or package names to import (and `register()`) before building the model. */
+  readonly modules: readonly string[];
+  readonly backend: BackendName;
+}
+
+/** A message from the main thread to a training thread. */
+export type ThreadRequest =
+  | { readonly type: 'start'; readonly data: ThreadStartData }
+  /** Compute the loss and gradients of one shard; answer with `seq`. */
+  | { readonly type: 'step'; readonly seq: number; readonly shard: SequenceBatch };
+
+/** A thread's answer to request `seq` (the start is request 1), as read from shared memory. */
+export type ThreadReply =
+  | { readonly type: 'ready'; readonly seq: number }
+  | { readonly type: 'done'; readonly seq: number; readonly loss: number }
+  | {
+      readonly type: 'error';
+      readonly seq: number;
+      readonly message: string;
+      readonly stack?: string;
+    };
+
+/** The sequence number of a thread's start. */
+export const START_SEQ = 1;
+
+const KINDS = ['ready', 'done', 'error'] as const;
+
+/**
+ * Views of the shared reply memory of `helpers` threads. Layout (bytes): Int32 status words
+ * `[0]` parameter version and `[1 + i]` the last request thread `i` answered (or
+ * {@link THREAD_EXITED}); Float64 loss per thread; Int32 triple per thread (reply kind, message
+ * bytes, stack bytes); UTF-8 text, {@link REPLY_TEXT_BYTES} per thread. A thread writes its reply
+ * first and its status word last (`Atomics.store`), so a reader that sees the status word sees
+ * the reply.
+ */
+export class ThreadMemory {
+  readonly status: Int32Array;
+  private readonly losses: Float64Array;
+  private readonly meta: Int32Array;
+  private readonly text: Uint8Array;
+
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly helpers: number,
+  ) {
+    const statusBytes = 8 * Math.ceil((4 * (1 + helpers)) / 8);
+    const expected = ThreadMemory.bytes(helpers);
+    if (buffer.byteLength !== expected) {
+      throw new Error(
+        `thread reply memory for ${helpers} threads has ${buffer.byteLength} bytes, expected ${expected}`,
+      );
+    }
+    this.status = new Int32Array(buffer, 0, 1 + helpers);
+    this.losses = new Float64Array(buffer, statusBytes, helpers);
+    this.meta = new Int32Array(buffer, statusBytes + 8 * helpers, 3 * helpers);
+    this.text = new Uint8Array(buffer, statusBytes + 20 * helpers, REPLY_TEXT_BYTES * helpers);
+  }
+
+  /** Size of the reply memory of `helpers` threads. */
+  static bytes(helpers: number): number {
+    return 8 * Math.ceil((4 * (1 + helpers)) / 8) + (20 + REPLY_TEXT_BYTES) * helpers;
+  }
+
+  /** Fresh reply memory for `helpers` threads (status words 0: nothing answered). */
+  static create(helpers: number): ThreadMemory {
+    return new ThreadMemory(new SharedArrayBuffer(ThreadMemory.bytes(helpers)), helpers);
+  }
+
+  /** Thread `index` publishes its reply: the reply first, then its status word, then a wake-up. */
+  answer(index: number, reply: ThreadReply): void {
+    const kind = KINDS.indexOf(reply.type);
+    this.meta[3 * index] = kind;
+    if (reply.type === 'done') this.losses[index] = reply.loss;
+    if (reply.type === 'error') {
+      const text = this.text.subarray(REPLY_TEXT_BYTES * index, REPLY_TEXT_BYTES * (index + 1));
+      const message = writeUtf8(reply.message, text);
+      const stack = writeUtf8(reply.stack ?? '', text.subarray(message));
+      this.meta[3 * index + 1] = message;
+      this.meta[3 * index + 2] = stack;
+    }
+    this.setStatus(index, reply.seq);
+  }
+
+  /** Thread `index` says it has exited (Node's `exit` event of its process object). */
+  exited(index: number): void {
+    this.setStatus(index, THREAD_EXITED);
+  }
+
+  private setStatus(index: number, value: number): void {
+    Atomics.store(this.status, 1 + index, value);
+    Atomics.notify(this.status, 1 + index);
+  }
+
+  /**
+   * The reply of thread `index` to request `seq`: undefined while it has not answered, 'exited'
+   * when it has exited instead.
+   */
+  read(index: number, seq: number): ThreadReply | 'exited' | undefined {
+    const value = Atomics.load(this.status, 1 + index);
+    if (value === THREAD_EXITED) return 'exited';
+    if (value !== seq) return undefined;
+    const kind = KINDS[this.meta[3 * index] as number];
+    if (kind === 'ready') return { type: 'ready', seq };
+    if (kind === 'done') return { type: 'done', seq, loss: this.losses[index] as number };
+    const start = REPLY_TEXT_BYTES * index;
+    const messageBytes = this.meta[3 * index + 1] as number;
+    const stackBytes = this.meta[3 * index + 2] as number;
+    const message = readUtf8(this.text.subarray(start, start + messageBytes));
+    const stack = readUtf8(
+      this.text.subarray(start + messageBytes, start + messageBytes + stackBytes),
+    );
+    return { type: 'error', seq, message, ...(stack ? { stack } : {}) };
+  }
+
+  /**
+   * Blocks (`Atomics.wait`: Node, or a browser's Web Worker; never a page's main thread) until
+   * thread `index` answers `seq` or exits, at most `timeoutMs`; undefined on timeout.
+   */
+  wait(index: number, seq: number, timeoutMs = Infinity): ThreadReply | 'exited' | undefined {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = Atomics.load(this.status, 1 + index);
+      const reply = this.read(index, seq);
+      if (reply) return reply;
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      Atomics.wait(this.status, 1 + index, value, Math.min(1000, left));
+    }
+  }
+
+  /**
+   * Waits without blocking (`Atomics.waitAsync` where there is one, else polling) until thread
+   * `index` answers `seq` or exits, at most `timeoutMs`, or until `interrupted()` returns a
+   * reason (checked at least every 50 ms, and whenever {@link ThreadMemory.wake} is called).
+   */
+  async waitAsync(
+    index: number,
+    seq: number,
+    timeoutMs = Infinity,
+    interrupted: () => string | undefined = () => undefined,
+  ): Promise<ThreadReply | 'exited' | { readonly interrupted: string } | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    const waitAsync = (
+      Atomics as unknown as {
+        waitAsync?: (
+          array: Int32Array,
+          index: number,
+          value: number,
+          timeout: number,
+        ) => { async: boolean; value: unknown };
+      }
+    ).waitAsync;
+    for (;;) {
+      const value = Atomics.load(this.status, 1 + index);
+      const reply = this.read(index, seq);
+      if (reply) return reply;
+      const reason = interrupted();
+      if (reason !== undefined) return { interrupted: reason };
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      const slice = Math.min(50, left);
+      if (typeof waitAsync === 'function') {
+        const result = waitAsync(this.status, 1 + index, value, slice);
+        if (result.async) await result.value;
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10, slice)));
+      }
+    }
+  }
+
+  /** Wakes whoever waits on thread `index` (to look at something else, such as a failure). */
+  wake(index: number): void {
+    Atomics.notify(this.status, 1 + index);
+  }
+}
+
+/**
+ * Writes as much of `text` as fits into `into` as UTF-8 (whole characters only); returns the
+ * bytes written. (TextEncoder writes into a plain buffer, then copies: not every browser lets it
+ * write into shared memory.)
+ */
+function writeUtf8(text: string, into: Uint8Array): number {
+  const bytes = new TextEncoder().encode(text);
+  let length = Math.min(bytes.length, into.length);
+  // Back off to the start of a character (continuation bytes are 10xxxxxx).
+  if (length < bytes.length)
+    while (length > 0 && ((bytes[length] as number) & 0xc0) === 0x80) length--;
+  into.set(bytes.subarray(0, length));
+  return length;
+}
+
+/** UTF-8 from shared memory (copied first: TextDecoder may refuse shared views). */
+function readUtf8(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes.slice());
+}
