@@ -13,10 +13,16 @@ import {
   type RecurrentModel,
   type SequenceBatch,
 } from '@mann/core';
-import { createTask, type Task } from '@mann/tasks';
+import { createTask, type CurriculumState, type Task } from '@mann/tasks';
 import { threadModules } from './builtins.js';
 import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
-import { setName, type GeneralisationSet, type RunSpec, type StopCondition } from './spec.js';
+import {
+  runCurriculum,
+  setName,
+  type GeneralisationSet,
+  type RunSpec,
+  type StopCondition,
+} from './spec.js';
 
 /** What a run reports while it trains; the benchmark's parent process stores these. */
 export type RunEvent =
@@ -293,9 +299,20 @@ export interface ExecuteRunOptions {
 export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Promise<void> {
   const backend = await selectBackend();
   const task = createTask(spec.task.name, spec.task.params ?? {});
-  const sample = (rng: Rng, size: number): SequenceBatch => task.sample(rng, size);
-  const path = checkpointPath(options.resultsDir, spec.id);
   const { training } = spec;
+  // With a curriculum, batches come from its current level, and each batch's bit errors are
+  // measured before the update (one forward pass more a step) to decide when to advance.
+  const curriculum = training.curriculum
+    ? runCurriculum(spec.task, training.curriculum)
+    : undefined;
+  let batchErrors: number | undefined;
+  const sample = (rng: Rng, size: number): SequenceBatch => {
+    if (!curriculum) return task.sample(rng, size);
+    const batch = curriculum.task().sample(rng, size);
+    batchErrors = session.trainer.evaluate(batch).bitErrorsPerSequence;
+    return batch;
+  };
+  const path = checkpointPath(options.resultsDir, spec.id);
   removeStagedCheckpoints(path);
   const threading = {
     workers: options.threads ?? 1,
@@ -315,6 +332,8 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
       initialBits = resumed.metadata.initialBits;
     warnedDivergence = resumed.metadata.warnedDivergence === true;
     converged = convergenceOf(resumed.metadata);
+    if (curriculum && resumed.metadata.curriculum)
+      curriculum.setState(resumed.metadata.curriculum as CurriculumState);
   } else {
     const model = createModel(
       { ...spec.model.config, inputSize: task.inputWidth, outputSize: task.outputWidth },
@@ -394,6 +413,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         ...(initialBits !== undefined ? { initialBits } : {}),
         warnedDivergence,
         ...(converged ? { converged } : {}),
+        ...(curriculum ? { curriculum: curriculum.getState() } : {}),
       });
       options.emit({
         type: 'checkpoint',
@@ -413,6 +433,10 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
       // parent has gone (IPC 'disconnect') instead of at its next checkpoint.
       await new Promise((resolve) => setImmediate(resolve));
       const result = session.trainStep();
+      if (curriculum && batchErrors !== undefined && !result.skipped) {
+        curriculum.update(batchErrors);
+        batchErrors = undefined;
+      }
       windowSteps++;
       const step = session.step;
       if (!result.skipped && step % trainPointEvery === 0) {

@@ -9,7 +9,7 @@ import {
   invalidArgument,
   type OptimizerConfig,
 } from '@mann/core';
-import { createTask, getTaskDefinition } from '@mann/tasks';
+import { createTask, getTaskDefinition, incrementalCurriculum, type Curriculum } from '@mann/tasks';
 import { closest, suiteProblems } from './suite-schema.js';
 
 /** A model as a suite names it: a label and a config for `createModel` (widths come from the task). */
@@ -67,6 +67,26 @@ export interface StopCondition {
   readonly below: number;
 }
 
+/**
+ * An incremental curriculum on one numeric task parameter (docs/spec.md section 4): training
+ * batches come from the task with `key` = `start`, then `start + step`, ... up to `end`,
+ * advancing when the mean bit errors per sequence of the last `window` training batches
+ * (measured before each update) drop below `threshold`. Evaluations (and `stopAt`) use the
+ * task as configured, whatever the level.
+ */
+export interface CurriculumSpec {
+  /** The task parameter stepped, e.g. `maxItems` of associative recall. */
+  readonly key: string;
+  readonly start: number;
+  readonly end: number;
+  /** Default 1 (or -1 when end < start). */
+  readonly step?: number;
+  /** Default 0.1 bit errors per sequence. */
+  readonly threshold?: number;
+  /** Training batches averaged; default 10. */
+  readonly window?: number;
+}
+
 /** How a run trains and is measured. */
 export interface TrainingOptions {
   /**
@@ -91,6 +111,8 @@ export interface TrainingOptions {
    * evaluation that meets this target. Absent (the default): train the whole budget.
    */
   readonly stopAt?: StopCondition;
+  /** Train on a curriculum of the task (see {@link CurriculumSpec}); absent: the task as is. */
+  readonly curriculum?: CurriculumSpec;
 }
 
 /** Overrides for some (model, task) pairs of a suite; absent keys match everything. */
@@ -136,7 +158,33 @@ export const DEFAULT_TRAINING: TrainingOptions = {
   checkpointEvery: 50,
 };
 
-const TRAINING_KEYS = [...Object.keys(DEFAULT_TRAINING), 'stopAt'];
+const TRAINING_KEYS = [...Object.keys(DEFAULT_TRAINING), 'stopAt', 'curriculum'];
+
+const CURRICULUM_KEYS = ['key', 'start', 'end', 'step', 'threshold', 'window'];
+
+/** Checks a {@link CurriculumSpec}'s shape; errors name the field and value (the task checks the key and levels). */
+export function checkCurriculumSpec(curriculum: unknown, where: string): CurriculumSpec {
+  const field = `${where}: training.curriculum`;
+  if (!curriculum || typeof curriculum !== 'object' || Array.isArray(curriculum)) {
+    throw invalidArgument(field, curriculum, '{ key, start, end, step?, threshold?, window? }');
+  }
+  const given = curriculum as Record<string, unknown>;
+  const unknown = Object.keys(given).find((key) => !CURRICULUM_KEYS.includes(key));
+  if (unknown !== undefined) {
+    throw new MannError(
+      `${field}: unknown option '${unknown}'; valid options: ${CURRICULUM_KEYS.join(', ')}`,
+    );
+  }
+  if (typeof given.key !== 'string' || given.key === '') {
+    throw invalidArgument(`${field}.key`, given.key, 'the name of a numeric task parameter');
+  }
+  checkNumber(`${field}.start`, given.start);
+  checkNumber(`${field}.end`, given.end);
+  if (given.step !== undefined) checkNumber(`${field}.step`, given.step);
+  if (given.threshold !== undefined) checkNumber(`${field}.threshold`, given.threshold, 0);
+  if (given.window !== undefined) checkInteger(`${field}.window`, given.window, 1);
+  return given as unknown as CurriculumSpec;
+}
 
 /** Checks a {@link StopCondition}; errors name the field and value. */
 export function checkStopCondition(stopAt: unknown, where: string): StopCondition {
@@ -162,6 +210,32 @@ export function checkStopCondition(stopAt: unknown, where: string): StopConditio
   return { metric, below };
 }
 
+/**
+ * The incremental curriculum a run trains on (see {@link TrainingOptions.curriculum}): the run's
+ * task with its parameters, `spec.key` stepped from `spec.start` to `spec.end`. Throws a
+ * MannError naming the task when the key or a level does not fit it.
+ */
+export function runCurriculum(task: TaskEntry, spec: CurriculumSpec): Curriculum {
+  try {
+    return incrementalCurriculum(getTaskDefinition(task.name), {
+      levels: {
+        key: spec.key,
+        start: spec.start,
+        end: spec.end,
+        ...(spec.step !== undefined ? { step: spec.step } : {}),
+      } as never,
+      params: (task.params ?? {}) as never,
+      ...(spec.threshold !== undefined ? { threshold: spec.threshold } : {}),
+      ...(spec.window !== undefined ? { window: spec.window } : {}),
+    });
+  } catch (error) {
+    throw new MannError(
+      `training.curriculum of task '${task.name}': ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
 /** Checks and completes training options; errors name the field and value. */
 export function resolveTraining(
   base: TrainingOptions,
@@ -184,6 +258,7 @@ export function resolveTraining(
   checkInteger(`${where}: training.evalSize`, t.evalSize, 1, 4096);
   checkInteger(`${where}: training.checkpointEvery`, t.checkpointEvery, 1);
   if (t.stopAt !== undefined) checkStopCondition(t.stopAt, where);
+  if (t.curriculum !== undefined) checkCurriculumSpec(t.curriculum, where);
   if (!t.optimizer || typeof t.optimizer !== 'object') {
     throw new MannError(
       `${where}: training.optimizer must be { kind: 'adam' | 'rmsprop', ... }, got ${JSON.stringify(t.optimizer)}`,
@@ -338,6 +413,8 @@ export function expandSuite(
           config = { ...config, ...o.config, type: config.type };
         }
       }
+      // Build the curriculum once so a key or level the task rejects fails now, naming it.
+      if (training.curriculum) runCurriculum(task, training.curriculum);
       for (const seed of seeds) {
         const base = {
           suite: suite.name,

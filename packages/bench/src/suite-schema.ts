@@ -34,6 +34,16 @@ export const trainingSchema = z.strictObject({
   evalSize: z.number().optional(),
   checkpointEvery: z.number().optional(),
   stopAt: z.strictObject({ metric: z.string(), below: z.number() }).optional(),
+  curriculum: z
+    .strictObject({
+      key: z.string(),
+      start: z.number(),
+      end: z.number(),
+      step: z.number().optional(),
+      threshold: z.number().optional(),
+      window: z.number().optional(),
+    })
+    .optional(),
 });
 
 const generalisationSet = z.union([z.string(), z.strictObject({ name: z.string(), params })]);
