@@ -70,6 +70,16 @@ describe('the reproduce suite', () => {
     }
   });
 
+  it('trains the memory models on recall with a curriculum on the number of items', () => {
+    for (const run of runs.filter((r) => r.task.name === 'associative-recall')) {
+      expect(run.training.curriculum, run.id).toEqual(
+        run.model.label === 'lstm'
+          ? undefined
+          : { key: 'maxItems', start: 2, end: 6, threshold: 0.5 },
+      );
+    }
+  });
+
   it("trains the NTM on copy with pytorch-ntm's settings and the measured initialisation", () => {
     const ntm = runs.find((r) => r.task.name === 'copy' && r.model.label === 'ntm')!;
     expect(ntm.training).toMatchObject({
