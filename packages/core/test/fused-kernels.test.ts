@@ -240,6 +240,7 @@ describe('products', () => {
       [7, 3, 9],
       [3, 4, 4],
       [1, 2, 3],
+      [6, 150, 20], // several spans of j, the last one short; column and row tails
     ] as const) {
       const a = uniformArray(rng, m * k);
       const b = uniformArray(rng, k * n);

@@ -41,7 +41,7 @@ export interface LstmOptions {
   /**
    * Run each cell update (and, in `LstmModel.run`, each layer's whole sequence) as one fused
    * op with a hand-written gradient (`lstmCellFused`, `lstmLayerSequence`) instead of
-   * composing TF.js ops: same values and gradients, 11 kernels per cell step instead of 82.
+   * composing TF.js ops: same values and gradients, 3 kernels per cell step instead of 82.
    * `fused` (the default, {@link DEFAULT_IMPLEMENTATION}) or `composed`, the reference
    * ({@link lstmCell}). The same option as the NTM's and the DNC's `implementation`.
    */

@@ -81,6 +81,37 @@ export function transposed(values: Float32Array, rows: number, cols: number): Fl
   return out;
 }
 
+/** [a, b, width] -> [b, a, width], row-major (batch-first to time-first and back). */
+export function swapAxes(values: Float32Array, a: number, b: number, width: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const from = (i * b + j) * width;
+      out.set(values.subarray(from, from + width), (j * a + i) * width);
+    }
+  }
+  return out;
+}
+
+/** `values` [rows, cols] plus `bias` [cols] on every row, in place. */
+export function addBias(values: Float32Array, rows: number, bias: Float32Array): Float32Array {
+  const cols = bias.length;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++)
+      values[r * cols + c] = (values[r * cols + c] as number) + (bias[c] as number);
+  }
+  return values;
+}
+
+/** Sums over the rows of [rows, cols] (a bias gradient), accumulated in float64. */
+export function columnSums(values: Float32Array, rows: number, cols: number): Float32Array {
+  const sums = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) sums[c] = (sums[c] as number) + (values[r * cols + c] as number);
+  }
+  return Float32Array.from(sums);
+}
+
 function tfProducts(): Products {
   const kept: tf.Tensor2D[] = [];
   const product = (left: tf.Tensor2D, right: tf.Tensor2D): Float32Array => {

@@ -5,7 +5,14 @@ import { checkShape, MannError } from '../errors.js';
 import type { MemoryNetwork, MemoryNetworkState, SequenceHook } from '../models/memory-network.js';
 import { defineFusedOp, type FusedInputs } from './fused-op.js';
 import { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
-import { createProducts, transposed, type Products } from './products.js';
+import {
+  addBias,
+  columnSums,
+  createProducts,
+  swapAxes,
+  transposed,
+  type Products,
+} from './products.js';
 import { copyRows, rowView } from './rows.js';
 import { PooledArrays } from './scratch.js';
 
@@ -110,37 +117,6 @@ interface SequenceCall {
   readonly gates: Float32Array;
   readonly tanhCells: Float32Array;
   readonly interfaces: Float32Array;
-}
-
-/** [a, b, width] -> [b, a, width], row-major. */
-function swapAxes(values: Float32Array, a: number, b: number, width: number): Float32Array {
-  const out = new Float32Array(values.length);
-  for (let i = 0; i < a; i++) {
-    for (let j = 0; j < b; j++) {
-      const from = (i * b + j) * width;
-      out.set(values.subarray(from, from + width), (j * a + i) * width);
-    }
-  }
-  return out;
-}
-
-/** `values` [rows, cols] plus `bias` [cols] on every row, in place. */
-function addBias(values: Float32Array, rows: number, bias: Float32Array): Float32Array {
-  const cols = bias.length;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++)
-      values[r * cols + c] = (values[r * cols + c] as number) + (bias[c] as number);
-  }
-  return values;
-}
-
-/** Sums over the rows of [rows, cols]. */
-function columnSums(values: Float32Array, rows: number, cols: number): Float32Array {
-  const sums = new Float32Array(cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) sums[c] = (sums[c] as number) + (values[r * cols + c] as number);
-  }
-  return sums;
 }
 
 /** The forward pass: fills the call's tape and returns the logits [T, B, O]. */
