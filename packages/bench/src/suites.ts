@@ -196,14 +196,14 @@ export const REPRODUCE_SUITE: SuiteSpec = {
   ],
   // The longest cells first, so that two workers finish close together.
   tasks: [
-    { name: 'graph-traversal', models: ['dnc', 'lstm'] },
-    { name: 'dynamic-ngrams', models: ['ntm', 'lstm'] },
-    { name: 'copy', models: ['ntm', 'dnc', 'dnc-md', 'lstm'] },
     {
       name: 'associative-recall',
       models: ['ntm', 'dnc', 'dnc-md', 'lstm'],
       generalisation: ['items-8', 'items-12'],
     },
+    { name: 'graph-traversal', models: ['dnc', 'lstm'] },
+    { name: 'dynamic-ngrams', models: ['ntm', 'lstm'] },
+    { name: 'copy', models: ['ntm', 'dnc', 'dnc-md', 'lstm'] },
     { name: 'repeat-copy', models: ['ntm', 'lstm'] },
     { name: 'priority-sort', models: ['ntm', 'lstm'] },
   ],
@@ -259,7 +259,7 @@ export const REPRODUCE_SUITE: SuiteSpec = {
     {
       model: 'dnc',
       task: 'associative-recall',
-      training: { sequences: 24_000, stopAt: STOP_AT_TARGET, curriculum: RECALL_CURRICULUM },
+      training: { sequences: 32_000, stopAt: STOP_AT_TARGET, curriculum: RECALL_CURRICULUM },
     },
     {
       model: 'dnc-md',
@@ -272,7 +272,7 @@ export const REPRODUCE_SUITE: SuiteSpec = {
       model: 'lstm',
       training: { optimizer: { kind: 'adam', learningRate: 1e-3 }, sequences: 3_000 },
     },
-    { model: 'lstm', task: 'associative-recall', training: { sequences: 8_000 } },
+    { model: 'lstm', task: 'associative-recall', training: { sequences: 6_000 } },
     { model: 'lstm', task: 'copy', training: { sequences: 4_000 } },
     { model: 'lstm', task: 'dynamic-ngrams', training: { sequences: 800, evalEvery: 160 } },
   ],

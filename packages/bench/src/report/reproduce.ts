@@ -391,7 +391,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
     recipe:
       'the NTM above, batch 16, Adam 3e-3, global-norm clip 50; a curriculum on the number of items (2, then 3, ... up to 6; the next level when the last 10 training batches average < 0.5 bit errors per sequence); cap 24,000 sequences',
     paper: 'NTM paper: RMSProp 1e-4, batch 1, 2-6 items from the start',
-    why: '[recipe-pilots.md](recipe-pilots.md) (seed 1): without a curriculum every optimiser stayed at ~6-7 bit errors per sequence (batch 1 RMSProp 1e-4: 5.97 after 10,000; batch 16 Adam 1e-3: 7.01, Adam 3e-3: 6.60 after 10,000 and 5.09 after 40,000); the DNC with this curriculum reached 1.65 after 24,000. Batch 16 is ~1.5x faster per sequence than batch 1 here',
+    why: '[recipe-pilots.md](recipe-pilots.md) (seed 1): without a curriculum every optimiser stayed at ~6-7 bit errors per sequence (batch 1 RMSProp 1e-4: 5.97 after 10,000; batch 16 Adam 1e-3: 7.01, Adam 3e-3: 6.60 after 10,000 and 5.09 after 40,000); the DNC with this curriculum reached 1.65 after 24,000 and 0.3-0.6 after 30,000-36,000. The NTM with it: 5.65 after 24,000 (3 items reached), level with the NTM without it (5.53 at 24,000): kept for one recipe across the memory models. Batch 16 is ~1.5x faster per sequence than batch 1 here',
   },
   {
     cells: 'NTM, dynamic n-grams',
@@ -410,9 +410,9 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
   {
     cells: 'DNC and DNC-MD, associative recall',
     recipe:
-      'as above, with the curriculum on the number of items of the NTM row; cap 24,000 sequences',
+      'as above, with the curriculum on the number of items of the NTM row; cap 32,000 sequences (DNC) and 24,000 (DNC-MD, about 1.5x slower a sequence)',
     paper: 'DNC-MD (Csordas & Schmidhuber 2019): 2-6 items from the start',
-    why: '[recipe-pilots.md](recipe-pilots.md) (DNC, seed 1): 1.65 bit errors per sequence on the whole task after 24,000 sequences (221 s) with the curriculum, still falling; without it 6.6-7.4 after 12,000 with Adam 1e-3, 5e-3 or 1e-2',
+    why: '[recipe-pilots.md](recipe-pilots.md) (DNC, seed 1): with the curriculum 1.65 bit errors per sequence on the whole task after 24,000 sequences and 0.3-0.6 after 30,000-36,000 (6 items reached), still falling; without it 6.6-7.4 after 12,000 with Adam 1e-3, 5e-3 or 1e-2',
   },
   {
     cells: 'LSTM baseline, every task',
