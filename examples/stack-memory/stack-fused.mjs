@@ -3,8 +3,8 @@
  * The neural stack's fast path: one step of `StackMemory` (squashing the interface vector,
  * the pop, the push, the read weights and the read with the bottom vector) as a single TF.js
  * op with a hand-written forward and backward pass over typed arrays. Built from public
- * exports only: `customGradient` from `@mann/core`, and from the kernel layer
- * `@mann/core/fused` the row kernels (the read is a row mix of the values, its gradient a row
+ * exports of the kernel layer `@mann/core/fused` only: `defineFusedOp`, which registers the
+ * op as a TF.js kernel with its gradient, the row kernels (the read is a row mix of the values, its gradient a row
  * dot and a row update; WebAssembly SIMD when the width is a multiple of 4 and SIMD is
  * available, plain JS otherwise), the pooled arrays that hold the forward pass's tape until
  * the backward pass, and the zeroed scratch of the backward pass.
@@ -26,8 +26,15 @@
  * relu passes the gradient where its input is > 0, and min(a, b) gives it to a where a <= b.
  */
 import * as tf from '@tensorflow/tfjs';
-import { customGradient } from '@mann/core';
-import { PooledArrays, rowKernelsFor, scratch, scratch32 } from '@mann/core/fused';
+import {
+  copyRows,
+  defineFusedOp,
+  PooledArrays,
+  rowKernelsFor,
+  rowView,
+  scratch,
+  scratch32,
+} from '@mann/core/fused';
 
 /**
  * Sizes of one fused stack step.
@@ -37,19 +44,31 @@ import { PooledArrays, rowKernelsFor, scratch, scratch32 } from '@mann/core/fuse
  */
 
 /**
+ * The outputs of a fused step: the read r_t [B, m], the new strengths s_t [B, D], the read
+ * weights w [B, D], the pop strength u_t [B, 1] and the new values V_t [B, D, m]. (The push
+ * strength d_t is s_t[0].)
+ * @typedef {object} FusedStackOutputs
+ * @property {tf.Tensor2D} reads
+ * @property {tf.Tensor2D} strengths
+ * @property {tf.Tensor2D} weights
+ * @property {tf.Tensor2D} pop
+ * @property {tf.Tensor3D} values
+ */
+
+/**
  * The fused step as a TF.js op: the raw interface vector [B, m + 2], V_{t-1} [B, D, m],
- * s_{t-1} [B, D] and the bottom vector b [m] to the packed output
- * [B, {@link packedStackSize}] (see {@link packedLayout}).
+ * s_{t-1} [B, D] and the bottom vector b [m] to {@link FusedStackOutputs}.
  * @typedef {(
  *   interfaceVector: tf.Tensor2D,
  *   values: tf.Tensor3D,
  *   strengths: tf.Tensor2D,
  *   bottom: tf.Tensor,
- * ) => tf.Tensor2D} FusedStackStep
+ * ) => FusedStackOutputs} FusedStackStep
  */
 
 /**
- * Where each output sits in a row of the packed output, and the row's width: the read r_t
+ * Where each output sits in a row of the forward pass's packed output (the kernel's own layout:
+ * the op hands the outputs out as tensors of their own), and the row's width: the read r_t
  * [m], the new strengths s_t [D], the read weights w [D], the pop strength u_t [1], the new
  * values V_t [D m]. (The push strength d_t is s_t[0].)
  * @param {StackStepSpec} spec
@@ -270,55 +289,108 @@ export function stackStepBackward(spec, batch, bottom, tape, dPacked) {
 }
 
 /**
- * One stack step as a TF.js op with a hand-written gradient (`customGradient` from
- * `@mann/core`): the forward and backward passes above on the inputs' values. A custom op has
- * one output, so the outputs are packed side by side; slice them apart with
- * {@link packedLayout}. Gradients flow to all four inputs.
+ * What one call of the op carries from its forward to its backward pass.
+ * @typedef {object} StackCall
+ * @property {StackStepSpec} spec
+ * @property {number} [batch]
+ * @property {Float32Array} [bottom] the bottom vector's values (a copy)
+ * @property {StackTape} [tape]
+ * @property {PooledArrays} [arrays] the pool holding the tape
+ */
+
+/** The op's outputs, in order, with their widths per sequence (see {@link packedLayout}). */
+const OUTPUTS = /** @type {const} */ (['reads', 'strengths', 'weights', 'pop', 'values']);
+
+/**
+ * Per output: where it starts in a packed row, and its shape for a batch.
+ * @param {StackStepSpec} spec
+ * @param {number} batch
+ */
+function outputLayout(spec, batch) {
+  const { width: m, depth: D } = spec;
+  const at = packedLayout(spec);
+  return [
+    { from: at.reads, size: m, shape: [batch, m] },
+    { from: at.strengths, size: D, shape: [batch, D] },
+    { from: at.weights, size: D, shape: [batch, D] },
+    { from: at.pop, size: 1, shape: [batch, 1] },
+    { from: at.values, size: D * m, shape: [batch, D, m] },
+  ];
+}
+
+/**
+ * One stack step as a TF.js kernel with a hand-written gradient, registered with
+ * `defineFusedOp` from `@mann/core/fused` (the way the NTM's and the DNC's fused ops are):
+ * the forward and backward passes above on the inputs' values, with the per-call
+ * {@link StackCall} as context. Its five outputs are tensors of their own (see
+ * {@link FusedStackStep}); gradients flow to all four inputs.
+ */
+const stackStepOp = defineFusedOp(
+  /** @type {import('@mann/core/fused').FusedOpDefinition<StackCall>} */ ({
+    name: 'MannExampleStackStep',
+    forward(inputs, call) {
+      const { spec } = call;
+      const interfaceVector = inputs.floats('interfaceVector');
+      const batch = interfaceVector.length / (spec.width + 2);
+      // the bottom outlives the call (the backward pass reads it): a copy
+      const bottom = inputs.floats('bottom').slice();
+      // the tape lives until the backward pass gives it back to the pool (or, when no
+      // gradient is asked for, until it is garbage collected)
+      const arrays = new PooledArrays();
+      const { packed, tape } = stackStepForward(
+        spec,
+        batch,
+        {
+          interfaceVector,
+          values: inputs.floats('values'),
+          strengths: inputs.floats('strengths'),
+          bottom,
+        },
+        arrays,
+      );
+      Object.assign(call, { batch, bottom, tape, arrays });
+      const size = packedStackSize(spec);
+      return outputLayout(spec, batch).map(({ from, size: width, shape }) => {
+        const values = new Float32Array(batch * width);
+        copyRows(batch, width, rowView(packed, from, size), rowView(values, 0, width));
+        return { values, shape };
+      });
+    },
+    backward(dy, call) {
+      const { spec, batch, bottom, tape, arrays } = /** @type {Required<StackCall>} */ (call);
+      const { width: m, depth: D } = spec;
+      // dL/d(outputs) packed side by side, as stackStepBackward takes them
+      const size = packedStackSize(spec);
+      const dPacked = new Float32Array(batch * size);
+      outputLayout(spec, batch).forEach(({ from, size: width }, i) => {
+        const d = /** @type {Float32Array} */ (dy[i]);
+        copyRows(batch, width, rowView(d, 0, width), rowView(dPacked, from, size));
+      });
+      const grads = stackStepBackward(spec, batch, bottom, tape, dPacked);
+      arrays.release();
+      Object.assign(call, { tape: undefined, arrays: undefined });
+      return {
+        interfaceVector: () => tf.tensor2d(grads.interfaceVector, [batch, m + 2]),
+        values: () => tf.tensor3d(grads.values, [batch, D, m]),
+        strengths: () => tf.tensor2d(grads.strengths, [batch, D]),
+        bottom: () => tf.tensor1d(grads.bottom),
+      };
+    },
+  }),
+);
+
+/**
+ * The fused step for `spec`: see {@link FusedStackStep}.
  * @param {StackStepSpec} spec
  * @returns {FusedStackStep}
  */
 export function createFusedStackStep(spec) {
-  const { width: m, depth: D } = spec;
-  const size = packedStackSize(spec);
-  const op = customGradient(
-    /** @param {[tf.Tensor2D, tf.Tensor3D, tf.Tensor2D, tf.Tensor]} inputs */
-    ([interfaceVector, values, strengths, bottom]) => {
-      const batch = interfaceVector.shape[0];
-      // dataSync: on cpu the tensor's own array (only ever read here), on wasm a copy
-      const bottomValues = /** @type {Float32Array} */ (bottom.dataSync()).slice();
-      const inputs = {
-        interfaceVector: /** @type {Float32Array} */ (interfaceVector.dataSync()),
-        values: /** @type {Float32Array} */ (values.dataSync()),
-        strengths: /** @type {Float32Array} */ (strengths.dataSync()),
-        bottom: bottomValues,
-      };
-      // The tape lives until the backward pass gives it back to the pool (or, when no
-      // gradient is asked for, until it is garbage collected).
-      const arrays = new PooledArrays();
-      const { packed, tape } = stackStepForward(spec, batch, inputs, arrays);
-      return {
-        value: tf.tensor2d(packed, [batch, size]),
-        gradFunc: (dy) => {
-          const grads = stackStepBackward(
-            spec,
-            batch,
-            bottomValues,
-            tape,
-            /** @type {Float32Array} */ (dy.dataSync()),
-          );
-          arrays.release();
-          return [
-            tf.tensor2d(grads.interfaceVector, [batch, m + 2]),
-            tf.tensor3d(grads.values, [batch, D, m]),
-            tf.tensor2d(grads.strengths, [batch, D]),
-            tf.tensor1d(grads.bottom),
-          ];
-        },
-      };
-    },
-  );
-  return (interfaceVector, values, strengths, bottom) =>
-    /** @type {tf.Tensor2D} */ (op(interfaceVector, values, strengths, bottom));
+  return (interfaceVector, values, strengths, bottom) => {
+    const outputs = stackStepOp({ interfaceVector, values, strengths, bottom }, { spec });
+    return /** @type {FusedStackOutputs} */ (
+      Object.fromEntries(OUTPUTS.map((name, i) => [name, outputs[i]]))
+    );
+  };
 }
 
 /**

@@ -43,7 +43,7 @@ import {
   withDefaults,
 } from '@mann/core';
 import { registerReverseTask } from './reverse-task.mjs';
-import { createFusedStackStep, packedLayout } from './stack-fused.mjs';
+import { createFusedStackStep } from './stack-fused.mjs';
 
 /**
  * @typedef {import('@mann/core').MemoryAccess<StackState>} StackAccess
@@ -278,8 +278,8 @@ export class StackMemory {
   }
 
   /**
-   * The same step as one fused op (./stack-fused.mjs): its packed output sliced into the
-   * reads, the next state and, when asked, the traces.
+   * The same step as one fused op (./stack-fused.mjs), whose outputs are the reads, the next
+   * state and the traces.
    * @private
    * @param {import('./stack-fused.mjs').FusedStackStep} fusedStep
    * @param {tf.Tensor2D} interfaceVector [B, m + 2]
@@ -292,26 +292,16 @@ export class StackMemory {
     const batch = interfaceVector.shape[0];
     checkShape('values', state.values, [batch, depth, width], '[B, D, m]');
     checkShape('strengths', state.strengths, [batch, depth], '[B, D]');
-    const at = packedLayout(this.config);
     return tidy(() => {
-      const packed = fusedStep(interfaceVector, state.values, state.strengths, this.bottom);
-      /** @param {number} from @param {number} size */
-      const part = (from, size) => tf.slice(packed, [0, from], [batch, size]);
-      const strengths = part(at.strengths, depth);
+      const out = fusedStep(interfaceVector, state.values, state.strengths, this.bottom);
       /** @type {{ reads: tf.Tensor2D, state: StackState, trace?: StepTrace }} */
-      const result = {
-        reads: part(at.reads, width),
-        state: {
-          values: tf.reshape(part(at.values, depth * width), [batch, depth, width]),
-          strengths,
-        },
-      };
+      const result = { reads: out.reads, state: { values: out.values, strengths: out.strengths } };
       if (options.trace) {
         result.trace = {
-          readWeights: tf.expandDims(part(at.weights, depth), 1),
-          strengths,
-          push: part(at.strengths, 1), // s_t[0] = d_t
-          pop: part(at.pop, 1),
+          readWeights: tf.expandDims(out.weights, 1),
+          strengths: out.strengths,
+          push: tf.slice(out.strengths, [0, 0], [batch, 1]), // s_t[0] = d_t
+          pop: out.pop,
         };
       }
       return result;
