@@ -11,6 +11,8 @@ export {
   validateSuite,
   setName,
   checkStopCondition,
+  checkCurriculumSpec,
+  runCurriculum,
   STOP_METRICS,
 } from './spec.js';
 export type {
@@ -23,6 +25,7 @@ export type {
   GeneralisationSet,
   StopCondition,
   StopMetric,
+  CurriculumSpec,
 } from './spec.js';
 export {
   executeRun,
