@@ -381,15 +381,15 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
   {
     cells: 'NTM, every task but dynamic n-grams',
     recipe:
-      'LSTM controller of 100 units with U(±5/√(in + units)) weights and zero biases (`controller.init: wide-uniform`); memory 128 x 20 drawn U(±1/√(N + W)) and fixed (`memoryInit: random`); initial weightings and reads zero; batch 1, RMSProp 1e-4 (decay 0.95, momentum 0.9), element-wise clip 10',
+      'LSTM controller of 100 units with U(±5/√(in + units)) weights and zero biases (`controller.init: wide-uniform`); memory 128 x 20 drawn U(±1/√(N + W)) and fixed (`memoryInit: random`); initial weightings and reads zero; batch 1, RMSProp 3e-4 (decay 0.95, momentum 0.9), element-wise clip 10',
     paper:
-      'NTM paper: the same optimiser and clip; initialisation not stated. The library default is Glorot weights, a learned initial state and a constant memory',
-    why: 'docs/results/ntm-convergence.md: 3 seeds, 8,916 to 20,410 sequences to < 0.1 bit errors against 29,000 to 38,000 with the library defaults (the initialisation of pytorch-ntm)',
+      'NTM paper: RMSProp 1e-4, batch 1, the same clip; initialisation not stated. The library default is Glorot weights, a learned initial state and a constant memory',
+    why: 'initialisation: docs/results/ntm-convergence.md, 3 seeds at RMSProp 1e-4: 8,916 to 20,410 sequences to < 0.1 bit errors on copy against 29,000 to 38,000 with the library defaults (the initialisation of pytorch-ntm). Learning rate: [recipe-pilots.md](recipe-pilots.md) section 5, copy, 3 seeds: 3,000 / 5,000 / 3,500 sequences at 3e-4, 4,500 / 5,000 / 6,000 at 2e-4, against 10,000 / 13,000 / not within 20,000 at 1e-4 in the previous reproduction; length 100 after convergence 0.5 % of bits wrong (median) at both; on priority sort 3e-4 ended at 110 bits per sequence against 123 at 1e-4 (seed 1, 6,000 sequences)',
   },
   {
     cells: 'NTM, associative recall',
     recipe:
-      'the NTM above, batch 16, Adam 3e-3, global-norm clip 50; a curriculum on the number of items (2, then 3, ... up to 6; the next level when the last 10 training batches average < 0.5 bit errors per sequence); cap 24,000 sequences',
+      'the NTM above (batch 1, RMSProp 3e-4), 2-6 items from the start; cap 24,000 sequences',
     paper: 'NTM paper: RMSProp 1e-4, batch 1, 2-6 items from the start',
     why: '[recipe-pilots.md](recipe-pilots.md) (seed 1): without a curriculum every optimiser stayed at ~6-7 bit errors per sequence (batch 1 RMSProp 1e-4: 5.97 after 10,000; batch 16 Adam 1e-3: 7.01, Adam 3e-3: 6.60 after 10,000 and 5.09 after 40,000); the DNC with this curriculum reached 1.65 after 24,000 and 0.3-0.6 after 30,000-36,000. The NTM with it: 5.65 after 24,000 (3 items reached), level with the NTM without it (5.53 at 24,000): kept for one recipe across the memory models. Batch 16 is ~1.5x faster per sequence than batch 1 here',
   },
@@ -410,7 +410,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
   {
     cells: 'DNC and DNC-MD, associative recall',
     recipe:
-      'as above, with the curriculum on the number of items of the NTM row; cap 32,000 sequences (DNC) and 24,000 (DNC-MD, about 1.5x slower a sequence)',
+      'as above, with a curriculum on the number of items (2, then 3, ... up to 6; the next level when the last 10 training batches average < 0.5 bit errors per sequence); cap 40,000 sequences (DNC) and 32,000 (DNC-MD, about 2x slower a sequence)',
     paper: 'DNC-MD (Csordas & Schmidhuber 2019): 2-6 items from the start',
     why: '[recipe-pilots.md](recipe-pilots.md) (DNC, seed 1): with the curriculum 1.65 bit errors per sequence on the whole task after 24,000 sequences and 0.3-0.6 after 30,000-36,000 (6 items reached), still falling; without it 6.6-7.4 after 12,000 with Adam 1e-3, 5e-3 or 1e-2',
   },
@@ -423,7 +423,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
   {
     cells: 'every run',
     recipe:
-      'sequence budgets of 800 to 24,000 (caps), evaluation on 100 fixed sequences every 500 (NTM) or 1,000 sequences; copy, repeat copy and associative recall stop at < 0.1 bit errors per sequence on that set',
+      'sequence budgets of 800 to 40,000 (caps), evaluation on 100 fixed sequences every 500 (NTM) or 1,000 sequences; copy, repeat copy and associative recall stop at < 0.1 bit errors per sequence on that set',
     paper: 'the papers train for 100,000s to millions of sequences',
     why: 'the whole suite must finish within 2 hours on 2 cores (issue #10)',
   },
