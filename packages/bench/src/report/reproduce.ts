@@ -388,10 +388,9 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
   },
   {
     cells: 'NTM, associative recall',
-    recipe:
-      'the NTM above (batch 1, RMSProp 3e-4), 2-6 items from the start; cap 24,000 sequences',
+    recipe: 'the NTM above (batch 1, RMSProp 3e-4), 2-6 items from the start; cap 24,000 sequences',
     paper: 'NTM paper: RMSProp 1e-4, batch 1, 2-6 items from the start',
-    why: '[recipe-pilots.md](recipe-pilots.md) (seed 1): without a curriculum every optimiser stayed at ~6-7 bit errors per sequence (batch 1 RMSProp 1e-4: 5.97 after 10,000; batch 16 Adam 1e-3: 7.01, Adam 3e-3: 6.60 after 10,000 and 5.09 after 40,000); the DNC with this curriculum reached 1.65 after 24,000 and 0.3-0.6 after 30,000-36,000. The NTM with it: 5.65 after 24,000 (3 items reached), level with the NTM without it (5.53 at 24,000): kept for one recipe across the memory models. Batch 16 is ~1.5x faster per sequence than batch 1 here',
+    why: "[recipe-pilots.md](recipe-pilots.md) section 5: at batch 1 and RMSProp 3e-4, 4.54 / 4.07 / 4.02 bit errors per sequence after 24,000 sequences (seeds 1 / 2 / 3) without a curriculum, 5.41 with the DNC's curriculum (seed 1), against 5.98 ± 0.24 in the previous reproduction (batch 16, Adam 3e-3, with the curriculum); section 2: RMSProp 1e-4 and Adam 1e-3 / 3e-3 at batch 16 stayed at ~6-7",
   },
   {
     cells: 'NTM, dynamic n-grams',
@@ -435,8 +434,8 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
  */
 export const REPRODUCE_FINDINGS: readonly string[] = [
   'DNC and DNC-MD copy at length 100 and 120: not a defect of the implementation. On a converged DNC (seed 1) the fused op, the step path and the composed reference agree, allocation gives each of 100 or 120 writes its own slot and reads follow the forward links one written step per output step; what fails is the learned start of the recall, a content lookup of the first written word at the delimiter, whose weight falls from 0.50 (length 50) to 0.06 (60) and 0.01 (70) before the controller stops issuing it. A feed-forward controller fails the same way (47.5 % of bits wrong at length 100). The DNC paper makes no length-generalisation claim for copy; training on longer sequences was not tried.',
-  'Associative recall: no learning rate (Adam 1e-3, 5e-3, 1e-2; RMSProp 1e-4 at batch 1) took the DNC or the NTM below ~5-6 bit errors per sequence within 10,000-40,000 sequences, about what answering with a recently stored item scores; a curriculum on the number of items did (DNC: 1.65 after 24,000 sequences), hence the recall recipe.',
-  'Repeat copy (NTM): batch 16 with Adam 3e-3 ends level with the recipe (88.9 against 88.5 bit errors per sequence after 8,000 sequences), Adam 1e-3 behind (97.5); neither converges within the budget.',
+  "Associative recall: no learning rate (Adam 1e-3, 5e-3, 1e-2; RMSProp 1e-4 at batch 1) took the DNC below ~6 bit errors per sequence within 12,000-40,000 sequences, about what answering with a recently stored item scores; a curriculum on the number of items did (DNC: 1.65 after 24,000 sequences), hence the DNCs' recall recipe. The NTM did better without it at batch 1 and RMSProp 3e-4 (about 4 bit errors per sequence after 24,000, still falling slowly).",
+  'Repeat copy (NTM): batch 16 with Adam 3e-3 ended level with batch 1 RMSProp 1e-4 (88.9 against 88.5 bit errors per sequence after 8,000 sequences), Adam 1e-3 behind (97.5), RMSProp 3e-4 a little ahead (85.7, seed 1); none converges within the budget.',
 ];
 
 /** The commands that train the DNC on bAbI and print the paper's table, for users with the data. */
