@@ -5,7 +5,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 // The reference implementations: composed TF.js ops that read like docs/spec.md. They never
-// import fused code; the model classes that pick an implementation are not listed here.
+// import fused code: each model's `implementation.ts` picks between the reference and the fused
+// subclass, and the models build through it (core's LSTM controller picks its own ops).
 const referenceFiles = [
   'packages/core/src/math/**/*.ts',
   'packages/core/src/controllers/lstm.ts',
@@ -13,10 +14,14 @@ const referenceFiles = [
   'packages/ntm/src/addressing.ts',
   'packages/ntm/src/heads.ts',
   'packages/ntm/src/memory-ops.ts',
+  'packages/ntm/src/memory.ts',
+  'packages/ntm/src/model.ts',
   'packages/ntm/src/config.ts',
   'packages/dnc/src/allocation.ts',
   'packages/dnc/src/config.ts',
   'packages/dnc/src/interface.ts',
+  'packages/dnc/src/memory.ts',
+  'packages/dnc/src/model.ts',
   'packages/dnc/src/ops.ts',
   'packages/dnc/src/read.ts',
   'packages/dnc/src/sharpness.ts',

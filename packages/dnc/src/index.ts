@@ -27,6 +27,8 @@ export { readWeighting, readVectors } from './read.js';
 export { interfaceLayout, interfaceSize, parseInterface } from './interface.js';
 export type { DncInterface, InterfaceField, InterfaceActivation } from './interface.js';
 export { DncMemory } from './memory.js';
+export type { DncStepResult } from './memory.js';
+export { createDncMemory } from './implementation.js';
 export { isResidentLink, readLink } from './fused/resident-link.js';
 export type { DncState, TemporalLink } from './state.js';
 export {

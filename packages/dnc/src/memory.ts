@@ -17,11 +17,16 @@ import {
 } from './sparse-link.js';
 import { sharpenLinkWeights } from './sharpness.js';
 import { readVectors, readWeighting } from './read.js';
-import { FusedMemoryStep } from './fused/step-op.js';
-import { isResidentLink } from './fused/resident-link.js';
 import type { DncState, TemporalLink } from './state.js';
 
 export type { DncState, TemporalLink } from './state.js';
+
+/** What {@link DncMemory.step} returns. */
+export interface DncStepResult {
+  readonly reads: tf.Tensor2D;
+  readonly state: DncState;
+  readonly trace?: StepTrace;
+}
 
 /**
  * The DNC's memory access module (Graves et al. 2016), with the DNC-MD options and sparse
@@ -40,6 +45,11 @@ export type { DncState, TemporalLink } from './state.js';
  *    weightings of the NEW L_t (sharpened with DNC-MD link sharpness);
  * 8. read vectors r_t = M_t^T w^r_t.
  *
+ * This class is the composed reference (TF.js ops that follow docs/spec.md; its
+ * `config.implementation` is always `'composed'`). {@link createDncMemory} builds the memory a
+ * config asks for: with `implementation: 'fused'` (the default) a subclass whose step is one
+ * kernel (`fused/memory.ts`) with the same values and gradients.
+ *
  * Trace keys (when `step` is asked for a trace): `readWeights` [B, R, N], `writeWeights`
  * [B, Hw, N], `usage` [B, N], `allocation` [B, Hw, N], `freeGates` [B, R], `allocationGate`
  * [B, Hw], `writeGate` [B, Hw], `readModes` [B, R, 1 + 2 Hw].
@@ -53,44 +63,39 @@ export class DncMemory implements MemoryAccess<DncState> {
   readonly readSize: number;
   /** Entries stored per link row with sparse links, min(K, N). */
   readonly sparseCapacity: number;
-  /** The fused step, when `implementation` is `fused`. @internal */
-  readonly fused: FusedMemoryStep | undefined;
-
   constructor(config: Partial<DncMemoryConfig> = {}) {
-    this.config = resolveDncMemoryConfig(config);
+    const resolved = resolveDncMemoryConfig(config);
+    // Built directly, this is the reference whatever the config asks; subclasses keep theirs.
+    this.config = new.target === DncMemory ? { ...resolved, implementation: 'composed' } : resolved;
     this.layout = interfaceLayout(this.config);
     this.interfaceSize = interfaceSize(this.layout);
     this.readSize = this.config.readHeads * this.config.memoryWidth;
     this.sparseCapacity = Math.min(this.config.sparseLinkK, this.config.memorySlots);
-    this.fused =
-      this.config.implementation === 'fused' ? new FusedMemoryStep(this.config) : undefined;
   }
 
   /**
-   * All zeros; with sparse links every row stores K zero entries. The fused implementation's
-   * link is resident (see {@link TemporalLink}).
+   * All zeros; with sparse links every row stores K zero entries. (The fused subclass's link
+   * is resident instead, see {@link TemporalLink}.)
    */
   initialState(batchSize: number): DncState {
     checkInteger('batchSize', batchSize, 1);
-    const {
-      memorySlots: n,
-      memoryWidth: w,
-      readHeads: r,
-      writeHeads: hw,
-      sparseLinks,
-    } = this.config;
+    const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
     return {
       memory: tf.zeros([batchSize, n, w]),
       usage: tf.zeros([batchSize, n]),
-      link: this.fused
-        ? this.fused.initialLink(batchSize)
-        : sparseLinks
-          ? initialSparseLink(batchSize, hw, n, this.sparseCapacity)
-          : tf.zeros([batchSize, hw, n, n]),
+      link: this.initialLink(batchSize),
       precedence: tf.zeros([batchSize, hw, n]),
       readWeights: tf.zeros([batchSize, r, n]),
       writeWeights: tf.zeros([batchSize, hw, n]),
     };
+  }
+
+  /** L_0 = 0: dense [B, Hw, N, N], or a SparseLink with K zero entries a row. */
+  protected initialLink(batchSize: number): TemporalLink {
+    const { memorySlots: n, writeHeads: hw, sparseLinks } = this.config;
+    return sparseLinks
+      ? initialSparseLink(batchSize, hw, n, this.sparseCapacity)
+      : tf.zeros([batchSize, hw, n, n]);
   }
 
   /** r_0 = 0, [B, R W]. */
@@ -100,30 +105,12 @@ export class DncMemory implements MemoryAccess<DncState> {
   }
 
   /** One step; see the class documentation for the order. */
-  step(
-    interfaceVector: tf.Tensor2D,
-    state: DncState,
-    options: StepOptions = {},
-  ): { readonly reads: tf.Tensor2D; readonly state: DncState; readonly trace?: StepTrace } {
-    const {
-      memorySlots: n,
-      memoryWidth: w,
-      readHeads: r,
-      sparseLinks,
-      sparseLinkK,
-      deallocation,
-    } = this.config;
-    checkShape(
-      'interfaceVector',
-      interfaceVector,
-      [null, this.interfaceSize],
-      '[B, interfaceSize]',
-    );
+  step(interfaceVector: tf.Tensor2D, state: DncState, options: StepOptions = {}): DncStepResult {
+    const { memoryWidth: w, readHeads: r, sparseLinks, sparseLinkK, deallocation } = this.config;
+    this.checkStep(interfaceVector, state);
     const batch = interfaceVector.shape[0];
-    checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
-    if (this.fused) return this.fusedStep(this.fused, interfaceVector, state, options);
     const prevLink = state.link;
-    if (isResidentLink(prevLink)) {
+    if (prevLink instanceof tf.Tensor && prevLink.rank === 0) {
       throw new MannError(
         'state.link is a resident link from the fused implementation; the composed one takes a tensor or a SparseLink: pass readLink(state.link) (differentiable)',
       );
@@ -208,28 +195,15 @@ export class DncMemory implements MemoryAccess<DncState> {
     });
   }
 
-  /** The step as one fused kernel; traces add the gates and modes from `parseInterface`. */
-  private fusedStep(
-    fused: FusedMemoryStep,
-    interfaceVector: tf.Tensor2D,
-    state: DncState,
-    options: StepOptions,
-  ): { readonly reads: tf.Tensor2D; readonly state: DncState; readonly trace?: StepTrace } {
-    return tidy(() => {
-      const { reads, state: next, allocation } = fused.step(interfaceVector, state);
-      if (!options.trace) return { reads, state: next };
-      const xi = parseInterface(interfaceVector, this.layout);
-      const trace: StepTrace = {
-        readWeights: next.readWeights,
-        writeWeights: next.writeWeights,
-        usage: next.usage,
-        allocation,
-        freeGates: xi.freeGates,
-        allocationGate: xi.allocationGates,
-        writeGate: xi.writeGates,
-        readModes: xi.readModes,
-      };
-      return { reads, state: next, trace };
-    });
+  /** Checks the shapes of a step's inputs, naming the one that is wrong. */
+  protected checkStep(interfaceVector: tf.Tensor2D, state: DncState): void {
+    const { memorySlots: n, memoryWidth: w } = this.config;
+    checkShape(
+      'interfaceVector',
+      interfaceVector,
+      [null, this.interfaceSize],
+      '[B, interfaceSize]',
+    );
+    checkShape('state.memory', state.memory, [interfaceVector.shape[0], n, w], '[B, N, W]');
   }
 }

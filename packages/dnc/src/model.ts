@@ -15,9 +15,8 @@ import type {
 } from '@mann/core';
 import { memoryConfigOf, resolveDncConfig, resolveDncMemoryConfig } from './config.js';
 import type { DncConfig, DncMemoryConfig, DncOptions } from './config.js';
-import { DncMemory, type DncState } from './memory.js';
-import { fusedSequenceHook } from '@mann/core/fused';
-import { dncSequenceMemory } from './fused/sequence-memory.js';
+import type { DncMemory, DncState } from './memory.js';
+import { createDncMemory, dncSequenceHook } from './implementation.js';
 
 /** State of a {@link DncModel}: the controller's, the memory's and the last read vectors. */
 export type DncModelState = MemoryNetworkState<unknown, DncState>;
@@ -91,14 +90,14 @@ export const dncDefinition: ModelDefinition<DncConfig> = {
     'Differentiable Neural Computer (Graves et al. 2016) with optional DNC-MD masking, deallocation, link sharpness and sparse links',
   resolveConfig: (given) => resolveDncConfig(given as DncOptions),
   create(config, rng) {
-    const memory = new DncMemory(memoryConfigOf(config));
+    const memory = createDncMemory(memoryConfigOf(config));
     const network = buildMemoryNetwork(
       config,
       config.controller,
       config.clipValue,
       rng,
       () => memory,
-      () => (memory.fused ? fusedSequenceHook(dncSequenceMemory(memory.fused)) : undefined),
+      () => dncSequenceHook(memory),
     );
     return new DncModel(config, network, memory);
   },
@@ -112,7 +111,7 @@ export const dncMemoryDefinition: MemoryDefinition<DncMemoryConfig> = {
   type: 'dnc',
   description: 'DNC memory access: usage, allocation, temporal links, content and link reads',
   resolveConfig: (given) => resolveDncMemoryConfig(given as Partial<DncMemoryConfig>),
-  create: (config) => new DncMemory(config),
+  create: (config) => createDncMemory(config),
 };
 
 /**

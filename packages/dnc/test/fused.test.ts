@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, MannError, Rng, selectBackend, tidy, Trainer } from '@mann/core';
 import { tensorsLeaked, withBackend, copyBatch } from '@mann/core/testing';
-import type { DncModel } from '@mann/dnc';
+import type { DncModel, DncMemory } from '@mann/dnc';
 import {
-  DncMemory,
+  createDncMemory,
   isResidentLink,
   readLink,
   resolveDncConfig,
@@ -86,8 +86,8 @@ const CONFIGS: [string, MemoryOptions][] = [
 
 function memories(options: MemoryOptions): { fused: DncMemory; composed: DncMemory } {
   return {
-    fused: new DncMemory({ ...options, implementation: 'fused' }),
-    composed: new DncMemory({ ...options, implementation: 'composed' }),
+    fused: createDncMemory({ ...options, implementation: 'fused' }),
+    composed: createDncMemory({ ...options, implementation: 'composed' }),
   };
 }
 
@@ -292,7 +292,7 @@ describe('fused memory step against the composed reference', () => {
 describe('fused memory step: finite differences', () => {
   for (const [name, options] of [CONFIGS[0], CONFIGS[5], CONFIGS[6]] as [string, MemoryOptions][]) {
     it(`matches finite differences on cpu and wasm: ${name}`, async () => {
-      const memory = new DncMemory({ ...options, implementation: 'fused' });
+      const memory = createDncMemory({ ...options, implementation: 'fused' });
       const batch = 2;
       const values = startValues(21, memory, batch);
       const xi = uniform(rngFor(22), batch * memory.interfaceSize, -2, 2);
@@ -485,7 +485,7 @@ describe('fused model against the composed model', () => {
           ) as DncModel;
           try {
             return tidy(() => {
-              const memory = new DncMemory({ ...options, implementation: 'composed' });
+              const memory = createDncMemory({ ...options, implementation: 'composed' });
               const values = startValues(31, memory, 2);
               const zero = model.initialState(2);
               const start = { ...zero, memory: stateOf(startTensors(values, memory, 2), null) };
@@ -683,7 +683,7 @@ describe('fused implementation: configuration, links and leaks', () => {
       expect(isResidentLink(next)).toBe(true);
       const dense = readLink(next) as tf.Tensor;
       expect(dense.shape).toEqual([2, 1, 6, 6]);
-      const sparse = new DncMemory({
+      const sparse = createDncMemory({
         memorySlots: 6,
         memoryWidth: 4,
         readHeads: 1,

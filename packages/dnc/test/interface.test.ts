@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '@mann/core';
-import { DncMemory, interfaceLayout, interfaceSize, parseInterface } from '@mann/dnc';
+import { createDncMemory, interfaceLayout, interfaceSize, parseInterface } from '@mann/dnc';
 import { onBothBackends, rngFor, uniform } from './helpers.js';
 
 beforeAll(async () => {
@@ -52,7 +52,7 @@ describe('interface vector', () => {
       ),
     ).toBe(plain + 2 * r);
     expect(
-      new DncMemory({
+      createDncMemory({
         memoryWidth: w,
         readHeads: r,
         writeHeads: hw,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, tidy } from '@mann/core';
 import {
+  createDncMemory,
   DncMemory,
   isResidentLink,
   readLink,
@@ -160,10 +161,35 @@ const configs: [string, Partial<DncMemoryConfig>][] = [
   ['sparse links with K >= N', { ...small, writeHeads: 2, sparseLinks: true, sparseLinkK: 6 }],
 ];
 
+describe('createDncMemory', () => {
+  it('builds the fused memory (resident link) by default and the composed reference on request', () => {
+    const fused = createDncMemory({ memorySlots: 4, memoryWidth: 3 });
+    const composed = createDncMemory({
+      memorySlots: 4,
+      memoryWidth: 3,
+      implementation: 'composed',
+    });
+    expect(fused.config.implementation).toBe('fused');
+    expect(composed.config.implementation).toBe('composed');
+    tf.tidy(() => {
+      expect(isResidentLink(fused.initialState(1).link)).toBe(true);
+      expect(isResidentLink(composed.initialState(1).link)).toBe(false);
+    });
+  });
+
+  it('the reference class built directly is composed, whatever the config asks', () => {
+    const memory = new DncMemory({ memorySlots: 4, memoryWidth: 3, implementation: 'fused' });
+    expect(memory.config.implementation).toBe('composed');
+    tf.tidy(() => {
+      expect(isResidentLink(memory.initialState(1).link)).toBe(false);
+    });
+  });
+});
+
 describe('DncMemory.step', () => {
   for (const [name, config] of configs) {
     it(`matches the whole-step loop oracle over 4 steps: ${name} (cpu and wasm)`, async () => {
-      const memory = new DncMemory(config);
+      const memory = createDncMemory(config);
       const batch = 2;
       const rng = rngFor(71);
       const interfaces = Array.from({ length: 4 }, () =>
@@ -205,7 +231,7 @@ describe('DncMemory.step', () => {
   }
 
   it('keeps the invariants over 25 random steps', () => {
-    const memory = new DncMemory({ ...small, writeHeads: 2 });
+    const memory = createDncMemory({ ...small, writeHeads: 2 });
     const rng = rngFor(72);
     const batch = 3;
     let state = memory.initialState(batch);
@@ -243,7 +269,7 @@ describe('DncMemory.step', () => {
   });
 
   it('traces the documented keys with the documented shapes', () => {
-    const memory = new DncMemory({ ...small, writeHeads: 2 });
+    const memory = createDncMemory({ ...small, writeHeads: 2 });
     const shapes = tf.tidy(() => {
       const step = memory.step(tf.zeros([3, memory.interfaceSize]), memory.initialState(3), {
         trace: true,
@@ -263,8 +289,8 @@ describe('DncMemory.step', () => {
   });
 
   it('rejects a state of the wrong kind or shape', () => {
-    const dense = new DncMemory(small);
-    const sparse = new DncMemory({ ...small, sparseLinks: true });
+    const dense = createDncMemory(small);
+    const sparse = createDncMemory({ ...small, sparseLinks: true });
     tf.tidy(() => {
       const xi = tf.zeros([1, dense.interfaceSize]) as tf.Tensor2D;
       expect(() => dense.step(xi, sparse.initialState(1))).toThrow(/state.link must be a dense/);
@@ -301,7 +327,7 @@ function interfaceVector(
 describe('planted scenario through the whole memory', () => {
   for (const sparseLinks of [false, true]) {
     it(`writes three words to allocated slots, finds the first by content, then follows the links forward and back${sparseLinks ? ' (sparse links, K = 2)' : ''}`, async () => {
-      const memory = new DncMemory({
+      const memory = createDncMemory({
         memorySlots: 8,
         memoryWidth: 6,
         readHeads: 1,
@@ -359,7 +385,7 @@ describe('planted scenario through the whole memory', () => {
 
 describe('DNC-MD deallocation', () => {
   it('wipes a slot that the free gates release', async () => {
-    const memory = new DncMemory({
+    const memory = createDncMemory({
       memorySlots: 4,
       memoryWidth: 3,
       readHeads: 1,
@@ -410,7 +436,7 @@ function thaw<T>(frozen: Frozen): T {
 describe('gradients of a whole step', () => {
   for (const [name, config] of gradientConfigs) {
     it(`match finite differences from a used memory: ${name}`, async () => {
-      const memory = new DncMemory(config);
+      const memory = createDncMemory(config);
       const batch = 2;
       const rng = rngFor(73);
       const previous = tidy(() => {
@@ -445,7 +471,7 @@ describe('gradients of a whole step', () => {
 
   it('are finite from the all-zero initial state (zero memory rows and keys)', async () => {
     for (const [, config] of gradientConfigs) {
-      const memory = new DncMemory(config);
+      const memory = createDncMemory(config);
       const [reads, grad] = await onBothBackends(() => {
         const xi = tf.zeros([2, memory.interfaceSize]) as tf.Tensor2D;
         const f = (x: tf.Tensor): tf.Scalar =>

@@ -9,7 +9,8 @@ export { readMemory, writeMemory } from './memory-ops.js';
 export { headLayout, interfaceSize, splitInterface } from './heads.js';
 export type { HeadLayout, HeadParameters, HeadActivations } from './heads.js';
 export { NtmMemory } from './memory.js';
-export type { NtmState, NtmStepOptions } from './memory.js';
+export type { NtmState, NtmStepOptions, NtmStepResult } from './memory.js';
+export { createNtmMemory } from './implementation.js';
 export {
   KEY_ACTIVATIONS,
   STRENGTH_ACTIVATIONS,

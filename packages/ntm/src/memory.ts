@@ -6,9 +6,13 @@ import type { NtmMemoryConfig } from './config.js';
 import { headLayout, interfaceSize, splitInterface } from './heads.js';
 import type { HeadActivations, HeadLayout } from './heads.js';
 import { readMemory, writeMemory } from './memory-ops.js';
-import { createFusedStepOp } from './fused/step-op.js';
-import type { FusedStepOp } from './fused/step-op.js';
-import { memoryStepSpec } from './fused/memory-step.js';
+
+/** What {@link NtmMemory.step} returns. */
+export interface NtmStepResult {
+  readonly reads: tf.Tensor2D;
+  readonly state: NtmState;
+  readonly trace?: StepTrace;
+}
 
 /** The NTM memory's recurrent state. Never mutated: each step returns a new one. */
 export interface NtmState {
@@ -43,9 +47,11 @@ export interface NtmStepOptions extends StepOptions {
  * `initialWeightLogits` [R + Hw, N] when `initialWeighting` is `learned`;
  * `initialReadBias` [R, W] when `initialReads` is `learned`.
  *
- * With `implementation: 'fused'` (the default) a step is one op (`fused/step-op.ts`) with the
- * same values and gradients as the composed ops, except when the addressing internals are
- * traced.
+ * This class is the composed reference: its step is TF.js ops that follow docs/spec.md, and its
+ * `config.implementation` is always `'composed'`. {@link createNtmMemory} builds the memory a
+ * config asks for: with `implementation: 'fused'` (the default) a subclass whose step is one op
+ * (`fused/memory.ts`) with the same values and gradients, except when the addressing internals
+ * are traced.
  *
  * Trace keys (when a trace is requested): `readWeights` [B, R, N], `writeWeights`
  * [B, Hw, N]; with `traceAddressing`, also for each kind `read.*` / `write.*`:
@@ -66,20 +72,19 @@ export class NtmMemory implements MemoryAccess<NtmState> {
   /** r_0 = tanh(initialReadBias) when learned, [R, W]. */
   readonly initialReadBias?: tf.Variable;
   private readonly activations: HeadActivations;
-  private readonly fusedStep: FusedStepOp;
 
   /**
    * @param config - a resolved config (see `resolveNtmMemoryConfig`)
    * @param scope - where the learned initial state goes; its generator draws the random values
    */
   constructor(config: NtmMemoryConfig, scope: ParameterScope) {
-    this.config = config;
+    // Built directly, this is the reference whatever the config asks; subclasses keep theirs.
+    this.config = new.target === NtmMemory ? { ...config, implementation: 'composed' } : config;
     const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = config;
     this.layout = headLayout(w, config.shiftRange, r, hw);
     this.interfaceSize = interfaceSize(this.layout);
     this.readSize = r * w;
     this.activations = { key: config.keyActivation, strength: config.strengthActivation };
-    this.fusedStep = createFusedStepOp(memoryStepSpec(config));
     if (config.memoryInit !== 'constant') {
       // as pytorch-ntm's memory bias: uniform in +-1/sqrt(N + W)
       const limit = 1 / Math.sqrt(n + w);
@@ -151,27 +156,11 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     return tf.tidy(() => tf.tile(tf.reshape(tf.tanh(bias), [1, this.readSize]), [batchSize, 1]));
   }
 
-  step(
-    interfaceVector: tf.Tensor2D,
-    state: NtmState,
-    options: NtmStepOptions = {},
-  ): { readonly reads: tf.Tensor2D; readonly state: NtmState; readonly trace?: StepTrace } {
-    const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
-    checkShape(
-      'interfaceVector',
-      interfaceVector,
-      [null, this.interfaceSize],
-      '[B, interfaceSize]',
-    );
+  step(interfaceVector: tf.Tensor2D, state: NtmState, options: NtmStepOptions = {}): NtmStepResult {
+    this.checkStep(interfaceVector, state);
+    const { memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
     const batch = interfaceVector.shape[0];
-    checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
-    checkShape('state.readWeights', state.readWeights, [batch, r, n], '[B, R, N]');
-    checkShape('state.writeWeights', state.writeWeights, [batch, hw, n], '[B, Hw, N]');
-    const traceAddressing =
-      options.trace && (options.traceAddressing ?? this.config.traceAddressing);
-    if (this.config.implementation === 'fused' && !traceAddressing) {
-      return this.stepFused(interfaceVector, state, options);
-    }
+    const traceAddressing = this.tracesAddressing(options);
     return tidy(() => {
       const heads = splitInterface(interfaceVector, this.layout, this.activations);
       // 1. all heads address M_{t-1} from their own previous weightings
@@ -209,26 +198,24 @@ export class NtmMemory implements MemoryAccess<NtmState> {
     });
   }
 
-  /**
-   * The same step as one fused op (`fused/step-op.ts`) whose outputs are the read vectors,
-   * the new memory and the new weightings.
-   */
-  private stepFused(
-    interfaceVector: tf.Tensor2D,
-    state: NtmState,
-    options: NtmStepOptions,
-  ): { readonly reads: tf.Tensor2D; readonly state: NtmState; readonly trace?: StepTrace } {
-    return tidy(() => {
-      const [reads, memory, readWeights, writeWeights] = this.fusedStep(
-        interfaceVector,
-        state.memory,
-        state.readWeights,
-        state.writeWeights,
-      );
-      const next: NtmState = { memory, readWeights, writeWeights };
-      if (!options.trace) return { reads, state: next };
-      return { reads, state: next, trace: { readWeights, writeWeights } };
-    });
+  /** Checks the shapes of a step's inputs, naming the one that is wrong. */
+  protected checkStep(interfaceVector: tf.Tensor2D, state: NtmState): void {
+    const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
+    checkShape(
+      'interfaceVector',
+      interfaceVector,
+      [null, this.interfaceSize],
+      '[B, interfaceSize]',
+    );
+    const batch = interfaceVector.shape[0];
+    checkShape('state.memory', state.memory, [batch, n, w], '[B, N, W]');
+    checkShape('state.readWeights', state.readWeights, [batch, r, n], '[B, R, N]');
+    checkShape('state.writeWeights', state.writeWeights, [batch, hw, n], '[B, Hw, N]');
+  }
+
+  /** Whether a step with these options traces the addressing internals. */
+  protected tracesAddressing(options: NtmStepOptions): boolean {
+    return Boolean(options.trace && (options.traceAddressing ?? this.config.traceAddressing));
   }
 
   /** Splits a per-head tensor [B, R + Hw, ...] into the read heads' and write heads' parts. */

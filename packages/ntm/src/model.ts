@@ -5,12 +5,10 @@ import type {
   MemoryNetwork,
   ModelDefinition,
 } from '@mann/core';
-import { fusedSequenceHook } from '@mann/core/fused';
 import { memoryConfigOf, resolveNtmConfig, resolveNtmMemoryConfig } from './config.js';
 import type { NtmConfig, NtmMemoryConfig, NtmOptions } from './config.js';
-import { NtmMemory } from './memory.js';
-import { memoryStepSpec } from './fused/memory-step.js';
-import { ntmSequenceMemory } from './fused/sequence-memory.js';
+import type { NtmMemory } from './memory.js';
+import { createNtmMemory, ntmSequenceHook } from './implementation.js';
 
 /**
  * An NTM: core's `MemoryNetwork` wiring (controller, interface layer, output layer) with an
@@ -19,7 +17,7 @@ import { ntmSequenceMemory } from './fused/sequence-memory.js';
  *
  * With `implementation: 'fused'` and a one-layer LSTM controller, `run` without traces
  * computes the whole sequence as one op with a hand-written gradient (core's `fusedSequence`
- * around the fused memory step, `fused/sequence-memory.ts`): the same values and gradients as
+ * around the fused memory step, `fused/sequence-memory.ts`; `implementation.ts` picks): the same values and gradients as
  * the step-by-step loop, with no kernel per time step. Other controllers,
  * `implementation: 'composed'` and traced runs take the step loop (with the fused memory step
  * unless composed); `step` always does.
@@ -42,11 +40,8 @@ export const ntmDefinition: ModelDefinition<NtmConfig> = {
       config.controller,
       config.clipValue,
       rng,
-      (scope) => new NtmMemory(memoryConfig, scope),
-      () =>
-        memoryConfig.implementation === 'fused'
-          ? fusedSequenceHook(ntmSequenceMemory(memoryStepSpec(memoryConfig)))
-          : undefined,
+      (scope) => createNtmMemory(memoryConfig, scope),
+      () => ntmSequenceHook(memoryConfig),
     );
   },
 };
@@ -59,7 +54,7 @@ export const ntmMemoryDefinition: MemoryDefinition<NtmMemoryConfig> = {
   type: 'ntm',
   description: 'NTM memory: content + location addressing, read heads and erase/add write heads',
   resolveConfig: (given) => resolveNtmMemoryConfig(given as Partial<NtmMemoryConfig>),
-  create: (config, scope) => new NtmMemory(config, scope),
+  create: (config, scope) => createNtmMemory(config, scope),
 };
 
 /**

@@ -10,8 +10,8 @@ import {
 } from '@mann/core';
 import type { BackendName, MemoryNetworkState } from '@mann/core';
 import { gradientCheck, maxAbsDifference, withBackend, copyBatch } from '@mann/core/testing';
-import { createNtm, NtmMemory, resolveNtmMemoryConfig } from '@mann/ntm';
-import type { NtmMemoryConfig, NtmOptions, NtmState } from '@mann/ntm';
+import { createNtm, createNtmMemory, resolveNtmMemoryConfig } from '@mann/ntm';
+import type { NtmMemoryConfig, NtmOptions, NtmState, NtmMemory } from '@mann/ntm';
 import { randomDistribution, randomTensor } from './oracle.js';
 import { jsPasses } from '../src/fused/memory-passes.js';
 import type { MemoryPasses } from '../src/fused/memory-passes.js';
@@ -87,7 +87,7 @@ function makeMemory(options: Partial<NtmMemoryConfig>): {
   store: ParameterStore;
 } {
   const store = new ParameterStore(new Rng(1));
-  return { memory: new NtmMemory(resolveNtmMemoryConfig(options), store.scope('memory')), store };
+  return { memory: createNtmMemory(resolveNtmMemoryConfig(options), store.scope('memory')), store };
 }
 
 /** A random interface vector and state; `zeroMemory` makes M all zeros. */

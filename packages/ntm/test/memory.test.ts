@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ParameterStore, Rng, selectBackend } from '@mann/core';
 import { gradientCheck, tensorsLeaked } from '@mann/core/testing';
-import { NtmMemory, resolveNtmMemoryConfig, splitInterface } from '@mann/ntm';
+import { NtmMemory, createNtmMemory, resolveNtmMemoryConfig, splitInterface } from '@mann/ntm';
 import type { NtmMemoryConfig, NtmState } from '@mann/ntm';
 import {
   contentOracle,
@@ -30,7 +30,7 @@ function makeMemory(
   seed = 1,
 ): { memory: NtmMemory; store: ParameterStore } {
   const store = new ParameterStore(new Rng(seed));
-  const memory = new NtmMemory(resolveNtmMemoryConfig(options), store.scope('memory'));
+  const memory = createNtmMemory(resolveNtmMemoryConfig(options), store.scope('memory'));
   return { memory, store };
 }
 
@@ -123,6 +123,37 @@ describe('NtmMemory initial state', () => {
       uniform.store.dispose();
       oneHot.store.dispose();
     });
+  });
+});
+
+describe('createNtmMemory', () => {
+  const kernels = (memory: NtmMemory): Promise<string[]> =>
+    tf
+      .profile(() => {
+        const state = memory.initialState(1);
+        const { reads } = memory.step(tf.zeros([1, memory.interfaceSize]), state);
+        return reads;
+      })
+      .then((info) => info.kernelNames);
+
+  it('builds the fused step for implementation fused and the composed reference otherwise', async () => {
+    const store = new ParameterStore(new Rng(1));
+    const fused = createNtmMemory(resolveNtmMemoryConfig(small), store.scope('a'));
+    const composed = createNtmMemory(
+      resolveNtmMemoryConfig({ ...small, implementation: 'composed' }),
+      store.scope('b'),
+    );
+    expect(fused.config.implementation).toBe('fused');
+    expect(composed.config.implementation).toBe('composed');
+    expect(await kernels(fused)).toContain('MannNtmFusedStep');
+    expect(await kernels(composed)).not.toContain('MannNtmFusedStep');
+  });
+
+  it('the reference class built directly is composed, whatever the config asks', async () => {
+    const store = new ParameterStore(new Rng(1));
+    const memory = new NtmMemory(resolveNtmMemoryConfig(small), store.scope('m'));
+    expect(memory.config.implementation).toBe('composed');
+    expect(await kernels(memory)).not.toContain('MannNtmFusedStep');
   });
 });
 
