@@ -178,7 +178,7 @@ const STOP_AT_TARGET = { metric: 'bitErrorsPerSequence', below: 0.1 } as const;
 const RECALL_CURRICULUM = { key: 'maxItems', start: 2, end: 6, threshold: 0.5 } as const;
 
 /**
- * `reproduce`: the papers' experiments cut to what a 2-core machine trains in under 90 minutes
+ * `reproduce`: the papers' experiments cut to what a 2-core machine trains in about 70 minutes
  * (3 seeds per cell, both cores busy), each with the recipe our measurements chose;
  * docs/results/README.md (written by `mann reproduce`) lists every difference from the papers and
  * the measurement behind it. The sequence budgets are caps: runs on copy, repeat copy and
@@ -188,7 +188,7 @@ const RECALL_CURRICULUM = { key: 'maxItems', start: 2, end: 6, threshold: 0.5 } 
 export const REPRODUCE_SUITE: SuiteSpec = {
   name: 'reproduce',
   description:
-    "the papers' experiments with measured recipes, 3 seeds per cell (about 85 minutes on 2 cores)",
+    "the papers' experiments with measured recipes, 3 seeds per cell (about 70 minutes on 2 cores)",
   models: [
     { label: 'ntm', config: REPRODUCE_NTM },
     { label: 'dnc', config: { type: 'dnc' } },

@@ -4,7 +4,7 @@ import type { MemoryAccess, StepOptions, StepTrace } from '@mann/core';
 import { resolveDncMemoryConfig } from './config.js';
 import type { DncMemoryConfig } from './config.js';
 import { interfaceLayout, interfaceSize, parseInterface } from './interface.js';
-import type { InterfaceField } from './interface.js';
+import type { DncInterface, InterfaceField } from './interface.js';
 import { retentionVector, usageAfterWrite } from './usage.js';
 import { writeAllocationWeightings } from './allocation.js';
 import { eraseAndWrite, writeWeighting } from './write.js';
@@ -181,18 +181,22 @@ export class DncMemory implements MemoryAccess<DncState> {
       const reads = readVectors(memory, readWeights).reshape([batch, r * w]) as tf.Tensor2D;
       const next: DncState = { memory, usage, link, precedence, readWeights, writeWeights };
       if (!options.trace) return { reads, state: next };
-      const trace: StepTrace = {
-        readWeights,
-        writeWeights,
-        usage,
-        allocation,
-        freeGates: xi.freeGates,
-        allocationGate: xi.allocationGates,
-        writeGate: xi.writeGates,
-        readModes: xi.readModes,
-      };
-      return { reads, state: next, trace };
+      return { reads, state: next, trace: this.stepTrace(xi, next, allocation) };
     });
+  }
+
+  /** A step's trace (the keys of the class documentation) from its interface and new state. */
+  protected stepTrace(xi: DncInterface, next: DncState, allocation: tf.Tensor): StepTrace {
+    return {
+      readWeights: next.readWeights,
+      writeWeights: next.writeWeights,
+      usage: next.usage,
+      allocation,
+      freeGates: xi.freeGates,
+      allocationGate: xi.allocationGates,
+      writeGate: xi.writeGates,
+      readModes: xi.readModes,
+    };
   }
 
   /** Checks the shapes of a step's inputs, naming the one that is wrong. */

@@ -130,9 +130,9 @@ describe('createNtmMemory', () => {
   const kernels = (memory: NtmMemory): Promise<string[]> =>
     tf
       .profile(() => {
-        const state = memory.initialState(1);
-        const { reads } = memory.step(tf.zeros([1, memory.interfaceSize]), state);
-        return reads;
+        tf.tidy(() => {
+          memory.step(tf.zeros([1, memory.interfaceSize]), memory.initialState(1));
+        });
       })
       .then((info) => info.kernelNames);
 

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { tidy } from '@mann/core';
-import type { StepOptions, StepTrace } from '@mann/core';
+import type { StepOptions } from '@mann/core';
 import type { DncMemoryConfig } from '../config.js';
 import { parseInterface } from '../interface.js';
 import { DncMemory } from '../memory.js';
@@ -36,17 +36,7 @@ export class FusedDncMemory extends DncMemory {
       const { reads, state: next, allocation } = this.fused.step(interfaceVector, state);
       if (!options.trace) return { reads, state: next };
       const xi = parseInterface(interfaceVector, this.layout);
-      const trace: StepTrace = {
-        readWeights: next.readWeights,
-        writeWeights: next.writeWeights,
-        usage: next.usage,
-        allocation,
-        freeGates: xi.freeGates,
-        allocationGate: xi.allocationGates,
-        writeGate: xi.writeGates,
-        readModes: xi.readModes,
-      };
-      return { reads, state: next, trace };
+      return { reads, state: next, trace: this.stepTrace(xi, next, allocation) };
     });
   }
 }
