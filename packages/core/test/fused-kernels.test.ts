@@ -109,6 +109,25 @@ describe('row kernels', () => {
       0, 1,
     ] as unknown as Float32Array);
     expect([...dm]).toEqual([1, 1, 5, 6]);
+    // M^2 = [[1, 4], [9, 16]]
+    const squareDots = new Float32Array(2);
+    jsRowKernels.squareDots(2, 2, m, new Float32Array([1, -1]), 1, squareDots);
+    expect([...squareDots]).toEqual([-3, -7]);
+    const squareMix = new Float32Array([10, 10]);
+    jsRowKernels.squareMix(2, 2, m, new Float32Array([1, 2]), 1, squareMix);
+    expect([...squareMix]).toEqual([29, 46]);
+    // dM[i] += M[i] * (coeffs[0, i] [1, -1] + coeffs[1, i] [2, 0]), coeffs = [[1, 2], [1, 0]]
+    const product = new Float32Array([1, 1, 1, 1]);
+    jsRowKernels.productUpdate(
+      2,
+      2,
+      product,
+      m,
+      new Float32Array([1, 2, 1, 0]),
+      new Float32Array([1, -1, 2, 0]),
+      2,
+    );
+    expect([...product]).toEqual([4, -1, 7, -7]);
   });
 
   const [n, w, v] = [13, 8, 3];
@@ -126,14 +145,27 @@ describe('row kernels', () => {
     simd.squares(n, w, m, c);
     jsRowKernels.squares(n, w, m, d);
     expectClose(c, d, 1e-5, 'squares');
+    const [e, f] = [new Float32Array(v * n), new Float32Array(v * n)];
+    simd.squareDots(n, w, m, vecs, v, e);
+    jsRowKernels.squareDots(n, w, m, vecs, v, f);
+    expectClose(e, f, 1e-5, 'squareDots');
   });
 
-  it('mix and update add to their output: SIMD equals JS, with and without scale', () => {
+  it('mix, squareMix, update and productUpdate add to their output: SIMD equals JS', () => {
     const start = uniformArray(rng, v * w);
     const [a, b] = [start.slice(), start.slice()];
     simd.mix(n, w, m, coeffs, v, a);
     jsRowKernels.mix(n, w, m, coeffs, v, b);
     expectClose(a, b, 1e-5, 'mix');
+    const [e, f] = [start.slice(), start.slice()];
+    simd.squareMix(n, w, m, coeffs, v, e);
+    jsRowKernels.squareMix(n, w, m, coeffs, v, f);
+    expectClose(e, f, 1e-5, 'squareMix');
+    const first = uniformArray(rng, n * w);
+    const [g, h] = [first.slice(), first.slice()];
+    simd.productUpdate(n, w, g, m, coeffs, vecs, v);
+    jsRowKernels.productUpdate(n, w, h, m, coeffs, vecs, v);
+    expectClose(g, h, 1e-5, 'productUpdate');
     for (const s of [null, scale]) {
       const first = uniformArray(rng, n * w);
       const [c, d] = [first.slice(), first.slice()];

@@ -1,4 +1,4 @@
-import { simdRuntime, type SimdRuntime } from './simd.js';
+import { simdRuntime, type Kernel, type SimdRuntime } from './simd.js';
 import { rowKernelExports, type RowKernelExports } from './simd-kernels.js';
 
 // The O(N W) products of a step: a memory matrix M [n, w] (row-major) with a few vectors of
@@ -15,10 +15,21 @@ export interface RowKernels {
   readonly kind: 'simd' | 'js';
   /** out[j, i] = vecs[j] . M[i] for j < v: [v, n], written. */
   dots(n: number, w: number, m: Float32Array, vecs: Values, v: number, out: Float32Array): void;
+  /** out[j, i] = vecs[j] . (M[i] * M[i]) for j < v, the square element-wise: [v, n], written. */
+  squareDots(
+    n: number,
+    w: number,
+    m: Float32Array,
+    vecs: Values,
+    v: number,
+    out: Float32Array,
+  ): void;
   /** out[i] = M[i] . M[i]: [n], written. */
   squares(n: number, w: number, m: Float32Array, out: Float32Array): void;
   /** out[j] += sum_i coeffs[j, i] M[i] for j < v: [v, w], added to. */
   mix(n: number, w: number, m: Float32Array, coeffs: Values, v: number, out: Values): void;
+  /** out[j] += sum_i coeffs[j, i] (M[i] * M[i]) for j < v, squared element-wise: [v, w], added. */
+  squareMix(n: number, w: number, m: Float32Array, coeffs: Values, v: number, out: Values): void;
   /** dM[i] += sum_j coeffs[j, i] vecs[j] (+ scale[i] M[i]): [n, w], added to. */
   update(
     n: number,
@@ -30,6 +41,16 @@ export interface RowKernels {
     v: number,
     scale: Values | null,
   ): void;
+  /** dM[i] += M[i] * sum_j coeffs[j, i] vecs[j], the product element-wise: [n, w], added to. */
+  productUpdate(
+    n: number,
+    w: number,
+    dm: Float32Array,
+    m: Float32Array,
+    coeffs: Values,
+    vecs: Values,
+    v: number,
+  ): void;
 }
 
 /** The row kernels in plain JS loops: the reference, and the fallback. */
@@ -40,6 +61,18 @@ export const jsRowKernels: RowKernels = {
       for (let i = 0; i < n; i++) {
         let sum = 0;
         for (let c = 0; c < w; c++) sum += (vecs[j * w + c] as number) * (m[i * w + c] as number);
+        out[j * n + i] = sum;
+      }
+    }
+  },
+  squareDots(n, w, m, vecs, v, out) {
+    for (let j = 0; j < v; j++) {
+      for (let i = 0; i < n; i++) {
+        let sum = 0;
+        for (let c = 0; c < w; c++) {
+          const x = m[i * w + c] as number;
+          sum += (vecs[j * w + c] as number) * x * x;
+        }
         out[j * n + i] = sum;
       }
     }
@@ -60,6 +93,17 @@ export const jsRowKernels: RowKernels = {
       }
     }
   },
+  squareMix(n, w, m, coeffs, v, out) {
+    for (let j = 0; j < v; j++) {
+      for (let i = 0; i < n; i++) {
+        const s = coeffs[j * n + i] as number;
+        for (let c = 0; c < w; c++) {
+          const x = m[i * w + c] as number;
+          out[j * w + c] = (out[j * w + c] as number) + s * x * x;
+        }
+      }
+    }
+  },
   update(n, w, dm, m, coeffs, vecs, v, scale) {
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < v; j++) {
@@ -74,34 +118,53 @@ export const jsRowKernels: RowKernels = {
       }
     }
   },
+  productUpdate(n, w, dm, m, coeffs, vecs, v) {
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < w; c++) {
+        let sum = 0;
+        for (let j = 0; j < v; j++)
+          sum += (coeffs[j * n + i] as number) * (vecs[j * w + c] as number);
+        dm[i * w + c] = (dm[i * w + c] as number) + sum * (m[i * w + c] as number);
+      }
+    }
+  },
 };
 
 function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowKernels {
-  const { rowDots, rowSquares, rowMix, rowUpdate } = kernels;
-  return {
-    kind: 'simd',
-    dots(n, w, m, vecs, v, out) {
+  const { rowDots, rowSquareDots, rowSquares, rowMix, rowSquareMix, rowUpdate, rowProductUpdate } =
+    kernels;
+  const dotsWith =
+    (kernel: Kernel): RowKernels['dots'] =>
+    (n, w, m, vecs, v, out) => {
       const call = runtime.begin();
       const at = { m: call.input(m, n * w), vecs: call.input(vecs, v * w), out: call.zeros(v * n) };
-      rowDots(n, w, at.m, at.vecs, v, at.out);
+      kernel(n, w, at.m, at.vecs, v, at.out);
       call.read(at.out, v * n, out);
-    },
-    squares(n, w, m, out) {
-      const call = runtime.begin();
-      const at = { m: call.input(m, n * w), out: call.zeros(n) };
-      rowSquares(n, w, at.m, at.out);
-      call.read(at.out, n, out);
-    },
-    mix(n, w, m, coeffs, v, out) {
+    };
+  const mixWith =
+    (kernel: Kernel): RowKernels['mix'] =>
+    (n, w, m, coeffs, v, out) => {
       const call = runtime.begin();
       const at = {
         m: call.input(m, n * w),
         coeffs: call.input(coeffs, v * n),
         out: call.zeros(v * w),
       };
-      rowMix(n, w, at.m, at.coeffs, v, at.out);
+      kernel(n, w, at.m, at.coeffs, v, at.out);
       call.add(at.out, v * w, out);
+    };
+  return {
+    kind: 'simd',
+    dots: dotsWith(rowDots),
+    squareDots: dotsWith(rowSquareDots),
+    squares(n, w, m, out) {
+      const call = runtime.begin();
+      const at = { m: call.input(m, n * w), out: call.zeros(n) };
+      rowSquares(n, w, at.m, at.out);
+      call.read(at.out, n, out);
     },
+    mix: mixWith(rowMix),
+    squareMix: mixWith(rowSquareMix),
     update(n, w, dm, m, coeffs, vecs, v, scale) {
       const call = runtime.begin();
       const at = {
@@ -112,6 +175,17 @@ function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowK
         scale: scale ? call.input(scale, n) : 0,
       };
       rowUpdate(n, w, at.dm, at.m, at.coeffs, at.vecs, v, at.scale, scale ? 1 : 0);
+      call.read(at.dm, n * w, dm);
+    },
+    productUpdate(n, w, dm, m, coeffs, vecs, v) {
+      const call = runtime.begin();
+      const at = {
+        dm: call.input(dm, n * w),
+        m: call.input(m, n * w),
+        coeffs: call.input(coeffs, v * n),
+        vecs: call.input(vecs, v * w),
+      };
+      rowProductUpdate(n, w, at.dm, at.m, at.coeffs, at.vecs, v);
       call.read(at.dm, n * w, dm);
     },
   };

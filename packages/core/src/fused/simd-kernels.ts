@@ -34,12 +34,17 @@ const one4 = (): Code => f32x4.splat(f32.const(1));
 const addTo = (base: Local, c: Local, value: Code): Code =>
   f32x4.store(at(get(base), get(c)), f32x4.add(four(base, c), value));
 
-/** rowDots(n, w, m, vecs, v, out): out[j, i] = vecs[j] . M[i], for j < v, i < n. */
-function rowDotsKernel(): KernelCode {
-  const fn = new FunctionBuilder('rowDots', ['n', 'w', 'm', 'vecs', 'v', 'out']);
+/**
+ * rowDots(n, w, m, vecs, v, out): out[j, i] = vecs[j] . M[i], for j < v, i < n; as
+ * rowSquareDots with M[i] * M[i] (element-wise) for M[i].
+ */
+function rowDotsKernel(squared: boolean): KernelCode {
+  const name = squared ? 'rowSquareDots' : 'rowDots';
+  const fn = new FunctionBuilder(name, ['n', 'w', 'm', 'vecs', 'v', 'out']);
   const { n, w, m, vecs, v, out } = fn.params;
   const { i, j, c, rowM, vec } = fn.locals(I32, 'i', 'j', 'c', 'rowM', 'vec');
   const { sum } = fn.locals(V128, 'sum');
+  const element = (): Code => (squared ? f32x4.mul(four(rowM, c), four(rowM, c)) : four(rowM, c));
   // prettier-ignore
   const body = forLoop(i, get(n), 1,
     set(rowM, row(m, i, w)),
@@ -47,7 +52,7 @@ function rowDotsKernel(): KernelCode {
       set(vec, row(vecs, j, w)),
       set(sum, zero4()),
       forLoop(c, get(w), 4,
-        set(sum, f32x4.add(get(sum), f32x4.mul(four(vec, c), four(rowM, c))))),
+        set(sum, f32x4.add(get(sum), f32x4.mul(four(vec, c), element())))),
       f32.store(at(row(out, j, n), get(i)), f32x4.sum(sum))));
   return { builder: fn, body };
 }
@@ -69,12 +74,17 @@ function rowSquaresKernel(): KernelCode {
   return { builder: fn, body };
 }
 
-/** rowMix(n, w, m, coeffs, v, out): out[j] += sum_i coeffs[j, i] M[i], for j < v. */
-function rowMixKernel(): KernelCode {
-  const fn = new FunctionBuilder('rowMix', ['n', 'w', 'm', 'coeffs', 'v', 'out']);
+/**
+ * rowMix(n, w, m, coeffs, v, out): out[j] += sum_i coeffs[j, i] M[i], for j < v; as
+ * rowSquareMix with M[i] * M[i] (element-wise) for M[i].
+ */
+function rowMixKernel(squared: boolean): KernelCode {
+  const name = squared ? 'rowSquareMix' : 'rowMix';
+  const fn = new FunctionBuilder(name, ['n', 'w', 'm', 'coeffs', 'v', 'out']);
   const { n, w, m, coeffs, v, out } = fn.params;
   const { i, j, c, rowM, outRow } = fn.locals(I32, 'i', 'j', 'c', 'rowM', 'outRow');
   const { s } = fn.locals(V128, 's');
+  const element = (): Code => (squared ? f32x4.mul(four(rowM, c), four(rowM, c)) : four(rowM, c));
   // prettier-ignore
   const body = forLoop(j, get(v), 1,
     set(outRow, row(out, j, w)),
@@ -82,7 +92,7 @@ function rowMixKernel(): KernelCode {
       set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
       set(rowM, row(m, i, w)),
       forLoop(c, get(w), 4,
-        addTo(outRow, c, f32x4.mul(get(s), four(rowM, c))))));
+        addTo(outRow, c, f32x4.mul(get(s), element())))));
   return { builder: fn, body };
 }
 
@@ -109,6 +119,30 @@ function rowUpdateKernel(): KernelCode {
       set(rowM, row(m, i, w)),
       forLoop(c, get(w), 4,
         addTo(dRow, c, f32x4.mul(get(s), four(rowM, c))))));
+  return { builder: fn, body };
+}
+
+/**
+ * rowProductUpdate(n, w, dm, m, coeffs, vecs, v):
+ * dM[i] += M[i] * sum_j coeffs[j, i] vecs[j] (element-wise product with M[i]).
+ */
+function rowProductUpdateKernel(): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('rowProductUpdate', ['n', 'w', 'dm', 'm', 'coeffs', 'vecs', 'v']);
+  const { n, w, dm, m, coeffs, vecs, v } = fn.params;
+  const { i, j, c, dRow, rowM } = fn.locals(I32, 'i', 'j', 'c', 'dRow', 'rowM');
+  const { sum } = fn.locals(V128, 'sum');
+  // prettier-ignore
+  const body = forLoop(i, get(n), 1,
+    set(dRow, row(dm, i, w)),
+    set(rowM, row(m, i, w)),
+    forLoop(c, get(w), 4,
+      set(sum, zero4()),
+      forLoop(j, get(v), 1,
+        set(sum, f32x4.add(get(sum), f32x4.mul(
+          f32x4.splat(f32.load(at(row(coeffs, j, n), get(i)))),
+          f32x4.load(at(row(vecs, j, w), get(c))))))),
+      addTo(dRow, c, f32x4.mul(get(sum), four(rowM, c)))));
   return { builder: fn, body };
 }
 
@@ -265,9 +299,12 @@ function eraseWriteBackwardKernel(): KernelCode {
 export type RowKernelExports = Readonly<
   Record<
     | 'rowDots'
+    | 'rowSquareDots'
     | 'rowSquares'
     | 'rowMix'
+    | 'rowSquareMix'
     | 'rowUpdate'
+    | 'rowProductUpdate'
     | 'matMul'
     | 'eraseWrite'
     | 'eraseWriteBackward',
@@ -278,10 +315,13 @@ export type RowKernelExports = Readonly<
 /** The shared module's kernels on `runtime` (undefined when it does not validate). */
 export function rowKernelExports(runtime: SimdRuntime): RowKernelExports | undefined {
   return runtime.kernels('mann.rows', () => [
-    rowDotsKernel(),
+    rowDotsKernel(false),
+    rowDotsKernel(true),
     rowSquaresKernel(),
-    rowMixKernel(),
+    rowMixKernel(false),
+    rowMixKernel(true),
     rowUpdateKernel(),
+    rowProductUpdateKernel(),
     matMulKernel(),
     eraseWriteKernel(),
     eraseWriteBackwardKernel(),

@@ -72,13 +72,6 @@ function maskedVectors(
   return { maskSquares, keyMasks };
 }
 
-/** M^2 element-wise, [N, W], in a scratch array. */
-function squaredMemory(n: number, w: number, memory: Float32Array): Float32Array {
-  const squares = scratch32('content.memorySquares', n * w);
-  for (let c = 0; c < n * w; c++) squares[c] = (memory[c] as number) * (memory[c] as number);
-  return squares;
-}
-
 /**
  * One example's content addressing by one set of heads. A step builds one record per set of
  * heads and points its arrays at each example in turn, so the loop over the batch allocates no
@@ -128,7 +121,7 @@ export function contentForward(address: ContentAddress): void {
     return;
   }
   const { maskSquares, keyMasks } = maskedVectors(w, at, act, keyNorms);
-  rows.dots(n, w, squaredMemory(n, w, memory), maskSquares, at.heads, rowNorms);
+  rows.squareDots(n, w, memory, maskSquares, at.heads, rowNorms);
   rows.dots(n, w, memory, keyMasks, at.heads, cosine);
   for (let h = 0; h < at.heads; h++) {
     const keyNorm = keyNorms[h] as number;
@@ -236,16 +229,13 @@ export function contentBackward(address: ContentAddress, grads: ContentGradients
   // dk_h += m_h^2 A_h and dm_h += 2 m_h (k_h A_h + B_h), A_h = sum_i dDot[h, i] M[i] and
   // B_h = sum_i dS[h, i] M[i]^2; the key norm's terms as unmasked, with k m for k
   const { maskSquares, keyMasks } = maskedVectors(w, at, act, scratch32('content.keyNorms', heads));
-  const squares = squaredMemory(n, w, memory);
   rows.update(n, w, dMemory, memory, dDot, keyMasks, heads, null);
-  const scales = scratch32('content.maskedScales', n * w);
-  rows.update(n, w, scales, memory, dRowSquares, maskSquares, heads, null);
-  for (let c = 0; c < n * w; c++)
-    dMemory[c] = (dMemory[c] as number) + 2 * (memory[c] as number) * (scales[c] as number);
+  const squareMix = scratch('content.squareMix', heads * w);
+  rows.squareMix(n, w, memory, dRowSquares, heads, squareMix);
+  for (let c = 0; c < heads * n; c++) dRowSquares[c] = 2 * (dRowSquares[c] as number);
+  rows.productUpdate(n, w, dMemory, memory, dRowSquares, maskSquares, heads);
   const dotMix = scratch('content.dotMix', heads * w);
   rows.mix(n, w, memory, dDot, heads, dotMix);
-  const squareMix = scratch('content.squareMix', heads * w);
-  rows.mix(n, w, squares, dRowSquares, heads, squareMix);
   for (let h = 0; h < heads; h++) {
     const dKeySquares = (dKeyNorm[h] as number) / (2 * (keyNorms[h] as number));
     for (let c = 0; c < w; c++) {

@@ -148,6 +148,7 @@ export function precedenceBackward({
 /**
  * DNC-MD sharpening of one weighting d [N] with exponent s:
  * `out = P / sum(P)`, `P = y^s`, `y = (d + eps) / max(d + eps)` (the max carries no gradient).
+ * `y^s` as `exp(s ln y)`, which costs about half of `Math.pow` here.
  *
  * @param d - the array holding d at `from`, [N]
  * @param out - the array receiving S(d, s) at `from`, [N]
@@ -161,16 +162,17 @@ export function sharpenForward(
 ): void {
   let max = -Infinity;
   for (let i = from; i < from + n; i++) max = Math.max(max, (d[i] as number) + SHARPNESS_EPSILON);
+  const logMax = Math.log(max);
   let sum = 0;
   for (let i = from; i < from + n; i++) {
-    const p = (((d[i] as number) + SHARPNESS_EPSILON) / max) ** s;
+    const p = Math.exp(s * (Math.log((d[i] as number) + SHARPNESS_EPSILON) - logMax));
     out[i] = p;
     sum += p;
   }
   for (let i = from; i < from + n; i++) out[i] = (out[i] as number) / sum;
 }
 
-/** The arrays of {@link sharpenBackward}: one weighting of N entries at offset `from` of each. */
+/** The arrays of {@link sharpenBackward}, at `from` in each. */
 export interface SharpenBackward {
   readonly n: number;
   readonly from: number;
@@ -186,32 +188,25 @@ export interface SharpenBackward {
   readonly dD: Float32Array;
 }
 
-/** P = y^s of one weighting, reused across calls (grown as needed). */
-let powers = new Float64Array(0);
-
 /**
- * Gradients of {@link sharpenForward}: dL/dd (written to `dD` at `from`) and dL/ds (returned).
- * Each y^s is computed once (y^(s-1) = y^s / y; y > 0 by the epsilon).
+ * The gradient of {@link sharpenForward} into `dD`; returns dL/ds. From the forward's output
+ * alone: with g_i = (dOut_i - dOut . out) out_i (the softmax-like Jacobian applied to dOut),
+ * dL/dd_i = s g_i / (d_i + eps) and dL/ds = sum_i g_i ln y_i, so no power is recomputed.
  */
 export function sharpenBackward({ n, from, s, d, out, dOut, dD }: SharpenBackward): number {
-  if (powers.length < n) powers = new Float64Array(n);
   let max = -Infinity;
-  for (let i = from; i < from + n; i++) max = Math.max(max, (d[i] as number) + SHARPNESS_EPSILON);
-  let sum = 0;
   let dot = 0;
-  for (let i = 0; i < n; i++) {
-    const p = (((d[from + i] as number) + SHARPNESS_EPSILON) / max) ** s;
-    powers[i] = p;
-    sum += p;
-    dot += (dOut[from + i] as number) * (out[from + i] as number);
+  for (let i = from; i < from + n; i++) {
+    max = Math.max(max, (d[i] as number) + SHARPNESS_EPSILON);
+    dot += (dOut[i] as number) * (out[i] as number);
   }
+  const logMax = Math.log(max);
   let dS = 0;
-  for (let i = 0; i < n; i++) {
-    const y = ((d[from + i] as number) + SHARPNESS_EPSILON) / max;
-    const p = powers[i] as number;
-    const dP = ((dOut[from + i] as number) - dot) / sum;
-    dS += dP * p * Math.log(y);
-    dD[from + i] = (dP * s * (p / y)) / max;
+  for (let i = from; i < from + n; i++) {
+    const shifted = (d[i] as number) + SHARPNESS_EPSILON;
+    const g = ((dOut[i] as number) - dot) * (out[i] as number);
+    if (g !== 0) dS += g * (Math.log(shifted) - logMax);
+    dD[i] = (s * g) / shifted;
   }
   return dS;
 }
