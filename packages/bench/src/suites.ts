@@ -261,7 +261,7 @@ export const REPRODUCE_SUITE: SuiteSpec = {
     {
       model: 'dnc-md',
       task: 'associative-recall',
-      // 16,128-30,240 sequences in the published reproduction; the faster step rounds differently.
+      // 14,112-31,248 sequences in the published reproduction (16,128-30,240 with the old step).
       training: { sequences: 40_000, stopAt: STOP_AT_TARGET, curriculum: RECALL_CURRICULUM },
     },
     { model: 'dnc', task: 'graph-traversal', training: { sequences: 4_000 } },

@@ -232,6 +232,7 @@ export function contentBackward(address: ContentAddress, grads: ContentGradients
   rows.update(n, w, dMemory, memory, dDot, keyMasks, heads, null);
   const squareMix = scratch('content.squareMix', heads * w);
   rows.squareMix(n, w, memory, dRowSquares, heads, squareMix);
+  // dRowSquares is not read after this point: doubled in place, for dS/dM = 2 m^2 M
   for (let c = 0; c < heads * n; c++) dRowSquares[c] = 2 * (dRowSquares[c] as number);
   rows.productUpdate(n, w, dMemory, memory, dRowSquares, maskSquares, heads);
   const dotMix = scratch('content.dotMix', heads * w);
