@@ -64,11 +64,11 @@ export type RunEvent =
       step: number;
       sequences: number;
       wallMs: number;
-      /** When the run met its `stopAt` target and stopped; absent when it trained its budget. */
+      /** When the run met its `stopAt` target; absent when it never did. */
       converged?: Convergence;
     };
 
-/** When a run met its {@link StopCondition} and stopped training. */
+/** When a run met its {@link StopCondition} (it stops there, or `trainOn` sequences later). */
 export interface Convergence {
   readonly step: number;
   readonly sequences: number;
@@ -290,11 +290,11 @@ export interface ExecuteRunOptions {
  * updates (atomically), then evaluates on the training distribution and the generalisation sets
  * and captures a memory picture. Everything it measures goes out through `emit`.
  *
- * With `training.stopAt`, the budget is a cap: the run stops at the first evaluation that
- * meets the target, checkpoints there (the checkpoint records the convergence, so a resumed
- * run does not train on) and reports it in its `done` event. Evaluations fall on the same
- * updates whether or not the run was resumed, so a resumed run stops where an uninterrupted
- * one does.
+ * With `training.stopAt`, the budget is a cap: the run records the first evaluation that
+ * meets the target, stops there (or `stopAt.trainOn` sequences later), checkpoints at the stop
+ * (checkpoints record the convergence, so a resumed run does not train past its stop) and
+ * reports it in its `done` event. Evaluations fall on the same updates whether or not the run
+ * was resumed, so a resumed run stops where an uninterrupted one does.
  */
 export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Promise<void> {
   const backend = await selectBackend();
@@ -359,7 +359,10 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
     const trainPointEvery = Math.max(1, Math.floor(totalSteps / 200));
     const evalSet = evaluationBatch(task, 'train', training.evalSize);
     const fromStep = session.step;
-    const resumedConverged = converged !== undefined;
+    const trainOnSteps = Math.ceil((training.stopAt?.trainOn ?? 0) / batchSize);
+    /** Whether the run has met its target and trained its `trainOn` after it. */
+    const stopped = (): boolean =>
+      converged !== undefined && session.step >= converged.step + trainOnSteps;
     options.emit({
       type: 'start',
       runId: spec.id,
@@ -428,7 +431,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
     if (fromStep === 0) evaluate();
     let windowStart = performance.now();
     let windowSteps = 0;
-    while (session.step < totalSteps && converged === undefined) {
+    while (session.step < totalSteps && !stopped()) {
       // Yield to the event loop once per update, so that a worker notices at once when its
       // parent has gone (IPC 'disconnect') instead of at its next checkpoint.
       await new Promise((resolve) => setImmediate(resolve));
@@ -470,13 +473,11 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
         windowStart = now;
         windowSteps = 0;
       }
-      if (step % training.checkpointEvery === 0 || step === totalSteps || converged) await save();
+      if (step % training.checkpointEvery === 0 || step === totalSteps || stopped()) await save();
     }
-    // A run resumed from its last checkpoint (or one that met its target before its first
-    // update) confirms that checkpoint, so the store's progress matches it.
-    if (fromStep === totalSteps || resumedConverged || (converged && session.step === 0)) {
-      await save();
-    }
+    // A run that trained no update here (resumed from its last checkpoint, or one that met its
+    // target before its first update) confirms that checkpoint, so the store's progress matches it.
+    if (session.step === fromStep) await save();
     const sets: GeneralisationSet[] = [
       'train',
       ...(spec.task.generalisation ?? task.generalisation),

@@ -58,13 +58,20 @@ export type StopMetric = (typeof STOP_METRICS)[number];
 /**
  * When a run has met its task's target: at an evaluation on the fixed evaluation set (every
  * `evalEvery` sequences, see {@link TrainingOptions}) whose `metric` is strictly below `below`.
- * The run then stops training, and its convergence (sequences and wall time) is recorded.
+ * Its convergence (sequences and wall time) is recorded there, and the run stops training
+ * then, or `trainOn` sequences later.
  */
 export interface StopCondition {
   /** `bitErrorsPerSequence` (thresholded outputs) or `bitsPerSequence` (the cost). */
   readonly metric: StopMetric;
   /** The target: the metric must be strictly below this (> 0). */
   readonly below: number;
+  /**
+   * Sequences to go on training after the target is met (rounded up to whole updates; the
+   * sequence budget still caps the run). Default 0: stop at the evaluation that met it. A
+   * budget-sized value trains the whole budget but still records when the target was met.
+   */
+  readonly trainOn?: number;
 }
 
 /**
@@ -108,7 +115,8 @@ export interface TrainingOptions {
   readonly checkpointEvery: number;
   /**
    * Stop on convergence: the sequence budget becomes a cap, and the run stops at the first
-   * evaluation that meets this target. Absent (the default): train the whole budget.
+   * evaluation that meets this target (or `trainOn` sequences later). Absent (the default):
+   * train the whole budget.
    */
   readonly stopAt?: StopCondition;
   /** Train on a curriculum of the task (see {@link CurriculumSpec}); absent: the task as is. */
@@ -186,20 +194,22 @@ export function checkCurriculumSpec(curriculum: unknown, where: string): Curricu
   return given as unknown as CurriculumSpec;
 }
 
+const STOP_KEYS = ['metric', 'below', 'trainOn'];
+
 /** Checks a {@link StopCondition}; errors name the field and value. */
 export function checkStopCondition(stopAt: unknown, where: string): StopCondition {
   if (!stopAt || typeof stopAt !== 'object' || Array.isArray(stopAt)) {
     throw invalidArgument(
       `${where}: training.stopAt`,
       stopAt,
-      `{ metric: ${STOP_METRICS.join(' | ')}, below: number > 0 }`,
+      `{ metric: ${STOP_METRICS.join(' | ')}, below: number > 0, trainOn?: sequences }`,
     );
   }
   const given = stopAt as Record<string, unknown>;
-  const unknown = Object.keys(given).find((key) => key !== 'metric' && key !== 'below');
+  const unknown = Object.keys(given).find((key) => !STOP_KEYS.includes(key));
   if (unknown !== undefined) {
     throw new MannError(
-      `${where}: unknown training.stopAt option '${unknown}'; valid options: metric, below`,
+      `${where}: unknown training.stopAt option '${unknown}'; valid options: ${STOP_KEYS.join(', ')}`,
     );
   }
   const metric = checkChoice(`${where}: training.stopAt.metric`, given.metric, STOP_METRICS);
@@ -207,7 +217,12 @@ export function checkStopCondition(stopAt: unknown, where: string): StopConditio
   if (typeof below !== 'number' || !Number.isFinite(below) || below <= 0) {
     throw invalidArgument(`${where}: training.stopAt.below`, below, 'a finite number > 0');
   }
-  return { metric, below };
+  const trainOn = given.trainOn;
+  if (trainOn === undefined) return { metric, below };
+  if (typeof trainOn !== 'number' || !Number.isInteger(trainOn) || trainOn < 0) {
+    throw invalidArgument(`${where}: training.stopAt.trainOn`, trainOn, 'a whole number >= 0');
+  }
+  return { metric, below, trainOn };
 }
 
 /**

@@ -33,7 +33,9 @@ export const trainingSchema = z.strictObject({
   evalEvery: z.number().optional(),
   evalSize: z.number().optional(),
   checkpointEvery: z.number().optional(),
-  stopAt: z.strictObject({ metric: z.string(), below: z.number() }).optional(),
+  stopAt: z
+    .strictObject({ metric: z.string(), below: z.number(), trainOn: z.number().optional() })
+    .optional(),
   curriculum: z
     .strictObject({
       key: z.string(),

@@ -65,6 +65,25 @@ const done = (events: RunEvent[]) => events.find((e) => e.type === 'done');
 const withoutTime = (points: CurvePoint[]) =>
   points.map(({ wallMs: _, runId: __, ...rest }) => rest);
 
+/** The whole budget without a target (the reference learning curve), run once for every test. */
+let fullRun: Promise<RunEvent[]> | undefined;
+const fullEvents = (): Promise<RunEvent[]> =>
+  (fullRun ??= execute(spec({}), join(scratch, 'full')));
+
+/**
+ * A target (bits per sequence) first met at an evaluation in the middle of the full run's
+ * curve, below every earlier point; returns it with its index.
+ */
+function middleTarget(curve: CurvePoint[]): { k: number; target: CurvePoint; below: number } {
+  const k = curve.findIndex(
+    (p, i) => i >= 4 && curve.slice(0, i).every((q) => q.bitsPerSequence > p.bitsPerSequence),
+  );
+  expect(k, 'the cost must fall somewhere after the fourth evaluation').toBeGreaterThan(0);
+  const target = curve[k] as CurvePoint;
+  const earlierBest = Math.min(...curve.slice(0, k).map((p) => p.bitsPerSequence));
+  return { k, target, below: (target.bitsPerSequence + earlierBest) / 2 };
+}
+
 describe('training.stopAt', () => {
   it('is validated, naming the field and the value', () => {
     const where = 'suite x';
@@ -81,7 +100,18 @@ describe('training.stopAt', () => {
       /training\.stopAt\.below must be a finite number > 0, got 0/,
     );
     expect(() => resolve({ metric: 'bitsPerSequence', below: 1, window: 5 })).toThrow(
-      /unknown training\.stopAt option 'window'/,
+      /unknown training\.stopAt option 'window'; valid options: metric, below, trainOn/,
+    );
+    expect(resolve({ metric: 'bitsPerSequence', below: 1, trainOn: 500 }).stopAt).toEqual({
+      metric: 'bitsPerSequence',
+      below: 1,
+      trainOn: 500,
+    });
+    expect(() => resolve({ metric: 'bitsPerSequence', below: 1, trainOn: -8 })).toThrow(
+      /training\.stopAt\.trainOn must be a whole number >= 0, got -8/,
+    );
+    expect(() => resolve({ metric: 'bitsPerSequence', below: 1, trainOn: '100' })).toThrow(
+      /training\.stopAt\.trainOn must be a whole number >= 0, got 100/,
     );
     expect(() => resolve(0.1)).toThrow(/training\.stopAt must be \{ metric/);
   });
@@ -96,19 +126,12 @@ describe('training.stopAt', () => {
 
   it('stops at the first evaluation below the target; a resumed run stops there too', async () => {
     // The whole budget, without a target: the reference learning curve.
-    const full = await execute(spec({}), join(scratch, 'full'));
+    const full = await fullEvents();
     const curve = evalPoints(full);
     expect(curve.length).toBe(13); // at 0 and every 10 of the 120 updates
     expect(done(full)).toMatchObject({ sequences: 960 });
     expect(done(full)).not.toHaveProperty('converged');
-    // A target first met at an evaluation in the middle: below every earlier point.
-    const k = curve.findIndex(
-      (p, i) => i >= 4 && curve.slice(0, i).every((q) => q.bitsPerSequence > p.bitsPerSequence),
-    );
-    expect(k, 'the cost must fall somewhere after the fourth evaluation').toBeGreaterThan(0);
-    const target = curve[k] as CurvePoint;
-    const earlierBest = Math.min(...curve.slice(0, k).map((p) => p.bitsPerSequence));
-    const below = (target.bitsPerSequence + earlierBest) / 2;
+    const { k, target, below } = middleTarget(curve);
     const stopping = spec({ stopAt: { metric: 'bitsPerSequence', below } });
 
     const dir = join(scratch, 'stopping');
@@ -153,6 +176,58 @@ describe('training.stopAt', () => {
       sequences: target.sequences,
       converged: { step: target.step, sequences: target.sequences, wallMs: convergedMs },
     });
+  }, 120_000);
+
+  it('with trainOn, trains that many sequences past the target, resumed or not', async () => {
+    const full = await fullEvents();
+    const curve = evalPoints(full);
+    const { k, target, below } = middleTarget(curve);
+    // 60 sequences: rounded up to 8 updates of 8, between two evaluations (every 10 updates)
+    // and past the first checkpoint (every 7) after the target
+    const stopStep = target.step + 8;
+    expect(stopStep).toBeLessThan(120);
+    const onward = spec({ stopAt: { metric: 'bitsPerSequence', below, trainOn: 60 } });
+    const dir = join(scratch, 'train-on');
+    const events = await execute(onward, dir);
+    expect(done(events)).toMatchObject({
+      step: stopStep,
+      sequences: stopStep * 8,
+      converged: { step: target.step, sequences: target.sequences },
+    });
+    expect(withoutTime(evalPoints(events))).toEqual(withoutTime(curve.slice(0, k + 1)));
+    const checkpointsAt = events.flatMap((e) => (e.type === 'checkpoint' ? [e.step] : []));
+    expect(checkpointsAt.at(-1)).toBe(stopStep);
+    // the final evaluation is of the model at the stop, not at the target
+    const finalTrain = (list: RunEvent[]) =>
+      list.find((e) => e.type === 'evaluation' && e.record.set === 'train');
+    const atStop = finalTrain(events);
+
+    // Interrupted after the target and before the stop, then resumed: the same stop and model.
+    const resumedDir = join(scratch, 'train-on-resumed');
+    await expect(execute(onward, resumedDir, target.step)).rejects.toThrow('interrupted');
+    const resumed = await execute(onward, resumedDir);
+    const fromStep = resumed[0]?.type === 'start' ? resumed[0].fromStep : -1;
+    expect(fromStep).toBeGreaterThan(target.step);
+    expect(fromStep).toBeLessThan(stopStep);
+    expect(done(resumed)).toMatchObject({
+      step: stopStep,
+      converged: { step: target.step, sequences: target.sequences },
+    });
+    expect(finalTrain(resumed)).toEqual(atStop);
+    const again = await execute(onward, dir);
+    expect(again.some((e) => e.type === 'progress')).toBe(false);
+    expect(done(again)).toMatchObject({ step: stopStep });
+
+    // A trainOn past the budget trains the whole budget and still records the convergence.
+    const whole = await execute(
+      spec({ stopAt: { metric: 'bitsPerSequence', below, trainOn: 960 } }),
+      join(scratch, 'train-on-whole'),
+    );
+    expect(done(whole)).toMatchObject({
+      sequences: 960,
+      converged: { step: target.step, sequences: target.sequences },
+    });
+    expect(withoutTime(evalPoints(whole))).toEqual(withoutTime(curve));
   }, 120_000);
 });
 
