@@ -203,7 +203,7 @@ common(
   program
     .command('reproduce')
     .description(
-      "run the reproduce suite (the papers' experiments, 3 seeds, about 80 minutes on 2 cores; resumable) and write docs/results and the README's table",
+      "run the reproduce suite (the papers' experiments, 3 seeds, about 90 minutes on 2 cores; resumable) and write docs/results and the README's table",
     )
     .option('--results <dir>', 'results directory (database, checkpoints)', 'results')
     .option('--out <dir>', 'where the reproduction page and reports go', 'docs/results')

@@ -178,17 +178,18 @@ const STOP_AT_TARGET = { metric: 'bitErrorsPerSequence', below: 0.1 } as const;
 const RECALL_CURRICULUM = { key: 'maxItems', start: 2, end: 6, threshold: 0.5 } as const;
 
 /**
- * `reproduce`: the papers' experiments cut to what a 2-core machine trains in about 80 minutes
+ * `reproduce`: the papers' experiments cut to what a 2-core machine trains in about 90 minutes
  * (3 seeds per cell, both cores busy), each with the recipe our measurements chose;
  * docs/results/README.md (written by `mann reproduce`) lists every difference from the papers and
  * the measurement behind it. The sequence budgets are caps: runs on copy, repeat copy and
- * associative recall stop once the evaluation set has fewer than 0.1 bit errors per sequence.
+ * associative recall stop once the evaluation set has fewer than 0.1 bit errors per sequence
+ * (the DNC-MD's recall trains on to its cap after that).
  * Cells are the issue's table: not every model runs every task.
  */
 export const REPRODUCE_SUITE: SuiteSpec = {
   name: 'reproduce',
   description:
-    "the papers' experiments with measured recipes, 3 seeds per cell (about 80 minutes on 2 cores)",
+    "the papers' experiments with measured recipes, 3 seeds per cell (about 90 minutes on 2 cores)",
   models: [
     { label: 'ntm', config: REPRODUCE_NTM },
     { label: 'dnc', config: { type: 'dnc' } },
@@ -261,8 +262,14 @@ export const REPRODUCE_SUITE: SuiteSpec = {
     {
       model: 'dnc-md',
       task: 'associative-recall',
-      // 14,112-31,248 sequences in the published reproduction (16,128-30,240 with the old step).
-      training: { sequences: 40_000, stopAt: STOP_AT_TARGET, curriculum: RECALL_CURRICULUM },
+      // Converges at 14,112-31,248 sequences, then trains on to the cap: at 12 items 0.9 % and
+      // 1.9 % of bits wrong at 40,000 against 8.2 % and 3.1 % at convergence (seeds 1 and 3,
+      // recipe-pilots.md section 13).
+      training: {
+        sequences: 40_000,
+        stopAt: { ...STOP_AT_TARGET, trainOn: 40_000 },
+        curriculum: RECALL_CURRICULUM,
+      },
     },
     { model: 'dnc', task: 'graph-traversal', training: { sequences: 4_000 } },
     // 3 x 256 units: ~0.6 s an update of 16 sequences of 41 steps on one core.

@@ -390,7 +390,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
     cells: 'NTM, associative recall',
     recipe: 'the NTM above (batch 1, RMSProp 3e-4), 2-6 items from the start; cap 24,000 sequences',
     paper: 'NTM paper: RMSProp 1e-4, batch 1, 2-6 items from the start',
-    why: "[recipe-pilots.md](recipe-pilots.md) section 5: at batch 1 and RMSProp 3e-4, 4.54 / 4.07 / 4.02 bit errors per sequence after 24,000 sequences (seeds 1 / 2 / 3) without a curriculum, 5.41 with the DNC's curriculum (seed 1), against 5.98 ± 0.24 in the previous reproduction (batch 16, Adam 3e-3, with the curriculum); section 2: RMSProp 1e-4 and Adam 1e-3 / 3e-3 at batch 16 stayed at ~6-7",
+    why: "[recipe-pilots.md](recipe-pilots.md) section 5: at batch 1 and RMSProp 3e-4, 4.54 / 4.07 / 4.02 bit errors per sequence after 24,000 sequences (seeds 1 / 2 / 3) without a curriculum, 5.41 with the DNC's curriculum (seed 1), against 5.98 ± 0.24 in the previous reproduction (batch 16, Adam 3e-3, with the curriculum); section 2: RMSProp 1e-4 and Adam 1e-3 / 3e-3 at batch 16 stayed at ~6-7. Section 12: at 90,000 sequences still 2.94 / 1.45 (seeds 1 / 2), falling by ~0.3-0.6 per 10,000: convergence lies beyond what 3 seeds can train in the 2 hours",
   },
   {
     cells: 'NTM, repeat copy',
@@ -420,6 +420,13 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
     why: '[recipe-pilots.md](recipe-pilots.md) (DNC, seed 1): with the curriculum 1.65 bit errors per sequence on the whole task after 24,000 sequences and 0.3-0.6 after 30,000-36,000 (6 items reached), still falling; without it 6.6-7.4 after 12,000 with Adam 1e-3, 5e-3 or 1e-2. Section 10: with a cap of 40,000 (the previous reproduction) the DNC ended at 0.31 / 0.27 / 0.57; seeds 1 and 2 converge at 45,360 and 48,384',
   },
   {
+    cells: 'DNC-MD, associative recall',
+    recipe:
+      'after convergence (recorded as for every cell), training goes on to the cap of 40,000 sequences (training.stopAt.trainOn) instead of stopping',
+    paper: 'DNC-MD (Csordas & Schmidhuber 2019): trained for far more sequences',
+    why: '[recipe-pilots.md](recipe-pilots.md) section 13 (seeds 1 and 3): at 12 items 0.94 % and 1.94 % of bits wrong after 40,000 sequences, against 8.2 % and 3.1 % when stopped at convergence (14,112 and 23,184 sequences) in the previous reproduction',
+  },
+  {
     cells: 'LSTM baseline, every task',
     recipe: '3 layers of 256 units, batch 16, Adam 1e-3, global-norm clip 50',
     paper: 'NTM paper: 3 x 256 (3 x 512 for repeat copy, 3 x 128 for n-grams and sort), RMSProp',
@@ -428,7 +435,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
   {
     cells: 'every run',
     recipe:
-      'sequence budgets of 800 to 56,000 (caps), evaluation on 100 fixed sequences every 500 (NTM) or 1,000 sequences; copy, repeat copy and associative recall stop at < 0.1 bit errors per sequence on that set',
+      'sequence budgets of 800 to 56,000 (caps), evaluation on 100 fixed sequences every 500 (NTM) or 1,000 sequences; copy, repeat copy and associative recall stop at < 0.1 bit errors per sequence on that set (the DNC-MD recall cells train on to their cap)',
     paper: 'the papers train for 100,000s to millions of sequences',
     why: 'the whole suite must finish within 2 hours on 2 cores (issue #10)',
   },
