@@ -262,8 +262,8 @@ export const REPRODUCE_SUITE: SuiteSpec = {
     {
       model: 'dnc-md',
       task: 'associative-recall',
-      // Converges at 14,112-31,248 sequences, then trains on to the cap: at 12 items 0.9 % and
-      // 1.9 % of bits wrong at 40,000 against 8.2 % and 3.1 % at convergence (seeds 1 and 3,
+      // Converges at 14,112-31,248 sequences, then trains on to the cap: at 12 items 0.94 / 0.28 /
+      // 1.94 % of bits wrong at 40,000 against 8.2 / 1.7 / 3.1 % at convergence (seeds 1 / 2 / 3,
       // recipe-pilots.md section 13).
       training: {
         sequences: 40_000,

@@ -424,7 +424,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
     recipe:
       'after convergence (recorded as for every cell), training goes on to the cap of 40,000 sequences (training.stopAt.trainOn) instead of stopping',
     paper: 'DNC-MD (Csordas & Schmidhuber 2019): trained for far more sequences',
-    why: '[recipe-pilots.md](recipe-pilots.md) section 13 (seeds 1 and 3): at 12 items 0.94 % and 1.94 % of bits wrong after 40,000 sequences, against 8.2 % and 3.1 % when stopped at convergence (14,112 and 23,184 sequences) in the previous reproduction',
+    why: '[recipe-pilots.md](recipe-pilots.md) section 13: at 12 items 0.94 / 0.28 / 1.94 % of bits wrong after 40,000 sequences (seeds 1 / 2 / 3), against 8.2 / 1.7 / 3.1 % when stopped at convergence (14,112 / 31,248 / 23,184 sequences) in the previous reproduction',
   },
   {
     cells: 'LSTM baseline, every task',
