@@ -201,6 +201,9 @@ describe('training.stopAt', () => {
     const finalTrain = (list: RunEvent[]) =>
       list.find((e) => e.type === 'evaluation' && e.record.set === 'train');
     const atStop = finalTrain(events);
+    const bitsAtStop = atStop?.type === 'evaluation' ? atStop.record.bitsPerSequence : NaN;
+    expect(Number.isFinite(bitsAtStop)).toBe(true);
+    expect(bitsAtStop).not.toBe(target.bitsPerSequence);
 
     // Interrupted after the target and before the stop, then resumed: the same stop and model.
     const resumedDir = join(scratch, 'train-on-resumed');
