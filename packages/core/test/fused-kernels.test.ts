@@ -20,11 +20,16 @@ import {
   PooledArrays,
   rowKernelExports,
   rowKernelsFor,
+  rowKernelsOn,
+  eraseAndWriteBackward,
+  eraseAndWriteForward,
   scratch,
   simdAvailable,
   SimdRuntime,
   type Code,
+  type EraseWrite,
   type Local,
+  type RowKernels,
   type LstmCellShape,
 } from '@mann/core/fused';
 import { expectClose, uniformArray } from './helpers.js';
@@ -244,6 +249,68 @@ describe('row kernels', () => {
       expectClose(read(a.dErase, w), eErase, 1e-5, 'dErase');
       expectClose(read(a.dVector, w), eVector, 1e-5, 'dVector');
       if (retained) expectClose(read(a.dRetention, n), eRetention, 1e-5, 'dRetention');
+      else expect(read(a.dRetention, n).every((x) => x === 0)).toBe(true);
+    }
+  });
+
+  it('eraseAndWrite: SIMD (arrays copied or views used in place) equals JS, forward and backward', () => {
+    const heads = 1;
+    const runtime = SimdRuntime.create() as SimdRuntime;
+    const onRuntime = rowKernelsOn(runtime) as RowKernels;
+    runtime.ensure(4 * n * w + 1024);
+    const views = {
+      prev: runtime.view(n * w),
+      next: runtime.view(n * w),
+      dPrev: runtime.view(n * w),
+    };
+    const prev = uniformArray(rng, n * w);
+    const erase = Float64Array.from(uniformArray(rng, 3 + w, 0, 1)); // e from offset 3
+    const vectors = uniformArray(rng, 5 + w); // v from offset 5
+    const writes = uniformArray(rng, n, 0, 1);
+    const dNext = uniformArray(rng, n * w);
+    const retention = uniformArray(rng, n, 0, 1);
+    for (const psi of [null, retention]) {
+      const run = (rows: RowKernels, inPlace: boolean) => {
+        const next = inPlace ? views.next : new Float32Array(n * w);
+        const dPrev = inPlace ? views.dPrev.fill(0) : new Float32Array(n * w);
+        if (inPlace) views.prev.set(prev);
+        const inputs: EraseWrite = {
+          rows,
+          slots: n,
+          width: w,
+          writeHeads: heads,
+          prev: inPlace ? views.prev : prev,
+          writes,
+          erase,
+          eraseAt: 3,
+          vectors,
+          vectorsAt: 5,
+          retention: psi,
+        };
+        eraseAndWriteForward(inputs, next);
+        const grads = {
+          dNext,
+          dPrev,
+          dWrites: new Float32Array(n),
+          dErase: new Float64Array(3 + w),
+          dVectors: new Float32Array(5 + w),
+          dRetention: psi && new Float32Array(n),
+        };
+        eraseAndWriteBackward(inputs, grads);
+        return { next: next.slice(), ...grads, dPrev: dPrev.slice() };
+      };
+      const expected = run(jsRowKernels, false);
+      for (const [name, result] of [
+        ['copied', run(rowKernelsFor(w), false)],
+        ['in place', run(onRuntime, true)],
+      ] as const) {
+        for (const [field, values] of Object.entries(expected)) {
+          const label = `${name}, ${psi ? 'with' : 'without'} retention: ${field}`;
+          if (values === null) expect(result[field as keyof typeof result], label).toBeNull();
+          else
+            expectClose(result[field as keyof typeof result] as Float32Array, values, 1e-5, label);
+        }
+      }
     }
   });
 });

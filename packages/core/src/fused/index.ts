@@ -42,8 +42,20 @@ export {
 export type { Kernel } from './simd.js';
 export { rowKernelExports } from './simd-kernels.js';
 export type { RowKernelExports } from './simd-kernels.js';
-export { copyRows, jsRowKernels, rowKernelsFor, rowView } from './rows.js';
+export { copyRows, jsRowKernels, rowKernelsFor, rowKernelsOn, rowView } from './rows.js';
 export type { RowKernels, Rows, Values } from './rows.js';
+export {
+  eraseAndWriteBackward,
+  eraseAndWriteForward,
+  readVectorsBackward,
+  readVectorsForward,
+} from './memory-pass.js';
+export type {
+  EraseWrite,
+  EraseWriteGradients,
+  ReadVectors,
+  ReadVectorsGradients,
+} from './memory-pass.js';
 export { createProducts } from './products.js';
 export type { Operand, Products } from './products.js';
 export { Carver, freshArrays, PooledArrays, scratch, scratch32 } from './scratch.js';

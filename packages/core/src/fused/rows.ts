@@ -13,6 +13,11 @@ export type Values = Float32Array | Float64Array;
 /** Row products of one memory matrix M [n, w]. */
 export interface RowKernels {
   readonly kind: 'simd' | 'js';
+  /**
+   * The SIMD runtime the kernels run on (undefined for the JS ones): arrays that are views of
+   * its memory are used in place, others are copied in and out per call.
+   */
+  readonly runtime?: SimdRuntime;
   /** out[j, i] = vecs[j] . M[i] for j < v: [v, n], written. */
   dots(n: number, w: number, m: Float32Array, vecs: Values, v: number, out: Float32Array): void;
   /** out[j, i] = vecs[j] . (M[i] * M[i]) for j < v, the square element-wise: [v, n], written. */
@@ -155,6 +160,7 @@ function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowK
     };
   return {
     kind: 'simd',
+    runtime,
     dots: dotsWith(rowDots),
     squareDots: dotsWith(rowSquareDots),
     squares(n, w, m, out) {
@@ -191,14 +197,22 @@ function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowK
   };
 }
 
+/** SIMD row kernels on `runtime` (for widths that are multiples of 4); undefined where the module does not validate. */
+export function rowKernelsOn(runtime: SimdRuntime): RowKernels | undefined {
+  const kernels = rowKernelExports(runtime);
+  return kernels && simdRowKernelsOn(runtime, kernels);
+}
+
 let simd: RowKernels | undefined | null = null;
 
-/** The fastest row kernels for width w: SIMD when available and w is a multiple of 4. */
+/**
+ * The fastest row kernels for width w, on the shared runtime: SIMD when available and w is a
+ * multiple of 4.
+ */
 export function rowKernelsFor(w: number): RowKernels {
   if (simd === null) {
     const runtime = simdRuntime();
-    const kernels = runtime && rowKernelExports(runtime);
-    simd = runtime && kernels ? simdRowKernelsOn(runtime, kernels) : undefined;
+    simd = runtime && rowKernelsOn(runtime);
   }
   return (w % 4 === 0 ? simd : undefined) ?? jsRowKernels;
 }

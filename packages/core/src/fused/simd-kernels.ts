@@ -6,6 +6,7 @@ import {
   forLoop,
   forRange,
   FunctionBuilder,
+  ifElse,
   get,
   I32,
   i32,
@@ -223,7 +224,8 @@ function matMulKernel(): KernelCode {
 
 /**
  * eraseWrite(n, w, prev, next, writes, erase, vector, retention, retained): one write head's
- * `M_t[i] = M_{t-1}[i] psi[i] (1 - w[i] e) + w[i] v` (psi = 1 unless `retained`).
+ * `M_t[i] = M_{t-1}[i] psi[i] (1 - w[i] e) + w[i] v` (psi = 1 unless `retained`; the loop is
+ * built twice, without psi's products when it is 1).
  */
 function eraseWriteKernel(): KernelCode {
   // prettier-ignore
@@ -231,26 +233,28 @@ function eraseWriteKernel(): KernelCode {
   const { n, w, prev, next, writes, erase, vector, retention, retained } = fn.params;
   const { i, c, rowPrev, rowNext } = fn.locals(I32, 'i', 'c', 'rowPrev', 'rowNext');
   const { psi, weight } = fn.locals(V128, 'psi', 'weight');
+  const keep = (withPsi: boolean): Code => {
+    const kept = f32x4.sub(one4(), f32x4.mul(get(weight), four(erase, c)));
+    return withPsi ? f32x4.mul(get(psi), kept) : kept;
+  };
   // prettier-ignore
-  const body = forLoop(i, get(n), 1,
-    set(psi, one4()),
-    when(get(retained), set(psi, f32x4.splat(f32.load(at(get(retention), get(i)))))),
+  const rows = (withPsi: boolean): Code => forLoop(i, get(n), 1,
+    withPsi ? set(psi, f32x4.splat(f32.load(at(get(retention), get(i))))) : block(),
     set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
     set(rowPrev, row(prev, i, w)),
     set(rowNext, row(next, i, w)),
     forLoop(c, get(w), 4,
       f32x4.store(at(get(rowNext), get(c)), f32x4.add(
-        f32x4.mul(four(rowPrev, c),
-          f32x4.mul(get(psi), f32x4.sub(one4(), f32x4.mul(get(weight), four(erase, c))))),
+        f32x4.mul(four(rowPrev, c), keep(withPsi)),
         f32x4.mul(get(weight), four(vector, c))))));
-  return { builder: fn, body };
+  return { builder: fn, body: ifElse(get(retained), rows(true), rows(false)) };
 }
 
 /**
  * eraseWriteBackward(n, w, prev, writes, erase, vector, retention, retained, dNext, dPrev,
  * dWrites, dErase, dVector, dRetention): the gradients of {@link eraseWriteKernel}, all added
  * to: dM_{t-1} [n, w], dw [n], dL/de and dL/dv [w] (summed over slots; dL/de with its sign
- * flipped), dpsi [n] (when `retained`).
+ * flipped), dpsi [n] (when `retained`; the loop is built twice, without psi when it is 1).
  */
 function eraseWriteBackwardKernel(): KernelCode {
   // prettier-ignore
@@ -269,10 +273,11 @@ function eraseWriteBackwardKernel(): KernelCode {
   const { psi, weight, d, dOld, e, keep, dPsi, dWeight } = fn.locals(V128, 'psi', 'weight', 'd', 'dOld', 'e', 'keep', 'dPsi', 'dWeight');
   const addScalar = (base: Local, sum: Local): Code =>
     f32.store(at(get(base), get(i)), f32.add(f32.load(at(get(base), get(i))), f32x4.sum(sum)));
+  /** x psi, or x when psi is 1 */
+  const times = (withPsi: boolean, x: Code): Code => (withPsi ? f32x4.mul(get(psi), x) : x);
   // prettier-ignore
-  const body = forLoop(i, get(n), 1,
-    set(psi, one4()),
-    when(get(retained), set(psi, f32x4.splat(f32.load(at(get(retention), get(i)))))),
+  const rows = (withPsi: boolean): Code => forLoop(i, get(n), 1,
+    withPsi ? set(psi, f32x4.splat(f32.load(at(get(retention), get(i))))) : block(),
     set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
     set(rowPrev, row(prev, i, w)),
     set(rowDNext, row(dNext, i, w)),
@@ -284,15 +289,15 @@ function eraseWriteBackwardKernel(): KernelCode {
       set(e, four(erase, c)),
       set(keep, f32x4.sub(one4(), f32x4.mul(get(weight), get(e)))),
       set(dOld, f32x4.mul(get(d), four(rowPrev, c))),
-      addTo(rowDPrev, c, f32x4.mul(get(d), f32x4.mul(get(psi), get(keep)))),
-      set(dPsi, f32x4.add(get(dPsi), f32x4.mul(get(dOld), get(keep)))),
+      addTo(rowDPrev, c, f32x4.mul(get(d), times(withPsi, get(keep)))),
+      withPsi ? set(dPsi, f32x4.add(get(dPsi), f32x4.mul(get(dOld), get(keep)))) : block(),
       set(dWeight, f32x4.add(get(dWeight), f32x4.sub(
-        f32x4.mul(get(d), four(vector, c)), f32x4.mul(get(dOld), f32x4.mul(get(psi), get(e)))))),
-      addTo(dErase, c, f32x4.mul(get(dOld), f32x4.mul(get(psi), get(weight)))),
+        f32x4.mul(get(d), four(vector, c)), f32x4.mul(get(dOld), times(withPsi, get(e)))))),
+      addTo(dErase, c, f32x4.mul(get(dOld), times(withPsi, get(weight)))),
       addTo(dVector, c, f32x4.mul(get(d), get(weight)))),
     addScalar(dWrites, dWeight),
-    when(get(retained), addScalar(dRetention, dPsi)));
-  return { builder: fn, body };
+    withPsi ? addScalar(dRetention, dPsi) : block());
+  return { builder: fn, body: ifElse(get(retained), rows(true), rows(false)) };
 }
 
 /** The kernels of the shared module, by name (see each builder above for its parameters). */

@@ -60,6 +60,8 @@ export function simdAvailable(): boolean {
  */
 export class SimdRuntime {
   private floats: Float32Array;
+  /** The memory's current buffer (reading `memory.buffer` is slower than a field). */
+  private buffer: ArrayBufferLike;
   private top = 0;
   /** End of the pinned arrays and views (floats), where every call's arrays start. */
   private base = 0;
@@ -69,6 +71,7 @@ export class SimdRuntime {
 
   private constructor(private readonly memory: WasmMemory) {
     this.floats = new Float32Array(memory.buffer);
+    this.buffer = this.floats.buffer;
   }
 
   /** A runtime with a memory of its own; undefined where WebAssembly SIMD is unavailable. */
@@ -140,11 +143,12 @@ export class SimdRuntime {
 
   /** Grows the memory to at least `floats` floats (do it before handing out views). */
   ensure(floats: number): void {
+    if (floats <= this.floats.length) return;
     const bytes = floats * 4;
-    if (bytes <= this.memory.buffer.byteLength) return;
     if (this.viewsOut) throw new Error('SimdRuntime: cannot grow while views are out');
     this.memory.grow(Math.ceil((bytes - this.memory.buffer.byteLength) / PAGE_BYTES));
     this.floats = new Float32Array(this.memory.buffer);
+    this.buffer = this.floats.buffer;
   }
 
   /**
@@ -192,7 +196,7 @@ export class SimdRuntime {
   /** Byte address of `array` when it is a view of this memory, else -1. */
   private addressOf(array: ArrayLike<number>): number {
     const view = array as Float32Array;
-    return view.buffer === this.memory.buffer ? view.byteOffset : -1;
+    return view.buffer === this.buffer ? view.byteOffset : -1;
   }
 
   /** The first `size` values of `values`, copied in unless already here; their byte address. */

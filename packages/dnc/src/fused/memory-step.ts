@@ -30,7 +30,7 @@ import {
   type EraseWriteGradients,
   type ReadVectors,
   type ReadVectorsGradients,
-} from './memory-pass.js';
+} from '@mann/core/fused';
 import {
   precedenceBackward,
   precedenceForward,
@@ -218,15 +218,17 @@ function allocateExampleTapes(
 }
 
 /** An {@link EraseWrite} for `spec`, its arrays set per example by the caller. */
-function eraseWriteRecord(spec: FusedStepSpec): EraseWrite {
+function eraseWriteRecord(spec: FusedStepSpec, rows: RowKernels): EraseWrite {
   const empty = new Float32Array(0);
   return {
+    rows,
     slots: spec.slots,
     width: spec.width,
     writeHeads: spec.writeHeads,
     prev: empty,
     writes: empty,
-    act: empty,
+    erase: empty,
+    vectors: empty,
     eraseAt: spec.offsets.eraseVectors,
     vectorsAt: spec.offsets.writeVectors,
     retention: null,
@@ -333,7 +335,7 @@ export function stepForward(
   const rows = rowKernelsFor(w);
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
-  const eraseWrite = eraseWriteRecord(spec);
+  const eraseWrite = eraseWriteRecord(spec, rows);
   const allocationStep = allocationRecord(spec, gates);
   const readContent = contentRecord(spec, rows, readHeads);
   const writeContent = contentRecord(spec, rows, writeHeads);
@@ -376,7 +378,8 @@ export function stepForward(
     const next = view(out.memory, b, n * w);
     eraseWrite.prev = memory;
     eraseWrite.writes = writes;
-    eraseWrite.act = act;
+    eraseWrite.erase = act;
+    eraseWrite.vectors = act;
     eraseWrite.retention = spec.deallocation ? tape.allocation.retention : null;
     eraseAndWriteForward(eraseWrite, next);
     // 6. link from the OLD precedence, f and b through the NEW link; then the precedence
@@ -465,13 +468,14 @@ export function stepBackward(
     to.set(view(from, b, size));
     return to;
   };
-  const eraseWrite = eraseWriteRecord(spec);
+  const eraseWrite = eraseWriteRecord(spec, rows);
   const empty = new Float32Array(0);
   const eraseWriteGrads: EraseWriteGradients = {
     dNext: empty,
     dPrev: empty,
     dWrites: empty,
-    dAct: empty,
+    dErase: empty,
+    dVectors: empty,
     dRetention: null,
   };
   const allocationStep = allocationRecord(spec, empty);
@@ -611,12 +615,14 @@ export function stepBackward(
     const dMemory = view(dIn.memory, b, n * w);
     eraseWrite.prev = memory;
     eraseWrite.writes = writes;
-    eraseWrite.act = act;
+    eraseWrite.erase = act;
+    eraseWrite.vectors = act;
     eraseWrite.retention = spec.deallocation ? ex.allocation.retention : null;
     eraseWriteGrads.dNext = dNext;
     eraseWriteGrads.dPrev = dMemory;
     eraseWriteGrads.dWrites = dWrites;
-    eraseWriteGrads.dAct = dAct;
+    eraseWriteGrads.dErase = dAct;
+    eraseWriteGrads.dVectors = dAct;
     eraseWriteGrads.dRetention = dRetention;
     eraseAndWriteBackward(eraseWrite, eraseWriteGrads);
     // 4. write weighting and the content weights on M_{t-1}

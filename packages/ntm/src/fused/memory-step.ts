@@ -9,9 +9,8 @@ import {
   type HeadGradients,
 } from './head-addressing.js';
 import type { HeadScratch } from './head-addressing.js';
-import { jsPasses } from './memory-passes.js';
+import { rowPasses } from './memory-passes.js';
 import type { MemoryPasses } from './memory-passes.js';
-import { simdPasses } from './simd-passes.js';
 
 // One NTM memory step, forward and backward, on the values (row-major arrays) rather than as
 // TF.js ops. At the paper's sizes (B 16, N 128, W 20, one read and one write head) a step takes
@@ -21,8 +20,8 @@ import { simdPasses } from './simd-passes.js';
 // so the two agree to float32 rounding.
 //
 // Heads: H = R + Hw, the R read heads first. A step runs in phases over the whole batch: the
-// passes over the memory (N W operations per head: `memory-passes.ts` in JS, `simd-passes.ts` in
-// WebAssembly SIMD where it applies) and the per-head addressing (N per head,
+// passes over the memory (N W operations per head: `memory-passes.ts`, on the kernel layer's row
+// kernels and erase-and-write) and the per-head addressing (N per head,
 // `head-addressing.ts`).
 
 /** Sizes and activations of a fused memory step; the batch size comes from the inputs. */
@@ -174,16 +173,15 @@ export interface StepScratch {
 }
 
 /**
- * Allocates the {@link StepScratch} of `spec`, with the SIMD memory passes where they apply
- * (W a multiple of 4, at most one write head, WebAssembly SIMD available) unless `simd` is
- * false, else the JS passes.
+ * Allocates the {@link StepScratch} of `spec`, with the memory passes on SIMD row kernels
+ * where WebAssembly SIMD is available and W is a multiple of 4, else on the JS ones.
  */
-export function createStepScratch(spec: MemoryStepSpec, simd = true): StepScratch {
+export function createStepScratch(spec: MemoryStepSpec): StepScratch {
   const { slots: n, width: w, readHeads: r, writeHeads: hw } = spec;
   const h = r + hw;
   let current: BatchBuffers | undefined;
   return {
-    passes: (simd ? simdPasses(n, w, r, hw) : undefined) ?? jsPasses(n, w, r, hw),
+    passes: rowPasses(n, w, r, hw),
     slots: new Float64Array(n),
     head: headScratch(n, 2 * spec.shiftRange + 1),
     headGrads: new Float64Array(4),
