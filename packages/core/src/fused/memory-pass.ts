@@ -48,10 +48,11 @@ export function eraseAndWriteForward(inputs: EraseWrite, next: Float32Array): vo
   const simd = simdKernels(inputs);
   if (simd) {
     const call = simd.runtime.begin();
-    const at = { ...stage(call, inputs), next: call.output(next, n * w) };
+    const at = stage(call, inputs);
+    const out = call.output(next, n * w);
     // prettier-ignore
-    simd.kernels.eraseWrite(n, w, at.prev, at.next, at.writes, at.erase, at.vector, at.retention, retention ? 1 : 0);
-    call.read(at.next, n * w, next);
+    simd.kernels.eraseWrite(n, w, at.prev, out, at.writes, at.erase, at.vector, at.retention, retention ? 1 : 0);
+    call.read(out, n * w, next);
     return;
   }
   if (h === 1) {
@@ -127,8 +128,8 @@ export function eraseAndWriteBackward(inputs: EraseWrite, grads: EraseWriteGradi
   if (simd) {
     const { runtime, kernels } = simd;
     const call = runtime.begin();
-    const at = {
-      ...stage(call, inputs),
+    const at = stage(call, inputs);
+    const d = {
       dNext: call.input(dNext, n * w),
       dPrev: call.input(dPrev, n * w),
       dWrites: call.input(dWrites, n),
@@ -138,12 +139,12 @@ export function eraseAndWriteBackward(inputs: EraseWrite, grads: EraseWriteGradi
     };
     // prettier-ignore
     kernels.eraseWriteBackward(n, w, at.prev, at.writes, at.erase, at.vector, at.retention, retention ? 1 : 0,
-      at.dNext, at.dPrev, at.dWrites, at.dErase, at.dVector, at.dRetention);
-    call.read(at.dPrev, n * w, dPrev);
-    call.read(at.dWrites, n, dWrites);
-    if (dRetention) call.read(at.dRetention, n, dRetention);
+      d.dNext, d.dPrev, d.dWrites, d.dErase, d.dVector, d.dRetention);
+    call.read(d.dPrev, n * w, dPrev);
+    call.read(d.dWrites, n, dWrites);
+    if (dRetention) call.read(d.dRetention, n, dRetention);
     const heap = runtime.heap; // the kernel's sum for e has the opposite sign
-    addVectorGrads(w, heap, at.dErase / 4, heap, at.dVector / 4, grads, inputs);
+    addVectorGrads(w, heap, d.dErase / 4, heap, d.dVector / 4, grads, inputs);
     return;
   }
   if (h === 1) {
