@@ -396,7 +396,7 @@ export const REPRODUCE_RECIPES: readonly RecipeNote[] = [
     cells: 'NTM, repeat copy',
     recipe: 'the NTM above (batch 1, RMSProp 3e-4); cap 32,000 sequences',
     paper: 'NTM paper: RMSProp 1e-4, batch 1, trained for far more sequences',
-    why: '[recipe-pilots.md](recipe-pilots.md) sections 7-8: after 8,000 sequences (the previous cap) 85.7 / 8.91 / 84.9 bit errors per sequence (seeds 1 / 2 / 3); seeds 2 and 3 converge at 23,000 and 27,000, seed 1 stays on a plateau of ~79 until ~30,000 (52 at 36,000)',
+    why: '[recipe-pilots.md](recipe-pilots.md) sections 7-8: after 8,000 sequences (the previous cap) 85.7 / 8.91 / 84.9 bit errors per sequence (seeds 1 / 2 / 3); seeds 2 and 3 converge at 23,000 and 27,000, seed 1 stays on a plateau of ~79 until ~30,000 (52 at 36,000). Those pilots ran the NTM passes replaced in #11, which differ from the current ones in the last float32 bits only; with the current ones seed 3 is still on its plateau at 32,000: which seeds leave the plateau within the cap is that fragile',
   },
   {
     cells: 'NTM, dynamic n-grams',
