@@ -215,6 +215,8 @@ export function rowPasses(N: number, W: number, R: number, Hw: number, simd = tr
       if (Hw === 0 && dNext) dM.set(staged.dNext);
       else dM.fill(0);
       const products = scratch32('ntm.readProducts', R * N);
+      writeGrads.dErase = dErase;
+      writeGrads.dVectors = dAdd;
       for (let b = 0; b < B; b++) {
         // the reads: dL/dw_h[i] += dr_h . M[i] (their share of dL/dM follows in memoryGrads)
         const dWb = at(dW, b, H * N);
@@ -225,7 +227,6 @@ export function rowPasses(N: number, W: number, R: number, Hw: number, simd = tr
         writeGrads.dNext = blocks.dNext[b] as Float32Array;
         writeGrads.dPrev = blocks.dM[b] as Float32Array;
         writeGrads.dWrites = dWb.subarray(R * N);
-        [writeGrads.dErase, writeGrads.dVectors] = [dErase, dAdd];
         eraseAndWriteBackward(writer, writeGrads);
       }
     },
