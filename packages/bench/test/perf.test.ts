@@ -3,6 +3,12 @@
 // depend on the machine); that every contender ran and was measured is.
 import { describe, expect, it } from 'vitest';
 import { json, mann } from './cli-helpers.js';
+import { runProbe } from '../src/perf/memory-probe.js';
+
+interface Probe {
+  rssMb: number;
+  peakRssMb: number;
+}
 
 interface PerfOutput {
   backend: string;
@@ -30,6 +36,13 @@ interface PerfOutput {
       ratioToPeerTarget: number;
     }[];
     residentMbPerExtraThread: number;
+    memory: {
+      label: string;
+      threads: number;
+      pairs: { oneThread: Probe; manyThreads: Probe }[];
+      extraMb: number[];
+      mbPerExtraThread: number;
+    }[];
   };
   peakRssMb: number;
 }
@@ -79,7 +92,23 @@ describe('mann perf', () => {
         m.label.startsWith('ntm') ? [1.7, 4] : [1.7, 2.5],
       );
     }
-    expect(Number.isFinite(threads.residentMbPerExtraThread)).toBe(true);
+    // memory: fresh processes, 1 thread against 2, in pairs
+    expect(threads.memory.map((m) => m.label)).toEqual(threads.models.map((m) => m.label));
+    for (const m of threads.memory) {
+      expect(m.threads).toBe(2);
+      expect(m.pairs).toHaveLength(2);
+      m.pairs.forEach((p, i) => {
+        for (const probe of [p.oneThread, p.manyThreads]) {
+          expect(probe.peakRssMb, m.label).toBeGreaterThan(50);
+          expect(probe.peakRssMb, m.label).toBeGreaterThanOrEqual(probe.rssMb);
+        }
+        expect(m.extraMb[i]).toBeCloseTo(p.manyThreads.peakRssMb - p.oneThread.peakRssMb, 6);
+      });
+      expect(m.mbPerExtraThread).toBeCloseTo((m.extraMb[0]! + m.extraMb[1]!) / 2, 6);
+    }
+    expect(threads.residentMbPerExtraThread).toBe(
+      Math.max(...threads.memory.map((m) => m.mbPerExtraThread)),
+    );
   }, 180_000);
 });
 
@@ -110,4 +139,35 @@ describe('mann perf --layers', () => {
       expect(l.target).toBe(0.8);
     }
   }, 300_000);
+});
+
+describe('the thread-memory probe', () => {
+  it('fails with the probe process’s own error, naming the model and thread count', async () => {
+    await expect(
+      runProbe({ config: { type: 'nope' }, workers: 2, steps: 1, backend: 'cpu', plugins: [] }),
+    ).rejects.toThrow(
+      /^the memory probe \(nope, 2 threads\) failed \(exit code 1\): unknown model type 'nope'/,
+    );
+  });
+
+  it('measures a fresh process: more steps of a bigger model take more memory', async () => {
+    const small = await runProbe({
+      config: { type: 'lstm', hiddenSizes: [8] },
+      workers: 1,
+      steps: 1,
+      backend: 'cpu',
+      plugins: [],
+    });
+    expect(small.peakRssMb).toBeGreaterThanOrEqual(small.rssMb);
+    expect(small.rssMb).toBeGreaterThan(20);
+    const dnc = await runProbe({
+      config: { type: 'dnc' },
+      workers: 1,
+      steps: 2,
+      backend: 'cpu',
+      plugins: [],
+    });
+    // the DNC keeps 41 dense [16, 128, 128] links for backprop: ~41 MB more at the least
+    expect(dnc.peakRssMb - small.peakRssMb).toBeGreaterThan(40);
+  }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import { currentBackend } from '@mann/core';
+import { currentBackend, type BackendName } from '@mann/core';
 import type { CommonOptions } from '../options.js';
 import { threadModules } from '../builtins.js';
 import { table } from '../table.js';
@@ -13,6 +13,7 @@ import {
   type Contender,
   type PerfResult,
 } from './measure.js';
+import { PROBE_STEPS, measureThreadMemory, type ThreadMemory } from './memory-probe.js';
 
 /** The models of the comparison and the speed each must reach relative to the peer (issue 7). */
 export const PERF_MODELS: readonly {
@@ -167,8 +168,6 @@ async function measureScale(repeats: number, log: (m: string) => void): Promise<
   return rows;
 }
 
-const residentMb = (): number => process.memoryUsage().rss / 2 ** 20;
-
 /** `mann perf` */
 export async function perfCommand(
   options: CommonOptions & { scale: boolean; layers?: boolean; repeats: number; threads: number },
@@ -192,15 +191,10 @@ export async function perfCommand(
     });
   });
   let all: PerfResult[];
-  let threadMemoryMb: number;
   try {
-    // Warm up the 1-thread contenders first, so that the resident memory the threaded ones add
-    // afterwards is their threads' (the main thread only computes a smaller shard of the batch).
     // The threads get more warm-up steps: each compiles the models' code afresh.
     for (const c of contenders) for (let i = 0; i < 2; i++) await c.step();
-    const before = residentMb();
     for (const c of threaded) for (let i = 0; i < 4; i++) await c.step();
-    threadMemoryMb = (residentMb() - before) / (threaded.length * (threads - 1));
     all = await measure([...contenders, ...threaded], {
       repeats: Math.max(1, options.repeats),
       warmup: 0,
@@ -226,6 +220,20 @@ export async function perfCommand(
     };
   });
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  // In fresh processes, after the timing (nothing else of ours runs meanwhile).
+  const memory: ThreadMemory[] =
+    threads > 1
+      ? await measureThreadMemory(
+          THREAD_MODELS.map((t) => PERF_MODELS.find((m) => m.label === t.label)!),
+          {
+            threads,
+            backend: (currentBackend()?.name ?? backend) as BackendName,
+            plugins: options.plugin,
+            onProgress: log,
+          },
+        )
+      : [];
+  const threadMemoryMb = Math.max(...memory.map((m) => m.mbPerExtraThread));
   const scale = options.scale ? await measureScale(3, log) : undefined;
   const layers = options.layers
     ? await measureLayers(Math.max(1, options.repeats), log)
@@ -244,7 +252,8 @@ export async function perfCommand(
           threads: {
             count: threads,
             models: comparisons,
-            residentMbPerExtraThread: threadMemoryMb,
+            residentMbPerExtraThread: memory.length > 0 ? threadMemoryMb : null,
+            memory,
           },
           peakRssMb,
           scale,
@@ -297,8 +306,27 @@ export async function perfCommand(
           `vs peer, ${threads} threads`,
         ],
         threadRows,
-      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\nresident memory per extra thread: ${threadMemoryMb.toFixed(0)} MB (target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'})\n`,
+      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\n`,
     );
+    if (memory.length > 0) {
+      const memoryRows = memory.map((m) => [
+        m.label,
+        m.pairs.map((p) => p.oneThread.peakRssMb.toFixed(0)).join(', '),
+        m.pairs.map((p) => p.manyThreads.peakRssMb.toFixed(0)).join(', '),
+        `${m.mbPerExtraThread.toFixed(0)} (${m.extraMb.map((x) => x.toFixed(0)).join(', ')})`,
+      ]);
+      process.stdout.write(
+        `\nresident memory per extra thread (peak RSS of fresh processes training ${PROBE_STEPS} steps of the workload, 1 thread against ${threads}; target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'}):\n${table(
+          [
+            'model',
+            'peak MB, 1 thread',
+            `peak MB, ${threads} threads`,
+            'MB per extra thread (each pair)',
+          ],
+          memoryRows,
+        )}\n`,
+      );
+    }
     if (scale) {
       const models = [...new Set(scale.map((s) => s.model))];
       const scaleRows = SCALE_SLOTS.map((n) => [
