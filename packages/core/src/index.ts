@@ -118,6 +118,7 @@ export type {
   AdamConfig,
   RmspropConfig,
   OptimizerState,
+  OptimizerImplementation,
 } from './training/optimizers.js';
 export {
   Trainer,

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { clipByGlobalNorm, clipByValue, MannError, Rng, selectBackend } from '@mann/core';
 import { tensorsLeaked } from '@mann/core/testing';
 import { expectBitwiseEqual, expectClose, uniformArray } from './helpers.js';
+import { clipFlatGradients, globalNorm, type NamedTensors } from '../src/math/clip.js';
 
 beforeAll(async () => {
   await selectBackend();
@@ -97,5 +98,47 @@ describe('clipByValue', () => {
   it('rejects a limit that is not positive, naming it', () => {
     expect(() => clipByValue({}, 0)).toThrow(MannError);
     expect(() => clipByValue({}, -3)).toThrow(/^limit must be a finite number in .*, got -3$/);
+  });
+});
+
+describe('clipFlatGradients (the threaded trainer clips its flat gradient sum in place)', () => {
+  const rng = new Rng(3);
+  const values = () => Float32Array.from({ length: 50 }, () => 3 * rng.normal());
+  const named = (flat: Float32Array): NamedTensors => ({
+    a: tf.tensor(flat.slice(0, 20), [4, 5]),
+    b: tf.tensor(flat.slice(20), [30]),
+  });
+  const flatten = (t: NamedTensors): number[] => [
+    ...(t.a as tf.Tensor).dataSync(),
+    ...(t.b as tf.Tensor).dataSync(),
+  ];
+
+  for (const [clipValue, clipNorm] of [
+    [0, 5],
+    [0, 1e6],
+    [1, 0],
+    [1, 3],
+    [0, 0],
+  ] as const) {
+    it(`agrees with clipByValue then clipByGlobalNorm (value ${clipValue}, norm ${clipNorm})`, () => {
+      const flat = values();
+      const tensors = named(flat);
+      const expectedNorm = globalNorm(tensors).dataSync()[0] as number;
+      let expected = clipValue > 0 ? clipByValue(tensors, clipValue) : tensors;
+      if (clipNorm > 0) expected = clipByGlobalNorm(expected, clipNorm).gradients;
+      const norm = clipFlatGradients(flat, clipValue, clipNorm);
+      expect(norm).toBeCloseTo(expectedNorm, 4);
+      expectClose(Array.from(flat), flatten(expected), 1e-5, 'clipped');
+      if (clipValue > 0) expect(Math.max(...flat.map(Math.abs))).toBeLessThanOrEqual(clipValue);
+    });
+  }
+
+  it('reports the norm before clipping, and keeps a NaN (the step is then skipped)', () => {
+    const flat = Float32Array.of(3, 4);
+    expect(clipFlatGradients(flat, 0, 1)).toBe(5);
+    expectClose(Array.from(flat), [0.6, 0.8], 1e-7, 'scaled to norm 1');
+    const bad = Float32Array.of(NaN, 1);
+    expect(clipFlatGradients(bad, 0.5, 1)).toBeNaN();
+    expect(bad[0]).toBeNaN();
   });
 });

@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MannError, Optimizer, type OptimizerConfig, selectBackend } from '@mann/core';
+import {
+  MannError,
+  Optimizer,
+  type OptimizerConfig,
+  type OptimizerImplementation,
+  Rng,
+  selectBackend,
+} from '@mann/core';
+import { withBackend } from '@mann/core/testing';
 import { expectBitwiseEqual, expectClose } from './helpers.js';
 
 beforeAll(async () => {
@@ -292,9 +300,9 @@ describe('Optimizer state', () => {
     );
   });
 
-  it('holds a fixed number of tensors across steps and frees them on dispose', () => {
+  it('holds a fixed number of tensors across steps and frees them on dispose (ops path)', () => {
     const vars = variables();
-    const optimizer = new Optimizer({ kind: 'rmsprop', centered: true });
+    const optimizer = new Optimizer({ kind: 'rmsprop', centered: true }, { implementation: 'ops' });
     const g = grads(gradientSteps[0]!);
     const before = tf.memory().numTensors;
     optimizer.apply(vars, g);
@@ -379,4 +387,123 @@ describe('Optimizer config errors', () => {
       else expect(make).toThrow(message);
     });
   }
+});
+
+describe('Optimizer: the flat update against the TF.js ops (the reference)', () => {
+  const configs: OptimizerConfig[] = [
+    { kind: 'adam' },
+    { kind: 'adam', learningRate: 3e-2, beta1: 0.5, beta2: 0.9, epsilon: 1e-4 },
+    { kind: 'rmsprop' },
+    { kind: 'rmsprop', centered: true, learningRate: 1e-2, epsilon: 1e-10 },
+    { kind: 'rmsprop', epsilonPlacement: 'outside-root', epsilon: 1e-8, momentum: 0.5 },
+    { kind: 'rmsprop', centered: true, epsilonPlacement: 'outside-root', decay: 0.5 },
+  ];
+  const shapes: Record<string, number[]> = { w: [7, 5], b: [5], s: [1] };
+
+  /** Parameters and slots after `plan.length` updates from seeded gradients of mixed scales. */
+  function train(config: OptimizerConfig, plan: readonly OptimizerImplementation[]) {
+    const rng = new Rng(11);
+    const values = (size: number, scale: number) =>
+      Float32Array.from({ length: size }, () => scale * (2 * rng.uniform() - 1));
+    const vars: Record<string, tf.Variable> = {};
+    for (const [name, shape] of Object.entries(shapes)) {
+      vars[name] = tf.variable(
+        tf.tensor(
+          values(
+            shape.reduce((a, b) => a * b),
+            1,
+          ),
+          shape,
+        ),
+      );
+    }
+    let optimizer = new Optimizer(config, { implementation: plan[0] });
+    for (const [step, implementation] of plan.entries()) {
+      if (implementation !== optimizer.implementation) {
+        // switching paths mid-run: the state moves over through getState/setState
+        const next = new Optimizer(config, { implementation });
+        next.setState(optimizer.getState());
+        optimizer.dispose();
+        optimizer = next;
+      }
+      const scale = [1, 1e-6, 1e3, 0.1, 1][step % 5] as number;
+      const g: Record<string, tf.Tensor> = {};
+      for (const [name, shape] of Object.entries(shapes)) {
+        g[name] = tf.tensor(
+          values(
+            shape.reduce((a, b) => a * b),
+            scale,
+          ),
+          shape,
+        );
+      }
+      optimizer.apply(vars, g);
+      for (const t of Object.values(g)) t.dispose();
+    }
+    const out = {
+      params: Object.fromEntries(
+        Object.entries(vars).map(([n, v]) => [n, v.dataSync().slice() as Float32Array]),
+      ),
+      state: optimizer.getState(),
+    };
+    optimizer.dispose();
+    for (const v of Object.values(vars)) v.dispose();
+    return out;
+  }
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`gives the same parameters and state bit for bit on ${backend}`, async () => {
+      await withBackend(backend, () => {
+        for (const config of configs) {
+          const label = JSON.stringify(config);
+          const reference = train(config, Array(6).fill('ops'));
+          const flat = train(config, Array(6).fill('flat'));
+          const mixed = train(config, ['flat', 'flat', 'ops', 'ops', 'flat', 'ops']);
+          for (const run of [flat, mixed]) {
+            for (const name of Object.keys(shapes)) {
+              expectBitwiseEqual(run.params[name]!, reference.params[name]!, `${label} ${name}`);
+              for (const [slot, entry] of Object.entries(reference.state.slots[name]!)) {
+                expect(run.state.slots[name]![slot]!.shape).toEqual(entry.shape);
+                expectBitwiseEqual(
+                  run.state.slots[name]![slot]!.values,
+                  entry.values,
+                  `${label} ${name}.${slot}`,
+                );
+              }
+            }
+            expect(run.state.iterations).toBe(6);
+          }
+          // and the update did move the parameters
+          expect(Array.from(reference.params.w!)).not.toEqual(
+            Array.from(train(config, []).params.w!),
+          );
+        }
+      });
+    });
+  }
+
+  it('takes the flat path on cpu and wasm by default, and leaks no tensors', async () => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await withBackend(backend, () => {
+        const vars = variables();
+        const optimizer = new Optimizer({ kind: 'adam' });
+        expect(optimizer.implementation).toBe('auto');
+        const g = grads(gradientSteps[0]!);
+        const before = tf.memory().numTensors;
+        for (let i = 0; i < 3; i++) optimizer.apply(vars, g);
+        expect(tf.memory().numTensors, backend).toBe(before); // array slots: no tensors held
+        optimizer.dispose();
+      });
+    }
+  });
+
+  it('rejects an unknown implementation, naming it', () => {
+    expect(
+      () =>
+        new Optimizer(
+          { kind: 'adam' },
+          { implementation: 'fast' as unknown as OptimizerImplementation },
+        ),
+    ).toThrow(/implementation.*fast/);
+  });
 });

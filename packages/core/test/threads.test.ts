@@ -108,6 +108,26 @@ describe('shards', () => {
     expect(loss).toBeCloseTo((2 * 1 + 4) / 3, 12);
     expectClose(into, [(2 * 2 + 5) / 3, (2 * 4 - 1) / 3], 1e-7, 'gradient');
   });
+  it('sums in shard order in float64, rounding once (2 shards and more, bit for bit)', () => {
+    const rng = new Rng(5);
+    for (const sizes of [
+      [3, 2],
+      [2, 2, 1],
+      [1, 1, 1, 1],
+    ]) {
+      const gradients = sizes.map(() => Float32Array.from({ length: 97 }, () => rng.normal()));
+      const losses = sizes.map(() => rng.uniform());
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const expected = new Float32Array(97).map((_, i) => {
+        let sum = 0;
+        sizes.forEach((size, k) => (sum += (size / total) * (gradients[k]![i] as number)));
+        return sum;
+      });
+      const into = new Float32Array(97);
+      combineShards(losses, gradients, sizes, into);
+      expectBitwiseEqual(into, expected, `shards ${sizes.join(', ')}`);
+    }
+  });
 });
 
 describe('Trainer with worker threads', () => {

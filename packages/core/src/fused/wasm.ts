@@ -117,6 +117,10 @@ export const f32x4 = {
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
   sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
+  div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe7)],
+  /** Lane-wise maximum (NaN if either lane is NaN). */
+  max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
+  sqrt: (a: Code): Code => [...a, ...simd(0xe3)],
   /** The sum of the four lanes of a local. */
   sum: (vector: Local): Code =>
     f32.add(

@@ -42,3 +42,35 @@ export function clipByValue(gradients: NamedTensors, limit: number): NamedTensor
     return clipped;
   });
 }
+
+/**
+ * The clipping of the Trainer on one flat array of gradients, in place: element-wise to
+ * [-clipValue, clipValue] when `clipValue` > 0, then to global norm `clipNorm` when it is > 0
+ * (scaled by `clipNorm / ||g||` when the norm exceeds it). Norms are summed in float64. Returns
+ * the norm of the gradients as given (before any clipping), as {@link clipByGlobalNorm} reports.
+ */
+export function clipFlatGradients(
+  values: Float32Array,
+  clipValue: number,
+  clipNorm: number,
+): number {
+  const norm = (): number => {
+    let sum = 0;
+    for (let i = 0; i < values.length; i++) sum += (values[i] as number) * (values[i] as number);
+    return Math.sqrt(sum);
+  };
+  const raw = norm();
+  if (clipValue > 0) {
+    for (let i = 0; i < values.length; i++) {
+      values[i] = Math.min(clipValue, Math.max(-clipValue, values[i] as number));
+    }
+  }
+  if (clipNorm > 0) {
+    const current = clipValue > 0 ? norm() : raw;
+    if (current > clipNorm) {
+      const scale = clipNorm / current;
+      for (let i = 0; i < values.length; i++) values[i] = (values[i] as number) * scale;
+    }
+  }
+  return raw;
+}

@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkChoice, checkNumber, invalidArgument, MannError } from '../errors.js';
 import type { NamedTensors } from '../math/clip.js';
+import {
+  adamUpdate,
+  optimizerKernelsAvailable,
+  rmspropUpdate,
+} from '../fused/optimizer-kernels.js';
 
 /** Adam (Kingma & Ba 2015). */
 export interface AdamConfig {
@@ -49,6 +54,31 @@ export interface RmspropConfig {
 /** Optimizer settings. */
 export type OptimizerConfig = AdamConfig | RmspropConfig;
 
+/**
+ * How {@link Optimizer.apply} computes an update. `ops`: TF.js ops on the parameters' backend
+ * (the reference, ~10 kernels per parameter). `flat`: one WebAssembly SIMD kernel per parameter
+ * over its values in JS memory, with the float32 operations of those ops in their order, so
+ * its results are the same bit for bit (tested); it needs WebAssembly SIMD and reads the values
+ * back from the backend. `auto` (the default): `flat` on the cpu, wasm and tensorflow backends
+ * where SIMD is available, `ops` elsewhere (webgl and webgpu, whose data would have to be read
+ * back from the GPU).
+ */
+export type OptimizerImplementation = 'auto' | 'ops' | 'flat';
+
+/** Backends whose tensors live in CPU memory, where `auto` takes the flat path. */
+const FLAT_BACKENDS = new Set(['cpu', 'wasm', 'tensorflow']);
+
+/** A slot's values: a tensor on the ops path, an array on the flat path (converted on demand). */
+type Slot = tf.Tensor | Float32Array;
+
+/** Adam's bias-corrected step size and epsilon at update `t` (1-based), in float64. */
+function adamScalars(c: Required<AdamConfig>, t: number): { stepSize: number; epsHat: number } {
+  return {
+    stepSize: (c.learningRate * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t),
+    epsHat: c.epsilon * Math.sqrt(1 - c.beta2 ** t),
+  };
+}
+
 /** Slot values of every parameter, by parameter then slot name, as plain arrays. */
 export interface OptimizerState {
   readonly kind: OptimizerConfig['kind'];
@@ -63,10 +93,24 @@ export interface OptimizerState {
  */
 export class Optimizer {
   readonly config: Required<AdamConfig> | Required<RmspropConfig>;
+  /** How updates are computed ({@link OptimizerImplementation}). */
+  readonly implementation: OptimizerImplementation;
   private iterations = 0;
-  private readonly slots = new Map<string, Record<string, tf.Tensor>>();
+  private readonly slots = new Map<string, Record<string, Slot>>();
+  /** The shape of each parameter with slots (array slots do not carry it). */
+  private readonly shapes = new Map<string, number[]>();
 
-  constructor(config: OptimizerConfig) {
+  constructor(config: OptimizerConfig, options: { implementation?: OptimizerImplementation } = {}) {
+    this.implementation = checkChoice('implementation', options.implementation ?? 'auto', [
+      'auto',
+      'ops',
+      'flat',
+    ] as const);
+    if (this.implementation === 'flat' && !optimizerKernelsAvailable()) {
+      throw new MannError(
+        "implementation 'flat' needs WebAssembly SIMD, which this environment lacks; use 'auto' or 'ops'",
+      );
+    }
     const kind = checkChoice('optimizer.kind', config?.kind, ['adam', 'rmsprop'] as const);
     const valid =
       kind === 'adam'
@@ -136,6 +180,17 @@ export class Optimizer {
         );
       }
     }
+    const flat =
+      this.implementation === 'flat' ||
+      (this.implementation === 'auto' &&
+        FLAT_BACKENDS.has(tf.getBackend()) &&
+        optimizerKernelsAvailable());
+    if (flat) this.applyFlat(variables, gradients);
+    else this.applyOps(variables, gradients);
+  }
+
+  /** The reference: TF.js ops. All or nothing (every value computed before any is assigned). */
+  private applyOps(variables: Record<string, tf.Variable>, gradients: NamedTensors): void {
     const t = this.iterations + 1;
     const c = this.config;
     // Phase 1: compute (and keep) every new value; nothing is changed yet.
@@ -143,14 +198,13 @@ export class Optimizer {
       const out: { name: string; value: tf.Tensor; slots: Record<string, tf.Tensor> }[] = [];
       for (const [name, variable] of Object.entries(variables)) {
         const g = gradients[name] as tf.Tensor;
-        const old = this.slots.get(name) ?? this.zeroSlots(variable.shape);
+        const old = this.slotTensors(name, variable.shape);
         const next: Record<string, tf.Tensor> = {};
         let value: tf.Tensor;
         if (c.kind === 'adam') {
           const m = tf.add(tf.mul(old.m as tf.Tensor, c.beta1), tf.mul(g, 1 - c.beta1));
           const v = tf.add(tf.mul(old.v as tf.Tensor, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
-          const stepSize = (c.learningRate * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t);
-          const epsHat = c.epsilon * Math.sqrt(1 - c.beta2 ** t);
+          const { stepSize, epsHat } = adamScalars(c, t);
           value = tf.sub(variable, tf.mul(stepSize, tf.div(m, tf.add(tf.sqrt(v), epsHat))));
           next.m = m;
           next.v = v;
@@ -183,17 +237,103 @@ export class Optimizer {
     for (const { name, value, slots } of updates) {
       (variables[name] as tf.Variable).assign(value);
       value.dispose();
-      for (const s of Object.values(this.slots.get(name) ?? {})) s.dispose();
-      this.slots.set(name, slots);
+      this.replaceSlots(name, slots);
     }
     this.iterations = t;
   }
 
-  private zeroSlots(shape: number[]): Record<string, tf.Tensor> {
-    const names = this.slotNames();
+  /**
+   * The same update as {@link applyOps} by a WebAssembly SIMD kernel per parameter on its values
+   * in JS memory (`adamUpdate` / `rmspropUpdate` of `@mann/core/fused`: the same float32
+   * operations in the same order, so the same results bit for bit). All or nothing, as the ops
+   * path: the kernels return new arrays, assigned once every one has run.
+   */
+  private applyFlat(variables: Record<string, tf.Variable>, gradients: NamedTensors): void {
+    const t = this.iterations + 1;
+    const c = this.config;
+    const updates: { name: string; value: Float32Array; slots: Record<string, Float32Array> }[] =
+      [];
+    for (const [name, variable] of Object.entries(variables)) {
+      const x = variable.dataSync() as Float32Array;
+      const g = (gradients[name] as tf.Tensor).dataSync() as Float32Array;
+      const old = this.slotArrays(name, variable.size);
+      if (c.kind === 'adam') {
+        const next = adamUpdate(
+          { x, g, m: old.m as Float32Array, v: old.v as Float32Array },
+          { beta1: c.beta1, beta2: c.beta2, ...adamScalars(c, t) },
+        );
+        updates.push({ name, value: next.x, slots: { m: next.m, v: next.v } });
+      } else {
+        const next = rmspropUpdate(
+          {
+            x,
+            g,
+            n: old.n as Float32Array,
+            mom: old.momentum as Float32Array,
+            mean: c.centered ? (old.mean as Float32Array) : null,
+          },
+          {
+            decay: c.decay,
+            momentum: c.momentum,
+            learningRate: c.learningRate,
+            epsilon: c.epsilon,
+            insideRoot: c.epsilonPlacement === 'inside-root',
+          },
+        );
+        const slots: Record<string, Float32Array> = { n: next.n, momentum: next.mom };
+        if (next.mean) slots.mean = next.mean;
+        updates.push({ name, value: next.x, slots });
+      }
+    }
+    for (const { name, value, slots } of updates) {
+      const variable = variables[name] as tf.Variable;
+      const tensor = tf.tensor(value, variable.shape);
+      variable.assign(tensor);
+      tensor.dispose();
+      this.replaceSlots(name, slots);
+      this.shapes.set(name, [...variable.shape]);
+    }
+    this.iterations = t;
+  }
+
+  /** The slots of `name` as tensors (zeros at first). */
+  private slotTensors(name: string, shape: number[]): Record<string, tf.Tensor> {
+    const old = this.slots.get(name);
     const out: Record<string, tf.Tensor> = {};
-    for (const n of names) out[n] = tf.zeros(shape);
+    for (const slot of this.slotNames()) {
+      const value = old?.[slot];
+      out[slot] =
+        value === undefined
+          ? tf.zeros(shape)
+          : value instanceof Float32Array
+            ? tf.tensor(value, shape)
+            : value;
+    }
     return out;
+  }
+
+  /** The slots of `name` as arrays of `size` values (zeros at first), not to be changed. */
+  private slotArrays(name: string, size: number): Record<string, Float32Array> {
+    const old = this.slots.get(name);
+    const out: Record<string, Float32Array> = {};
+    for (const slot of this.slotNames()) {
+      const value = old?.[slot];
+      out[slot] =
+        value === undefined
+          ? new Float32Array(size)
+          : value instanceof Float32Array
+            ? value
+            : (value.dataSync() as Float32Array);
+    }
+    return out;
+  }
+
+  /** Replaces the slots of `name` (disposing the tensors among the old ones). */
+  private replaceSlots(name: string, slots: Record<string, Slot>): void {
+    for (const s of Object.values(this.slots.get(name) ?? {})) {
+      if (!(s instanceof Float32Array)) s.dispose();
+    }
+    this.slots.set(name, slots);
   }
 
   private slotNames(): string[] {
@@ -207,10 +347,10 @@ export class Optimizer {
     for (const [name, record] of this.slots) {
       slots[name] = {};
       for (const [slot, tensor] of Object.entries(record)) {
-        slots[name][slot] = {
-          shape: [...tensor.shape],
-          values: tensor.dataSync().slice() as Float32Array,
-        };
+        slots[name][slot] =
+          tensor instanceof Float32Array
+            ? { shape: [...(this.shapes.get(name) ?? [tensor.length])], values: tensor.slice() }
+            : { shape: [...tensor.shape], values: tensor.dataSync().slice() as Float32Array };
       }
     }
     return { kind: this.config.kind, iterations: this.iterations, slots };
@@ -235,16 +375,19 @@ export class Optimizer {
     this.dispose();
     this.iterations = state.iterations;
     for (const [name, record] of Object.entries(state.slots)) {
-      const tensors: Record<string, tf.Tensor> = {};
-      for (const [slot, entry] of Object.entries(record))
-        tensors[slot] = tf.tensor(entry.values, entry.shape);
-      this.slots.set(name, tensors);
+      const arrays: Record<string, Float32Array> = {};
+      for (const [slot, entry] of Object.entries(record)) arrays[slot] = entry.values.slice();
+      this.slots.set(name, arrays);
+      this.shapes.set(name, [...(Object.values(record)[0]?.shape ?? [])]);
     }
   }
 
   /** Frees the slot tensors. */
   dispose(): void {
-    for (const record of this.slots.values()) for (const t of Object.values(record)) t.dispose();
+    for (const record of this.slots.values()) {
+      for (const t of Object.values(record)) if (!(t instanceof Float32Array)) t.dispose();
+    }
     this.slots.clear();
+    this.shapes.clear();
   }
 }

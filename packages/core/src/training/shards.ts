@@ -91,6 +91,18 @@ export function combineShards(
   const weights = sizes.map((s) => s / total);
   let loss = 0;
   for (let k = 0; k < losses.length; k++) loss += (weights[k] as number) * (losses[k] as number);
+  if (gradients.length === 2) {
+    // the usual case (2 threads), unrolled: the generic loop below is ~3x slower in V8
+    const [a, b] = gradients as [Float32Array<ArrayBufferLike>, Float32Array<ArrayBufferLike>];
+    const [wa, wb] = weights as [number, number];
+    for (let i = 0; i < into.length; i++) {
+      let sum = 0;
+      sum += wa * (a[i] as number);
+      sum += wb * (b[i] as number);
+      into[i] = sum;
+    }
+    return loss;
+  }
   for (let i = 0; i < into.length; i++) {
     let sum = 0;
     for (let k = 0; k < gradients.length; k++) {
