@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { json, mann } from './cli-helpers.js';
 import { runProbe } from '../src/perf/memory-probe.js';
+import { machineContender } from '../src/perf/measure.js';
 
 interface Probe {
   rssMb: number;
@@ -35,6 +36,7 @@ interface PerfOutput {
       speedupTarget: number;
       ratioToPeerTarget: number;
     }[];
+    machineSpeedup: number;
     residentMbPerExtraThread: number;
     memory: {
       label: string;
@@ -92,6 +94,10 @@ describe('mann perf', () => {
         m.label.startsWith('ntm') ? [1.7, 4] : [1.7, 2.5],
       );
     }
+    // the machine's own scaling, for scale: independent work on 2 threads against 1 (it cannot
+    // beat 2x by much: the work is the same on every thread)
+    expect(threads.machineSpeedup).toBeGreaterThan(0);
+    expect(threads.machineSpeedup).toBeLessThan(2.5);
     // memory: fresh processes, 1 thread against 2, in pairs
     expect(threads.memory.map((m) => m.label)).toEqual(threads.models.map((m) => m.label));
     for (const m of threads.memory) {
@@ -170,4 +176,27 @@ describe('the thread-memory probe', () => {
     // the DNC keeps 41 dense [16, 128, 128] links for backprop: ~41 MB more at the least
     expect(dnc.peakRssMb - small.peakRssMb).toBeGreaterThan(40);
   }, 120_000);
+});
+
+describe('the machine calibration of mann perf', () => {
+  it('runs the same work on every thread at once and stops its threads on dispose', async () => {
+    const one = machineContender(1, 200);
+    const three = machineContender(3, 200);
+    try {
+      expect(one.label).toBe('machine: independent work on 1 thread');
+      expect(three.label).toBe('machine: independent work on 3 threads');
+      await one.step();
+      const before = process.cpuUsage();
+      await three.step();
+      const cpu = process.cpuUsage(before);
+      const cpuBefore1 = process.cpuUsage();
+      await one.step();
+      const cpu1 = process.cpuUsage(cpuBefore1);
+      // three threads did three times the work of one (CPU time counts every thread)
+      expect(cpu.user + cpu.system).toBeGreaterThan(2 * (cpu1.user + cpu1.system));
+    } finally {
+      one.dispose();
+      three.dispose();
+    }
+  });
 });

@@ -6,6 +6,7 @@ import { table } from '../table.js';
 import {
   PERF_BATCH_SIZE,
   layersContender,
+  machineContender,
   measure,
   modelContender,
   peerContender,
@@ -190,20 +191,24 @@ export async function perfCommand(
       workerModules: threadModules(options.plugin),
     });
   });
+  // The machine itself, for scale: the same independent work on 1 thread and on N.
+  const calibration = [machineContender(1), machineContender(threads)];
   let all: PerfResult[];
   try {
     // The threads get more warm-up steps: each compiles the models' code afresh.
     for (const c of contenders) for (let i = 0; i < 2; i++) await c.step();
     for (const c of threaded) for (let i = 0; i < 4; i++) await c.step();
-    all = await measure([...contenders, ...threaded], {
+    all = await measure([...contenders, ...threaded, ...calibration], {
       repeats: Math.max(1, options.repeats),
       warmup: 0,
       batchSize: batch.batchSize,
       onProgress: log,
     });
   } finally {
-    for (const c of [...contenders, ...threaded]) c.dispose();
+    for (const c of [...contenders, ...threaded, ...calibration]) c.dispose();
   }
+  const [machineOne, machineMany] = all.slice(-2) as [PerfResult, PerfResult];
+  const machineSpeedup = (threads * machineOne.msPerStep.median) / machineMany.msPerStep.median;
   const results = all.slice(0, contenders.length);
   const comparisons: ThreadComparison[] = THREAD_MODELS.map((t, i) => {
     const oneThread = results.find((r) => r.label === t.label)!;
@@ -252,6 +257,7 @@ export async function perfCommand(
           threads: {
             count: threads,
             models: comparisons,
+            machineSpeedup,
             residentMbPerExtraThread: memory.length > 0 ? threadMemoryMb : null,
             memory,
           },
@@ -306,7 +312,7 @@ export async function perfCommand(
           `vs peer, ${threads} threads`,
         ],
         threadRows,
-      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\n`,
+      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\nthe machine, same alternation: ${threads} threads of independent arithmetic (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${machineOne.msPerStep.median.toFixed(1)} ms a step on 1 thread, ${machineMany.msPerStep.median.toFixed(1)} ms on ${threads}): the most any ${threads}-thread training could gain on this machine during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : ''}.\n`,
     );
     if (memory.length > 0) {
       const memoryRows = memory.map((m) => [

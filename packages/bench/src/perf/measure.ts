@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import {
   Rng,
@@ -146,6 +147,62 @@ export function layersContender(
       x.dispose();
       y.dispose();
       model.dispose();
+    },
+  };
+}
+
+/**
+ * The code of a calibration thread: on each message, a fixed amount of arithmetic on an array
+ * that stays in the core's first-level cache (no memory traffic, no allocation), then a reply.
+ */
+const CALIBRATION_THREAD = `
+const { parentPort } = require('node:worker_threads');
+const values = new Float32Array(4096).map((_, i) => (i % 13) / 13);
+parentPort.on('message', (rounds) => {
+  let sum = 0;
+  for (let r = 0; r < rounds; r++)
+    for (let i = 0; i < values.length; i++) sum += values[i] * 1.0001 + 0.5;
+  parentPort.postMessage(sum);
+});
+`;
+
+/** Rounds of the calibration work per thread and step (~10-20 ms on one core here). */
+export const CALIBRATION_ROUNDS = 2_000;
+
+/**
+ * The machine itself, for scale: each step runs the same fixed amount of independent work on
+ * each of `threads` threads at once (nothing shared, nothing to wait for but the slowest). With
+ * `threads` free cores a step takes as long on N threads as on 1; N x (time on 1) / (time on N)
+ * is the speed-up this machine gives N threads of perfectly parallel work at that moment, the
+ * most any N-thread training could gain on it.
+ */
+export function machineContender(threads: number, rounds = CALIBRATION_ROUNDS): Contender {
+  const workers = Array.from({ length: threads }, () => {
+    const worker = new Worker(CALIBRATION_THREAD, { eval: true });
+    worker.unref();
+    return worker;
+  });
+  const run = (worker: Worker): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const done = (): void => {
+        worker.off('error', failed);
+        resolve();
+      };
+      const failed = (error: Error): void => {
+        worker.off('message', done);
+        reject(error);
+      };
+      worker.once('message', done);
+      worker.once('error', failed);
+      worker.postMessage(rounds);
+    });
+  return {
+    label: `machine: independent work on ${threads} thread${threads === 1 ? '' : 's'}`,
+    async step() {
+      await Promise.all(workers.map(run));
+    },
+    dispose() {
+      for (const worker of workers) void worker.terminate();
     },
   };
 }
