@@ -519,10 +519,13 @@ describe('SIMD kernels against their JS loops', () => {
     const simd = simdLinkKernels();
     expect(simd?.kind).toBe('simd'); // Node 20 has WebAssembly SIMD
     if (!simd) return;
+    // n = 4: the block holding the diagonal is the whole row; 128 x 4: the DNC's default
     for (const [n, r] of [
+      [4, 2],
       [8, 1],
       [12, 4],
       [32, 3],
+      [128, 4],
     ] as const) {
       const prev = uniform(rng, n * n, 0, 1 / n);
       const write = uniform(rng, n, 0, 1 / n);

@@ -25,9 +25,11 @@ export {
   get,
   I32,
   i32,
+  i32x4,
   ifElse,
   F32,
   set,
+  v128,
   V128,
   when,
 } from './wasm.js';

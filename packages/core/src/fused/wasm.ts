@@ -129,6 +129,23 @@ export const f32x4 = {
     ),
 };
 
+/** 128-bit values as bits, and four i32 lanes (for lane masks). */
+export const v128 = {
+  /** A constant of four i32 lanes. */
+  i32x4: (lanes: readonly [number, number, number, number]): Code => [
+    ...simd(0x0c),
+    ...new Uint8Array(Int32Array.from(lanes).buffer),
+  ],
+  and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
+};
+
+/** Four i32 lanes. */
+export const i32x4 = {
+  splat: (scalar: Code): Code => [...scalar, ...simd(0x11)],
+  /** Lane-wise a != b: all ones where they differ, all zeros where they are equal. */
+  ne: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x38)],
+};
+
 /** `if (condition) body` (condition an i32, non-zero is true). */
 export const when = (condition: Code, ...body: Code[]): Code =>
   block(condition, [0x04, 0x40], ...body, [0x0b]);

@@ -181,7 +181,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
   return {
     kind: 'simd',
     forward({ n, r, prev, next, write, precedence, reads, forward, backward }) {
-      const { linkForward } = linkKernelExports(runtime, r);
+      const { linkForward } = linkKernelExports(runtime, r, n);
       const call = runtime.begin();
       const at = {
         prev: call.input(prev, n * n),
@@ -211,7 +211,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       dPrecedence,
       dReads,
     }) {
-      const { linkBackward } = linkKernelExports(runtime, r);
+      const { linkBackward } = linkKernelExports(runtime, r, n);
       const call = runtime.begin();
       const at = {
         prev: call.input(prev, n * n),
@@ -224,7 +224,6 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
         dWrite: call.input(dWrite, n),
         dPrecedence: call.input(dPrecedence, n),
         dReads: call.input(dReads, r * n),
-        link: call.zeros(n),
       };
       linkBackward(
         n,
@@ -238,7 +237,6 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
         at.dWrite,
         at.dPrecedence,
         at.dReads,
-        at.link,
       );
       call.read(at.grad, n * n, grad);
       call.read(at.dWrite, n, dWrite);
