@@ -180,9 +180,35 @@ describe('row kernels', () => {
     }
   });
 
+  it('are built per width: 4, 20 and 64 (more vectors than registers), alternating on one object', () => {
+    for (const width of [4, 20, 64, 4, 20]) {
+      const mw = uniformArray(rng, n * width);
+      const vw = uniformArray(rng, v * width);
+      const dots = [new Float32Array(v * n), new Float32Array(v * n)] as const;
+      simd.dots(n, width, mw, vw, v, dots[0]);
+      jsRowKernels.dots(n, width, mw, vw, v, dots[1]);
+      expectClose(dots[0], dots[1], 1e-5, `dots, w ${width}`);
+      const start = uniformArray(rng, v * width);
+      const mix = [start.slice(), start.slice()] as const;
+      simd.squareMix(n, width, mw, coeffs, v, mix[0]);
+      jsRowKernels.squareMix(n, width, mw, coeffs, v, mix[1]);
+      expectClose(mix[0], mix[1], 1e-5, `squareMix, w ${width}`);
+      const first = uniformArray(rng, n * width);
+      const update = [first.slice(), first.slice()] as const;
+      simd.update(n, width, update[0], mw, coeffs, vw, v, scale);
+      jsRowKernels.update(n, width, update[1], mw, coeffs, vw, v, scale);
+      expectClose(update[0], update[1], 1e-5, `update, w ${width}`);
+      const product = [first.slice(), first.slice()] as const;
+      simd.productUpdate(n, width, product[0], mw, coeffs, vw, v);
+      jsRowKernels.productUpdate(n, width, product[1], mw, coeffs, vw, v);
+      expectClose(product[0], product[1], 1e-5, `productUpdate, w ${width}`);
+    }
+    expect(rowKernelExports(SimdRuntime.create() as SimdRuntime, 6)).toBeUndefined();
+  });
+
   it('erase-and-write forward and backward: SIMD equals a JS loop', () => {
     const runtime = SimdRuntime.create() as SimdRuntime;
-    const k = rowKernelExports(runtime);
+    const k = rowKernelExports(runtime, w);
     if (!k) throw new Error('rows module did not validate');
     const prev = uniformArray(rng, n * w);
     const writes = uniformArray(rng, n, 0, 1);

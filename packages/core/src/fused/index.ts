@@ -42,7 +42,7 @@ export {
   SimdRuntime,
 } from './simd.js';
 export type { Kernel } from './simd.js';
-export { rowKernelExports } from './simd-kernels.js';
+export { matMulExports, rowKernelExports } from './simd-kernels.js';
 export type { RowKernelExports } from './simd-kernels.js';
 export { copyRows, jsRowKernels, rowKernelsFor, rowKernelsOn, rowView } from './rows.js';
 export type { RowKernels, Rows, Values } from './rows.js';

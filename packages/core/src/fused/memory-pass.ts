@@ -103,7 +103,7 @@ function simdKernels(
   inputs: EraseWrite,
 ): { runtime: SimdRuntime; kernels: RowKernelExports } | undefined {
   const runtime = inputs.writeHeads === 1 ? inputs.rows.runtime : undefined;
-  const kernels = runtime && rowKernelExports(runtime);
+  const kernels = runtime && rowKernelExports(runtime, inputs.width);
   return runtime && kernels ? { runtime, kernels } : undefined;
 }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { simdRuntime, type SimdRuntime } from './simd.js';
-import { rowKernelExports, type RowKernelExports } from './simd-kernels.js';
+import { matMulExports } from './simd-kernels.js';
 
 // The dense matrix products of the fused sequence: the LSTM's recurrent product and the
 // interface layer every step, their transposes backward, and the weight gradients (sums over
@@ -29,7 +29,10 @@ export interface Products {
 
 const padded = (n: number): number => (n + 3) & ~3;
 
-function simdProducts(runtime: SimdRuntime, kernels: RowKernelExports): Products {
+function simdProducts(
+  runtime: SimdRuntime,
+  kernels: NonNullable<ReturnType<typeof matMulExports>>,
+): Products {
   const { matMul } = kernels;
   let mark = -1; // the runtime's pinned end before the first kept operand
   return {
@@ -156,7 +159,7 @@ let shared: Products | undefined;
  */
 export function createProducts(): Products {
   const runtime = simdRuntime();
-  const kernels = runtime && rowKernelExports(runtime);
+  const kernels = runtime && matMulExports(runtime);
   if (!runtime || !kernels) return tfProducts();
   shared ??= simdProducts(runtime, kernels);
   return shared;

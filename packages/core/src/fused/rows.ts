@@ -1,4 +1,4 @@
-import { simdRuntime, type Kernel, type SimdRuntime } from './simd.js';
+import { simdRuntime, type SimdRuntime } from './simd.js';
 import { rowKernelExports, type RowKernelExports } from './simd-kernels.js';
 
 // The O(N W) products of a step: a memory matrix M [n, w] (row-major) with a few vectors of
@@ -135,20 +135,32 @@ export const jsRowKernels: RowKernels = {
   },
 };
 
-function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowKernels {
-  const { rowDots, rowSquareDots, rowSquares, rowMix, rowSquareMix, rowUpdate, rowProductUpdate } =
-    kernels;
+function simdRowKernelsOn(runtime: SimdRuntime): RowKernels {
+  // the kernels of the last width asked for (a step uses one width throughout)
+  let width = -1;
+  let current: RowKernelExports | undefined;
+  const kernelsFor = (w: number): RowKernelExports => {
+    if (w !== width) {
+      current = rowKernelExports(runtime, w);
+      width = w;
+    }
+    if (!current)
+      throw new Error(`SIMD row kernels need a width that is a multiple of 4, got ${w}`);
+    return current;
+  };
   const dotsWith =
-    (kernel: Kernel): RowKernels['dots'] =>
+    (name: 'rowDots' | 'rowSquareDots'): RowKernels['dots'] =>
     (n, w, m, vecs, v, out) => {
+      const kernel = kernelsFor(w)[name];
       const call = runtime.begin();
       const at = { m: call.input(m, n * w), vecs: call.input(vecs, v * w), out: call.zeros(v * n) };
       kernel(n, w, at.m, at.vecs, v, at.out);
       call.read(at.out, v * n, out);
     };
   const mixWith =
-    (kernel: Kernel): RowKernels['mix'] =>
+    (name: 'rowMix' | 'rowSquareMix'): RowKernels['mix'] =>
     (n, w, m, coeffs, v, out) => {
+      const kernel = kernelsFor(w)[name];
       const call = runtime.begin();
       const at = {
         m: call.input(m, n * w),
@@ -161,17 +173,19 @@ function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowK
   return {
     kind: 'simd',
     runtime,
-    dots: dotsWith(rowDots),
-    squareDots: dotsWith(rowSquareDots),
+    dots: dotsWith('rowDots'),
+    squareDots: dotsWith('rowSquareDots'),
     squares(n, w, m, out) {
+      const { rowSquares } = kernelsFor(w);
       const call = runtime.begin();
       const at = { m: call.input(m, n * w), out: call.zeros(n) };
       rowSquares(n, w, at.m, at.out);
       call.read(at.out, n, out);
     },
-    mix: mixWith(rowMix),
-    squareMix: mixWith(rowSquareMix),
+    mix: mixWith('rowMix'),
+    squareMix: mixWith('rowSquareMix'),
     update(n, w, dm, m, coeffs, vecs, v, scale) {
+      const { rowUpdate } = kernelsFor(w);
       const call = runtime.begin();
       const at = {
         dm: call.input(dm, n * w),
@@ -184,6 +198,7 @@ function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowK
       call.read(at.dm, n * w, dm);
     },
     productUpdate(n, w, dm, m, coeffs, vecs, v) {
+      const { rowProductUpdate } = kernelsFor(w);
       const call = runtime.begin();
       const at = {
         dm: call.input(dm, n * w),
@@ -197,10 +212,12 @@ function simdRowKernelsOn(runtime: SimdRuntime, kernels: RowKernelExports): RowK
   };
 }
 
-/** SIMD row kernels on `runtime` (for widths that are multiples of 4); undefined where the module does not validate. */
+/**
+ * SIMD row kernels on `runtime` (for widths that are multiples of 4; each width's kernels are
+ * built on first use); undefined where WebAssembly SIMD modules do not validate.
+ */
 export function rowKernelsOn(runtime: SimdRuntime): RowKernels | undefined {
-  const kernels = rowKernelExports(runtime);
-  return kernels && simdRowKernelsOn(runtime, kernels);
+  return rowKernelExports(runtime, 4) ? simdRowKernelsOn(runtime) : undefined;
 }
 
 let simd: RowKernels | undefined | null = null;

@@ -19,107 +19,132 @@ import {
 } from './wasm.js';
 import type { Kernel, SimdRuntime } from './simd.js';
 
-// The shared WebAssembly SIMD kernels (one module, `mann.rows`): products of a memory matrix
-// M [n, w] (row-major, w a multiple of 4) with a few vectors of width w or coefficient rows of
-// length n, a dense matrix product, and one write head's erase-and-write, forward and
-// backward; four columns at a time. Every parameter is an i32: a size, a flag, or the byte
-// address of an array in the runtime's memory. `rows.ts` has each in plain JS with the same
-// contract.
+// The shared WebAssembly SIMD kernels: products of a memory matrix M [n, w] (row-major, w a
+// multiple of 4) with a few vectors of width w or coefficient rows of length n, and one write
+// head's erase-and-write, forward and backward (one module per width w, `mann.rows.<w>`); and a
+// dense matrix product (`mann.matmul`). Every parameter is an i32: a size, a flag, or the byte
+// address of an array in the runtime's memory. `rows.ts` has each row kernel in plain JS with
+// the same contract.
+//
+// The row kernels are built for one width: a row is w / 4 vectors at constant byte offsets
+// (immediates of the loads and stores, no loop over columns), and what a kernel reuses across a
+// loop stays in locals, which V8 keeps in registers: the row of M across the vectors it is
+// dotted with, the row of the result across the terms added to it. The same operations run in
+// the same order as in a loop over the columns, so the results are those of that loop bit for
+// bit; the kernels take 40-65 % of its time at w = 20 (N = 128, 1 and 4 vectors). Their `w`
+// argument is not read.
 
 const row = (base: Local, index: Local, size: Local): Code =>
   at(get(base), i32.mul(get(index), get(size)));
-const four = (base: Local, c: Local): Code => f32x4.load(at(get(base), get(c)));
 const zero4 = (): Code => f32x4.splat(f32.const(0));
 const one4 = (): Code => f32x4.splat(f32.const(1));
-/** `*(base + c) += value`, four lanes */
-const addTo = (base: Local, c: Local, value: Code): Code =>
-  f32x4.store(at(get(base), get(c)), f32x4.add(four(base, c), value));
+
+/** The q-th vector (floats 4q .. 4q + 3) of the row that starts at byte address `base`. */
+const vec = (base: Local, q: number): Code => f32x4.load(get(base), 16 * q);
+const storeVec = (base: Local, q: number, value: Code): Code =>
+  f32x4.store(get(base), value, 16 * q);
+/** Byte address of row `index` of rows of `floats` floats from `base` (a constant width). */
+const rowOf = (base: Local, index: Code, floats: number): Code =>
+  i32.add(get(base), i32.mul(index, i32.const(4 * floats)));
+/** `count` V128 locals named `prefix0`, `prefix1`, ... */
+const vectorLocals = (fn: FunctionBuilder, prefix: string, count: number): Local[] =>
+  Array.from({ length: count }, (_, q) => fn.locals(V128, `${prefix}${q}`)[`${prefix}${q}`]!);
 
 /**
  * rowDots(n, w, m, vecs, v, out): out[j, i] = vecs[j] . M[i], for j < v, i < n; as
- * rowSquareDots with M[i] * M[i] (element-wise) for M[i].
+ * rowSquareDots with M[i] * M[i] (element-wise) for M[i]. M[i] stays in locals across j.
  */
-function rowDotsKernel(squared: boolean): KernelCode {
+function rowDotsKernel(w: number, squared: boolean): KernelCode {
   const name = squared ? 'rowSquareDots' : 'rowDots';
   const fn = new FunctionBuilder(name, ['n', 'w', 'm', 'vecs', 'v', 'out']);
-  const { n, w, m, vecs, v, out } = fn.params;
-  const { i, j, c, rowM, vec } = fn.locals(I32, 'i', 'j', 'c', 'rowM', 'vec');
+  const { n, m, vecs, v, out } = fn.params;
+  const { i, j, rowM, vecRow } = fn.locals(I32, 'i', 'j', 'rowM', 'vecRow');
   const { sum } = fn.locals(V128, 'sum');
-  const element = (): Code => (squared ? f32x4.mul(four(rowM, c), four(rowM, c)) : four(rowM, c));
+  const rowValues = vectorLocals(fn, 'm', w / 4);
   // prettier-ignore
   const body = forLoop(i, get(n), 1,
-    set(rowM, row(m, i, w)),
+    set(rowM, rowOf(m, get(i), w)),
+    ...rowValues.map((x, q) =>
+      set(x, squared ? f32x4.mul(vec(rowM, q), vec(rowM, q)) : vec(rowM, q))),
+    set(vecRow, get(vecs)),
     forLoop(j, get(v), 1,
-      set(vec, row(vecs, j, w)),
       set(sum, zero4()),
-      forLoop(c, get(w), 4,
-        set(sum, f32x4.add(get(sum), f32x4.mul(four(vec, c), element())))),
-      f32.store(at(row(out, j, n), get(i)), f32x4.sum(sum))));
+      ...rowValues.map((x, q) => set(sum, f32x4.add(get(sum), f32x4.mul(vec(vecRow, q), get(x))))),
+      f32.store(at(row(out, j, n), get(i)), f32x4.sum(sum)),
+      set(vecRow, i32.add(get(vecRow), i32.const(4 * w)))));
   return { builder: fn, body };
 }
 
 /** rowSquares(n, w, m, out): out[i] = M[i] . M[i]. */
-function rowSquaresKernel(): KernelCode {
+function rowSquaresKernel(w: number): KernelCode {
   const fn = new FunctionBuilder('rowSquares', ['n', 'w', 'm', 'out']);
-  const { n, w, m, out } = fn.params;
-  const { i, c, rowM } = fn.locals(I32, 'i', 'c', 'rowM');
+  const { n, m, out } = fn.params;
+  const { i, rowM } = fn.locals(I32, 'i', 'rowM');
   const { sum, x } = fn.locals(V128, 'sum', 'x');
   // prettier-ignore
   const body = forLoop(i, get(n), 1,
-    set(rowM, row(m, i, w)),
+    set(rowM, rowOf(m, get(i), w)),
     set(sum, zero4()),
-    forLoop(c, get(w), 4,
-      set(x, four(rowM, c)),
-      set(sum, f32x4.add(get(sum), f32x4.mul(get(x), get(x))))),
+    ...Array.from({ length: w / 4 }, (_, q) => block(
+      set(x, vec(rowM, q)),
+      set(sum, f32x4.add(get(sum), f32x4.mul(get(x), get(x)))))),
     f32.store(at(get(out), get(i)), f32x4.sum(sum)));
   return { builder: fn, body };
 }
 
 /**
  * rowMix(n, w, m, coeffs, v, out): out[j] += sum_i coeffs[j, i] M[i], for j < v; as
- * rowSquareMix with M[i] * M[i] (element-wise) for M[i].
+ * rowSquareMix with M[i] * M[i] (element-wise) for M[i]. out[j] stays in locals across i.
  */
-function rowMixKernel(squared: boolean): KernelCode {
+function rowMixKernel(w: number, squared: boolean): KernelCode {
   const name = squared ? 'rowSquareMix' : 'rowMix';
   const fn = new FunctionBuilder(name, ['n', 'w', 'm', 'coeffs', 'v', 'out']);
-  const { n, w, m, coeffs, v, out } = fn.params;
-  const { i, j, c, rowM, outRow } = fn.locals(I32, 'i', 'j', 'c', 'rowM', 'outRow');
+  const { n, m, coeffs, v, out } = fn.params;
+  const { i, j, rowM, outRow, coeffRow } = fn.locals(I32, 'i', 'j', 'rowM', 'outRow', 'coeffRow');
   const { s } = fn.locals(V128, 's');
-  const element = (): Code => (squared ? f32x4.mul(four(rowM, c), four(rowM, c)) : four(rowM, c));
+  const sums = vectorLocals(fn, 'out', w / 4);
+  const element = (q: number): Code =>
+    squared ? f32x4.mul(vec(rowM, q), vec(rowM, q)) : vec(rowM, q);
   // prettier-ignore
   const body = forLoop(j, get(v), 1,
-    set(outRow, row(out, j, w)),
+    set(outRow, rowOf(out, get(j), w)),
+    set(coeffRow, row(coeffs, j, n)),
+    ...sums.map((x, q) => set(x, vec(outRow, q))),
+    set(rowM, get(m)),
     forLoop(i, get(n), 1,
-      set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
-      set(rowM, row(m, i, w)),
-      forLoop(c, get(w), 4,
-        addTo(outRow, c, f32x4.mul(get(s), element())))));
+      set(s, f32x4.splat(f32.load(at(get(coeffRow), get(i))))),
+      ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), element(q))))),
+      set(rowM, i32.add(get(rowM), i32.const(4 * w)))),
+    ...sums.map((x, q) => storeVec(outRow, q, get(x))));
   return { builder: fn, body };
 }
 
 /**
  * rowUpdate(n, w, dm, m, coeffs, vecs, v, scale, scaled):
- * dM[i] += sum_j coeffs[j, i] vecs[j] (+ scale[i] M[i] when `scaled` is not 0).
+ * dM[i] += sum_j coeffs[j, i] vecs[j] (+ scale[i] M[i] when `scaled` is not 0). dM[i] stays in
+ * locals across j.
  */
-function rowUpdateKernel(): KernelCode {
+function rowUpdateKernel(w: number): KernelCode {
   // prettier-ignore
   const fn = new FunctionBuilder('rowUpdate', ['n', 'w', 'dm', 'm', 'coeffs', 'vecs', 'v', 'scale', 'scaled']);
-  const { n, w, dm, m, coeffs, vecs, v, scale, scaled } = fn.params;
-  const { i, j, c, dRow, vec, rowM } = fn.locals(I32, 'i', 'j', 'c', 'dRow', 'vec', 'rowM');
+  const { n, dm, m, coeffs, vecs, v, scale, scaled } = fn.params;
+  const { i, j, dRow, vecRow, rowM } = fn.locals(I32, 'i', 'j', 'dRow', 'vecRow', 'rowM');
   const { s } = fn.locals(V128, 's');
+  const sums = vectorLocals(fn, 'd', w / 4);
   // prettier-ignore
   const body = forLoop(i, get(n), 1,
-    set(dRow, row(dm, i, w)),
+    set(dRow, rowOf(dm, get(i), w)),
+    ...sums.map((x, q) => set(x, vec(dRow, q))),
+    set(vecRow, get(vecs)),
     forLoop(j, get(v), 1,
       set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
-      set(vec, row(vecs, j, w)),
-      forLoop(c, get(w), 4,
-        addTo(dRow, c, f32x4.mul(get(s), four(vec, c))))),
+      ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), vec(vecRow, q))))),
+      set(vecRow, i32.add(get(vecRow), i32.const(4 * w)))),
     when(get(scaled),
       set(s, f32x4.splat(f32.load(at(get(scale), get(i))))),
-      set(rowM, row(m, i, w)),
-      forLoop(c, get(w), 4,
-        addTo(dRow, c, f32x4.mul(get(s), four(rowM, c))))));
+      set(rowM, rowOf(m, get(i), w)),
+      ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), vec(rowM, q)))))),
+    ...sums.map((x, q) => storeVec(dRow, q, get(x))));
   return { builder: fn, body };
 }
 
@@ -127,23 +152,25 @@ function rowUpdateKernel(): KernelCode {
  * rowProductUpdate(n, w, dm, m, coeffs, vecs, v):
  * dM[i] += M[i] * sum_j coeffs[j, i] vecs[j] (element-wise product with M[i]).
  */
-function rowProductUpdateKernel(): KernelCode {
+function rowProductUpdateKernel(w: number): KernelCode {
   // prettier-ignore
   const fn = new FunctionBuilder('rowProductUpdate', ['n', 'w', 'dm', 'm', 'coeffs', 'vecs', 'v']);
-  const { n, w, dm, m, coeffs, vecs, v } = fn.params;
-  const { i, j, c, dRow, rowM } = fn.locals(I32, 'i', 'j', 'c', 'dRow', 'rowM');
-  const { sum } = fn.locals(V128, 'sum');
+  const { n, dm, m, coeffs, vecs, v } = fn.params;
+  const { i, j, dRow, rowM, vecRow } = fn.locals(I32, 'i', 'j', 'dRow', 'rowM', 'vecRow');
+  const { s } = fn.locals(V128, 's');
+  const sums = vectorLocals(fn, 'sum', w / 4);
   // prettier-ignore
   const body = forLoop(i, get(n), 1,
-    set(dRow, row(dm, i, w)),
-    set(rowM, row(m, i, w)),
-    forLoop(c, get(w), 4,
-      set(sum, zero4()),
-      forLoop(j, get(v), 1,
-        set(sum, f32x4.add(get(sum), f32x4.mul(
-          f32x4.splat(f32.load(at(row(coeffs, j, n), get(i)))),
-          f32x4.load(at(row(vecs, j, w), get(c))))))),
-      addTo(dRow, c, f32x4.mul(get(sum), four(rowM, c)))));
+    set(dRow, rowOf(dm, get(i), w)),
+    set(rowM, rowOf(m, get(i), w)),
+    ...sums.map((x) => set(x, zero4())),
+    set(vecRow, get(vecs)),
+    forLoop(j, get(v), 1,
+      set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
+      ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), vec(vecRow, q))))),
+      set(vecRow, i32.add(get(vecRow), i32.const(4 * w)))),
+    ...sums.map((x, q) =>
+      storeVec(dRow, q, f32x4.add(vec(dRow, q), f32x4.mul(get(x), vec(rowM, q))))));
   return { builder: fn, body };
 }
 
@@ -227,26 +254,25 @@ function matMulKernel(): KernelCode {
  * `M_t[i] = M_{t-1}[i] psi[i] (1 - w[i] e) + w[i] v` (psi = 1 unless `retained`; the loop is
  * built twice, without psi's products when it is 1).
  */
-function eraseWriteKernel(): KernelCode {
+function eraseWriteKernel(w: number): KernelCode {
   // prettier-ignore
   const fn = new FunctionBuilder('eraseWrite', ['n', 'w', 'prev', 'next', 'writes', 'erase', 'vector', 'retention', 'retained']);
-  const { n, w, prev, next, writes, erase, vector, retention, retained } = fn.params;
-  const { i, c, rowPrev, rowNext } = fn.locals(I32, 'i', 'c', 'rowPrev', 'rowNext');
+  const { n, prev, next, writes, erase, vector, retention, retained } = fn.params;
+  const { i, rowPrev, rowNext } = fn.locals(I32, 'i', 'rowPrev', 'rowNext');
   const { psi, weight } = fn.locals(V128, 'psi', 'weight');
-  const keep = (withPsi: boolean): Code => {
-    const kept = f32x4.sub(one4(), f32x4.mul(get(weight), four(erase, c)));
+  const keep = (withPsi: boolean, q: number): Code => {
+    const kept = f32x4.sub(one4(), f32x4.mul(get(weight), vec(erase, q)));
     return withPsi ? f32x4.mul(get(psi), kept) : kept;
   };
   // prettier-ignore
   const rows = (withPsi: boolean): Code => forLoop(i, get(n), 1,
     withPsi ? set(psi, f32x4.splat(f32.load(at(get(retention), get(i))))) : block(),
     set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
-    set(rowPrev, row(prev, i, w)),
-    set(rowNext, row(next, i, w)),
-    forLoop(c, get(w), 4,
-      f32x4.store(at(get(rowNext), get(c)), f32x4.add(
-        f32x4.mul(four(rowPrev, c), keep(withPsi)),
-        f32x4.mul(get(weight), four(vector, c))))));
+    set(rowPrev, rowOf(prev, get(i), w)),
+    set(rowNext, rowOf(next, get(i), w)),
+    ...Array.from({ length: w / 4 }, (_, q) => storeVec(rowNext, q, f32x4.add(
+      f32x4.mul(vec(rowPrev, q), keep(withPsi, q)),
+      f32x4.mul(get(weight), vec(vector, q))))));
   return { builder: fn, body: ifElse(get(retained), rows(true), rows(false)) };
 }
 
@@ -254,53 +280,58 @@ function eraseWriteKernel(): KernelCode {
  * eraseWriteBackward(n, w, prev, writes, erase, vector, retention, retained, dNext, dPrev,
  * dWrites, dErase, dVector, dRetention): the gradients of {@link eraseWriteKernel}, all added
  * to: dM_{t-1} [n, w], dw [n], dL/de and dL/dv [w] (summed over slots; dL/de with its sign
- * flipped), dpsi [n] (when `retained`; the loop is built twice, without psi when it is 1).
+ * flipped; both in locals across the slots), dpsi [n] (when `retained`; the loop is built
+ * twice, without psi when it is 1).
  */
-function eraseWriteBackwardKernel(): KernelCode {
+function eraseWriteBackwardKernel(w: number): KernelCode {
   // prettier-ignore
   const fn = new FunctionBuilder('eraseWriteBackward', ['n', 'w', 'prev', 'writes', 'erase', 'vector', 'retention', 'retained', 'dNext', 'dPrev', 'dWrites', 'dErase', 'dVector', 'dRetention']);
   // prettier-ignore
-  const { n, w, prev, writes, erase, vector, retention, retained, dNext, dPrev, dWrites, dErase, dVector, dRetention } = fn.params;
-  const { i, c, rowPrev, rowDNext, rowDPrev } = fn.locals(
-    I32,
-    'i',
-    'c',
-    'rowPrev',
-    'rowDNext',
-    'rowDPrev',
-  );
+  const { n, prev, writes, erase, vector, retention, retained, dNext, dPrev, dWrites, dErase, dVector, dRetention } = fn.params;
+  const { i, rowPrev, rowDNext, rowDPrev } = fn.locals(I32, 'i', 'rowPrev', 'rowDNext', 'rowDPrev');
   // prettier-ignore
   const { psi, weight, d, dOld, e, keep, dPsi, dWeight } = fn.locals(V128, 'psi', 'weight', 'd', 'dOld', 'e', 'keep', 'dPsi', 'dWeight');
+  const dErases = vectorLocals(fn, 'dErase', w / 4);
+  const dVectors = vectorLocals(fn, 'dVector', w / 4);
   const addScalar = (base: Local, sum: Local): Code =>
     f32.store(at(get(base), get(i)), f32.add(f32.load(at(get(base), get(i))), f32x4.sum(sum)));
   /** x psi, or x when psi is 1 */
   const times = (withPsi: boolean, x: Code): Code => (withPsi ? f32x4.mul(get(psi), x) : x);
   // prettier-ignore
+  const column = (withPsi: boolean, q: number): Code => block(
+    set(d, vec(rowDNext, q)),
+    set(e, vec(erase, q)),
+    set(keep, f32x4.sub(one4(), f32x4.mul(get(weight), get(e)))),
+    set(dOld, f32x4.mul(get(d), vec(rowPrev, q))),
+    storeVec(rowDPrev, q, f32x4.add(vec(rowDPrev, q), f32x4.mul(get(d), times(withPsi, get(keep))))),
+    withPsi ? set(dPsi, f32x4.add(get(dPsi), f32x4.mul(get(dOld), get(keep)))) : block(),
+    set(dWeight, f32x4.add(get(dWeight), f32x4.sub(
+      f32x4.mul(get(d), vec(vector, q)), f32x4.mul(get(dOld), times(withPsi, get(e)))))),
+    set(dErases[q]!, f32x4.add(get(dErases[q]!), f32x4.mul(get(dOld), times(withPsi, get(weight))))),
+    set(dVectors[q]!, f32x4.add(get(dVectors[q]!), f32x4.mul(get(d), get(weight)))));
+  // prettier-ignore
   const rows = (withPsi: boolean): Code => forLoop(i, get(n), 1,
     withPsi ? set(psi, f32x4.splat(f32.load(at(get(retention), get(i))))) : block(),
     set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
-    set(rowPrev, row(prev, i, w)),
-    set(rowDNext, row(dNext, i, w)),
-    set(rowDPrev, row(dPrev, i, w)),
+    set(rowPrev, rowOf(prev, get(i), w)),
+    set(rowDNext, rowOf(dNext, get(i), w)),
+    set(rowDPrev, rowOf(dPrev, get(i), w)),
     set(dPsi, zero4()),
     set(dWeight, zero4()),
-    forLoop(c, get(w), 4,
-      set(d, four(rowDNext, c)),
-      set(e, four(erase, c)),
-      set(keep, f32x4.sub(one4(), f32x4.mul(get(weight), get(e)))),
-      set(dOld, f32x4.mul(get(d), four(rowPrev, c))),
-      addTo(rowDPrev, c, f32x4.mul(get(d), times(withPsi, get(keep)))),
-      withPsi ? set(dPsi, f32x4.add(get(dPsi), f32x4.mul(get(dOld), get(keep)))) : block(),
-      set(dWeight, f32x4.add(get(dWeight), f32x4.sub(
-        f32x4.mul(get(d), four(vector, c)), f32x4.mul(get(dOld), times(withPsi, get(e)))))),
-      addTo(dErase, c, f32x4.mul(get(dOld), times(withPsi, get(weight)))),
-      addTo(dVector, c, f32x4.mul(get(d), get(weight)))),
+    ...Array.from({ length: w / 4 }, (_, q) => column(withPsi, q)),
     addScalar(dWrites, dWeight),
     withPsi ? addScalar(dRetention, dPsi) : block());
-  return { builder: fn, body: ifElse(get(retained), rows(true), rows(false)) };
+  // prettier-ignore
+  const body = block(
+    ...dErases.map((x, q) => set(x, vec(dErase, q))),
+    ...dVectors.map((x, q) => set(x, vec(dVector, q))),
+    ifElse(get(retained), rows(true), rows(false)),
+    ...dErases.map((x, q) => storeVec(dErase, q, get(x))),
+    ...dVectors.map((x, q) => storeVec(dVector, q, get(x))));
+  return { builder: fn, body };
 }
 
-/** The kernels of the shared module, by name (see each builder above for its parameters). */
+/** The row kernels of one width, by name (see each builder above for its parameters). */
 export type RowKernelExports = Readonly<
   Record<
     | 'rowDots'
@@ -310,25 +341,44 @@ export type RowKernelExports = Readonly<
     | 'rowSquareMix'
     | 'rowUpdate'
     | 'rowProductUpdate'
-    | 'matMul'
     | 'eraseWrite'
     | 'eraseWriteBackward',
     Kernel
   >
 >;
 
-/** The shared module's kernels on `runtime` (undefined when it does not validate). */
-export function rowKernelExports(runtime: SimdRuntime): RowKernelExports | undefined {
-  return runtime.kernels('mann.rows', () => [
-    rowDotsKernel(false),
-    rowDotsKernel(true),
-    rowSquaresKernel(),
-    rowMixKernel(false),
-    rowMixKernel(true),
-    rowUpdateKernel(),
-    rowProductUpdateKernel(),
-    matMulKernel(),
-    eraseWriteKernel(),
-    eraseWriteBackwardKernel(),
-  ]);
+const rowModules = new WeakMap<SimdRuntime, Map<number, RowKernelExports | undefined>>();
+
+/**
+ * The row kernels for rows of `w` floats (a multiple of 4) on `runtime` (module `mann.rows.<w>`,
+ * built the first time any runtime asks for it); undefined when `w` is not a multiple of 4 or
+ * the module does not validate.
+ */
+export function rowKernelExports(runtime: SimdRuntime, w: number): RowKernelExports | undefined {
+  let byWidth = rowModules.get(runtime);
+  if (!byWidth) rowModules.set(runtime, (byWidth = new Map()));
+  if (byWidth.has(w)) return byWidth.get(w);
+  const kernels =
+    Number.isInteger(w) && w > 0 && w % 4 === 0
+      ? runtime.kernels<keyof RowKernelExports>(`mann.rows.${w}`, () => [
+          rowDotsKernel(w, false),
+          rowDotsKernel(w, true),
+          rowSquaresKernel(w),
+          rowMixKernel(w, false),
+          rowMixKernel(w, true),
+          rowUpdateKernel(w),
+          rowProductUpdateKernel(w),
+          eraseWriteKernel(w),
+          eraseWriteBackwardKernel(w),
+        ])
+      : undefined;
+  byWidth.set(w, kernels);
+  return kernels;
+}
+
+/** The dense product `matMul` on `runtime` (module `mann.matmul`); undefined where it does not validate. */
+export function matMulExports(
+  runtime: SimdRuntime,
+): Readonly<Record<'matMul', Kernel>> | undefined {
+  return runtime.kernels<'matMul'>('mann.matmul', () => [matMulKernel()]);
 }
