@@ -72,6 +72,42 @@ function aroundDiagonal(
   );
 }
 
+/** One V128 local per head, named `prefix0`, `prefix1`, ... */
+const headLocals = (fn: FunctionBuilder, prefix: string, heads: number): Local[] =>
+  range(heads).map((k) => fn.locals(V128, `${prefix}${k}`)[`${prefix}${k}`]!);
+
+/**
+ * The start of row i: w[i] into `wi`, 1 - w[i] and w[i] in all four lanes, and the byte address
+ * of row i of each [N, N] array given (`rows`: local of the array -> local of its row).
+ */
+const rowStart = (
+  i: Local,
+  n: number,
+  at4: { write: Local; wi: Local; keep: Local; wiv: Local },
+  rows: readonly (readonly [Local, Local])[],
+): Code[] => [
+  set(at4.wi, scalar(get(at4.write), i)),
+  set(at4.keep, f32x4.splat(f32.sub(f32.const(1), get(at4.wi)))),
+  set(at4.wiv, f32x4.splat(get(at4.wi))),
+  ...rows.map(([array, rowOf]) => set(rowOf, at(get(array), i32.mul(get(i), i32.const(n))))),
+];
+
+/**
+ * L_t[i, j .. j + 3] = (1 - w[i] - w[j]) L_{t-1}[i, j ..] + w[i] p[j ..], with lane i masked to
+ * +0 in the block that holds the diagonal.
+ */
+function linkEntries(
+  at4: { keep: Local; wiv: Local; write: Local; rowPrev: Local; precedence: Local; j: Local },
+  mask: Local | null,
+): Code {
+  const { keep, wiv, write, rowPrev, precedence, j } = at4;
+  const link = f32x4.add(
+    f32x4.mul(f32x4.sub(get(keep), four(get(write), j)), four(get(rowPrev), j)),
+    f32x4.mul(get(wiv), four(get(precedence), j)),
+  );
+  return mask ? v128.and(link, get(mask)) : link;
+}
+
 /**
  * linkForward(n, prev, next, write, precedence, reads, forward, backward), R heads and N slots
  * (the `n` argument is not read): `L_t[i, j] = (1 - w[i] - w[j]) L_{t-1}[i, j] + w[i] p[j]`,
@@ -92,16 +128,13 @@ export function linkForwardKernel(heads: number, n: number): KernelCode {
   );
   const { wi } = fn.locals(F32, 'wi');
   const { keep, wiv, l, mask } = fn.locals(V128, 'keep', 'wiv', 'l', 'mask');
-  const readAtI = range(heads).map((k) => fn.locals(V128, `readAtI${k}`)[`readAtI${k}`]);
-  const sums = range(heads).map((k) => fn.locals(V128, `sum${k}`)[`sum${k}`]);
+  const readAtI = headLocals(fn, 'readAtI', heads);
+  const sums = headLocals(fn, 'sum', heads);
   const size = i32.const(n);
+  const entries = { keep, wiv, write, rowPrev, precedence, j };
   const body = (masked: boolean): Code[] => {
-    const link = f32x4.add(
-      f32x4.mul(f32x4.sub(get(keep), four(get(write), j)), four(get(rowPrev), j)),
-      f32x4.mul(get(wiv), four(get(precedence), j)),
-    );
     return [
-      set(l, masked ? v128.and(link, get(mask)) : link),
+      set(l, linkEntries(entries, masked ? mask : null)),
       f32x4.store(at(get(rowNext), get(j)), get(l)),
       ...range(heads).flatMap((k) => [
         set(sums[k]!, f32x4.add(get(sums[k]!), f32x4.mul(get(l), headFour(reads, k, n, j)))),
@@ -119,11 +152,10 @@ export function linkForwardKernel(heads: number, n: number): KernelCode {
     i,
     size,
     1,
-    set(wi, scalar(get(write), i)),
-    set(keep, f32x4.splat(f32.sub(f32.const(1), get(wi)))),
-    set(wiv, f32x4.splat(get(wi))),
-    set(rowPrev, at(get(prev), i32.mul(get(i), size))),
-    set(rowNext, at(get(next), i32.mul(get(i), size))),
+    ...rowStart(i, n, { write, wi, keep, wiv }, [
+      [prev, rowPrev],
+      [next, rowNext],
+    ]),
     ...range(heads).flatMap((k) => [
       set(readAtI[k]!, f32x4.splat(headScalar(reads, k, n, i))),
       set(sums[k]!, zero4()),
@@ -166,9 +198,9 @@ export function linkBackwardKernel(heads: number, n: number): KernelCode {
     'sum',
     'mask',
   );
-  const dfi = range(heads).map((k) => fn.locals(V128, `dfi${k}`)[`dfi${k}`]);
-  const vi = range(heads).map((k) => fn.locals(V128, `vi${k}`)[`vi${k}`]);
-  const sums = range(heads).map((k) => fn.locals(V128, `sum${k}`)[`sum${k}`]);
+  const dfi = headLocals(fn, 'dfi', heads);
+  const vi = headLocals(fn, 'vi', heads);
+  const sums = headLocals(fn, 'sum', heads);
   const size = i32.const(n);
   // G's row: dL_t + dF[k, i] w^r[k, j] + w^r[k, i] dB[k, j], head by head; then dL_{t-1}, dw, dp
   const passG = (masked: boolean): Code[] => [
@@ -202,13 +234,10 @@ export function linkBackwardKernel(heads: number, n: number): KernelCode {
     ),
   ];
   // L_t's row again, and dw^r[k, j] += dF[k, i] L_t[i, j], dw^r[k, i] += sum_j dB[k, j] L_t[i, j]
+  const entries = { keep, wiv, write, rowPrev, precedence, j };
   const passReads = (masked: boolean): Code[] => {
-    const link = f32x4.add(
-      f32x4.mul(f32x4.sub(get(keep), four(get(write), j)), four(get(rowPrev), j)),
-      f32x4.mul(get(wiv), four(get(precedence), j)),
-    );
     return [
-      set(l, masked ? v128.and(link, get(mask)) : link),
+      set(l, linkEntries(entries, masked ? mask : null)),
       ...range(heads).flatMap((k) => [
         headStore(
           dReads,
@@ -225,11 +254,10 @@ export function linkBackwardKernel(heads: number, n: number): KernelCode {
     i,
     size,
     1,
-    set(wi, scalar(get(write), i)),
-    set(keep, f32x4.splat(f32.sub(f32.const(1), get(wi)))),
-    set(wiv, f32x4.splat(get(wi))),
-    set(rowPrev, at(get(prev), i32.mul(get(i), size))),
-    set(rowGrad, at(get(grad), i32.mul(get(i), size))),
+    ...rowStart(i, n, { write, wi, keep, wiv }, [
+      [prev, rowPrev],
+      [grad, rowGrad],
+    ]),
     ...range(heads).flatMap((k) => [
       set(dfi[k]!, f32x4.splat(headScalar(dForward, k, n, i))),
       set(vi[k]!, f32x4.splat(headScalar(reads, k, n, i))),
