@@ -112,7 +112,7 @@ function rowMixKernel(w: number, squared: boolean): KernelCode {
     ...sums.map((x, q) => set(x, vec(outRow, q))),
     set(rowM, get(m)),
     forLoop(i, get(n), 1,
-      set(s, f32x4.splat(f32.load(at(get(coeffRow), get(i))))),
+      set(s, f32x4.loadSplat(at(get(coeffRow), get(i)))),
       ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), element(q))))),
       set(rowM, i32.add(get(rowM), i32.const(4 * w)))),
     ...sums.map((x, q) => storeVec(outRow, q, get(x))));
@@ -137,11 +137,11 @@ function rowUpdateKernel(w: number): KernelCode {
     ...sums.map((x, q) => set(x, vec(dRow, q))),
     set(vecRow, get(vecs)),
     forLoop(j, get(v), 1,
-      set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
+      set(s, f32x4.loadSplat(at(row(coeffs, j, n), get(i)))),
       ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), vec(vecRow, q))))),
       set(vecRow, i32.add(get(vecRow), i32.const(4 * w)))),
     when(get(scaled),
-      set(s, f32x4.splat(f32.load(at(get(scale), get(i))))),
+      set(s, f32x4.loadSplat(at(get(scale), get(i)))),
       set(rowM, rowOf(m, get(i), w)),
       ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), vec(rowM, q)))))),
     ...sums.map((x, q) => storeVec(dRow, q, get(x))));
@@ -166,7 +166,7 @@ function rowProductUpdateKernel(w: number): KernelCode {
     ...sums.map((x) => set(x, zero4())),
     set(vecRow, get(vecs)),
     forLoop(j, get(v), 1,
-      set(s, f32x4.splat(f32.load(at(row(coeffs, j, n), get(i))))),
+      set(s, f32x4.loadSplat(at(row(coeffs, j, n), get(i)))),
       ...sums.map((x, q) => set(x, f32x4.add(get(x), f32x4.mul(get(s), vec(vecRow, q))))),
       set(vecRow, i32.add(get(vecRow), i32.const(4 * w)))),
     ...sums.map((x, q) =>
@@ -198,7 +198,7 @@ function matMulKernel(): KernelCode {
   const loads = [bv0, bv1];
   /** a(i + q, j) in all four lanes (aRow = a + i strideI + j strideJ, in floats from a) */
   const coefficient = (q: number): Code =>
-    f32x4.splat(f32.load(at(get(aRow), i32.mul(i32.const(q), get(strideI)))));
+    f32x4.loadSplat(at(get(aRow), i32.mul(i32.const(q), get(strideI))));
   /** The tile of `rows` rows from i and `vectors` x 4 columns from c, over j in [jc, jEnd). */
   const tile = (rows: number, vectors: number): Code => {
     const tileSums = sums.slice(0, rows).map((line) => line.slice(0, vectors));
@@ -266,8 +266,8 @@ function eraseWriteKernel(w: number): KernelCode {
   };
   // prettier-ignore
   const rows = (withPsi: boolean): Code => forLoop(i, get(n), 1,
-    withPsi ? set(psi, f32x4.splat(f32.load(at(get(retention), get(i))))) : block(),
-    set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
+    withPsi ? set(psi, f32x4.loadSplat(at(get(retention), get(i)))) : block(),
+    set(weight, f32x4.loadSplat(at(get(writes), get(i)))),
     set(rowPrev, rowOf(prev, get(i), w)),
     set(rowNext, rowOf(next, get(i), w)),
     ...Array.from({ length: w / 4 }, (_, q) => storeVec(rowNext, q, f32x4.add(
@@ -311,8 +311,8 @@ function eraseWriteBackwardKernel(w: number): KernelCode {
     set(dVectors[q]!, f32x4.add(get(dVectors[q]!), f32x4.mul(get(d), get(weight)))));
   // prettier-ignore
   const rows = (withPsi: boolean): Code => forLoop(i, get(n), 1,
-    withPsi ? set(psi, f32x4.splat(f32.load(at(get(retention), get(i))))) : block(),
-    set(weight, f32x4.splat(f32.load(at(get(writes), get(i))))),
+    withPsi ? set(psi, f32x4.loadSplat(at(get(retention), get(i)))) : block(),
+    set(weight, f32x4.loadSplat(at(get(writes), get(i)))),
     set(rowPrev, rowOf(prev, get(i), w)),
     set(rowDNext, rowOf(dNext, get(i), w)),
     set(rowDPrev, rowOf(dPrev, get(i), w)),

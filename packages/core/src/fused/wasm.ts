@@ -113,6 +113,13 @@ export const f32x4 = {
     ...unsignedLeb(offset),
   ],
   splat: (scalar: Code): Code => [...scalar, ...simd(0x13)],
+  /** The float at `address` (+ `offset` bytes) in all four lanes: `v128.load32_splat`. */
+  loadSplat: (address: Code, offset = 0): Code => [
+    ...address,
+    ...simd(0x09),
+    2,
+    ...unsignedLeb(offset),
+  ],
   lane: (vector: Code, lane: number): Code => [...vector, ...simd(0x1f), lane],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
   sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
