@@ -102,7 +102,7 @@ describe('mann perf', () => {
     expect(threads.memory.map((m) => m.label)).toEqual(threads.models.map((m) => m.label));
     for (const m of threads.memory) {
       expect(m.threads).toBe(2);
-      expect(m.pairs).toHaveLength(2);
+      expect(m.pairs).toHaveLength(3);
       m.pairs.forEach((p, i) => {
         for (const probe of [p.oneThread, p.manyThreads]) {
           expect(probe.peakRssMb, m.label).toBeGreaterThan(50);
@@ -110,7 +110,7 @@ describe('mann perf', () => {
         }
         expect(m.extraMb[i]).toBeCloseTo(p.manyThreads.peakRssMb - p.oneThread.peakRssMb, 6);
       });
-      expect(m.mbPerExtraThread).toBeCloseTo((m.extraMb[0]! + m.extraMb[1]!) / 2, 6);
+      expect(m.mbPerExtraThread).toBeCloseTo([...m.extraMb].sort((a, b) => a - b)[1]!, 6);
     }
     expect(threads.residentMbPerExtraThread).toBe(
       Math.max(...threads.memory.map((m) => m.mbPerExtraThread)),
@@ -180,8 +180,8 @@ describe('the thread-memory probe', () => {
 
 describe('the machine calibration of mann perf', () => {
   it('runs the same work on every thread at once and stops its threads on dispose', async () => {
-    const one = machineContender(1, 200);
-    const three = machineContender(3, 200);
+    const one = machineContender(1, 20);
+    const three = machineContender(3, 20);
     try {
       expect(one.label).toBe('machine: independent work on 1 thread');
       expect(three.label).toBe('machine: independent work on 3 threads');

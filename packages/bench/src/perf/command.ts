@@ -191,23 +191,31 @@ export async function perfCommand(
       workerModules: threadModules(options.plugin),
     });
   });
-  // The machine itself, for scale: the same independent work on 1 thread and on N.
+  // The machine itself, for scale: the same independent work on 1 thread and on N, alternating,
+  // right after the models (not among them: a step that follows a model's can pay for that
+  // model's garbage collection, which skewed the 1-thread figure by up to 2x).
   const calibration = [machineContender(1), machineContender(threads)];
   let all: PerfResult[];
+  let machineOne: PerfResult;
+  let machineMany: PerfResult;
   try {
     // The threads get more warm-up steps: each compiles the models' code afresh.
     for (const c of contenders) for (let i = 0; i < 2; i++) await c.step();
     for (const c of threaded) for (let i = 0; i < 4; i++) await c.step();
-    all = await measure([...contenders, ...threaded, ...calibration], {
+    all = await measure([...contenders, ...threaded], {
       repeats: Math.max(1, options.repeats),
       warmup: 0,
       batchSize: batch.batchSize,
       onProgress: log,
     });
+    [machineOne, machineMany] = (await measure(calibration, {
+      repeats: Math.max(5, 2 * options.repeats),
+      warmup: 2,
+      batchSize: 1,
+    })) as [PerfResult, PerfResult];
   } finally {
     for (const c of [...contenders, ...threaded, ...calibration]) c.dispose();
   }
-  const [machineOne, machineMany] = all.slice(-2) as [PerfResult, PerfResult];
   const machineSpeedup = (threads * machineOne.msPerStep.median) / machineMany.msPerStep.median;
   const results = all.slice(0, contenders.length);
   const comparisons: ThreadComparison[] = THREAD_MODELS.map((t, i) => {
@@ -312,7 +320,7 @@ export async function perfCommand(
           `vs peer, ${threads} threads`,
         ],
         threadRows,
-      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\nthe machine, same alternation: ${threads} threads of independent arithmetic (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${machineOne.msPerStep.median.toFixed(1)} ms a step on 1 thread, ${machineMany.msPerStep.median.toFixed(1)} ms on ${threads}): the most any ${threads}-thread training could gain on this machine during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : machineSpeedup > 1.1 * threads ? ` (above ${threads}x: the machine slowed the 1-thread steps more than the others, so this run's figures are unreliable)` : ''}.\n`,
+      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention).\nthe machine, right after (alternating): ${threads} threads of independent SIMD products (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${machineOne.msPerStep.median.toFixed(1)} ms a step on 1 thread, ${machineMany.msPerStep.median.toFixed(1)} ms on ${threads}): the most any ${threads}-thread training could gain on this machine during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : machineSpeedup > 1.1 * threads ? ` (above ${threads}x: the machine slowed the 1-thread steps more than the others, so this run's figures are unreliable)` : ''}.\n`,
     );
     if (memory.length > 0) {
       const memoryRows = memory.map((m) => [
@@ -327,7 +335,7 @@ export async function perfCommand(
             'model',
             'peak MB, 1 thread',
             `peak MB, ${threads} threads`,
-            'MB per extra thread (each pair)',
+            'MB per extra thread: median (each pair)',
           ],
           memoryRows,
         )}\n`,

@@ -151,34 +151,30 @@ export function layersContender(
   };
 }
 
-/**
- * The code of a calibration thread: on each message, a fixed amount of arithmetic on an array
- * that stays in the core's first-level cache (no memory traffic, no allocation), then a reply.
- */
-const CALIBRATION_THREAD = `
-const { parentPort } = require('node:worker_threads');
-const values = new Float32Array(4096).map((_, i) => (i % 13) / 13);
-parentPort.on('message', (rounds) => {
-  let sum = 0;
-  for (let r = 0; r < rounds; r++)
-    for (let i = 0; i < values.length; i++) sum += values[i] * 1.0001 + 0.5;
-  parentPort.postMessage(sum);
-});
-`;
+/** Products per calibration thread and step (~10-20 ms on one core here). */
+export const CALIBRATION_ROUNDS = 100;
 
-/** Rounds of the calibration work per thread and step (~10-20 ms on one core here). */
-export const CALIBRATION_ROUNDS = 2_000;
+/** The calibration thread's script (from the TypeScript sources, its copy in `dist/`). */
+function calibrationScript(): URL {
+  return new URL(
+    import.meta.url.endsWith('.ts')
+      ? import.meta.url.replace(/\/src\/perf\/measure\.ts$/, '/dist/perf/calibration-thread.js')
+      : './calibration-thread.js',
+    import.meta.url,
+  );
+}
 
 /**
  * The machine itself, for scale: each step runs the same fixed amount of independent work on
- * each of `threads` threads at once (nothing shared, nothing to wait for but the slowest). With
- * `threads` free cores a step takes as long on N threads as on 1; N x (time on 1) / (time on N)
- * is the speed-up this machine gives N threads of perfectly parallel work at that moment, the
- * most any N-thread training could gain on it.
+ * each of `threads` threads at once (SIMD matrix products like a training step's, nothing
+ * shared, nothing to wait for but the slowest; `calibration-thread.ts`). With `threads` free
+ * cores a step takes as long on N threads as on 1; N x (time on 1) / (time on N) is the
+ * speed-up this machine gives N threads of perfectly parallel kernel work at that moment.
  */
 export function machineContender(threads: number, rounds = CALIBRATION_ROUNDS): Contender {
   const workers = Array.from({ length: threads }, () => {
-    const worker = new Worker(CALIBRATION_THREAD, { eval: true });
+    // no flags of this process (under the tests', packages would resolve to their sources)
+    const worker = new Worker(calibrationScript(), { execArgv: [] });
     worker.unref();
     return worker;
   });

@@ -34,7 +34,7 @@ export interface ThreadMemory {
   readonly pairs: readonly { readonly oneThread: ProbeResult; readonly manyThreads: ProbeResult }[];
   /** Each pair's (peak on N threads - peak on 1 thread) / (N - 1), MB. */
   readonly extraMb: readonly number[];
-  /** The mean of `extraMb`: what each extra thread adds, MB. */
+  /** The median of `extraMb`: what each extra thread adds, MB. */
   readonly mbPerExtraThread: number;
 }
 
@@ -42,15 +42,23 @@ export interface ThreadMemory {
 export const PROBE_STEPS = 6;
 
 /**
- * Pairs of probes per model: a peak RSS moves by ~10-20 MB between identical runs (when the
- * collector last ran), so one pair alone can mislead.
+ * Pairs of probes per model: a peak RSS moves by up to ~40 MB between identical runs (when the
+ * collector last ran), so one pair alone can mislead; the median of three resists one outlier.
  */
-export const PROBE_PAIRS = 2;
+export const PROBE_PAIRS = 3;
 
 /** Starts the probe's error line (its stderr may also carry TF.js warnings). */
 const ERROR_MARK = 'memory probe error: ';
 
 const mb = (bytes: number): number => bytes / 2 ** 20;
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
 
 /** The compiled probe script (from the TypeScript sources, its copy in `dist/`). */
 function probeScript(): string {
@@ -131,7 +139,7 @@ export async function measureThreadMemory(
       threads: options.threads,
       pairs,
       extraMb,
-      mbPerExtraThread: extraMb.reduce((a, b) => a + b, 0) / extraMb.length,
+      mbPerExtraThread: median(extraMb),
     });
   }
   return out;
