@@ -156,6 +156,23 @@ describe('the thread-memory probe', () => {
     );
   });
 
+  it("reads the probe's own peak, not its parent's (maxRSS starts at the parent's RSS at fork)", async () => {
+    const ballast = Buffer.alloc(400 * 2 ** 20, 1); // 400 MB resident in this process
+    try {
+      const probe = await runProbe({
+        config: { type: 'lstm', hiddenSizes: [8] },
+        workers: 1,
+        steps: 1,
+        backend: 'cpu',
+        plugins: [],
+      });
+      expect(process.memoryUsage().rss / 2 ** 20).toBeGreaterThan(400);
+      expect(probe.peakRssMb).toBeLessThan(300);
+    } finally {
+      ballast.fill(0);
+    }
+  }, 60_000);
+
   it('measures a fresh process: more steps of a bigger model take more memory', async () => {
     const small = await runProbe({
       config: { type: 'lstm', hiddenSizes: [8] },

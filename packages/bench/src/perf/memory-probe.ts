@@ -3,6 +3,7 @@
 // module is its script when run with a request argument). Measuring inside `mann perf`'s own
 // process would also count what its main thread allocates for its contenders.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MannError, selectBackend, type BackendName } from '@mann/core';
 import { registerBuiltins, threadModules } from '../builtins.js';
@@ -22,7 +23,10 @@ export interface ProbeRequest {
 export interface ProbeResult {
   /** Resident set size at the end. */
   readonly rssMb: number;
-  /** Peak resident set size of the whole run (the process's high-water mark). */
+  /**
+   * Peak resident set size of the whole run (the process's high-water mark: `VmHWM` on Linux,
+   * else `maxRSS`).
+   */
   readonly peakRssMb: number;
 }
 
@@ -51,6 +55,21 @@ export const PROBE_PAIRS = 3;
 const ERROR_MARK = 'memory probe error: ';
 
 const mb = (bytes: number): number => bytes / 2 ** 20;
+
+/**
+ * This process's peak resident set size, MB. On Linux `VmHWM` of /proc/self/status, which starts
+ * afresh at exec: `getrusage`'s maxRSS there is at least the parent's RSS when it forked the
+ * process, so under a large parent (`mann perf` itself) every probe read the same.
+ */
+function peakResidentMb(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]) / 1024;
+  } catch {
+    // no /proc: not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
 
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -158,7 +177,7 @@ async function probeMain(request: ProbeRequest): Promise<void> {
     for (let i = 0; i < request.steps; i++) await contender.step();
     const result: ProbeResult = {
       rssMb: mb(process.memoryUsage().rss),
-      peakRssMb: process.resourceUsage().maxRSS / 1024,
+      peakRssMb: peakResidentMb(),
     };
     process.stdout.write(JSON.stringify(result));
   } finally {
