@@ -212,7 +212,8 @@ export async function countKernels(contender: Contender): Promise<number> {
   return info.kernels.length;
 }
 
-const median = (xs: number[]): number => {
+/** The median of `xs` (the mean of the middle two for an even count). */
+export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { MannError, selectBackend, type BackendName } from '@mann/core';
 import { registerBuiltins, threadModules } from '../builtins.js';
 import { loadPlugins } from '../plugins.js';
-import { modelContender, perfBatch } from './measure.js';
+import { median, modelContender, perfBatch } from './measure.js';
 
 /** What a probe process is asked to do (its one command-line argument, as JSON). */
 export interface ProbeRequest {
@@ -71,14 +71,6 @@ function peakResidentMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-
 /** The compiled probe script (from the TypeScript sources, its copy in `dist/`). */
 function probeScript(): string {
   const here = import.meta.url.endsWith('.ts')
@@ -117,9 +109,10 @@ export function runProbe(request: ProbeRequest): Promise<ProbeResult> {
 }
 
 /**
- * For each model, the peak resident memory of a fresh process training it for `steps` steps on
- * the perf workload with 1 thread and with `threads` threads (`pairs` times, one process after
- * the other, never two at once), and what each extra thread adds.
+ * For each model, the peak resident memory of a fresh process training it for
+ * {@link PROBE_STEPS} steps of the perf workload with 1 thread and with `threads` threads
+ * ({@link PROBE_PAIRS} times, one process after the other, never two at once), and what each
+ * extra thread adds.
  */
 export async function measureThreadMemory(
   models: readonly { label: string; config: Record<string, unknown> & { type: string } }[],
@@ -127,13 +120,9 @@ export async function measureThreadMemory(
     threads: number;
     backend: BackendName;
     plugins: readonly string[];
-    steps?: number;
-    pairs?: number;
     onProgress?: (message: string) => void;
   },
 ): Promise<ThreadMemory[]> {
-  const steps = options.steps ?? PROBE_STEPS;
-  const pairCount = options.pairs ?? PROBE_PAIRS;
   const extra = Math.max(1, options.threads - 1);
   const out: ThreadMemory[] = [];
   for (const m of models) {
@@ -142,13 +131,13 @@ export async function measureThreadMemory(
       return runProbe({
         config: m.config,
         workers,
-        steps,
+        steps: PROBE_STEPS,
         backend: options.backend,
         plugins: options.plugins,
       });
     };
     const pairs: ThreadMemory['pairs'][number][] = [];
-    for (let p = 0; p < pairCount; p++) {
+    for (let p = 0; p < PROBE_PAIRS; p++) {
       const oneThread = await probe(1);
       pairs.push({ oneThread, manyThreads: await probe(options.threads) });
     }

@@ -129,6 +129,40 @@ export interface AdamArrays {
   readonly v: Float32Array;
 }
 
+/**
+ * Runs an update kernel `kernel(size, x, g, ...slots, scalars)` on copies of its arrays in the
+ * shared runtime (a null slot is passed as address 0) and returns the new x and slots (null
+ * where the slot was null); the arrays given are not changed.
+ */
+function runUpdate(
+  name: OptimizerKernelName,
+  x: Float32Array,
+  g: Float32Array,
+  slots: readonly (Float32Array | null)[],
+  scalars: Float32Array,
+): (Float32Array | null)[] {
+  const kernel = optimizerKernels()?.[name];
+  const runtime = simdRuntime();
+  if (!kernel || !runtime) throw new Error(`${name}: WebAssembly SIMD is unavailable`);
+  const size = x.length;
+  runtime.begin();
+  const updated = [x, ...slots];
+  const at = updated.map((array) => (array ? runtime.input(array, size) : 0));
+  kernel(
+    size,
+    at[0]!,
+    runtime.input(g, size),
+    ...at.slice(1),
+    runtime.input(scalars, scalars.length),
+  );
+  return updated.map((array, i) => {
+    if (!array) return null;
+    const out = new Float32Array(size);
+    runtime.read(at[i]!, size, out);
+    return out;
+  });
+}
+
 /** One Adam update (see {@link adamKernel}): the new x, m and v. */
 export function adamUpdate(
   a: AdamArrays,
@@ -139,21 +173,9 @@ export function adamUpdate(
     epsHat: number;
   },
 ): { x: Float32Array; m: Float32Array; v: Float32Array } {
-  const kernels = optimizerKernels();
-  const runtime = simdRuntime();
-  if (!kernels || !runtime) throw new Error('adamUpdate: WebAssembly SIMD is unavailable');
-  const size = a.x.length;
   const scalars = Float32Array.of(s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.stepSize, s.epsHat);
-  runtime.begin();
-  const x = runtime.input(a.x, size);
-  const m = runtime.input(a.m, size);
-  const v = runtime.input(a.v, size);
-  kernels.adam(size, x, runtime.input(a.g, size), m, v, runtime.input(scalars, scalars.length));
-  const out = { x: new Float32Array(size), m: new Float32Array(size), v: new Float32Array(size) };
-  runtime.read(x, size, out.x);
-  runtime.read(m, size, out.m);
-  runtime.read(v, size, out.v);
-  return out;
+  const [x, m, v] = runUpdate('adam', a.x, a.g, [a.m, a.v], scalars) as Float32Array[];
+  return { x: x!, m: m!, v: v! };
 }
 
 /** The arrays of one parameter's RMSProp update; `mean` only when centred (not changed). */
@@ -176,26 +198,9 @@ export function rmspropUpdate(
     insideRoot: boolean;
   },
 ): { x: Float32Array; n: Float32Array; mom: Float32Array; mean: Float32Array | null } {
-  const kernels = optimizerKernels();
-  const runtime = simdRuntime();
-  if (!kernels || !runtime) throw new Error('rmspropUpdate: WebAssembly SIMD is unavailable');
-  const size = a.x.length;
   const scalars = Float32Array.of(s.decay, 1 - s.decay, s.momentum, s.learningRate, s.epsilon);
-  const kernel =
-    kernels[
-      `rmsprop${a.mean ? 'Centered' : ''}${s.insideRoot ? 'Inside' : 'Outside'}` as OptimizerKernelName
-    ];
-  runtime.begin();
-  const x = runtime.input(a.x, size);
-  const n = runtime.input(a.n, size);
-  const mom = runtime.input(a.mom, size);
-  const mean = a.mean ? runtime.input(a.mean, size) : 0;
-  kernel(size, x, runtime.input(a.g, size), n, mom, mean, runtime.input(scalars, scalars.length));
-  const fresh = (): Float32Array => new Float32Array(size);
-  const out = { x: fresh(), n: fresh(), mom: fresh(), mean: a.mean ? fresh() : null };
-  runtime.read(x, size, out.x);
-  runtime.read(n, size, out.n);
-  runtime.read(mom, size, out.mom);
-  if (out.mean) runtime.read(mean, size, out.mean);
-  return out;
+  const name =
+    `rmsprop${a.mean ? 'Centered' : ''}${s.insideRoot ? 'Inside' : 'Outside'}` as OptimizerKernelName;
+  const [x, n, mom, mean] = runUpdate(name, a.x, a.g, [a.n, a.mom, a.mean], scalars);
+  return { x: x!, n: n!, mom: mom!, mean: mean ?? null };
 }

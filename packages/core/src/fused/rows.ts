@@ -136,17 +136,11 @@ export const jsRowKernels: RowKernels = {
 };
 
 function simdRowKernelsOn(runtime: SimdRuntime): RowKernels {
-  // the kernels of the last width asked for (a step uses one width throughout)
-  let width = -1;
-  let current: RowKernelExports | undefined;
   const kernelsFor = (w: number): RowKernelExports => {
-    if (w !== width) {
-      current = rowKernelExports(runtime, w);
-      width = w;
-    }
-    if (!current)
+    const kernels = rowKernelExports(runtime, w);
+    if (!kernels)
       throw new Error(`SIMD row kernels need a width that is a multiple of 4, got ${w}`);
-    return current;
+    return kernels;
   };
   const dotsWith =
     (name: 'rowDots' | 'rowSquareDots'): RowKernels['dots'] =>

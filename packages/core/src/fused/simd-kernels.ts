@@ -31,7 +31,7 @@ import type { Kernel, SimdRuntime } from './simd.js';
 // loop stays in locals, which V8 keeps in registers: the row of M across the vectors it is
 // dotted with, the row of the result across the terms added to it. The same operations run in
 // the same order as in a loop over the columns, so the results are those of that loop bit for
-// bit; the kernels take 40-65 % of its time at w = 20 (N = 128, 1 and 4 vectors). Their `w`
+// bit; the kernels take 39-66 % of its time at w = 20 (N = 128, 1 and 4 vectors). Their `w`
 // argument is not read.
 
 const row = (base: Local, index: Local, size: Local): Code =>
