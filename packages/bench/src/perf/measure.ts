@@ -171,18 +171,21 @@ function calibrationScript(): URL {
  * cores a step takes as long on N threads as on 1; N x (time on 1) / (time on N) is the
  * speed-up this machine gives N threads of perfectly parallel kernel work at that moment.
  */
-export function machineContender(threads: number, rounds = CALIBRATION_ROUNDS): Contender {
+export function machineContender(
+  threads: number,
+  rounds = CALIBRATION_ROUNDS,
+): Contender & { readonly replies: readonly number[] } {
   const workers = Array.from({ length: threads }, () => {
     // no flags of this process (under the tests', packages would resolve to their sources)
     const worker = new Worker(calibrationScript(), { execArgv: [] });
     worker.unref();
     return worker;
   });
-  const run = (worker: Worker): Promise<void> =>
+  const run = (worker: Worker): Promise<number> =>
     new Promise((resolve, reject) => {
-      const done = (): void => {
+      const done = (check: number): void => {
         worker.off('error', failed);
-        resolve();
+        resolve(check);
       };
       const failed = (error: Error): void => {
         worker.off('message', done);
@@ -192,10 +195,15 @@ export function machineContender(threads: number, rounds = CALIBRATION_ROUNDS): 
       worker.once('error', failed);
       worker.postMessage(rounds);
     });
+  let replies: number[] = [];
   return {
     label: `machine: independent work on ${threads} thread${threads === 1 ? '' : 's'}`,
     async step() {
-      await Promise.all(workers.map(run));
+      replies = await Promise.all(workers.map(run));
+    },
+    /** Each thread's checksum of its products in the last step (the same work: equal sums). */
+    get replies() {
+      return replies;
     },
     dispose() {
       for (const worker of workers) void worker.terminate();
