@@ -72,6 +72,7 @@ export const i32 = {
   sub: (a: Code, b: Code): Code => [...a, ...b, 0x6b],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x6c],
   and: (a: Code, b: Code): Code => [...a, ...b, 0x71],
+  ne: (a: Code, b: Code): Code => [...a, ...b, 0x47],
   shl: (a: Code, bits: number): Code => [...a, 0x41, ...signedLeb(bits), 0x74],
   /** a < b, signed */
   ltS: (a: Code, b: Code): Code => [...a, ...b, 0x48],
@@ -97,6 +98,8 @@ export const f32 = {
   add: (a: Code, b: Code): Code => [...a, ...b, 0x92],
   sub: (a: Code, b: Code): Code => [...a, ...b, 0x93],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x94],
+  /** The larger of a and b (NaN if either is NaN). */
+  max: (a: Code, b: Code): Code => [...a, ...b, 0x97],
 };
 
 /**
@@ -128,6 +131,11 @@ export const f32x4 = {
   /** Lane-wise maximum (NaN if either lane is NaN). */
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
   sqrt: (a: Code): Code => [...a, ...simd(0xe3)],
+  neg: (a: Code): Code => [...a, ...simd(0xe1)],
+  /** Lane-wise a < b: all ones where true, all zeros where not. */
+  lt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x43)],
+  /** Rounds each lane to the nearest integer, ties to even. */
+  nearest: (a: Code): Code => [...a, ...simd(0x6a)],
   /** The sum of the four lanes of a local. */
   sum: (vector: Local): Code =>
     f32.add(
@@ -144,11 +152,18 @@ export const v128 = {
     ...new Uint8Array(Int32Array.from(lanes).buffer),
   ],
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
+  /** a and not b, bit-wise. */
+  andNot: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4f)],
 };
 
 /** Four i32 lanes. */
 export const i32x4 = {
   splat: (scalar: Code): Code => [...scalar, ...simd(0x11)],
+  add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xae)],
+  /** Each lane shifted left by `bits`. */
+  shl: (a: Code, bits: number): Code => [...a, 0x41, ...signedLeb(bits), ...simd(0xab)],
+  /** Each float lane truncated to an i32 (saturating; NaN gives 0). */
+  fromFloat: (a: Code): Code => [...a, ...simd(0xf8)],
   /** Lane-wise a != b: all ones where they differ, all zeros where they are equal. */
   ne: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x38)],
 };
