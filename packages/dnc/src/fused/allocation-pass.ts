@@ -1,9 +1,13 @@
 import { ALLOCATION_EPSILON } from '../allocation.js';
-import { scratch, type Carver } from '@mann/core/fused';
+import { scratch, type Carver, type SimdRuntime } from '@mann/core/fused';
+import { allocationKernelExports } from './simd-allocation.js';
 
 // Retention, usage and allocation of one example (docs/spec.md section 3 steps 1-3), forward and
 // backward, as `retentionVector`, `usageAfterWrite` and `writeAllocationWeightings` compute
-// them. n = N slots, r = R read heads, h = H write heads.
+// them. n = N slots, r = R read heads, h = H write heads. The per-slot products of retention
+// and usage, and their gradients, run in float32 SIMD (`simd-allocation.ts`) when the step has
+// a runtime and N is a multiple of 4, else in float64 JS (the reference); the free list's sort
+// and the products along it are sequential and stay in JS.
 
 /** What the backward pass needs from the forward one. */
 export interface AllocationTape {
@@ -75,6 +79,11 @@ const KEEP32 = f32(1 - ALLOCATION_EPSILON);
  * points its arrays at each example in turn, so the loop over the batch allocates no record.
  */
 export interface AllocationStep {
+  /**
+   * The SIMD runtime of the per-slot passes (float32; `simd-allocation.ts`), or undefined for
+   * the JS reference (float64). Used only when N is a multiple of 4.
+   */
+  readonly runtime: SimdRuntime | undefined;
   /** N, the number of memory slots. */
   readonly slots: number;
   /** R, the number of read heads. */
@@ -99,14 +108,11 @@ export interface AllocationStep {
   tape: AllocationTape;
 }
 
-/**
- * Retention psi, usage u_t and the allocation weighting of every write head, written to
- * `step.usage`, `step.allocation` and `step.tape`.
- */
-export function allocationForward(step: AllocationStep): void {
+/** Retention psi, q = prod (1 - w^w_{t-1}) and usage u_t of {@link allocationForward}, in JS. */
+function usageJs(step: AllocationStep): void {
   const { slots: n, readHeads: r, writeHeads: h, prevUsage, prevWrites, prevReads } = step;
-  const { freeGates, gates, usage, allocation, tape } = step;
-  const { retention, unwritten, headUsage, order, sorted, products } = tape;
+  const { freeGates, usage } = step;
+  const { retention, unwritten } = step.tape;
   for (let i = 0; i < n; i++) {
     let psi = 1;
     for (let k = 0; k < r; k++)
@@ -117,6 +123,46 @@ export function allocationForward(step: AllocationStep): void {
     unwritten[i] = q;
     usage[i] = (1 - (1 - (prevUsage[i] as number)) * q) * psi; // (u + w - u w) psi
   }
+}
+
+/** The same in SIMD. */
+function usageSimd(runtime: SimdRuntime, step: AllocationStep): void {
+  const { slots: n, readHeads: r, writeHeads: h, prevUsage, prevWrites, prevReads } = step;
+  const { freeGates, usage } = step;
+  const { retention, unwritten } = step.tape;
+  const call = runtime.begin();
+  const at = {
+    retention: call.output(retention, n),
+    unwritten: call.output(unwritten, n),
+    usage: call.output(usage, n),
+  };
+  allocationKernelExports(runtime).allocationUsage(
+    n,
+    r,
+    h,
+    call.input(prevUsage, n),
+    call.input(prevWrites, h * n),
+    call.input(prevReads, r * n),
+    call.input(freeGates, r),
+    at.retention,
+    at.unwritten,
+    at.usage,
+  );
+  call.read(at.retention, n, retention);
+  call.read(at.unwritten, n, unwritten);
+  call.read(at.usage, n, usage);
+}
+
+/**
+ * Retention psi, usage u_t and the allocation weighting of every write head, written to
+ * `step.usage`, `step.allocation` and `step.tape`.
+ */
+export function allocationForward(step: AllocationStep): void {
+  const { slots: n, writeHeads: h, gates, usage, allocation, tape } = step;
+  const { headUsage, order, sorted, products } = tape;
+  const runtime = n % 4 === 0 ? step.runtime : undefined;
+  if (runtime) usageSimd(runtime, step);
+  else usageJs(step);
   headUsage.set(usage.subarray(0, n));
   const shifted = scratch('allocation.shifted', n);
   for (let head = 0; head < h; head++) {
@@ -170,10 +216,9 @@ export interface AllocationGradients {
  * `step.prevWrites` and `step.usage` are not read.
  */
 export function allocationBackward(step: AllocationStep, grads: AllocationGradients): void {
-  const { slots: n, readHeads: r, writeHeads: h, prevUsage, prevReads } = step;
-  const { freeGates, gates, allocation, tape } = step;
-  const { dUsage, dAllocation, dPrevUsage, dPrevReads, dFreeGates, dGates, dRetention } = grads;
-  const { retention, unwritten, headUsage, order, sorted, products } = tape;
+  const { slots: n, writeHeads: h, gates, allocation, tape } = step;
+  const { dAllocation, dGates } = grads;
+  const { headUsage, order, sorted, products } = tape;
   const dHeadUsage = scratch('allocation.dHeadUsage', h * n);
   dGates.fill(0, 0, h);
   for (let head = h - 1; head >= 0; head--) {
@@ -206,6 +251,64 @@ export function allocationBackward(step: AllocationStep, grads: AllocationGradie
       dGates[head - 1] = dGate;
     }
   }
+  const runtime = n % 4 === 0 ? step.runtime : undefined;
+  if (runtime) retentionBackwardSimd(runtime, step, grads, dHeadUsage);
+  else retentionBackwardJs(step, grads, dHeadUsage);
+}
+
+/** The gradients through usage and retention of {@link allocationBackward}, in SIMD. */
+function retentionBackwardSimd(
+  runtime: SimdRuntime,
+  step: AllocationStep,
+  grads: AllocationGradients,
+  dHeadUsage: Float64Array,
+): void {
+  const { slots: n, readHeads: r, prevUsage, prevReads, freeGates } = step;
+  const { dUsage, dPrevUsage, dPrevReads, dFreeGates, dRetention } = grads;
+  const { retention, unwritten } = step.tape;
+  const call = runtime.begin();
+  const at = {
+    dPrevUsage: call.output(dPrevUsage, n),
+    dPrevReads: call.input(dPrevReads, r * n),
+    dFreeGates: call.zeros(4 * r),
+  };
+  allocationKernelExports(runtime).retentionBackward(
+    n,
+    r,
+    call.input(dUsage, n),
+    call.input(dHeadUsage, n),
+    call.input(unwritten, n),
+    call.input(retention, n),
+    call.input(prevUsage, n),
+    dRetention ? call.input(dRetention, n) : call.zeros(n),
+    call.input(prevReads, r * n),
+    call.input(freeGates, r),
+    call.zeros(4 * r),
+    at.dPrevUsage,
+    at.dPrevReads,
+    at.dFreeGates,
+  );
+  call.read(at.dPrevUsage, n, dPrevUsage);
+  call.read(at.dPrevReads, r * n, dPrevReads);
+  const heap = runtime.heap;
+  for (let k = 0; k < r; k++) {
+    const lane = (at.dFreeGates >> 2) + 4 * k;
+    dFreeGates[k] =
+      (heap[lane] as number) +
+      (heap[lane + 1] as number) +
+      ((heap[lane + 2] as number) + (heap[lane + 3] as number));
+  }
+}
+
+/** The gradients through usage and retention of {@link allocationBackward}, in JS. */
+function retentionBackwardJs(
+  step: AllocationStep,
+  grads: AllocationGradients,
+  dHeadUsage: Float64Array,
+): void {
+  const { slots: n, readHeads: r, prevUsage, prevReads, freeGates } = step;
+  const { dUsage, dPrevUsage, dPrevReads, dFreeGates, dRetention } = grads;
+  const { retention, unwritten } = step.tape;
   const dPsi = scratch('allocation.dPsi', n);
   for (let i = 0; i < n; i++) {
     const du = (dUsage[i] as number) + (dHeadUsage[i] as number);

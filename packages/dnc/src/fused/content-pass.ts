@@ -1,12 +1,17 @@
 import { CONTENT_EPSILON } from '@mann/core';
 import { scratch, scratch32, type Carver } from '@mann/core/fused';
-import type { RowKernels } from '@mann/core/fused';
+import { rowKernelExports, type RowKernels, type SimdRuntime } from '@mann/core/fused';
+import { contentKernelExports } from './simd-content.js';
 
 // Content addressing of one example, forward and backward, with core's exact formula
 // (`contentWeights`): `C[h, i] = softmax_i(beta_h cos(k_h * m_h, M[i] * m_h))` with
 // `cos(a, b) = a . b / (|a| |b| + eps)` and `|x| = sqrt(sum x^2 + eps)`; without masks m = 1.
 // Keys, strengths and masks are read from the activated interface vector at their offsets,
-// and their gradients are added to the same offsets of its gradient.
+// and their gradients are added to the same offsets of its gradient. Two implementations: plain
+// JS loops in float64 (`contentForwardJs`, `contentBackwardJs`: the reference, and the fallback),
+// and float32 WebAssembly SIMD (`simd-content.ts` and core's row kernels, all on one runtime,
+// with the memory copied in once per call) wherever the row kernels are SIMD and N is a multiple
+// of 4.
 
 /** Where one set of heads finds its parameters in the activated interface vector. */
 export interface ContentHeads {
@@ -96,8 +101,166 @@ export interface ContentAddress {
   tape: ContentTape;
 }
 
-/** The content weights C of `address.heads` on `address.memory`, into `address.weights`. */
+/** Whether `address` runs on the SIMD kernels (else on the JS reference). */
+const simdFor = (address: ContentAddress): SimdRuntime | undefined =>
+  address.rows.kind === 'simd' && address.slots % 4 === 0 ? address.rows.runtime : undefined;
+
+/**
+ * The content weights C of `address.heads` on `address.memory`, into `address.weights`: in
+ * WebAssembly SIMD (float32) when the row kernels are, else {@link contentForwardJs}.
+ */
 export function contentForward(address: ContentAddress): void {
+  const runtime = simdFor(address);
+  if (runtime) contentForwardSimd(runtime, address);
+  else contentForwardJs(address);
+}
+
+/** dL/dM and dL/d(keys, strengths, masks) of {@link contentForward}, the same way. */
+export function contentBackward(address: ContentAddress, grads: ContentGradients): void {
+  const runtime = simdFor(address);
+  if (runtime) contentBackwardSimd(runtime, address, grads);
+  else contentBackwardJs(address, grads);
+}
+
+/** |k_h| of the unmasked heads into keyNorms, [H]. */
+function keyNormsOf(w: number, at: ContentHeads, act: Float32Array, keyNorms: Float32Array): void {
+  for (let h = 0; h < at.heads; h++) {
+    let keySquares = 0;
+    for (let c = at.keys + h * w; c < at.keys + (h + 1) * w; c++)
+      keySquares += (act[c] as number) ** 2;
+    keyNorms[h] = Math.sqrt(keySquares + CONTENT_EPSILON);
+  }
+}
+
+function contentForwardSimd(runtime: SimdRuntime, address: ContentAddress): void {
+  const { slots: n, width: w, heads: at, memory, act, weights, tape } = address;
+  const rows = rowKernelExports(runtime, w)!;
+  const { contentSoftmax } = contentKernelExports(runtime);
+  const h = at.heads;
+  const call = runtime.begin();
+  const m = call.input(memory, n * w);
+  let squares: number;
+  let keys: number;
+  if (at.masks < 0) {
+    keyNormsOf(w, at, act, tape.keyNorms);
+    squares = call.zeros(n);
+    rows.rowSquares(n, w, m, squares);
+    keys = call.input(act.subarray(at.keys, at.keys + h * w), h * w);
+  } else {
+    const { maskSquares, keyMasks } = maskedVectors(w, at, act, tape.keyNorms);
+    squares = call.zeros(h * n);
+    rows.rowSquareDots(n, w, m, call.input(maskSquares, h * w), h, squares);
+    keys = call.input(keyMasks, h * w);
+  }
+  const cosine = call.zeros(h * n);
+  rows.rowDots(n, w, m, keys, h, cosine);
+  const rowNorms = call.zeros(h * n);
+  const out = call.output(weights, h * n);
+  contentSoftmax(
+    n,
+    h,
+    squares,
+    at.masks < 0 ? 0 : n,
+    call.input(tape.keyNorms, h),
+    call.input(act.subarray(at.strengths, at.strengths + h), h),
+    cosine,
+    rowNorms,
+    out,
+  );
+  call.read(cosine, h * n, tape.cosine);
+  call.read(rowNorms, h * n, tape.rowNorms);
+  call.read(out, h * n, weights);
+}
+
+function contentBackwardSimd(
+  runtime: SimdRuntime,
+  address: ContentAddress,
+  grads: ContentGradients,
+): void {
+  const { slots: n, width: w, heads: at, memory, act, weights, tape } = address;
+  const { dWeights, dMemory, dAct } = grads;
+  const rows = rowKernelExports(runtime, w)!;
+  const { contentGradient } = contentKernelExports(runtime);
+  const h = at.heads;
+  const masked = at.masks >= 0;
+  const call = runtime.begin();
+  const dDot = call.zeros(h * n);
+  const dRowSquares = call.zeros(h * n);
+  const rowScale = masked ? 0 : call.zeros(n);
+  const scalars = call.zeros(2 * h);
+  contentGradient(
+    n,
+    h,
+    call.input(weights, h * n),
+    call.input(dWeights, h * n),
+    call.input(tape.cosine, h * n),
+    call.input(tape.rowNorms, h * n),
+    call.input(tape.keyNorms, h),
+    call.input(act.subarray(at.strengths, at.strengths + h), h),
+    dDot,
+    dRowSquares,
+    rowScale,
+    scalars,
+  );
+  const m = call.input(memory, n * w);
+  const dm = call.input(dMemory, n * w);
+  const dKeys = call.zeros(h * w);
+  rows.rowMix(n, w, m, dDot, h, dKeys);
+  const scalar = scalars >> 2;
+  for (let k = 0; k < h; k++) {
+    const s = at.strengths + k;
+    dAct[s] = (dAct[s] as number) + (runtime.heap[scalar + k] as number);
+  }
+  if (!masked) {
+    // dM[i] += sum_h dDot[h, i] k_h + 2 (sum_h dS[h, i]) M[i];  dk_h += sum_i dDot[h, i] M[i]
+    const keys = call.input(act.subarray(at.keys, at.keys + h * w), h * w);
+    rows.rowUpdate(n, w, dm, m, dDot, keys, h, rowScale, 1);
+    call.read(dm, n * w, dMemory);
+    const heap = runtime.heap; // after the last input: growing the memory replaces it
+    const mix = dKeys >> 2;
+    for (let k = 0; k < h; k++) {
+      const dKeySquares = (heap[scalar + h + k] as number) / (2 * (tape.keyNorms[k] as number));
+      for (let c = 0; c < w; c++) {
+        const key = at.keys + k * w + c;
+        dAct[key] =
+          (dAct[key] as number) +
+          (heap[mix + k * w + c] as number) +
+          2 * dKeySquares * (act[key] as number);
+      }
+    }
+    return;
+  }
+  // masked, as in contentBackwardJs; 2 m^2 as the vectors of the product update stands for
+  // doubling dS (the same float32 products: doubling is exact)
+  const { maskSquares, keyMasks } = maskedVectors(w, at, act, scratch32('content.keyNorms', h));
+  rows.rowUpdate(n, w, dm, m, dDot, call.input(keyMasks, h * w), h, 0, 0);
+  const squareMix = call.zeros(h * w);
+  rows.rowSquareMix(n, w, m, dRowSquares, h, squareMix);
+  for (let c = 0; c < h * w; c++) maskSquares[c] = 2 * (maskSquares[c] as number);
+  rows.rowProductUpdate(n, w, dm, m, dRowSquares, call.input(maskSquares, h * w), h);
+  call.read(dm, n * w, dMemory);
+  const heap = runtime.heap;
+  const dotMix = dKeys >> 2;
+  const squares = squareMix >> 2;
+  for (let k = 0; k < h; k++) {
+    const dKeySquares = (heap[scalar + h + k] as number) / (2 * (tape.keyNorms[k] as number));
+    for (let c = 0; c < w; c++) {
+      const key = at.keys + k * w + c;
+      const mask = at.masks + k * w + c;
+      const kk = act[key] as number;
+      const mm = act[mask] as number;
+      const a = heap[dotMix + k * w + c] as number;
+      dAct[key] = (dAct[key] as number) + mm * mm * a + 2 * dKeySquares * kk * mm * mm;
+      dAct[mask] =
+        (dAct[mask] as number) +
+        2 * mm * (kk * a + (heap[squares + k * w + c] as number)) +
+        2 * dKeySquares * kk * kk * mm;
+    }
+  }
+}
+
+/** The JS reference of {@link contentForward}, in float64. */
+export function contentForwardJs(address: ContentAddress): void {
   const { rows, slots: n, width: w, heads: at, memory, act, weights, tape } = address;
   const eps = CONTENT_EPSILON;
   const { cosine, rowNorms, keyNorms } = tape;
@@ -170,7 +333,7 @@ export interface ContentGradients {
  * dL/dD = -dcos cos / D; |x| = sqrt(S + eps) gives dS = d|x| / (2 |x|), and
  * dS/dM = 2 m^2 M, dS_k/dk = 2 k m^2, dS/dm = 2 m M^2, dS_k/dm = 2 k^2 m.
  */
-export function contentBackward(address: ContentAddress, grads: ContentGradients): void {
+export function contentBackwardJs(address: ContentAddress, grads: ContentGradients): void {
   const { rows, slots: n, width: w, heads: at, memory, act, weights, tape } = address;
   const { dWeights, dMemory, dAct } = grads;
   const eps = CONTENT_EPSILON;

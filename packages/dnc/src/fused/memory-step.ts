@@ -47,10 +47,12 @@ import {
 } from './weighting-pass.js';
 import type { LinkArrays, LinkPass } from './link-pass.js';
 
-// One DNC memory step over a batch in plain JS (the O(N^2) link passes in WebAssembly SIMD
-// where available), forward and backward, in the order of docs/spec.md section 3 and with the values
-// and gradients of the composed reference (`DncMemory.step` with `implementation:
-// 'composed'`). Arrays are row-major, batch first; see `FusedStepSpec` for the sizes.
+// One DNC memory step over a batch, forward and backward, in the order of docs/spec.md section 3
+// and with the values and gradients of the composed reference (`DncMemory.step` with
+// `implementation: 'composed'`). Where WebAssembly SIMD is available and N and W are multiples
+// of 4, the link passes, content addressing, the per-slot parts of allocation, the read
+// weighting and the row products run in SIMD (float32); the rest is plain JS. Arrays are
+// row-major, batch first; see `FusedStepSpec` for the sizes.
 
 /** The step's inputs: xi_t and the state at t - 1. */
 export interface StepInputs {
@@ -236,9 +238,14 @@ function eraseWriteRecord(spec: FusedStepSpec, rows: RowKernels): EraseWrite {
 }
 
 /** An {@link AllocationStep} for `spec`, its arrays set per example by the caller. */
-function allocationRecord(spec: FusedStepSpec, gates: Float32Array): AllocationStep {
+function allocationRecord(
+  spec: FusedStepSpec,
+  rows: RowKernels,
+  gates: Float32Array,
+): AllocationStep {
   const empty = new Float32Array(0);
   return {
+    runtime: rows.runtime,
     slots: spec.slots,
     readHeads: spec.readHeads,
     writeHeads: spec.writeHeads,
@@ -273,9 +280,10 @@ function writeWeightingRecord(spec: FusedStepSpec): WriteWeighting {
 }
 
 /** A {@link ReadWeighting} for `spec`, its arrays set per example by the caller. */
-function readWeightingRecord(spec: FusedStepSpec): ReadWeighting {
+function readWeightingRecord(spec: FusedStepSpec, rows: RowKernels): ReadWeighting {
   const empty = new Float32Array(0);
   return {
+    runtime: rows.runtime,
     slots: spec.slots,
     readHeads: spec.readHeads,
     writeHeads: spec.writeHeads,
@@ -336,12 +344,12 @@ export function stepForward(
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
   const eraseWrite = eraseWriteRecord(spec, rows);
-  const allocationStep = allocationRecord(spec, gates);
+  const allocationStep = allocationRecord(spec, rows, gates);
   const readContent = contentRecord(spec, rows, readHeads);
   const writeContent = contentRecord(spec, rows, writeHeads);
   const reader = readVectorsRecord(spec, rows);
   const writeMix = writeWeightingRecord(spec);
-  const readMix = readWeightingRecord(spec);
+  const readMix = readWeightingRecord(spec, rows);
   for (let b = 0; b < batch; b++) {
     const tape = examples[b] as ExampleTape;
     const act = tape.act;
@@ -478,7 +486,7 @@ export function stepBackward(
     dVectors: empty,
     dRetention: null,
   };
-  const allocationStep = allocationRecord(spec, empty);
+  const allocationStep = allocationRecord(spec, rows, empty);
   const allocationGrads: AllocationGradients = {
     dUsage: empty,
     dAllocation: empty,
@@ -500,7 +508,7 @@ export function stepBackward(
   const reader = readVectorsRecord(spec, rows);
   const readerGrads: ReadVectorsGradients = { dReads: empty, dMemory: empty, dWeights: empty };
   const contentGrads: ContentGradients = { dWeights: empty, dMemory: empty, dAct: empty };
-  const readMix = readWeightingRecord(spec);
+  const readMix = readWeightingRecord(spec, rows);
   const readMixGrads: ReadWeightingGradients = {
     dWeights: empty,
     dContent: empty,

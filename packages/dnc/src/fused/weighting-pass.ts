@@ -1,10 +1,14 @@
+import type { SimdRuntime } from '@mann/core/fused';
 import { SHARPNESS_EPSILON } from '../sharpness.js';
+import { weightingKernelExports } from './simd-weighting.js';
 
 // The weightings of one example, forward and backward: the write weighting (docs/spec.md section 3
 // step 4, `writeWeighting`), the precedence (step 6, `updatePrecedence`), the DNC-MD link
 // sharpening (`sharpenLinkWeights`) and the read weighting (step 7, `readWeighting`).
 // n = N, h = H write heads, r = R read heads. Gates and modes come from the activated
 // interface vector `act` at their offsets; their gradients go to the same offsets of `dAct`.
+// The read weighting also has a float32 SIMD form (`simd-weighting.ts`), used when its record
+// has a runtime and N is a multiple of 4; the JS loops (float64) are its reference.
 
 /**
  * The inputs of one example's write weighting. A step builds one record and points its arrays
@@ -216,6 +220,11 @@ export function sharpenBackward({ n, from, s, d, out, dOut, dD }: SharpenBackwar
  * at each example in turn, so the loop over the batch allocates no record.
  */
 export interface ReadWeighting {
+  /**
+   * The SIMD runtime of the read weighting (float32; `simd-weighting.ts`), or undefined for the
+   * JS reference (float64). Used only when N is a multiple of 4.
+   */
+  readonly runtime: SimdRuntime | undefined;
   /** N, the number of memory slots. */
   readonly slots: number;
   /** R, the number of read heads. */
@@ -240,6 +249,29 @@ export interface ReadWeighting {
  * @param weights - w^r, [R, N], written
  */
 export function readWeightingForward(mix: ReadWeighting, weights: Float32Array): void {
+  const { slots: n, readHeads: r, writeHeads: h, act, content, backward, forward } = mix;
+  const runtime = n % 4 === 0 ? mix.runtime : undefined;
+  if (!runtime) {
+    readWeightingForwardJs(mix, weights);
+    return;
+  }
+  const q = 1 + 2 * h;
+  const call = runtime.begin();
+  const out = call.output(weights, r * n);
+  weightingKernelExports(runtime).readWeighting(
+    n,
+    r,
+    h,
+    call.input(act.subarray(mix.modesAt, mix.modesAt + r * q), r * q),
+    call.input(content, r * n),
+    call.input(backward, h * r * n),
+    call.input(forward, h * r * n),
+    out,
+  );
+  call.read(out, r * n, weights);
+}
+
+function readWeightingForwardJs(mix: ReadWeighting, weights: Float32Array): void {
   const { slots: n, readHeads: r, writeHeads: h, act, content, backward, forward } = mix;
   const modes = mix.modesAt;
   const q = 1 + 2 * h;
@@ -277,6 +309,45 @@ export interface ReadWeightingGradients {
 
 /** Gradients of {@link readWeightingForward}. */
 export function readWeightingBackward(mix: ReadWeighting, grads: ReadWeightingGradients): void {
+  const { slots: n, readHeads: r, writeHeads: h, act, content, backward, forward } = mix;
+  const runtime = n % 4 === 0 ? mix.runtime : undefined;
+  if (!runtime) {
+    readWeightingBackwardJs(mix, grads);
+    return;
+  }
+  const { dWeights, dContent, dBackward, dForward, dAct } = grads;
+  const q = 1 + 2 * h;
+  const modes = mix.modesAt;
+  const call = runtime.begin();
+  const at = {
+    dContent: call.output(dContent, r * n),
+    dBackward: call.output(dBackward, h * r * n),
+    dForward: call.output(dForward, h * r * n),
+    dModes: call.zeros(r * q),
+  };
+  weightingKernelExports(runtime).readWeightingBackward(
+    n,
+    r,
+    h,
+    call.input(act.subarray(modes, modes + r * q), r * q),
+    call.input(content, r * n),
+    call.input(backward, h * r * n),
+    call.input(forward, h * r * n),
+    call.input(dWeights, r * n),
+    at.dContent,
+    at.dBackward,
+    at.dForward,
+    at.dModes,
+  );
+  call.read(at.dContent, r * n, dContent);
+  call.read(at.dBackward, h * r * n, dBackward);
+  call.read(at.dForward, h * r * n, dForward);
+  const heap = runtime.heap;
+  for (let c = 0; c < r * q; c++)
+    dAct[modes + c] = (dAct[modes + c] as number) + (heap[(at.dModes >> 2) + c] as number);
+}
+
+function readWeightingBackwardJs(mix: ReadWeighting, grads: ReadWeightingGradients): void {
   const { slots: n, readHeads: r, writeHeads: h, act, content, backward, forward } = mix;
   const modes = mix.modesAt;
   const { dWeights, dContent, dBackward, dForward, dAct } = grads;
