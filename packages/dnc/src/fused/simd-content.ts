@@ -48,10 +48,11 @@ const store4 = (base: Local, i: Local, value: Code, offset = 0): Code =>
   f32x4.store(at(get(base), get(i)), value, offset);
 /** Float h of the array at `base`. */
 const scalarAt = (base: Local, h: Local): Code => f32.load(at(get(base), get(h)));
-const lanes = (v: Local, combine: (a: Code, b: Code) => Code): Code =>
-  combine(
-    combine(f32x4.lane(get(v), 0), f32x4.lane(get(v), 1)),
-    combine(f32x4.lane(get(v), 2), f32x4.lane(get(v), 3)),
+/** The largest of a vector local's four lanes. */
+const largest4 = (v: Local): Code =>
+  f32.max(
+    f32.max(f32x4.lane(get(v), 0), f32x4.lane(get(v), 1)),
+    f32.max(f32x4.lane(get(v), 2), f32x4.lane(get(v), 3)),
   );
 
 /**
@@ -134,7 +135,7 @@ function softmaxKernel(): KernelCode {
       f32x4.store(at(at(get(p.rowNorms), get(row)), get(i)), get(v.rn)),
       set(v.most, f32x4.max(get(v.most), f32x4.mul(get(v.b), get(v.c)))),
     ),
-    set(largest, lanes(v.most, f32.max)),
+    set(largest, largest4(v.most)),
     set(v.most, f32x4.splat(get(largest))),
     set(v.sum, splat(0)),
     forLoop(
@@ -152,7 +153,7 @@ function softmaxKernel(): KernelCode {
       f32x4.store(at(at(get(p.weights), get(row)), get(i)), get(v.x)),
       set(v.sum, f32x4.add(get(v.sum), get(v.x))),
     ),
-    set(total, lanes(v.sum, f32.add)),
+    set(total, f32x4.sum(v.sum)),
     set(v.sum, f32x4.splat(get(total))),
     forLoop(
       i,
@@ -226,7 +227,7 @@ function gradientKernel(): KernelCode {
         f32x4.add(get(v.acc), f32x4.mul(f32x4.load(at2(p.dWeights)), f32x4.load(at2(p.weights)))),
       ),
     ),
-    set(dotWeights, lanes(v.acc, f32.add)),
+    set(dotWeights, f32x4.sum(v.acc)),
     set(v.dw, f32x4.splat(get(dotWeights))),
     set(v.dBeta, splat(0)),
     set(v.dNorm, splat(0)),
@@ -250,8 +251,8 @@ function gradientKernel(): KernelCode {
       set(v.dRs, f32x4.div(f32x4.mul(get(v.dDen), get(v.kn)), f32x4.mul(splat(2), get(v.rn)))),
       f32x4.store(at2(p.dRowSquares), get(v.dRs)),
     ),
-    f32.store(at(get(p.scalars), get(h)), lanes(v.dBeta, f32.add)),
-    f32.store(at(get(p.scalars), i32.add(get(h), get(p.heads))), lanes(v.dNorm, f32.add)),
+    f32.store(at(get(p.scalars), get(h)), f32x4.sum(v.dBeta)),
+    f32.store(at(get(p.scalars), i32.add(get(h), get(p.heads))), f32x4.sum(v.dNorm)),
   );
   // rowScale[i] += 2 sum_h dRowSquares[h, i]
   const scale = forLoop(

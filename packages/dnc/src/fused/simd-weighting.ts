@@ -20,13 +20,6 @@ import {
 // has the plain JS reference, in float64), four slots at a time in float32, with the reference's
 // order of terms. Read modes per head k: [pi_b (H), pi_c, pi_f (H)], q = 1 + 2H of them.
 
-/** The sum of a vector local's four lanes. */
-const sum4 = (v: Local): Code =>
-  f32.add(
-    f32.add(f32x4.lane(get(v), 0), f32x4.lane(get(v), 1)),
-    f32.add(f32x4.lane(get(v), 2), f32x4.lane(get(v), 3)),
-  );
-
 /**
  * `readWeighting(n, r, h, modes, content, backward, forward, weights)`: w^r[k] = pi_c c^r[k] +
  * sum_h (pi_b[h] b[h, k] + pi_f[h] f[h, k]). modes [R, q], content and weights [R, N], backward
@@ -160,7 +153,7 @@ function backwardKernel(): KernelCode {
       set(dcm, f32x4.add(get(dcm), f32x4.mul(get(d), f32x4.load(rowAt(p.content))))),
       f32x4.store(rowAt(p.dContent), f32x4.mul(get(d), get(cm))),
     ),
-    f32.store(at(get(p.dModes), i32.add(get(pi), get(p.h))), sum4(dcm)),
+    f32.store(at(get(p.dModes), i32.add(get(pi), get(p.h))), f32x4.sum(dcm)),
     forLoop(
       head,
       get(p.h),
@@ -181,8 +174,8 @@ function backwardKernel(): KernelCode {
         f32x4.store(linkAt(p.dBackward), f32x4.mul(get(d), get(pb))),
         f32x4.store(linkAt(p.dForward), f32x4.mul(get(d), get(pf))),
       ),
-      f32.store(at(get(p.dModes), i32.add(get(pi), get(head))), sum4(dpb)),
-      f32.store(at(get(p.dModes), get(from)), sum4(dpf)),
+      f32.store(at(get(p.dModes), i32.add(get(pi), get(head))), f32x4.sum(dpb)),
+      f32.store(at(get(p.dModes), get(from)), f32x4.sum(dpf)),
     ),
   );
   return { builder: fn, body };
