@@ -71,7 +71,7 @@ describe('mann perf', () => {
         6,
       );
     }
-    expect(output.results.map((r) => r.target)).toEqual([null, 2, 1, 3]);
+    expect(output.results.map((r) => r.target)).toEqual([null, 2, 1.5, 3]);
     expect(output.peakRssMb).toBeGreaterThan(0);
     const { threads } = output;
     expect(threads.count).toBe(2);

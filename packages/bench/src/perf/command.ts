@@ -16,14 +16,17 @@ import {
 } from './measure.js';
 import { PROBE_STEPS, measureThreadMemory, type ThreadMemory } from './memory-probe.js';
 
-/** The models of the comparison and the speed each must reach relative to the peer (issue 7). */
+/**
+ * The models of the comparison and the speed each must reach relative to the peer on one thread
+ * (issue 7; issue 16 raised the DNC's from 1x to 1.5x).
+ */
 export const PERF_MODELS: readonly {
   label: string;
   config: Record<string, unknown> & { type: string };
   target: number;
 }[] = [
   { label: 'ntm (paper: LSTM 100, 128 x 20, 1R 1W)', config: { type: 'ntm' }, target: 2 },
-  { label: 'dnc (default: 128 x 20, 4R 1W)', config: { type: 'dnc' }, target: 1 },
+  { label: 'dnc (default: 128 x 20, 4R 1W)', config: { type: 'dnc' }, target: 1.5 },
   { label: 'lstm baseline (1 x 100)', config: { type: 'lstm', hiddenSizes: [100] }, target: 3 },
 ];
 
