@@ -107,7 +107,8 @@ const simdFor = (address: ContentAddress): SimdRuntime | undefined =>
 
 /**
  * The content weights C of `address.heads` on `address.memory`, into `address.weights`: in
- * WebAssembly SIMD (float32) when the row kernels are, else {@link contentForwardJs}.
+ * WebAssembly SIMD (float32) when the row kernels are SIMD and N is a multiple of 4, else
+ * {@link contentForwardJs}.
  */
 export function contentForward(address: ContentAddress): void {
   const runtime = simdFor(address);
