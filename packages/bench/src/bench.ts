@@ -106,7 +106,9 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
     const status = new Map(store.runs(suite.name).map((r) => [r.id, r.status]));
     const todo = specs.filter((s) => status.get(s.id) !== 'done');
     const workers = Math.min(options.workers ?? 1, todo.length);
-    const threads = options.threads ?? defaultThreads(workers);
+    // Threads from the whole suite's runs, not the ones left: a resumed benchmark gives each run
+    // the threads the interrupted one did (more threads sum a batch's gradient in another order).
+    const threads = options.threads ?? defaultThreads(Math.min(options.workers ?? 1, specs.length));
     progress.log(
       `suite ${suite.name}: ${specs.length} runs, ${specs.length - todo.length} already done, ${todo.length} to run ${queue ? `through queue ${queue.url.shown}` : `${workers === 0 ? 'in this process' : `on ${workers} worker process${workers === 1 ? '' : 'es'}`}, ${threads} training thread${threads === 1 ? '' : 's'} each`}`,
     );

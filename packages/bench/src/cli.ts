@@ -187,7 +187,7 @@ common(
     )
     .option(
       '--threads <n>',
-      'training threads per run (default: cores / runs at once, at least 1)',
+      'training threads per run (default: cores / --workers, at least 1, also when resuming)',
       wholeNumber('--threads', 1),
     )
     .option('--results <dir>', 'results directory (database, checkpoints, report)', 'results')

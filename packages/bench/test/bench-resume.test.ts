@@ -3,6 +3,7 @@
 // A tiny suite (an LSTM and an NTM on 4-bit copy) on two worker processes.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -239,6 +240,24 @@ describe('mann bench, killed and resumed', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expectSameAsReference(results);
   }, 120_000);
+
+  it('gives the runs left the threads of the whole suite, so a resumed run sums as before', async () => {
+    // With the LSTM run done, only the NTM's is left: one worker process, which once gave it
+    // every core (2 threads here, a different summation order than the reference's 1 thread).
+    const results = join(await scratchDir('resume-threads'), 'results');
+    const first = await mann(...benchArgs(results), '--models', 'lstm');
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await mann(...benchArgs(results));
+    expect(rest.code, rest.stderr).toBe(0);
+    const threads = Math.max(1, Math.floor(availableParallelism() / 2));
+    expect(rest.stderr).toContain(
+      `1 to run on 1 worker process, ${threads} training thread${threads === 1 ? '' : 's'} each`,
+    );
+    const ntm = (m: ReturnType<typeof measured>) =>
+      (m.curve as { run_id: string }[]).filter((p) => p.run_id.includes('/ntm/'));
+    expect(ntm(measured(results)).length).toBeGreaterThan(0);
+    expect(ntm(measured(results))).toEqual(ntm(measured(reference)));
+  });
 
   it('skips every run of a finished suite', async () => {
     const before = measured(reference);
