@@ -201,6 +201,7 @@ function contentBackwardSimd(
     dDot,
     dRowSquares,
     rowScale,
+    masked ? 0 : 1,
     scalars,
   );
   const m = call.input(memory, n * w);

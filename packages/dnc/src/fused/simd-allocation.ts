@@ -23,9 +23,13 @@ import {
 // sequential.
 
 const one4 = (): Code => f32x4.splat(f32.const(1));
-/** Four floats at slot i of row k of an [K, N] array at `base`. */
+/** The address of slot i of row k of an [K, N] array at `base`. */
+const rowSlot = (base: Local, k: Local, n: Local, i: Local): Code =>
+  at(get(base), i32.add(i32.mul(get(k), get(n)), get(i)));
 const rowFour = (base: Local, k: Local, n: Local, i: Local): Code =>
-  f32x4.load(at(get(base), i32.add(i32.mul(get(k), get(n)), get(i))));
+  f32x4.load(rowSlot(base, k, n, i));
+/** The address of vector k (16 bytes each) of the array at `base`. */
+const vectorAt = (base: Local, k: Local): Code => at(get(base), i32.shl(get(k), 2));
 const four = (base: Local, i: Local): Code => f32x4.load(at(get(base), get(i)));
 const store4 = (base: Local, i: Local, value: Code): Code =>
   f32x4.store(at(get(base), get(i)), value);
@@ -123,7 +127,6 @@ function retentionBackwardKernel(): KernelCode {
   const p = fn.params;
   const { i, k, l } = fn.locals(I32, 'i', 'k', 'l');
   const { du, q, dPsi, others, scaled } = fn.locals(V128, 'du', 'q', 'dPsi', 'others', 'scaled');
-  const lane = (base: Local, k: Local): Code => f32x4.load(at(get(base), i32.shl(get(k), 2)));
   const body = forLoop(
     i,
     get(p.n),
@@ -146,7 +149,7 @@ function retentionBackwardKernel(): KernelCode {
       get(p.r),
       1,
       f32x4.store(
-        at(get(p.factors), i32.shl(get(k), 2)),
+        vectorAt(p.factors, k),
         f32x4.sub(
           one4(),
           f32x4.mul(f32x4.loadSplat(at(get(p.freeGates), get(k))), rowFour(p.prevReads, k, p.n, i)),
@@ -162,15 +165,21 @@ function retentionBackwardKernel(): KernelCode {
         l,
         get(p.r),
         1,
-        when(i32.ne(get(l), get(k)), set(others, f32x4.mul(get(others), lane(p.factors, l)))),
+        when(
+          i32.ne(get(l), get(k)),
+          set(others, f32x4.mul(get(others), f32x4.load(vectorAt(p.factors, l)))),
+        ),
       ),
       set(scaled, f32x4.mul(get(dPsi), get(others))),
       f32x4.store(
-        at(get(p.dFreeGates), i32.shl(get(k), 2)),
-        f32x4.sub(lane(p.dFreeGates, k), f32x4.mul(get(scaled), rowFour(p.prevReads, k, p.n, i))),
+        vectorAt(p.dFreeGates, k),
+        f32x4.sub(
+          f32x4.load(vectorAt(p.dFreeGates, k)),
+          f32x4.mul(get(scaled), rowFour(p.prevReads, k, p.n, i)),
+        ),
       ),
       f32x4.store(
-        at(get(p.dPrevReads), i32.add(i32.mul(get(k), get(p.n)), get(i))),
+        rowSlot(p.dPrevReads, k, p.n, i),
         f32x4.sub(
           rowFour(p.dPrevReads, k, p.n, i),
           f32x4.mul(get(scaled), f32x4.loadSplat(at(get(p.freeGates), get(k)))),
@@ -181,14 +190,13 @@ function retentionBackwardKernel(): KernelCode {
   return { builder: fn, body };
 }
 
+const build = (): KernelCode[] => [usageKernel(), retentionBackwardKernel()];
+
 /** The allocation kernels on `runtime` (module `dnc.allocation`, built on first use). */
 export function allocationKernelExports(
   runtime: SimdRuntime,
 ): Readonly<Record<'allocationUsage' | 'retentionBackward', Kernel>> {
-  const kernels = runtime.kernels<'allocationUsage' | 'retentionBackward'>('dnc.allocation', () => [
-    usageKernel(),
-    retentionBackwardKernel(),
-  ]);
+  const kernels = runtime.kernels<'allocationUsage' | 'retentionBackward'>('dnc.allocation', build);
   if (!kernels) throw new Error('the allocation kernels do not validate');
   return kernels;
 }

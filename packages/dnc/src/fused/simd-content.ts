@@ -13,7 +13,6 @@ import {
   set,
   v128,
   when,
-  F32,
   V128,
   type Code,
   type Kernel,
@@ -43,11 +42,13 @@ const EXP_POLYNOMIAL = [
 ];
 
 const splat = (value: number): Code => f32x4.splat(f32.const(value));
-const four = (base: Local, i: Local, offset = 0): Code => f32x4.load(at(get(base), get(i)), offset);
-const store4 = (base: Local, i: Local, value: Code, offset = 0): Code =>
-  f32x4.store(at(get(base), get(i)), value, offset);
-/** Float h of the array at `base`. */
-const scalarAt = (base: Local, h: Local): Code => f32.load(at(get(base), get(h)));
+const four = (base: Local, i: Local): Code => f32x4.load(at(get(base), get(i)));
+const store4 = (base: Local, i: Local, value: Code): Code =>
+  f32x4.store(at(get(base), get(i)), value);
+/** Float h of the array at `base` in all four lanes. */
+const splatAt = (base: Local, h: Local): Code => f32x4.loadSplat(at(get(base), get(h)));
+/** The address of slot i of row `row` (a float offset) of the array at `base`. */
+const slotAt = (base: Local, row: Local, i: Local): Code => at(at(get(base), get(row)), get(i));
 /** The largest of a vector local's four lanes. */
 const largest4 = (v: Local): Code =>
   f32.max(
@@ -106,16 +107,13 @@ function softmaxKernel(): KernelCode {
   ]);
   const p = fn.params;
   const { h, i, row, squares } = fn.locals(I32, 'h', 'i', 'row', 'squares');
-  const { keyNorm, beta, largest, total } = fn.locals(F32, 'keyNorm', 'beta', 'largest', 'total');
   const v = fn.locals(V128, 'kn', 'b', 'most', 'sum', 'rn', 'c', 'x', 'k', 'r', 'below');
   const body = forLoop(
     h,
     get(p.heads),
     1,
-    set(keyNorm, scalarAt(p.keyNorms, h)),
-    set(beta, scalarAt(p.betas, h)),
-    set(v.kn, f32x4.splat(get(keyNorm))),
-    set(v.b, f32x4.splat(get(beta))),
+    set(v.kn, splatAt(p.keyNorms, h)),
+    set(v.b, splatAt(p.betas, h)),
     set(row, i32.mul(get(h), get(p.n))),
     set(squares, i32.add(get(p.rowSquares), i32.shl(i32.mul(get(h), get(p.rowStride)), 2))),
     set(v.most, splat(-Infinity)),
@@ -127,41 +125,33 @@ function softmaxKernel(): KernelCode {
       set(
         v.c,
         f32x4.div(
-          f32x4.load(at(at(get(p.cosine), get(row)), get(i))),
+          f32x4.load(slotAt(p.cosine, row, i)),
           f32x4.add(f32x4.mul(get(v.kn), get(v.rn)), splat(eps)),
         ),
       ),
-      f32x4.store(at(at(get(p.cosine), get(row)), get(i)), get(v.c)),
-      f32x4.store(at(at(get(p.rowNorms), get(row)), get(i)), get(v.rn)),
+      f32x4.store(slotAt(p.cosine, row, i), get(v.c)),
+      f32x4.store(slotAt(p.rowNorms, row, i), get(v.rn)),
       set(v.most, f32x4.max(get(v.most), f32x4.mul(get(v.b), get(v.c)))),
     ),
-    set(largest, largest4(v.most)),
-    set(v.most, f32x4.splat(get(largest))),
+    set(v.most, f32x4.splat(largest4(v.most))),
     set(v.sum, splat(0)),
     forLoop(
       i,
       get(p.n),
       4,
-      set(
-        v.x,
-        f32x4.sub(
-          f32x4.mul(get(v.b), f32x4.load(at(at(get(p.cosine), get(row)), get(i)))),
-          get(v.most),
-        ),
-      ),
+      set(v.x, f32x4.sub(f32x4.mul(get(v.b), f32x4.load(slotAt(p.cosine, row, i))), get(v.most))),
       exp4(v.x, v.k, v.r, v.below),
-      f32x4.store(at(at(get(p.weights), get(row)), get(i)), get(v.x)),
+      f32x4.store(slotAt(p.weights, row, i), get(v.x)),
       set(v.sum, f32x4.add(get(v.sum), get(v.x))),
     ),
-    set(total, f32x4.sum(v.sum)),
-    set(v.sum, f32x4.splat(get(total))),
+    set(v.sum, f32x4.splat(f32x4.sum(v.sum))),
     forLoop(
       i,
       get(p.n),
       4,
       f32x4.store(
-        at(at(get(p.weights), get(row)), get(i)),
-        f32x4.div(f32x4.load(at(at(get(p.weights), get(row)), get(i))), get(v.sum)),
+        slotAt(p.weights, row, i),
+        f32x4.div(f32x4.load(slotAt(p.weights, row, i)), get(v.sum)),
       ),
     ),
   );
@@ -172,7 +162,7 @@ function softmaxKernel(): KernelCode {
  * `contentGradient(n, heads, weights, dWeights, cosine, rowNorms, keyNorms, betas, dDot,
  * dRowSquares, rowScale, scalars)`: given dL/dC, per head h and slot i dL/d(k_h . M[i]) into
  * dDot and dL/d|M[i]|^2 into dRowSquares ([H, N], written), 2 sum_h dRowSquares[h, i] added to
- * rowScale [N] (unless rowScale is 0), and dL/dbeta_h, dL/d|k_h| into scalars [2 H] (written).
+ * rowScale [N] when `scaled` is not 0, and dL/dbeta_h, dL/d|k_h| into scalars [2 H] (written).
  */
 function gradientKernel(): KernelCode {
   const fn = new FunctionBuilder('contentGradient', [
@@ -187,11 +177,11 @@ function gradientKernel(): KernelCode {
     'dDot',
     'dRowSquares',
     'rowScale',
+    'scaled',
     'scalars',
   ]);
   const p = fn.params;
   const { h, i, row, slot } = fn.locals(I32, 'h', 'i', 'row', 'slot');
-  const { keyNorm, dotWeights } = fn.locals(F32, 'keyNorm', 'dotWeights');
   const v = fn.locals(
     V128,
     'kn',
@@ -208,14 +198,13 @@ function gradientKernel(): KernelCode {
     'dDen',
     'dRs',
   );
-  const at2 = (base: Local): Code => at(at(get(base), get(row)), get(i));
+  const at2 = (base: Local): Code => slotAt(base, row, i);
   const body = forLoop(
     h,
     get(p.heads),
     1,
-    set(keyNorm, scalarAt(p.keyNorms, h)),
-    set(v.kn, f32x4.splat(get(keyNorm))),
-    set(v.b, f32x4.splat(scalarAt(p.betas, h))),
+    set(v.kn, splatAt(p.keyNorms, h)),
+    set(v.b, splatAt(p.betas, h)),
     set(row, i32.mul(get(h), get(p.n))),
     set(v.acc, splat(0)),
     forLoop(
@@ -227,8 +216,7 @@ function gradientKernel(): KernelCode {
         f32x4.add(get(v.acc), f32x4.mul(f32x4.load(at2(p.dWeights)), f32x4.load(at2(p.weights)))),
       ),
     ),
-    set(dotWeights, f32x4.sum(v.acc)),
-    set(v.dw, f32x4.splat(get(dotWeights))),
+    set(v.dw, f32x4.splat(f32x4.sum(v.acc))),
     set(v.dBeta, splat(0)),
     set(v.dNorm, splat(0)),
     forLoop(
@@ -274,18 +262,17 @@ function gradientKernel(): KernelCode {
   );
   return {
     builder: fn,
-    body: block(body, when(get(p.rowScale), scale)),
+    body: block(body, when(get(p.scaled), scale)),
   };
 }
+
+const build = (): KernelCode[] => [softmaxKernel(), gradientKernel()];
 
 /** The content kernels on `runtime` (module `dnc.content`, built on first use). */
 export function contentKernelExports(
   runtime: SimdRuntime,
 ): Readonly<Record<'contentSoftmax' | 'contentGradient', Kernel>> {
-  const kernels = runtime.kernels<'contentSoftmax' | 'contentGradient'>('dnc.content', () => [
-    softmaxKernel(),
-    gradientKernel(),
-  ]);
+  const kernels = runtime.kernels<'contentSoftmax' | 'contentGradient'>('dnc.content', build);
   if (!kernels) throw new Error('the content addressing kernels do not validate');
   return kernels;
 }

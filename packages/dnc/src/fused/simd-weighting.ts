@@ -20,6 +20,10 @@ import {
 // has the plain JS reference, in float64), four slots at a time in float32, with the reference's
 // order of terms. Read modes per head k: [pi_b (H), pi_c, pi_f (H)], q = 1 + 2H of them.
 
+/** The address of float `offset` + i of the array at `base`. */
+const offsetAt = (base: Local, offset: Local, i: Local): Code =>
+  at(get(base), i32.add(get(offset), get(i)));
+
 /**
  * `readWeighting(n, r, h, modes, content, backward, forward, weights)`: w^r[k] = pi_c c^r[k] +
  * sum_h (pi_b[h] b[h, k] + pi_f[h] f[h, k]). modes [R, q], content and weights [R, N], backward
@@ -37,7 +41,16 @@ function forwardKernel(): KernelCode {
     'weights',
   ]);
   const p = fn.params;
-  const { k, i, head, pi, row, link } = fn.locals(I32, 'k', 'i', 'head', 'pi', 'row', 'link');
+  const { k, i, head, pi, row, link, fAt } = fn.locals(
+    I32,
+    'k',
+    'i',
+    'head',
+    'pi',
+    'row',
+    'link',
+    'fAt',
+  );
   const { cm, pb, pf, acc } = fn.locals(V128, 'cm', 'pb', 'pf', 'acc');
   const q = i32.add(i32.shl(get(p.h), 1), i32.const(1));
   const body = forLoop(
@@ -52,8 +65,8 @@ function forwardKernel(): KernelCode {
       get(p.n),
       4,
       f32x4.store(
-        at(get(p.weights), i32.add(get(row), get(i))),
-        f32x4.mul(get(cm), f32x4.load(at(get(p.content), i32.add(get(row), get(i))))),
+        offsetAt(p.weights, row, i),
+        f32x4.mul(get(cm), f32x4.load(offsetAt(p.content, row, i))),
       ),
     ),
     forLoop(
@@ -61,31 +74,21 @@ function forwardKernel(): KernelCode {
       get(p.h),
       1,
       set(pb, f32x4.loadSplat(at(get(p.modes), i32.add(get(pi), get(head))))),
-      set(
-        pf,
-        f32x4.loadSplat(
-          at(get(p.modes), i32.add(i32.add(get(pi), get(head)), i32.add(get(p.h), i32.const(1)))),
-        ),
-      ),
+      set(fAt, i32.add(i32.add(get(pi), get(head)), i32.add(get(p.h), i32.const(1)))),
+      set(pf, f32x4.loadSplat(at(get(p.modes), get(fAt)))),
       set(link, i32.mul(i32.add(i32.mul(get(head), get(p.r)), get(k)), get(p.n))),
       forLoop(
         i,
         get(p.n),
         4,
-        set(acc, f32x4.load(at(get(p.weights), i32.add(get(row), get(i))))),
+        set(acc, f32x4.load(offsetAt(p.weights, row, i))),
         set(
           acc,
-          f32x4.add(
-            get(acc),
-            f32x4.mul(get(pb), f32x4.load(at(get(p.backward), i32.add(get(link), get(i))))),
-          ),
+          f32x4.add(get(acc), f32x4.mul(get(pb), f32x4.load(offsetAt(p.backward, link, i)))),
         ),
         f32x4.store(
-          at(get(p.weights), i32.add(get(row), get(i))),
-          f32x4.add(
-            get(acc),
-            f32x4.mul(get(pf), f32x4.load(at(get(p.forward), i32.add(get(link), get(i))))),
-          ),
+          offsetAt(p.weights, row, i),
+          f32x4.add(get(acc), f32x4.mul(get(pf), f32x4.load(offsetAt(p.forward, link, i)))),
         ),
       ),
     ),
@@ -114,7 +117,7 @@ function backwardKernel(): KernelCode {
     'dModes',
   ]);
   const p = fn.params;
-  const { k, i, head, pi, row, link, from } = fn.locals(
+  const { k, i, head, pi, row, link, fAt } = fn.locals(
     I32,
     'k',
     'i',
@@ -122,7 +125,7 @@ function backwardKernel(): KernelCode {
     'pi',
     'row',
     'link',
-    'from',
+    'fAt',
   );
   const { cm, pb, pf, d, dcm, dpb, dpf } = fn.locals(
     V128,
@@ -135,8 +138,8 @@ function backwardKernel(): KernelCode {
     'dpf',
   );
   const q = i32.add(i32.shl(get(p.h), 1), i32.const(1));
-  const rowAt = (base: Local): Code => at(get(base), i32.add(get(row), get(i)));
-  const linkAt = (base: Local): Code => at(get(base), i32.add(get(link), get(i)));
+  const rowAt = (base: Local): Code => offsetAt(base, row, i);
+  const linkAt = (base: Local): Code => offsetAt(base, link, i);
   const body = forLoop(
     k,
     get(p.r),
@@ -159,8 +162,8 @@ function backwardKernel(): KernelCode {
       get(p.h),
       1,
       set(pb, f32x4.loadSplat(at(get(p.modes), i32.add(get(pi), get(head))))),
-      set(from, i32.add(i32.add(get(pi), get(head)), i32.add(get(p.h), i32.const(1)))),
-      set(pf, f32x4.loadSplat(at(get(p.modes), get(from)))),
+      set(fAt, i32.add(i32.add(get(pi), get(head)), i32.add(get(p.h), i32.const(1)))),
+      set(pf, f32x4.loadSplat(at(get(p.modes), get(fAt)))),
       set(link, i32.mul(i32.add(i32.mul(get(head), get(p.r)), get(k)), get(p.n))),
       set(dpb, f32x4.splat(f32.const(0))),
       set(dpf, f32x4.splat(f32.const(0))),
@@ -175,11 +178,13 @@ function backwardKernel(): KernelCode {
         f32x4.store(linkAt(p.dForward), f32x4.mul(get(d), get(pf))),
       ),
       f32.store(at(get(p.dModes), i32.add(get(pi), get(head))), f32x4.sum(dpb)),
-      f32.store(at(get(p.dModes), get(from)), f32x4.sum(dpf)),
+      f32.store(at(get(p.dModes), get(fAt)), f32x4.sum(dpf)),
     ),
   );
   return { builder: fn, body };
 }
+
+const build = (): KernelCode[] => [forwardKernel(), backwardKernel()];
 
 /** The read weighting kernels on `runtime` (module `dnc.weighting`, built on first use). */
 export function weightingKernelExports(
@@ -187,7 +192,7 @@ export function weightingKernelExports(
 ): Readonly<Record<'readWeighting' | 'readWeightingBackward', Kernel>> {
   const kernels = runtime.kernels<'readWeighting' | 'readWeightingBackward'>(
     'dnc.weighting',
-    () => [forwardKernel(), backwardKernel()],
+    build,
   );
   if (!kernels) throw new Error('the read weighting kernels do not validate');
   return kernels;
