@@ -62,7 +62,7 @@ const message = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
 singleThreadedWasm();
-registerThreadProbe(false);
+registerThreadProbe(false, 200);
 const backendReady = selectBackend({ backend: 'wasm', wasmPaths: WASM_PATHS });
 backendReady.then(
   (info) => post({ type: 'ready', backend: info.name }),
@@ -79,7 +79,7 @@ const SETTINGS: PlaygroundSettings = {
   memorySlots: 16,
   memoryWidth: 8,
   hiddenSize: 32,
-  batchSize: 5, // shards of 3 and 2 sequences
+  batchSize: 5, // chunks of 2, 1, 1 and 1 sequences
   learningRate: 1e-3,
   difficulty: 4,
   seed: 1,

@@ -12,7 +12,12 @@ import {
   Trainer,
   type TrainerOptions,
 } from '@mann/core';
-import { REPLY_TEXT_BYTES, THREAD_EXITED, ThreadMemory } from '../src/training/thread-protocol.js';
+import {
+  ChunkBoard,
+  REPLY_TEXT_BYTES,
+  THREAD_EXITED,
+  ThreadMemory,
+} from '../src/training/thread-protocol.js';
 import { TrainingThreads } from '../src/training/threads.js';
 import { copyBatch, expectBitwiseEqual, expectClose } from './helpers.js';
 // @ts-expect-error: a plain-JS plugin module (no declarations), as users write them
@@ -26,14 +31,14 @@ beforeAll(async () => {
 });
 
 describe('ThreadMemory (the replies in shared memory)', () => {
-  it('carries ready, done (with the loss) and error (message and stack) per thread', () => {
+  it('carries ready, done and error (message and stack) per thread', () => {
     const memory = ThreadMemory.create(3);
     expect(memory.read(0, 1)).toBeUndefined(); // nothing answered yet
     memory.answer(0, { type: 'ready', seq: 1 });
-    memory.answer(1, { type: 'done', seq: 7, loss: 1.2345678901234 });
+    memory.answer(1, { type: 'done', seq: 7 });
     memory.answer(2, { type: 'error', seq: 7, message: 'boom ü', stack: 'Error: boom ü\n  at x' });
     expect(memory.read(0, 1)).toEqual({ type: 'ready', seq: 1 });
-    expect(memory.read(1, 7)).toEqual({ type: 'done', seq: 7, loss: 1.2345678901234 });
+    expect(memory.read(1, 7)).toEqual({ type: 'done', seq: 7 });
     expect(memory.read(2, 7)).toEqual({
       type: 'error',
       seq: 7,
@@ -83,26 +88,25 @@ describe('ThreadMemory (the replies in shared memory)', () => {
     const t0 = Date.now();
     expect(memory.wait(0, 2, 120)).toBeUndefined();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(110);
-    memory.answer(0, { type: 'done', seq: 2, loss: 3 });
-    expect(memory.wait(0, 2, 120)).toEqual({ type: 'done', seq: 2, loss: 3 });
+    memory.answer(0, { type: 'done', seq: 2 });
+    expect(memory.wait(0, 2, 120)).toEqual({ type: 'done', seq: 2 });
   });
 
   it('waits blocking for an answer written by another thread', async () => {
     const memory = ThreadMemory.create(1);
-    // A raw thread: writes the loss slot and then the status word, as ThreadMemory.answer does.
+    // A raw thread: writes the reply kind and then the status word, as ThreadMemory.answer does.
     const worker = new Worker(
       `const { workerData } = require('node:worker_threads');
        const status = new Int32Array(workerData, 0, 2);
        setTimeout(() => {
-         new Int32Array(workerData, 16, 3)[0] = 1; // kind 'done'
-         new Float64Array(workerData, 8, 1)[0] = 0.25;
+         new Int32Array(workerData, 8, 3)[0] = 1; // kind 'done'
          Atomics.store(status, 1, 5);
          Atomics.notify(status, 1);
        }, 200);`,
       { eval: true, workerData: memory.buffer },
     );
     try {
-      expect(memory.wait(0, 5, 30_000)).toEqual({ type: 'done', seq: 5, loss: 0.25 });
+      expect(memory.wait(0, 5, 30_000)).toEqual({ type: 'done', seq: 5 });
     } finally {
       await worker.terminate();
     }
@@ -121,6 +125,88 @@ describe('ThreadMemory (the replies in shared memory)', () => {
       interrupted: 'it exited (code 1)',
     });
     expect(await memory.waitAsync(0, 1, 80)).toBeUndefined();
+  });
+});
+
+describe('ChunkBoard (the chunks of a step in shared memory)', () => {
+  it('hands out each chunk of the open step once, in order, and none of another step', () => {
+    const board = ChunkBoard.create(4, 3);
+    expect(board.claim(1, 4)).toBe(-1); // nothing open yet
+    board.open(7);
+    expect([0, 1, 2].map(() => board.claim(7, 3))).toEqual([0, 1, 2]);
+    expect(board.claim(7, 3)).toBe(-1);
+    board.open(8);
+    expect(board.claim(7, 3)).toBe(-1); // a thread still on step 7 gets nothing of step 8
+    expect(board.claim(8, 4)).toBe(0);
+    board.close(8);
+    expect(board.claim(8, 4)).toBe(-1); // closed: the rest is never handed out
+    // sequence numbers past the claim word's 24 bits wrap around
+    for (const seq of [2 ** 23, 2 ** 24 - 1, 2 ** 31 - 1]) {
+      board.open(seq);
+      expect(board.claim(seq, 2)).toBe(0);
+      expect(board.claim(seq - 1, 2)).toBe(-1);
+      expect(board.claim(seq, 2)).toBe(1);
+      expect(board.claim(seq, 2)).toBe(-1);
+    }
+  });
+
+  it('keeps each chunk its own loss and gradient', () => {
+    const board = ChunkBoard.create(3, 5);
+    for (let k = 0; k < 3; k++) {
+      board.gradient(k).fill(k + 1);
+      board.setLoss(k, 0.1 * (k + 1) + 1e-12);
+    }
+    for (let k = 0; k < 3; k++) {
+      expect([...board.gradient(k)]).toEqual([k + 1, k + 1, k + 1, k + 1, k + 1]);
+      expect(board.loss(k)).toBe(0.1 * (k + 1) + 1e-12); // float64
+    }
+    const view = new ChunkBoard(board.buffer, 3, 5);
+    expect(view.loss(2)).toBe(board.loss(2));
+    expect(() => new ChunkBoard(board.buffer, 3, 6)).toThrow(
+      /chunk board for 3 chunks of 6 gradients has \d+ bytes, expected \d+/,
+    );
+    expect(() => ChunkBoard.create(256, 1)).toThrow(/at most 255 chunks/);
+  });
+
+  it('gives every chunk to exactly one of several threads claiming at once', async () => {
+    const chunks = 200;
+    const board = ChunkBoard.create(chunks, 1);
+    const owners = new Int32Array(new SharedArrayBuffer(4 * chunks));
+    const protocol = new URL('../dist/training/thread-protocol.js', import.meta.url).href;
+    board.open(3);
+    // three threads and this one claim until none is left, each counting the claims of a chunk
+    const workers = [1, 2, 3].map(
+      () =>
+        new Worker(
+          `const { workerData, parentPort } = require('node:worker_threads');
+           import(workerData.protocol).then(({ ChunkBoard }) => {
+             const board = new ChunkBoard(workerData.board, workerData.chunks, 1);
+             const owners = new Int32Array(workerData.owners);
+             let mine = 0;
+             for (let k = board.claim(3, workerData.chunks); k >= 0; k = board.claim(3, workerData.chunks)) {
+               Atomics.add(owners, k, 1);
+               mine++;
+             }
+             parentPort.postMessage(mine);
+           });`,
+          {
+            eval: true,
+            workerData: { protocol, board: board.buffer, owners: owners.buffer, chunks },
+          },
+        ),
+    );
+    let mine = 0;
+    for (let k = board.claim(3, chunks); k >= 0; k = board.claim(3, chunks)) {
+      Atomics.add(owners, k, 1);
+      mine++;
+    }
+    const theirs = await Promise.all(
+      workers.map((w) => new Promise<number>((resolve) => w.once('message', resolve))),
+    );
+    await Promise.all(workers.map((w) => w.terminate()));
+    expect(mine + theirs.reduce((a, b) => a + b, 0)).toBe(chunks);
+    // each chunk claimed exactly once
+    expect([...owners]).toEqual(new Array<number>(chunks).fill(1));
   });
 });
 

@@ -18,11 +18,22 @@ import {
   TrainingSession,
   type TrainStepResult,
 } from '@mann/core';
-import { combineShards, shardRanges, sliceBatch } from '../src/training/shards.js';
+import {
+  CHUNKS_PER_THREAD,
+  chunkRanges,
+  combineShards,
+  shardRanges,
+  sliceBatch,
+} from '../src/training/shards.js';
 import { withBackend } from '@mann/core/testing';
 import { copyBatch, expectBitwiseEqual, expectClose } from './helpers.js';
-// @ts-expect-error: a plain-JS plugin module (no declarations), as users write them
-import { register as registerProbe, THREAD_FAILURE } from './fixtures/thread-probe-plugin.mjs';
+import {
+  MAIN_FAILURE,
+  mainThreadRuns,
+  register as registerProbe,
+  THREAD_FAILURE,
+  // @ts-expect-error: a plain-JS plugin module (no declarations), as users write them
+} from './fixtures/thread-probe-plugin.mjs';
 
 const PLUGIN = fileURLToPath(new URL('./fixtures/thread-probe-plugin.mjs', import.meta.url));
 
@@ -84,6 +95,15 @@ describe('shards', () => {
       { start: 0, end: 1 },
       { start: 1, end: 2 },
     ]);
+  });
+
+  it('cuts a batch into chunks for the threads: CHUNKS_PER_THREAD each, one for one thread', () => {
+    expect(CHUNKS_PER_THREAD).toBe(2);
+    expect(chunkRanges(16, 1)).toEqual([{ start: 0, end: 16 }]);
+    expect(chunkRanges(16, 2).map((r) => r.end - r.start)).toEqual([4, 4, 4, 4]);
+    expect(chunkRanges(5, 2).map((r) => r.end - r.start)).toEqual([2, 1, 1, 1]);
+    expect(chunkRanges(4, 3).map((r) => r.end - r.start)).toEqual([1, 1, 1, 1]);
+    expect(chunkRanges(16, 3)).toEqual(shardRanges(16, 6));
   });
 
   it('slices the rows of a batch', () => {
@@ -180,8 +200,62 @@ describe('Trainer with worker threads', () => {
     if (before !== undefined) expect(osThreads()).toBeLessThanOrEqual(before);
   });
 
+  it('hands chunks to whichever thread is free: a slow thread computes fewer, the result is the same', async () => {
+    const data = batches(3, 8); // 4 chunks of 2 per step
+    const run = async (
+      slowInThread: number,
+    ): Promise<{ parameters: Float32Array[]; mainChunks: number[] }> => {
+      const model = tinyModel('thread-probe', { slowInThread });
+      const trainer = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
+      try {
+        const mainChunks = data.map((batch) => {
+          const before = mainThreadRuns.count as number;
+          trainer.trainStep(batch);
+          return (mainThreadRuns.count as number) - before;
+        });
+        const parameters = model.parameters.entries().map(([, v]) => v.dataSync().slice());
+        return { parameters: parameters as Float32Array[], mainChunks };
+      } finally {
+        trainer.dispose();
+        model.dispose();
+        await trainer.close();
+      }
+    };
+    const slowed = await run(1000);
+    // the other thread takes a second per chunk: it claims one at most, this thread the rest
+    for (const chunks of slowed.mainChunks) expect(chunks).toBeGreaterThanOrEqual(3);
+    const even = await run(0);
+    // the same chunks summed in the same order, whoever computed them: bit for bit
+    even.parameters.forEach((p, k) =>
+      expectBitwiseEqual(p, slowed.parameters[k] as Float32Array, `parameter ${k}`),
+    );
+  });
+
+  it('fails the step with the error thrown on this thread once the others are done', async () => {
+    const model = tinyModel('thread-probe', {
+      failInMain: true,
+      slowInMain: 100,
+      slowInThread: 500,
+    });
+    const trainer = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
+    const tensors = tf.memory().numTensors;
+    const [batch] = batches(1, 4);
+    await trainer.startThreads();
+    const t0 = Date.now();
+    expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(MAIN_FAILURE as string);
+    // the other thread claimed a chunk (500 ms) while this one failed (after 100 ms): the step
+    // failed only once that chunk was done
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    expect(trainer.step).toBe(0);
+    expect(tf.memory().numTensors).toBe(tensors);
+    await trainer.close();
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('fails the step with the error thrown in a thread, and stops every thread', async () => {
-    const model = tinyModel('thread-probe', { failInThread: true });
+    // this thread is slowed down so that the others surely claim chunks
+    const model = tinyModel('thread-probe', { failInThread: true, slowInMain: 500 });
     const trainer = new Trainer(model, { workers: 3, workerModules: [PLUGIN] });
     const tensors = tf.memory().numTensors;
     const [batch] = batches(1, 4);
@@ -194,7 +268,7 @@ describe('Trainer with worker threads', () => {
   });
 
   it('fails the step when a thread exits in the middle of it', async () => {
-    const model = tinyModel('thread-probe', { failInThread: 'exit' });
+    const model = tinyModel('thread-probe', { failInThread: 'exit', slowInMain: 500 });
     const trainer = new Trainer(model, { workers: 2, workerModules: [PLUGIN] });
     const [batch] = batches(1, 4);
     expect(() => trainer.trainStep(batch as SequenceBatch)).toThrow(
@@ -225,7 +299,7 @@ describe('Trainer with worker threads', () => {
   it('skips a non-finite step as one thread does', async () => {
     const [good, bad] = batches(2, 4) as [SequenceBatch, SequenceBatch];
     const inputs = bad.inputs.slice();
-    inputs[inputs.length - 1] = Number.NaN; // in the last sequence: a worker thread's shard
+    inputs[inputs.length - 1] = Number.NaN; // in the last sequence, whichever thread computes it
     const poisoned = { ...bad, inputs };
     const one = await train([good, poisoned, good], {});
     const two = await train([good, poisoned, good], { workers: 2 });
@@ -265,7 +339,7 @@ describe('Trainer with worker threads', () => {
   });
 
   it('runs the threads on the backend of the main thread', async () => {
-    const model = tinyModel('thread-probe', { failInThread: 'backend' });
+    const model = tinyModel('thread-probe', { failInThread: 'backend', slowInMain: 500 });
     const [batch] = batches(1, 2);
     for (const backend of ['cpu', 'wasm'] as const) {
       await withBackend(backend, async () => {

@@ -27,6 +27,19 @@ export function shardRanges(batchSize: number, parts: number): ShardRange[] {
   return ranges;
 }
 
+/** Chunks per thread a batch is cut into for training threads ({@link chunkRanges}). */
+export const CHUNKS_PER_THREAD = 2;
+
+/**
+ * The chunks of a batch of `batchSize` rows trained on `threads` threads: `CHUNKS_PER_THREAD`
+ * per thread (at most one per row), contiguous, sizes differing by at most one. The split
+ * depends on nothing else, so neither does the summation order of a step's gradient: a run is
+ * deterministic for a given thread count, whichever thread computes which chunk.
+ */
+export function chunkRanges(batchSize: number, threads: number): ShardRange[] {
+  return shardRanges(batchSize, threads === 1 ? 1 : CHUNKS_PER_THREAD * threads);
+}
+
 /** Rows `[range.start, range.end)` of `batch` as a batch of its own (copies, not views). */
 export function sliceBatch(batch: SequenceBatch, range: ShardRange): SequenceBatch {
   const { steps: t, inputWidth: i, outputWidth: o } = batch;
@@ -88,28 +101,17 @@ export function combineShards(
   into: Float32Array,
 ): number {
   const total = sizes.reduce((a, b) => a + b, 0);
-  const weights = sizes.map((s) => s / total);
   let loss = 0;
-  for (let k = 0; k < losses.length; k++) loss += (weights[k] as number) * (losses[k] as number);
-  if (gradients.length === 2) {
-    // the usual case (2 threads), unrolled: the generic loop below is ~3x slower in V8
-    const [a, b] = gradients as [Float32Array<ArrayBufferLike>, Float32Array<ArrayBufferLike>];
-    const [wa, wb] = weights as [number, number];
-    for (let i = 0; i < into.length; i++) {
-      let sum = 0;
-      sum += wa * (a[i] as number);
-      sum += wb * (b[i] as number);
-      into[i] = sum;
-    }
-    return loss;
+  for (let k = 0; k < losses.length; k++)
+    loss += ((sizes[k] as number) / total) * (losses[k] as number);
+  // shard by shard into a float64 sum (one pass per shard: V8 runs this ~3x faster than a loop
+  // over the shards inside the loop over the values; the order of each value's sum is the same)
+  const sum = new Float64Array(into.length);
+  for (let k = 0; k < gradients.length; k++) {
+    const g = gradients[k] as Float32Array<ArrayBufferLike>;
+    const w = (sizes[k] as number) / total;
+    for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + w * (g[i] as number);
   }
-  for (let i = 0; i < into.length; i++) {
-    let sum = 0;
-    for (let k = 0; k < gradients.length; k++) {
-      sum +=
-        (weights[k] as number) * ((gradients[k] as Float32Array<ArrayBufferLike>)[i] as number);
-    }
-    into[i] = sum;
-  }
+  into.set(sum);
   return loss;
 }

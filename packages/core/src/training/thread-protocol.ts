@@ -1,11 +1,15 @@
 // The protocol between a Trainer's thread and its training threads, the same in Node
 // (node:worker_threads) and in browsers (Web Workers). Requests go by postMessage; replies come
-// back through shared memory only (a status word, the loss, and the error text), because a
-// browser thread blocked in Atomics.wait receives no message: the main thread reads them
-// synchronously while it waits on the status words. No Node built-in here.
+// back through shared memory only (a status word and the error text), because a browser thread
+// blocked in Atomics.wait receives no message: the main thread reads them synchronously while it
+// waits on the status words. The work of a step, chunks of the batch, is handed out through
+// shared memory too (ChunkBoard): each thread, the main one included, claims the next chunk
+// until none is left, so a thread slowed down by the machine computes fewer of them. No Node
+// built-in here.
 import type { RecurrentModel } from '../interfaces.js';
 import type { SequenceBatch } from '../data.js';
 import type { BackendName } from '../backend.js';
+import type { ShardRange } from './shards.js';
 
 /** Value a thread stores in its status word when it exits (Node; browsers have no exit hook). */
 export const THREAD_EXITED = -1;
@@ -23,8 +27,10 @@ export interface ThreadStartData {
   readonly memory: SharedArrayBuffer;
   /** Float32Array of every parameter (`entries()` order), written by the main thread. */
   readonly parameters: SharedArrayBuffer;
-  /** Float32Array, one block of every trainable gradient per helper thread. */
-  readonly gradients: SharedArrayBuffer;
+  /** The chunks' claim word, losses and gradients ({@link ChunkBoard}). */
+  readonly board: SharedArrayBuffer;
+  /** Chunks the board has room for. */
+  readonly chunks: number;
   /** Name and shape of every parameter, in `entries()` order. */
   readonly layout: readonly { readonly name: string; readonly shape: readonly number[] }[];
   readonly config: RecurrentModel['config'];
@@ -36,13 +42,21 @@ export interface ThreadStartData {
 /** A message from the main thread to a training thread. */
 export type ThreadRequest =
   | { readonly type: 'start'; readonly data: ThreadStartData }
-  /** Compute the loss and gradients of one shard; answer with `seq`. */
-  | { readonly type: 'step'; readonly seq: number; readonly shard: SequenceBatch };
+  /**
+   * Claim chunks of `batch` (rows `chunks[k]`) on the board until none is left, computing the
+   * loss and gradients of each; answer with `seq`.
+   */
+  | {
+      readonly type: 'step';
+      readonly seq: number;
+      readonly batch: SequenceBatch;
+      readonly chunks: readonly ShardRange[];
+    };
 
 /** A thread's answer to request `seq` (the start is request 1), as read from shared memory. */
 export type ThreadReply =
   | { readonly type: 'ready'; readonly seq: number }
-  | { readonly type: 'done'; readonly seq: number; readonly loss: number }
+  | { readonly type: 'done'; readonly seq: number }
   | {
       readonly type: 'error';
       readonly seq: number;
@@ -58,14 +72,13 @@ const KINDS = ['ready', 'done', 'error'] as const;
 /**
  * Views of the shared reply memory of `helpers` threads. Layout (bytes): Int32 status words
  * `[0]` parameter version and `[1 + i]` the last request thread `i` answered (or
- * {@link THREAD_EXITED}); Float64 loss per thread; Int32 triple per thread (reply kind, message
+ * {@link THREAD_EXITED}); Int32 triple per thread (reply kind, message
  * bytes, stack bytes); UTF-8 text, {@link REPLY_TEXT_BYTES} per thread. A thread writes its reply
  * first and its status word last (`Atomics.store`), so a reader that sees the status word sees
  * the reply.
  */
 export class ThreadMemory {
   readonly status: Int32Array;
-  private readonly losses: Float64Array;
   private readonly meta: Int32Array;
   private readonly text: Uint8Array;
 
@@ -81,14 +94,13 @@ export class ThreadMemory {
       );
     }
     this.status = new Int32Array(buffer, 0, 1 + helpers);
-    this.losses = new Float64Array(buffer, statusBytes, helpers);
-    this.meta = new Int32Array(buffer, statusBytes + 8 * helpers, 3 * helpers);
-    this.text = new Uint8Array(buffer, statusBytes + 20 * helpers, REPLY_TEXT_BYTES * helpers);
+    this.meta = new Int32Array(buffer, statusBytes, 3 * helpers);
+    this.text = new Uint8Array(buffer, statusBytes + 12 * helpers, REPLY_TEXT_BYTES * helpers);
   }
 
   /** Size of the reply memory of `helpers` threads. */
   static bytes(helpers: number): number {
-    return 8 * Math.ceil((4 * (1 + helpers)) / 8) + (20 + REPLY_TEXT_BYTES) * helpers;
+    return 8 * Math.ceil((4 * (1 + helpers)) / 8) + (12 + REPLY_TEXT_BYTES) * helpers;
   }
 
   /** Fresh reply memory for `helpers` threads (status words 0: nothing answered). */
@@ -100,7 +112,6 @@ export class ThreadMemory {
   answer(index: number, reply: ThreadReply): void {
     const kind = KINDS.indexOf(reply.type);
     this.meta[3 * index] = kind;
-    if (reply.type === 'done') this.losses[index] = reply.loss;
     if (reply.type === 'error') {
       const text = this.text.subarray(REPLY_TEXT_BYTES * index, REPLY_TEXT_BYTES * (index + 1));
       const message = writeUtf8(reply.message, text);
@@ -131,7 +142,7 @@ export class ThreadMemory {
     if (value !== seq) return undefined;
     const kind = KINDS[this.meta[3 * index] as number];
     if (kind === 'ready') return { type: 'ready', seq };
-    if (kind === 'done') return { type: 'done', seq, loss: this.losses[index] as number };
+    if (kind === 'done') return { type: 'done', seq };
     const start = REPLY_TEXT_BYTES * index;
     const messageBytes = this.meta[3 * index + 1] as number;
     const stackBytes = this.meta[3 * index + 2] as number;
@@ -201,6 +212,88 @@ export class ThreadMemory {
   /** Wakes whoever waits on thread `index` (to look at something else, such as a failure). */
   wake(index: number): void {
     Atomics.notify(this.status, 1 + index);
+  }
+}
+
+/** Bits of a claim word that count chunks; the rest holds the step's sequence number. */
+const CHUNK_BITS = 8;
+const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
+const STEP_MASK = (1 << (32 - CHUNK_BITS)) - 1;
+
+/**
+ * The work of one step in shared memory: a claim word, then per chunk its loss (Float64) and its
+ * gradient (`gradientSize` floats). The claim word holds the step's sequence number (its low 24
+ * bits) and the next chunk to hand out, so a thread still busy with an earlier step cannot claim
+ * a chunk of the next one. Each chunk is computed by exactly one thread, whichever claims it; the
+ * main thread reads the board once every thread has answered the step.
+ */
+export class ChunkBoard {
+  private readonly claims: Int32Array;
+  private readonly losses: Float64Array;
+  private readonly gradients: Float32Array;
+
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly chunks: number,
+    readonly gradientSize: number,
+  ) {
+    if (chunks > CHUNK_MASK) {
+      throw new Error(`a chunk board holds at most ${CHUNK_MASK} chunks, asked for ${chunks}`);
+    }
+    const expected = ChunkBoard.bytes(chunks, gradientSize);
+    if (buffer.byteLength !== expected) {
+      throw new Error(
+        `chunk board for ${chunks} chunks of ${gradientSize} gradients has ${buffer.byteLength} bytes, expected ${expected}`,
+      );
+    }
+    this.claims = new Int32Array(buffer, 0, 1);
+    this.losses = new Float64Array(buffer, 8, chunks);
+    this.gradients = new Float32Array(buffer, 8 + 8 * chunks, chunks * gradientSize);
+  }
+
+  static bytes(chunks: number, gradientSize: number): number {
+    return 8 + 8 * chunks + 4 * chunks * gradientSize;
+  }
+
+  static create(chunks: number, gradientSize: number): ChunkBoard {
+    return new ChunkBoard(
+      new SharedArrayBuffer(ChunkBoard.bytes(chunks, gradientSize)),
+      chunks,
+      gradientSize,
+    );
+  }
+
+  /** Opens step `seq`: its chunks are claimed from 0 on (before the step's requests go out). */
+  open(seq: number): void {
+    Atomics.store(this.claims, 0, (seq & STEP_MASK) << CHUNK_BITS);
+  }
+
+  /** No chunk of step `seq` is handed out any more (a thread failed; the step is abandoned). */
+  close(seq: number): void {
+    Atomics.store(this.claims, 0, ((seq & STEP_MASK) << CHUNK_BITS) | CHUNK_MASK);
+  }
+
+  /** The next chunk of step `seq` (of `count`), now this thread's to compute; -1 when none is left. */
+  claim(seq: number, count: number): number {
+    for (;;) {
+      const word = Atomics.load(this.claims, 0);
+      const next = word & CHUNK_MASK;
+      if (word >>> CHUNK_BITS !== (seq & STEP_MASK) || next >= count) return -1;
+      if (Atomics.compareExchange(this.claims, 0, word, word + 1) === word) return next;
+    }
+  }
+
+  /** Chunk k's gradient (a view of the board, written by the thread that claimed k). */
+  gradient(k: number): Float32Array<ArrayBufferLike> {
+    return this.gradients.subarray(k * this.gradientSize, (k + 1) * this.gradientSize);
+  }
+
+  setLoss(k: number, loss: number): void {
+    this.losses[k] = loss;
+  }
+
+  loss(k: number): number {
+    return this.losses[k] as number;
   }
 }
 

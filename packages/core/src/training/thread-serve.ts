@@ -1,6 +1,6 @@
 // The training thread's side of the protocol (thread-protocol.ts): serveTrainingThread() holds a
-// replica of the model and computes the loss and gradients of the batch shards the trainer's
-// thread sends it. The same code runs in a node:worker_threads thread (core's own worker script,
+// replica of the model and computes the loss and gradients of the chunks of each batch it claims
+// on the chunk board. The same code runs in a node:worker_threads thread (core's own worker script,
 // thread-worker.ts, or one of the app's) and in a browser's module Web Worker (the app's script,
 // TrainerOptions.workerScript). No Node built-in is imported: Node's are taken at call time.
 import type * as NodeThreads from 'node:worker_threads';
@@ -8,8 +8,9 @@ import { selectBackend, type SelectBackendOptions } from '../backend.js';
 import { MannError } from '../errors.js';
 import { nodeBuiltin } from '../node-builtins.js';
 import { createModel } from '../registry.js';
-import { shardLossAndGradients, trainableSizes } from './shards.js';
+import { shardLossAndGradients, sliceBatch, trainableSizes } from './shards.js';
 import {
+  ChunkBoard,
   START_SEQ,
   ThreadMemory,
   type ThreadReply,
@@ -183,20 +184,26 @@ async function start(
     );
   }
   const gradientSize = trainableSizes(model).reduce((a, b) => a + b, 0);
-  const gradients = new Float32Array(data.gradients, 4 * gradientSize * data.index, gradientSize);
+  const board = new ChunkBoard(data.board, data.chunks, gradientSize);
   const parameters = new Float32Array(data.parameters);
   const memory = new ThreadMemory(data.memory, data.threads - 1);
-  return (request) => {
-    Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
-    const values: Record<string, { shape: readonly number[]; values: Float32Array }> = {};
-    let offset = 0;
-    for (const { name, shape } of data.layout) {
-      const size = shape.reduce((a, b) => a * b, 1);
-      values[name] = { shape, values: parameters.slice(offset, offset + size) };
-      offset += size;
+  return ({ seq, batch, chunks }) => {
+    let k = board.claim(seq, chunks.length);
+    if (k >= 0) {
+      Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
+      const values: Record<string, { shape: readonly number[]; values: Float32Array }> = {};
+      let offset = 0;
+      for (const { name, shape } of data.layout) {
+        const size = shape.reduce((a, b) => a * b, 1);
+        values[name] = { shape, values: parameters.slice(offset, offset + size) };
+        offset += size;
+      }
+      model.parameters.load(values);
     }
-    model.parameters.load(values);
-    const loss = shardLossAndGradients(model, request.shard, gradients);
-    memory.answer(data.index, { type: 'done', seq: request.seq, loss });
+    for (; k >= 0; k = board.claim(seq, chunks.length)) {
+      const chunk = sliceBatch(batch, chunks[k]!);
+      board.setLoss(k, shardLossAndGradients(model, chunk, board.gradient(k)));
+    }
+    memory.answer(data.index, { type: 'done', seq });
   };
 }

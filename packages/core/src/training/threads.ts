@@ -9,14 +9,15 @@ import { BACKENDS, type BackendName } from '../backend.js';
 import { MannError } from '../errors.js';
 import { nodeBuiltin } from '../node-builtins.js';
 import {
+  CHUNKS_PER_THREAD,
+  chunkRanges,
   combineShards,
   shardLossAndGradients,
-  shardRanges,
   sliceBatch,
-  type ShardRange,
   trainableSizes,
 } from './shards.js';
 import {
+  ChunkBoard,
   START_SEQ,
   ThreadMemory,
   type ThreadReply,
@@ -209,7 +210,7 @@ export class TrainingThreads {
   private readonly handles: Handle[] = [];
   private readonly memory: ThreadMemory;
   private readonly parameters: Float32Array;
-  private readonly gradients: Float32Array;
+  private readonly board: ChunkBoard;
   private readonly gradientSize: number;
   private readonly startTimeoutMs: number;
   private readonly scriptGiven: boolean;
@@ -231,7 +232,7 @@ export class TrainingThreads {
     this.gradientSize = trainableSizes(model).reduce((a, b) => a + b, 0);
     this.memory = ThreadMemory.create(helpers);
     this.parameters = new Float32Array(new SharedArrayBuffer(4 * parameterSize));
-    this.gradients = new Float32Array(new SharedArrayBuffer(4 * this.gradientSize * helpers));
+    this.board = ChunkBoard.create(CHUNKS_PER_THREAD * threads, this.gradientSize);
     const backend = tf.getBackend();
     if (!(BACKENDS as readonly string[]).includes(backend)) {
       throw new MannError(
@@ -250,7 +251,8 @@ export class TrainingThreads {
           threads,
           memory: this.memory.buffer,
           parameters: this.parameters.buffer as SharedArrayBuffer,
-          gradients: this.gradients.buffer as SharedArrayBuffer,
+          board: this.board.buffer,
+          chunks: this.board.chunks,
           layout: entries.map(([name, v]) => ({ name, shape: [...v.shape] })),
           config: model.config,
           modules,
@@ -366,8 +368,11 @@ export class TrainingThreads {
 
   /**
    * Masked bits per sequence of `batch` and its gradient (flat, `trainableEntries()` order),
-   * computed over the threads, which must be ready. Throws the first failing thread's error
-   * (threads in order).
+   * computed over the threads, which must be ready: the batch is cut into chunks
+   * ({@link chunkRanges}) that this thread and the others claim one at a time, and the chunks'
+   * gradients are summed in chunk order. Returns once every thread has answered, so none is left
+   * working on the step. Throws this thread's error, else the first failing thread's (threads in
+   * order).
    */
   lossAndGradients(batch: SequenceBatch): { loss: number; gradients: Float32Array } {
     if (this.closed) throw new MannError('the training threads were closed');
@@ -381,33 +386,35 @@ export class TrainingThreads {
     }
     // Publishes the parameter writes before the requests (Atomics order them).
     Atomics.store(this.memory.status, 0, seq);
-    const ranges = shardRanges(batch.batchSize, this.threads);
-    for (let k = 1; k < ranges.length; k++) {
-      const request: ThreadRequest = {
-        type: 'step',
-        seq,
-        shard: sliceBatch(batch, ranges[k] as ShardRange),
-      };
-      (this.handles[k - 1] as Handle).worker.postMessage(request);
+    const chunks = chunkRanges(batch.batchSize, this.threads);
+    const board = this.board;
+    board.open(seq);
+    const request: ThreadRequest = { type: 'step', seq, batch, chunks };
+    for (const handle of this.handles) handle.worker.postMessage(request);
+    let failure: { error: unknown } | undefined;
+    try {
+      for (let k = board.claim(seq, chunks.length); k >= 0; k = board.claim(seq, chunks.length)) {
+        const chunk = sliceBatch(batch, chunks[k]!);
+        board.setLoss(k, shardLossAndGradients(this.model, chunk, board.gradient(k)));
+      }
+    } catch (error) {
+      board.close(seq);
+      failure = { error };
     }
-    const local = new Float32Array(this.gradientSize);
-    const losses = [
-      shardLossAndGradients(this.model, sliceBatch(batch, ranges[0] as ShardRange), local),
-    ];
-    const gradients: Float32Array<ArrayBufferLike>[] = [local];
-    for (let k = 1; k < ranges.length; k++) {
-      const reply = this.memory.wait(k - 1, seq) as ThreadReply | 'exited';
-      const name = this.name(k - 1);
+    // Every thread answers before this returns, failed or not: none may still be writing into
+    // the board when the next step hands its chunks out.
+    const replies = this.handles.map((_, index) => this.memory.wait(index, seq));
+    if (failure) throw failure.error;
+    for (const [index, reply] of replies.entries()) {
+      const name = this.name(index);
       if (reply === 'exited') throw new MannError(`${name} exited unexpectedly (failed)`);
-      if (reply.type === 'error') throw remoteError(`${name} failed`, reply);
-      losses.push((reply as Extract<ThreadReply, { type: 'done' }>).loss);
-      gradients.push(this.gradients.subarray((k - 1) * this.gradientSize, k * this.gradientSize));
+      if (reply?.type === 'error') throw remoteError(`${name} failed`, reply);
     }
     const sum = new Float32Array(this.gradientSize);
     const loss = combineShards(
-      losses,
-      gradients,
-      ranges.map((r) => r.end - r.start),
+      chunks.map((_, k) => board.loss(k)),
+      chunks.map((_, k) => board.gradient(k)),
+      chunks.map((r) => r.end - r.start),
       sum,
     );
     return { loss, gradients: sum };
