@@ -19,6 +19,8 @@ import {
   ThreadMemory,
 } from '../src/training/thread-protocol.js';
 import { TrainingThreads } from '../src/training/threads.js';
+import { CHUNKS_PER_THREAD } from '../src/training/shards.js';
+import { MAX_TRAINING_THREADS } from '../src/training/trainer.js';
 import { copyBatch, expectBitwiseEqual, expectClose } from './helpers.js';
 // @ts-expect-error: a plain-JS plugin module (no declarations), as users write them
 import { register as registerProbe } from './fixtures/thread-probe-plugin.mjs';
@@ -140,8 +142,8 @@ describe('ChunkBoard (the chunks of a step in shared memory)', () => {
     expect(board.claim(8, 4)).toBe(0);
     board.close(8);
     expect(board.claim(8, 4)).toBe(-1); // closed: the rest is never handed out
-    // sequence numbers past the claim word's 24 bits wrap around
-    for (const seq of [2 ** 23, 2 ** 24 - 1, 2 ** 31 - 1]) {
+    // sequence numbers past the claim word's 22 bits wrap around
+    for (const seq of [2 ** 21, 2 ** 22 - 1, 2 ** 31 - 1]) {
       board.open(seq);
       expect(board.claim(seq, 2)).toBe(0);
       expect(board.claim(seq - 1, 2)).toBe(-1);
@@ -165,7 +167,9 @@ describe('ChunkBoard (the chunks of a step in shared memory)', () => {
     expect(() => new ChunkBoard(board.buffer, 3, 6)).toThrow(
       /chunk board for 3 chunks of 6 gradients has \d+ bytes, expected \d+/,
     );
-    expect(() => ChunkBoard.create(256, 1)).toThrow(/at most 255 chunks/);
+    expect(() => ChunkBoard.create(1024, 1)).toThrow(/at most 1023 chunks/);
+    // room for the chunks of the most threads a trainer takes
+    expect(ChunkBoard.create(CHUNKS_PER_THREAD * MAX_TRAINING_THREADS, 1).chunks).toBe(512);
   });
 
   it('gives every chunk to exactly one of several threads claiming at once', async () => {

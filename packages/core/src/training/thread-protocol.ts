@@ -216,14 +216,14 @@ export class ThreadMemory {
 }
 
 /** Bits of a claim word that count chunks; the rest holds the step's sequence number. */
-const CHUNK_BITS = 8;
+const CHUNK_BITS = 10;
 const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 const STEP_MASK = (1 << (32 - CHUNK_BITS)) - 1;
 
 /**
  * The work of one step in shared memory: a claim word, then per chunk its loss (Float64) and its
- * gradient (`gradientSize` floats). The claim word holds the step's sequence number (its low 24
- * bits) and the next chunk to hand out, so a thread still busy with an earlier step cannot claim
+ * gradient (`gradientSize` floats). The claim word holds the step's sequence number (its low 22
+ * bits) and the next chunk to hand out (up to 1023 chunks: 2 for each of 256 threads fit), so a thread still busy with an earlier step cannot claim
  * a chunk of the next one. Each chunk is computed by exactly one thread, whichever claims it; the
  * main thread reads the board once every thread has answered the step.
  */
