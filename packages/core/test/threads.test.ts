@@ -128,12 +128,14 @@ describe('shards', () => {
     expect(loss).toBeCloseTo((2 * 1 + 4) / 3, 12);
     expectClose(into, [(2 * 2 + 5) / 3, (2 * 4 - 1) / 3], 1e-7, 'gradient');
   });
-  it('sums in shard order in float64, rounding once (2 shards and more, bit for bit)', () => {
+  it('sums in shard order in float64, rounding once (2 to 9 shards, bit for bit)', () => {
     const rng = new Rng(5);
     for (const sizes of [
       [3, 2],
       [2, 2, 1],
       [1, 1, 1, 1],
+      [2, 1, 1, 1, 1],
+      [3, 3, 2, 2, 2, 2, 2, 2, 2],
     ]) {
       const gradients = sizes.map(() => Float32Array.from({ length: 97 }, () => rng.normal()));
       const losses = sizes.map(() => rng.uniform());

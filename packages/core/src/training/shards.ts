@@ -101,17 +101,34 @@ export function combineShards(
   into: Float32Array,
 ): number {
   const total = sizes.reduce((a, b) => a + b, 0);
+  const weights = sizes.map((size) => size / total);
   let loss = 0;
-  for (let k = 0; k < losses.length; k++)
-    loss += ((sizes[k] as number) / total) * (losses[k] as number);
-  // shard by shard into a float64 sum (one pass per shard: V8 runs this ~3x faster than a loop
-  // over the shards inside the loop over the values; the order of each value's sum is the same)
-  const sum = new Float64Array(into.length);
-  for (let k = 0; k < gradients.length; k++) {
-    const g = gradients[k] as Float32Array<ArrayBufferLike>;
-    const w = (sizes[k] as number) / total;
-    for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + w * (g[i] as number);
+  for (let k = 0; k < losses.length; k++) loss += (weights[k] as number) * (losses[k] as number);
+  // Four shards per pass over the values, each value's sum in a local (V8 keeps it in a
+  // register; a loop over the shards inside the loop over the values runs ~3x slower). Missing
+  // shards of the last four count as zeros with weight 0, which leave every sum as it is.
+  const count = gradients.length;
+  const zeros = new Float32Array(count % 4 === 0 ? 0 : into.length);
+  const sums = count > 4 ? new Float64Array(into.length) : null;
+  for (let k = 0; k < count; k += 4) {
+    const four = <T>(at: (j: number) => T): [T, T, T, T] => [
+      at(k),
+      at(k + 1),
+      at(k + 2),
+      at(k + 3),
+    ];
+    const [a, b, c, d] = four((j) => gradients[j] ?? zeros);
+    const [wa, wb, wc, wd] = four((j) => weights[j] ?? 0);
+    const to = sums ?? into;
+    for (let i = 0; i < to.length; i++) {
+      let sum = sums ? (sums[i] as number) : 0;
+      sum += wa * (a[i] as number);
+      sum += wb * (b[i] as number);
+      sum += wc * (c[i] as number);
+      sum += wd * (d[i] as number);
+      to[i] = sum;
+    }
   }
-  into.set(sum);
+  if (sums) into.set(sums);
   return loss;
 }
