@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { describeBackend, MannError, selectBackend } from '@mann/core';
 import { registerBuiltins } from './builtins.js';
-import { perfCommand } from './perf/command.js';
+import { PERF_WARMUP, perfCommand } from './perf/command.js';
 import { exportCommand } from './layers-model.js';
 import { loadPlugins } from './plugins.js';
 import type { workerCommand } from './queue/worker-command.js';
@@ -293,6 +293,12 @@ common(
       false,
     )
     .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7)
+    .option(
+      '--warmup <n>',
+      'untimed steps per model first (training threads start with cold code: ~20-30 steps until their speed settles)',
+      wholeNumber('--warmup', 0),
+      PERF_WARMUP,
+    )
     .option(
       '--threads <n>',
       'thread count of the multi-thread figures (NTM and DNC)',

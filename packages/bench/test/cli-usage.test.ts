@@ -74,6 +74,7 @@ describe.concurrent('usage errors', () => {
     [['bench'], '--seeds', '0', 1],
     [['eval', 'some.ckpt'], '--size', '0', 1],
     [['perf'], '--repeats', '0', 1],
+    [['perf'], '--warmup', '-1', 0],
     [['worker', '--queue', 'redis://127.0.0.1:1'], '--concurrency', '0', 1],
     [['train', '--model', 'lstm', '--task', 'copy'], '--threads', '0', 1],
     [['bench'], '--threads', '0', 1],

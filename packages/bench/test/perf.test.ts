@@ -15,6 +15,8 @@ interface PerfOutput {
   backend: string;
   machine: string;
   workload: string;
+  repeats: number;
+  warmup: number;
   results: {
     label: string;
     sequencesPerSecond: number;
@@ -51,11 +53,21 @@ interface PerfOutput {
 
 describe('mann perf', () => {
   it('measures the peer, the NTM, the DNC and the LSTM baseline, and the NTM and DNC on 2 threads', async () => {
-    const result = await mann('perf', '--repeats', '1', '--threads', '2', '--json');
+    const result = await mann(
+      'perf',
+      '--repeats',
+      '1',
+      '--warmup',
+      '2',
+      '--threads',
+      '2',
+      '--json',
+    );
     expect(result.code, result.stderr).toBe(0);
     const output = json<PerfOutput>(result);
     expect(output.backend).toMatch(/^(tensorflow|wasm|cpu)$/);
     expect(output.workload).toContain('copy');
+    expect([output.repeats, output.warmup]).toEqual([1, 2]);
     expect(output.results.map((r) => r.label.split(/[ :]/)[0])).toEqual([
       'peer',
       'ntm',
@@ -130,7 +142,7 @@ interface LayersPerfOutput {
 
 describe('mann perf --layers', () => {
   it("measures the NTM and the DNC as layers under model.fit against mann's Trainer", async () => {
-    const result = await mann('perf', '--layers', '--repeats', '1', '--json');
+    const result = await mann('perf', '--layers', '--repeats', '1', '--warmup', '1', '--json');
     expect(result.code, result.stderr).toBe(0);
     const { layers } = json<LayersPerfOutput>(result);
     expect(layers.map((l) => l.model)).toEqual(['ntm', 'dnc']);

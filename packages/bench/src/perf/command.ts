@@ -39,6 +39,12 @@ export const THREAD_MODELS: readonly { label: string; speedup: number; target: n
   { label: PERF_MODELS[1]!.label, speedup: 1.7, target: 2.5 },
 ];
 
+/**
+ * Untimed steps of every contender before the timed ones (`mann perf --warmup`): training threads
+ * start with cold code, and their steps settled only after ~20-30 here.
+ */
+export const PERF_WARMUP = 30;
+
 /** Resident memory each extra training thread may add (issue 16), MB. */
 export const THREAD_MEMORY_TARGET_MB = 100;
 
@@ -83,7 +89,11 @@ interface LayersRow {
  * Each model trained by mann's Trainer against the same model as a layer in a `tf.sequential`
  * with a dense output trained by `model.fit`, alternating step by step.
  */
-async function measureLayers(repeats: number, log: (m: string) => void): Promise<LayersRow[]> {
+async function measureLayers(
+  repeats: number,
+  warmup: number,
+  log: (m: string) => void,
+): Promise<LayersRow[]> {
   const batch = perfBatch();
   const rows: LayersRow[] = [];
   for (const m of LAYERS_PERF_MODELS) {
@@ -94,7 +104,7 @@ async function measureLayers(repeats: number, log: (m: string) => void): Promise
     try {
       const [trainer, layers] = (await measure(contenders, {
         repeats,
-        warmup: 2,
+        warmup,
         batchSize: batch.batchSize,
         onProgress: (message) => log(`${m.label} layers ${message}`),
       })) as [PerfResult, PerfResult];
@@ -174,7 +184,13 @@ async function measureScale(repeats: number, log: (m: string) => void): Promise<
 
 /** `mann perf` */
 export async function perfCommand(
-  options: CommonOptions & { scale: boolean; layers?: boolean; repeats: number; threads: number },
+  options: CommonOptions & {
+    scale: boolean;
+    layers?: boolean;
+    repeats: number;
+    threads: number;
+    warmup?: number;
+  },
   prepare: (options: CommonOptions) => Promise<string>,
 ): Promise<number> {
   const backend = await prepare(options);
@@ -183,6 +199,7 @@ export async function perfCommand(
   };
   const batch = perfBatch();
   const threads = options.threads;
+  const warmup = options.warmup ?? PERF_WARMUP;
   const contenders: Contender[] = [
     peerContender(batch),
     ...PERF_MODELS.map((m) => modelContender(m.label, m.config, batch)),
@@ -202,12 +219,12 @@ export async function perfCommand(
   let machineOne: PerfResult;
   let machineMany: PerfResult;
   try {
-    // The threads get more warm-up steps: each compiles the models' code afresh.
-    for (const c of contenders) for (let i = 0; i < 2; i++) await c.step();
-    for (const c of threaded) for (let i = 0; i < 4; i++) await c.step();
+    // Every contender gets the same warm-up. It matters most for the threads: each compiles the
+    // models' code afresh, and their steps take ~20-30 to settle (the NTM's chunks of 4
+    // sequences went from ~25 ms to ~11.5 ms over its first 25 steps on 2 threads).
     all = await measure([...contenders, ...threaded], {
       repeats: Math.max(1, options.repeats),
-      warmup: 0,
+      warmup,
       batchSize: batch.batchSize,
       onProgress: log,
     });
@@ -252,7 +269,7 @@ export async function perfCommand(
   const threadMemoryMb = Math.max(...memory.map((m) => m.mbPerExtraThread));
   const scale = options.scale ? await measureScale(3, log) : undefined;
   const layers = options.layers
-    ? await measureLayers(Math.max(1, options.repeats), log)
+    ? await measureLayers(Math.max(1, options.repeats), warmup, log)
     : undefined;
   const targets = [null, ...PERF_MODELS.map((m) => m.target)];
   const machine = `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}`;
@@ -264,6 +281,8 @@ export async function perfCommand(
           backend: currentBackend()?.name ?? backend,
           machine,
           workload,
+          repeats: Math.max(1, options.repeats),
+          warmup,
           results: results.map((r, i) => ({ ...r, target: targets[i] })),
           threads: {
             count: threads,
@@ -292,7 +311,7 @@ export async function perfCommand(
         : `${(r.ratioToPeer ?? 0).toFixed(2)}x (target ${targets[i]}x: ${(r.ratioToPeer ?? 0) >= (targets[i] ?? 0) ? 'met' : 'NOT met'})`,
     ]);
     process.stdout.write(
-      `backend ${backend}; ${machine}\nworkload: ${workload}; ${options.repeats} timed steps each, alternating\n\n`,
+      `backend ${backend}; ${machine}\nworkload: ${workload}; ${options.repeats} timed steps each, alternating, after ${warmup} untimed\n\n`,
     );
     process.stdout.write(
       `${table(['model', 'seq/s', 'ms/step (median)', 'min-max', 'kernels/step', 'vs peer'], rows)}\n\npeak resident memory of this process: ${peakRssMb.toFixed(0)} MB\n`,
