@@ -19,7 +19,7 @@ export const REPLY_TEXT_BYTES = 4096;
 
 /** What the main thread sends a training thread first (`{ type: 'start', data }`). */
 export interface ThreadStartData {
-  /** Index of the thread among the helper threads (0-based; it computes shard index + 1). */
+  /** Index of the thread among the helper threads (0-based; it is thread index + 2 of N). */
   readonly index: number;
   /** Threads in all, this one included ({@link TrainerOptions.workers}). */
   readonly threads: number;

@@ -105,7 +105,8 @@ const notInThread = (): MannError =>
  * {@link TrainerOptions.workerScript} (after importing the packages or plugins that register the
  * model types the trainer uses, as the trainer's thread did). It waits for the trainer's start
  * message, selects the trainer's backend, imports `workerModules`, rebuilds the model from its
- * config, says it is ready, then computes the loss and gradients of every shard it is sent.
+ * config, says it is ready, then, for every batch it is sent, claims chunks of it until none is
+ * left and computes their loss and gradients.
  * Errors, thrown or uncaught, fail the trainer's step with their message.
  *
  * ```ts

@@ -198,9 +198,10 @@ export interface TrainingThreadsOptions {
  * Synchronous data-parallel loss and gradients over `threads` threads: this thread and
  * `threads - 1` training threads (node:worker_threads in Node, Web Workers in browsers), each
  * holding a replica of the model (rebuilt from its config there). For each batch this thread
- * writes every parameter into shared memory, posts each thread its shard, computes shard 0
- * itself, then blocks on the threads' status words (`Atomics.wait`), reads their losses from
- * shared memory and combines the shard gradients in a fixed order. Replies travel through shared
+ * writes every parameter into shared memory, posts every thread the batch and its chunks, claims
+ * and computes chunks itself like the others (the chunk board, thread-protocol.ts), then blocks on
+ * the threads' status words (`Atomics.wait`) and combines the chunks' losses and gradients from
+ * shared memory in chunk order. Replies travel through shared
  * memory only (thread-protocol.ts), so the same code serves Node and browsers. The threads are
  * started at construction; they answer 'ready' to {@link TrainingThreads.start} (waits without
  * blocking: in a browser a thread cannot finish starting while its parent blocks) or to

@@ -30,11 +30,12 @@ export interface TrainerOptions {
    */
   readonly maxBadSteps?: number;
   /**
-   * Threads that share each training step (synchronous data parallelism): the batch is split
-   * into `workers` contiguous shards (sizes differ by at most one), this thread computes the first
-   * and `workers - 1` training threads (each with a replica of the model on the same backend) the
-   * others; their gradients are averaged with weights shard size / batch size in a fixed order,
-   * then clipped and applied once, here. A run is deterministic for a given `workers`; results
+   * Threads that share each training step (synchronous data parallelism): the batch is cut
+   * into `2 x workers` contiguous chunks (sizes differ by at most one), which this thread and
+   * `workers - 1` training threads (each with a replica of the model on the same backend) claim
+   * one at a time as they come free; the chunks' gradients are averaged with weights chunk size /
+   * batch size in chunk order, whichever thread computed them, then clipped and applied once,
+   * here. A run is deterministic for a given `workers`; results
    * agree with 1 thread to float32 rounding. 1 (the default) starts no thread and is bitwise the
    * single-thread path. Not stored in checkpoints.
    *
