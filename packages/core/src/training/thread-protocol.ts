@@ -30,7 +30,7 @@ export interface ThreadStartData {
   /** The chunks' claim word, losses and gradients ({@link ChunkBoard}). */
   readonly board: SharedArrayBuffer;
   /** Chunks the board has room for. */
-  readonly chunks: number;
+  readonly boardChunks: number;
   /** Name and shape of every parameter, in `entries()` order. */
   readonly layout: readonly { readonly name: string; readonly shape: readonly number[] }[];
   readonly config: RecurrentModel['config'];

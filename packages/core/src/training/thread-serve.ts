@@ -185,7 +185,7 @@ async function start(
     );
   }
   const gradientSize = trainableSizes(model).reduce((a, b) => a + b, 0);
-  const board = new ChunkBoard(data.board, data.chunks, gradientSize);
+  const board = new ChunkBoard(data.board, data.boardChunks, gradientSize);
   const parameters = new Float32Array(data.parameters);
   const memory = new ThreadMemory(data.memory, data.threads - 1);
   return ({ seq, batch, chunks }) => {

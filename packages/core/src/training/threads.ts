@@ -253,7 +253,7 @@ export class TrainingThreads {
           memory: this.memory.buffer,
           parameters: this.parameters.buffer as SharedArrayBuffer,
           board: this.board.buffer,
-          chunks: this.board.chunks,
+          boardChunks: this.board.chunks,
           layout: entries.map(([name, v]) => ({ name, shape: [...v.shape] })),
           config: model.config,
           modules,
