@@ -25,6 +25,7 @@ interface PerfOutput {
     kernelsPerStep: number;
     ratioToPeer: number | null;
     target: number | null;
+    chunksPerStep?: number[];
   }[];
   threads: {
     count: number;
@@ -98,6 +99,10 @@ describe('mann perf', () => {
         6,
       );
       expect(m.manyThreads.cpuMsPerStep, m.label).toBeGreaterThan(0);
+      // batch 16 on 2 threads: 4 chunks a step, shared between the two
+      expect(m.manyThreads.chunksPerStep).toHaveLength(2);
+      expect(m.manyThreads.chunksPerStep!.reduce((a, b) => a + b, 0)).toBe(4);
+      expect(m.oneThread.chunksPerStep).toBeUndefined();
       expect(m.workEfficiency).toBeCloseTo(
         m.oneThread.cpuMsPerStep / m.manyThreads.cpuMsPerStep,
         6,

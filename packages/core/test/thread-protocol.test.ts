@@ -133,22 +133,23 @@ describe('ThreadMemory (the replies in shared memory)', () => {
 describe('ChunkBoard (the chunks of a step in shared memory)', () => {
   it('hands out each chunk of the open step once, in order, and none of another step', () => {
     const board = ChunkBoard.create(4, 3);
-    expect(board.claim(1, 4)).toBe(-1); // nothing open yet
+    expect(board.claim(1, 4, 0)).toBe(-1); // nothing open yet
     board.open(7);
-    expect([0, 1, 2].map(() => board.claim(7, 3))).toEqual([0, 1, 2]);
-    expect(board.claim(7, 3)).toBe(-1);
+    expect([2, 0, 1].map((owner) => board.claim(7, 3, owner))).toEqual([0, 1, 2]);
+    expect([0, 1, 2].map((k) => board.owner(k))).toEqual([2, 0, 1]); // who claimed what
+    expect(board.claim(7, 3, 0)).toBe(-1);
     board.open(8);
-    expect(board.claim(7, 3)).toBe(-1); // a thread still on step 7 gets nothing of step 8
-    expect(board.claim(8, 4)).toBe(0);
+    expect(board.claim(7, 3, 0)).toBe(-1); // a thread still on step 7 gets nothing of step 8
+    expect(board.claim(8, 4, 0)).toBe(0);
     board.close(8);
-    expect(board.claim(8, 4)).toBe(-1); // closed: the rest is never handed out
+    expect(board.claim(8, 4, 0)).toBe(-1); // closed: the rest is never handed out
     // sequence numbers past the claim word's 22 bits wrap around
     for (const seq of [2 ** 21, 2 ** 22 - 1, 2 ** 31 - 1]) {
       board.open(seq);
-      expect(board.claim(seq, 2)).toBe(0);
-      expect(board.claim(seq - 1, 2)).toBe(-1);
-      expect(board.claim(seq, 2)).toBe(1);
-      expect(board.claim(seq, 2)).toBe(-1);
+      expect(board.claim(seq, 2, 0)).toBe(0);
+      expect(board.claim(seq - 1, 2, 0)).toBe(-1);
+      expect(board.claim(seq, 2, 0)).toBe(1);
+      expect(board.claim(seq, 2, 0)).toBe(-1);
     }
   });
 
@@ -172,45 +173,49 @@ describe('ChunkBoard (the chunks of a step in shared memory)', () => {
     expect(ChunkBoard.create(CHUNKS_PER_THREAD * MAX_TRAINING_THREADS, 1).chunks).toBe(512);
   });
 
-  it('gives every chunk to exactly one of several threads claiming at once', async () => {
+  it('gives every chunk to exactly one of several threads claiming at once, naming it', async () => {
     const chunks = 200;
     const board = ChunkBoard.create(chunks, 1);
-    const owners = new Int32Array(new SharedArrayBuffer(4 * chunks));
+    const claims = new Int32Array(new SharedArrayBuffer(4 * chunks));
     const protocol = new URL('../dist/training/thread-protocol.js', import.meta.url).href;
     board.open(3);
-    // three threads and this one claim until none is left, each counting the claims of a chunk
+    // three threads (owners 1-3) and this one (0) claim until none is left, each counting the
+    // claims of a chunk
     const workers = [1, 2, 3].map(
-      () =>
+      (owner) =>
         new Worker(
           `const { workerData, parentPort } = require('node:worker_threads');
            import(workerData.protocol).then(({ ChunkBoard }) => {
-             const board = new ChunkBoard(workerData.board, workerData.chunks, 1);
-             const owners = new Int32Array(workerData.owners);
-             let mine = 0;
-             for (let k = board.claim(3, workerData.chunks); k >= 0; k = board.claim(3, workerData.chunks)) {
-               Atomics.add(owners, k, 1);
-               mine++;
+             const { owner, chunks } = workerData;
+             const board = new ChunkBoard(workerData.board, chunks, 1);
+             const claims = new Int32Array(workerData.claims);
+             const mine = [];
+             for (let k = board.claim(3, chunks, owner); k >= 0; k = board.claim(3, chunks, owner)) {
+               Atomics.add(claims, k, 1);
+               mine.push(k);
              }
              parentPort.postMessage(mine);
            });`,
           {
             eval: true,
-            workerData: { protocol, board: board.buffer, owners: owners.buffer, chunks },
+            workerData: { protocol, board: board.buffer, claims: claims.buffer, chunks, owner },
           },
         ),
     );
-    let mine = 0;
-    for (let k = board.claim(3, chunks); k >= 0; k = board.claim(3, chunks)) {
-      Atomics.add(owners, k, 1);
-      mine++;
+    const mine: number[] = [];
+    for (let k = board.claim(3, chunks, 0); k >= 0; k = board.claim(3, chunks, 0)) {
+      Atomics.add(claims, k, 1);
+      mine.push(k);
     }
     const theirs = await Promise.all(
-      workers.map((w) => new Promise<number>((resolve) => w.once('message', resolve))),
+      workers.map((w) => new Promise<number[]>((resolve) => w.once('message', resolve))),
     );
     await Promise.all(workers.map((w) => w.terminate()));
-    expect(mine + theirs.reduce((a, b) => a + b, 0)).toBe(chunks);
-    // each chunk claimed exactly once
-    expect([...owners]).toEqual(new Array<number>(chunks).fill(1));
+    // each chunk claimed exactly once, and the board names the thread that got it
+    expect([...claims]).toEqual(new Array<number>(chunks).fill(1));
+    [mine, ...theirs].forEach((got, owner) => {
+      for (const k of got) expect(board.owner(k)).toBe(owner);
+    });
   });
 });
 

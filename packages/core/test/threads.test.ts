@@ -215,6 +215,9 @@ describe('Trainer with worker threads', () => {
           trainer.trainStep(batch);
           return (mainThreadRuns.count as number) - before;
         });
+        // the trainer's own count agrees with the model's
+        const counted = mainChunks.reduce((a, b) => a + b, 0);
+        expect(trainer.threadChunks).toEqual([counted, 4 * data.length - counted]);
         const parameters = model.parameters.entries().map(([, v]) => v.dataSync().slice());
         return { parameters: parameters as Float32Array[], mainChunks };
       } finally {
@@ -360,6 +363,7 @@ describe('Trainer with worker threads', () => {
     const model = tinyModel();
     const trainer = new Trainer(model, { workers: 1 });
     trainer.trainStep(batches(1, 4)[0] as SequenceBatch);
+    expect(trainer.threadChunks).toEqual([]);
     if (before !== undefined) expect(osThreads()).toBe(before);
     trainer.dispose();
     model.dispose();

@@ -20,6 +20,8 @@ export interface Contender {
   readonly label: string;
   /** One training step: forward, backward, clipping, optimizer update, loss read back. */
   step(): Promise<void>;
+  /** Training threads only: the chunks each thread has computed so far (the trainer's first). */
+  threadChunks?(): readonly number[];
   dispose(): void;
 }
 
@@ -36,6 +38,11 @@ export interface PerfResult {
   readonly kernelsPerStep: number;
   /** sequences/s divided by the peer's. */
   readonly ratioToPeer: number | null;
+  /**
+   * Training threads only: the chunks of a batch each thread computed per timed step, on average
+   * (the trainer's thread first); a thread that its core slows down computes fewer.
+   */
+  readonly chunksPerStep?: readonly number[];
 }
 
 /** A fixed copy batch of the perf workload. */
@@ -103,6 +110,7 @@ export function modelContender(
     async step() {
       trainer.trainStep(batch);
     },
+    threadChunks: () => trainer.threadChunks,
     dispose() {
       trainer.dispose();
       model.dispose();
@@ -246,6 +254,7 @@ export async function measure(
   }
   const times = contenders.map(() => [] as number[]);
   const cpuTimes = contenders.map(() => [] as number[]);
+  const chunksBefore = contenders.map((c) => c.threadChunks?.() ?? []);
   for (let r = 0; r < options.repeats; r++) {
     for (const [i, c] of contenders.entries()) {
       const cpu0 = process.cpuUsage();
@@ -257,6 +266,11 @@ export async function measure(
     }
     options.onProgress?.(`perf: round ${r + 1}/${options.repeats}`);
   }
+  const chunksPerStep = contenders.map((c, i) =>
+    (c.threadChunks?.() ?? []).map(
+      (count, thread) => (count - (chunksBefore[i]?.[thread] ?? 0)) / options.repeats,
+    ),
+  );
   const kernels: number[] = [];
   for (const c of contenders) kernels.push(await countKernels(c));
   const results = contenders.map((c, i) => {
@@ -269,6 +283,7 @@ export async function measure(
       cpuMsPerStep: median(cpuTimes[i] as number[]),
       kernelsPerStep: kernels[i] as number,
       ratioToPeer: null as number | null,
+      ...((chunksPerStep[i] ?? []).length > 0 ? { chunksPerStep: chunksPerStep[i] } : {}),
     };
   });
   const peer = results[0];

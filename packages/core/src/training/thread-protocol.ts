@@ -221,8 +221,8 @@ const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 const STEP_MASK = (1 << (32 - CHUNK_BITS)) - 1;
 
 /**
- * The work of one step in shared memory: a claim word, then per chunk its loss (Float64) and its
- * gradient (`gradientSize` floats). The claim word holds the step's sequence number (its low 22
+ * The work of one step in shared memory: a claim word, then per chunk its loss (Float64), the
+ * thread that claimed it and its gradient (`gradientSize` floats). The claim word holds the step's sequence number (its low 22
  * bits) and the next chunk to hand out (up to 1023 chunks: 2 for each of 256 threads fit), so a thread still busy with an earlier step cannot claim
  * a chunk of the next one. Each chunk is computed by exactly one thread, whichever claims it; the
  * main thread reads the board once every thread has answered the step.
@@ -230,6 +230,7 @@ const STEP_MASK = (1 << (32 - CHUNK_BITS)) - 1;
 export class ChunkBoard {
   private readonly claims: Int32Array;
   private readonly losses: Float64Array;
+  private readonly owners: Int32Array;
   private readonly gradients: Float32Array;
 
   constructor(
@@ -248,11 +249,13 @@ export class ChunkBoard {
     }
     this.claims = new Int32Array(buffer, 0, 1);
     this.losses = new Float64Array(buffer, 8, chunks);
-    this.gradients = new Float32Array(buffer, 8 + 8 * chunks, chunks * gradientSize);
+    this.owners = new Int32Array(buffer, 8 + 8 * chunks, chunks);
+    const gradients = 8 + 8 * chunks + 8 * Math.ceil(chunks / 2);
+    this.gradients = new Float32Array(buffer, gradients, chunks * gradientSize);
   }
 
   static bytes(chunks: number, gradientSize: number): number {
-    return 8 + 8 * chunks + 4 * chunks * gradientSize;
+    return 8 + 8 * chunks + 8 * Math.ceil(chunks / 2) + 4 * chunks * gradientSize;
   }
 
   static create(chunks: number, gradientSize: number): ChunkBoard {
@@ -273,14 +276,25 @@ export class ChunkBoard {
     Atomics.store(this.claims, 0, ((seq & STEP_MASK) << CHUNK_BITS) | CHUNK_MASK);
   }
 
-  /** The next chunk of step `seq` (of `count`), now this thread's to compute; -1 when none is left. */
-  claim(seq: number, count: number): number {
+  /**
+   * The next chunk of step `seq` (of `count`), now the thread `owner`'s to compute (0: the
+   * trainer's, i + 1: helper i); -1 when none is left.
+   */
+  claim(seq: number, count: number, owner: number): number {
     for (;;) {
       const word = Atomics.load(this.claims, 0);
       const next = word & CHUNK_MASK;
       if (word >>> CHUNK_BITS !== (seq & STEP_MASK) || next >= count) return -1;
-      if (Atomics.compareExchange(this.claims, 0, word, word + 1) === word) return next;
+      if (Atomics.compareExchange(this.claims, 0, word, word + 1) === word) {
+        this.owners[next] = owner;
+        return next;
+      }
     }
+  }
+
+  /** The thread that claimed chunk k (read once every thread has answered the step). */
+  owner(k: number): number {
+    return this.owners[k] as number;
   }
 
   /** Chunk k's gradient (a view of the board, written by the thread that claimed k). */

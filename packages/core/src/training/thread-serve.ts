@@ -189,7 +189,7 @@ async function start(
   const parameters = new Float32Array(data.parameters);
   const memory = new ThreadMemory(data.memory, data.threads - 1);
   return ({ seq, batch, chunks }) => {
-    let k = board.claim(seq, chunks.length);
+    let k = board.claim(seq, chunks.length, data.index + 1);
     if (k >= 0) {
       Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
       const values: Record<string, { shape: readonly number[]; values: Float32Array }> = {};
@@ -201,7 +201,7 @@ async function start(
       }
       model.parameters.load(values);
     }
-    for (; k >= 0; k = board.claim(seq, chunks.length)) {
+    for (; k >= 0; k = board.claim(seq, chunks.length, data.index + 1)) {
       const chunk = sliceBatch(batch, chunks[k]!);
       board.setLoss(k, shardLossAndGradients(model, chunk, board.gradient(k)));
     }

@@ -212,6 +212,7 @@ export class TrainingThreads {
   private readonly memory: ThreadMemory;
   private readonly parameters: Float32Array;
   private readonly board: ChunkBoard;
+  private readonly chunkCounts: number[];
   private readonly gradientSize: number;
   private readonly startTimeoutMs: number;
   private readonly scriptGiven: boolean;
@@ -234,6 +235,7 @@ export class TrainingThreads {
     this.memory = ThreadMemory.create(helpers);
     this.parameters = new Float32Array(new SharedArrayBuffer(4 * parameterSize));
     this.board = ChunkBoard.create(CHUNKS_PER_THREAD * threads, this.gradientSize);
+    this.chunkCounts = new Array<number>(threads).fill(0);
     const backend = tf.getBackend();
     if (!(BACKENDS as readonly string[]).includes(backend)) {
       throw new MannError(
@@ -309,6 +311,11 @@ export class TrainingThreads {
         type: 'module',
         name: `mann training thread ${index + 2} of ${this.threads}`,
       });
+  }
+
+  /** Chunks each thread has computed in the steps that did not fail (this thread's first). */
+  get chunksComputed(): readonly number[] {
+    return [...this.chunkCounts];
   }
 
   /** Whether every thread has answered 'ready'. */
@@ -394,7 +401,11 @@ export class TrainingThreads {
     for (const handle of this.handles) handle.worker.postMessage(request);
     let failure: { error: unknown } | undefined;
     try {
-      for (let k = board.claim(seq, chunks.length); k >= 0; k = board.claim(seq, chunks.length)) {
+      for (
+        let k = board.claim(seq, chunks.length, 0);
+        k >= 0;
+        k = board.claim(seq, chunks.length, 0)
+      ) {
         const chunk = sliceBatch(batch, chunks[k]!);
         board.setLoss(k, shardLossAndGradients(this.model, chunk, board.gradient(k)));
       }
@@ -411,6 +422,7 @@ export class TrainingThreads {
       if (reply === 'exited') throw new MannError(`${name} exited unexpectedly (failed)`);
       if (reply?.type === 'error') throw remoteError(`${name} failed`, reply);
     }
+    for (let k = 0; k < chunks.length; k++) (this.chunkCounts[board.owner(k)] as number)++;
     const sum = new Float32Array(this.gradientSize);
     const loss = combineShards(
       chunks.map((_, k) => board.loss(k)),

@@ -325,6 +325,16 @@ export class Trainer {
   }
 
   /**
+   * How the steps were shared out: the chunks of batches ({@link TrainerOptions.workers}) each
+   * thread has computed, this thread's first, over the steps whose gradients they computed
+   * since they started (a thread slowed down by its core computes fewer). Empty with one worker or before
+   * the threads start.
+   */
+  get threadChunks(): readonly number[] {
+    return this.threads?.chunksComputed ?? [];
+  }
+
+  /**
    * Stops the training threads, if any (the next step would start them again); resolves when
    * every thread has exited. {@link Trainer.dispose} calls it without waiting.
    */
