@@ -8,7 +8,7 @@ import { selectBackend, type SelectBackendOptions } from '../backend.js';
 import { MannError } from '../errors.js';
 import { nodeBuiltin } from '../node-builtins.js';
 import { createModel } from '../registry.js';
-import { shardLossAndGradients, sliceBatch, trainableSizes } from './shards.js';
+import { computeChunks, trainableSizes } from './shards.js';
 import {
   ChunkBoard,
   START_SEQ,
@@ -188,23 +188,19 @@ async function start(
   const board = new ChunkBoard(data.board, data.boardChunks, gradientSize);
   const parameters = new Float32Array(data.parameters);
   const memory = new ThreadMemory(data.memory, data.threads - 1);
-  return ({ seq, batch, chunks }) => {
-    let k = board.claim(seq, chunks.length, data.index + 1);
-    if (k >= 0) {
-      Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
-      const values: Record<string, { shape: readonly number[]; values: Float32Array }> = {};
-      let offset = 0;
-      for (const { name, shape } of data.layout) {
-        const size = shape.reduce((a, b) => a * b, 1);
-        values[name] = { shape, values: parameters.slice(offset, offset + size) };
-        offset += size;
-      }
-      model.parameters.load(values);
+  const loadParameters = (): void => {
+    Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
+    const values: Record<string, { shape: readonly number[]; values: Float32Array }> = {};
+    let offset = 0;
+    for (const { name, shape } of data.layout) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      values[name] = { shape, values: parameters.slice(offset, offset + size) };
+      offset += size;
     }
-    for (; k >= 0; k = board.claim(seq, chunks.length, data.index + 1)) {
-      const chunk = sliceBatch(batch, chunks[k]!);
-      board.setLoss(k, shardLossAndGradients(model, chunk, board.gradient(k)));
-    }
-    memory.answer(data.index, { type: 'done', seq });
+    model.parameters.load(values);
+  };
+  return (request) => {
+    computeChunks(model, board, request, data.index + 1, loadParameters);
+    memory.answer(data.index, { type: 'done', seq: request.seq });
   };
 }

@@ -12,8 +12,7 @@ import {
   CHUNKS_PER_THREAD,
   chunkRanges,
   combineShards,
-  shardLossAndGradients,
-  sliceBatch,
+  computeChunks,
   trainableSizes,
 } from './shards.js';
 import {
@@ -401,14 +400,7 @@ export class TrainingThreads {
     for (const handle of this.handles) handle.worker.postMessage(request);
     let failure: { error: unknown } | undefined;
     try {
-      for (
-        let k = board.claim(seq, chunks.length, 0);
-        k >= 0;
-        k = board.claim(seq, chunks.length, 0)
-      ) {
-        const chunk = sliceBatch(batch, chunks[k]!);
-        board.setLoss(k, shardLossAndGradients(this.model, chunk, board.gradient(k)));
-      }
+      computeChunks(this.model, board, request, 0);
     } catch (error) {
       board.close(seq);
       failure = { error };

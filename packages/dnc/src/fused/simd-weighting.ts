@@ -24,6 +24,12 @@ import {
 const offsetAt = (base: Local, offset: Local, i: Local): Code =>
   at(get(base), i32.add(get(offset), get(i)));
 
+/** The integer locals both kernels loop with: read head, slot, write head and their offsets. */
+const loopLocals = (
+  fn: FunctionBuilder,
+): Record<'k' | 'i' | 'head' | 'pi' | 'row' | 'link' | 'fAt', Local> =>
+  fn.locals(I32, 'k', 'i', 'head', 'pi', 'row', 'link', 'fAt');
+
 /**
  * `readWeighting(n, r, h, modes, content, backward, forward, weights)`: w^r[k] = pi_c c^r[k] +
  * sum_h (pi_b[h] b[h, k] + pi_f[h] f[h, k]). modes [R, q], content and weights [R, N], backward
@@ -41,16 +47,7 @@ function forwardKernel(): KernelCode {
     'weights',
   ]);
   const p = fn.params;
-  const { k, i, head, pi, row, link, fAt } = fn.locals(
-    I32,
-    'k',
-    'i',
-    'head',
-    'pi',
-    'row',
-    'link',
-    'fAt',
-  );
+  const { k, i, head, pi, row, link, fAt } = loopLocals(fn);
   const { cm, pb, pf, acc } = fn.locals(V128, 'cm', 'pb', 'pf', 'acc');
   const q = i32.add(i32.shl(get(p.h), 1), i32.const(1));
   const body = forLoop(
@@ -117,16 +114,7 @@ function backwardKernel(): KernelCode {
     'dModes',
   ]);
   const p = fn.params;
-  const { k, i, head, pi, row, link, fAt } = fn.locals(
-    I32,
-    'k',
-    'i',
-    'head',
-    'pi',
-    'row',
-    'link',
-    'fAt',
-  );
+  const { k, i, head, pi, row, link, fAt } = loopLocals(fn);
   const { cm, pb, pf, d, dcm, dpb, dpf } = fn.locals(
     V128,
     'cm',
