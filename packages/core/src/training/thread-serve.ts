@@ -8,7 +8,8 @@ import { selectBackend, type SelectBackendOptions } from '../backend.js';
 import { MannError } from '../errors.js';
 import { nodeBuiltin } from '../node-builtins.js';
 import { createModel } from '../registry.js';
-import { computeChunks, trainableSizes } from './shards.js';
+import { computeChunks } from './chunks.js';
+import { trainableSizes } from './shards.js';
 import {
   ChunkBoard,
   START_SEQ,

@@ -8,13 +8,8 @@ import { validateBatch, type SequenceBatch } from '../data.js';
 import { BACKENDS, type BackendName } from '../backend.js';
 import { MannError } from '../errors.js';
 import { nodeBuiltin } from '../node-builtins.js';
-import {
-  CHUNKS_PER_THREAD,
-  chunkRanges,
-  combineShards,
-  computeChunks,
-  trainableSizes,
-} from './shards.js';
+import { CHUNKS_PER_THREAD, chunkRanges, combineShards, trainableSizes } from './shards.js';
+import { computeChunks } from './chunks.js';
 import {
   ChunkBoard,
   START_SEQ,
