@@ -16,7 +16,9 @@ import {
   i32,
   jsRowKernels,
   lstmCellBackward,
+  lstmCellExports,
   lstmCellForward,
+  lstmCellForwardJs,
   PooledArrays,
   rowKernelExports,
   rowKernelsFor,
@@ -25,6 +27,7 @@ import {
   eraseAndWriteForward,
   scratch,
   simdAvailable,
+  SIMD_EXP_LIMIT,
   SimdRuntime,
   type Code,
   type EraseWrite,
@@ -486,6 +489,129 @@ describe('the LSTM cell', () => {
     }
     for (let k = 0; k < B * C; k++) {
       expect(dPrevCell[k], `dPrevCell[${k}]`).toBeCloseTo(numeric(prevCell, k), 2);
+    }
+  });
+});
+
+describe('the exponential of the SIMD LSTM cell', () => {
+  const runtime = SimdRuntime.create()!;
+  const { exp } = lstmCellExports(runtime)!;
+
+  /** The kernel's exp of `xs` (an even count) and whether it kept every lane in range. */
+  function simdExp(xs: readonly number[]): { values: Float64Array; inRange: boolean } {
+    const n = xs.length;
+    const call = runtime.begin();
+    const from = call.zeros(2 * n);
+    const to = call.zeros(2 * n);
+    const ok = call.zeros(4);
+    new Float64Array(runtime.heap.buffer, from, n).set(xs);
+    exp(n, from, to, ok);
+    const flags = new Int32Array(runtime.heap.buffer, ok, 4);
+    return {
+      values: new Float64Array(runtime.heap.buffer, to, n).slice(),
+      inRange: flags.every((f) => f === -1),
+    };
+  }
+
+  const high = (word: number): number => {
+    const d = new Float64Array(1);
+    new Uint32Array(d.buffer)[1] = word;
+    return d[0] as number;
+  };
+  const below = (x: number): number => x * (1 - 2 ** -52);
+
+  it('equals Math.exp bit for bit, at the edges of its argument ranges and at random', () => {
+    const xs = [0, -0, 1e-300, -1e-300, 2 ** -28, -(2 ** -28), below(2 ** -28), 2 ** -29];
+    // fdlibm's range boundaries (on the high word: 0x3fd62e42, 0x3ff0a2b2), either side
+    for (const edge of [high(0x3fd62e43), high(0x3ff0a2b2)]) {
+      xs.push(edge, -edge, below(edge), -below(edge));
+    }
+    xs.push(0.5 * Math.LN2, 1.5 * Math.LN2, Math.LN2, -Math.LN2, 1, -1, 699.99, -699.99);
+    const r = new Rng(11);
+    for (let k = 0; k < 4000; k++) xs.push((r.uniform() - 0.5) * 1399.99);
+    for (let k = 0; k < 4000; k++) xs.push((r.uniform() - 0.5) * 8);
+    for (let k = 0; k < 2000; k++) xs.push(Math.fround((r.uniform() - 0.5) * 60) * 2);
+    if (xs.length % 2) xs.push(0.25);
+    const { values, inRange } = simdExp(xs);
+    expect(inRange).toBe(true);
+    const mismatches = xs.filter((x, k) => !Object.is(values[k], Math.exp(x)));
+    expect(mismatches).toEqual([]);
+  });
+
+  it('reports arguments from SIMD_EXP_LIMIT on, and NaN, as out of its range', () => {
+    expect(simdExp([1, below(SIMD_EXP_LIMIT)]).inRange).toBe(true);
+    for (const x of [SIMD_EXP_LIMIT, -SIMD_EXP_LIMIT, 1e6, Infinity, -Infinity, NaN]) {
+      expect(simdExp([0, x]).inRange, String(x)).toBe(false);
+    }
+  });
+});
+
+describe('the SIMD LSTM cell', () => {
+  const bitsOf = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer.slice(0)));
+
+  /** Both forward steps (lstmCellForward, which takes SIMD for even C, and the JS one). */
+  function both(
+    shape: LstmCellShape,
+    z: Float32Array,
+    recurrent: Float32Array | null,
+    prevCell: Float32Array,
+  ) {
+    const { batch: B, units: C } = shape;
+    return [lstmCellForward, lstmCellForwardJs].map((step) => {
+      const out = {
+        gates: new Float32Array(B * 4 * C),
+        cell: new Float32Array(B * C),
+        tanhCell: new Float32Array(B * C),
+        hidden: new Float32Array(B * (C + 3) + 1), // rows of stride C + 3, from offset 1
+        clipped: new Float32Array(B * C),
+      };
+      step(shape, {
+        z: { values: z, offset: 4 * C },
+        recurrent,
+        prevCell,
+        gates: out.gates,
+        cell: out.cell,
+        tanhCell: out.tanhCell,
+        hidden: { values: out.hidden, offset: 1, stride: C + 3 },
+        clipped: out.clipped,
+      });
+      return out;
+    });
+  }
+
+  it('equals the plain-JS step bit for bit (with and without the recurrent product, clipped or not)', () => {
+    const r = new Rng(5);
+    for (const [batch, units, clip, scale] of [
+      [3, 8, 0.7, 3],
+      [2, 100, Infinity, 6],
+      [5, 6, 20, 40],
+      [1, 2, 0.1, 0.01],
+    ] as const) {
+      for (const withRecurrent of [true, false]) {
+        const shape = { batch, units, clip };
+        const z = uniformArray(r, (batch + 1) * 4 * units, -scale, scale);
+        // exp's arguments of exactly 1 (V8's exp(1) is Math.E): -z of an input gate, 2 z of g
+        z[4 * units] = -1;
+        z[4 * units + 2 * units + 1] = 0.5;
+        const recurrent = withRecurrent ? uniformArray(r, batch * 4 * units, -scale, scale) : null;
+        const prevCell = uniformArray(r, batch * units, -scale, scale);
+        const [simd, js] = both(shape, z, recurrent, prevCell);
+        for (const key of ['gates', 'cell', 'tanhCell', 'hidden', 'clipped'] as const) {
+          expect(bitsOf(simd![key]), `${key}, ${JSON.stringify(shape)}`).toEqual(bitsOf(js![key]));
+        }
+        expect(simd!.hidden[0]).toBe(0); // outside the rows: untouched
+      }
+    }
+  });
+
+  it('hands a step with a pre-activation out of the exponential range to the JS step', () => {
+    const shape = { batch: 2, units: 4, clip: Infinity };
+    const z = uniformArray(new Rng(3), 3 * 16, -1, 1);
+    z[16 + 2 * 4 + 1] = 400; // a tanh gate: exp(800) overflows to Infinity, tanh is 1
+    const [simd, js] = both(shape, z, null, new Float32Array(8));
+    expect(js!.gates[2 * 4 + 1]).toBe(1);
+    for (const key of ['gates', 'cell', 'tanhCell', 'hidden', 'clipped'] as const) {
+      expect(bitsOf(simd![key]), key).toEqual(bitsOf(js![key]));
     }
   });
 });

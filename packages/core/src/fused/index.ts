@@ -19,6 +19,7 @@ export {
   block,
   f32,
   f32x4,
+  f64x2,
   forLoop,
   forRange,
   FunctionBuilder,
@@ -26,6 +27,7 @@ export {
   I32,
   i32,
   i32x4,
+  i64x2,
   ifElse,
   F32,
   set,
@@ -62,7 +64,9 @@ export { createProducts } from './products.js';
 export type { Operand, Products } from './products.js';
 export { Carver, freshArrays, PooledArrays, scratch, scratch32 } from './scratch.js';
 export type { Allocator } from './scratch.js';
-export { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
+export { lstmCellBackward, lstmCellForward, lstmCellForwardJs } from './lstm-cell.js';
+export { expLocals, expOf, lstmCellExports, SIMD_EXP_LIMIT } from './simd-lstm-cell.js';
+export type { ExpLocals } from './simd-lstm-cell.js';
 export type { LstmCellBackwardArrays, LstmCellForwardArrays, LstmCellShape } from './lstm-cell.js';
 export { defineFusedOp } from './fused-op.js';
 export type { FusedInputs, FusedOp, FusedOpDefinition, FusedOutput } from './fused-op.js';

@@ -1,10 +1,14 @@
 import type { Rows } from './rows.js';
+import { simdRuntime, type Kernel, type SimdRuntime } from './simd.js';
+import { lstmCellExports } from './simd-lstm-cell.js';
 
-// The LSTM cell of a batch in plain JS, with the gate layout and formula of core's `lstmCell`:
+// The LSTM cell of a batch, with the gate layout and formula of core's `lstmCell`:
 // z = [i, f, g, o] pre-activations, c' = s(f) c + s(i) tanh(g), h' = s(o) tanh(c'), then h'
 // clipped to +-clip (the memory network's controller-output clip; Infinity disables it).
-// B batch, C units; arrays row-major [B, ...]. The fused sequences of the NTM and the DNC run
-// their controller through these two functions.
+// B batch, C units; arrays row-major [B, ...]. The fused sequences of the NTM and the DNC, and
+// the fused LSTM baseline, run their LSTMs through these two functions. The forward step runs
+// in WebAssembly SIMD where it can (`simd-lstm-cell.ts`), with the plain-JS step's results bit
+// for bit; the plain-JS step stays as its reference and fallback.
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 /** tanh through one exp (~30% faster than Math.tanh in V8), within ~1e-16 of it. */
@@ -39,8 +43,74 @@ export interface LstmCellForwardArrays {
   readonly clipped: Float32Array;
 }
 
-/** One forward step of the cell (see the file's comment for the formula). */
+/**
+ * One forward step of the cell (see the file's comment for the formula): in WebAssembly SIMD
+ * where available and C is even (`simd-lstm-cell.ts`, bit for bit the plain-JS
+ * {@link lstmCellForwardJs}), else in JS.
+ */
 export function lstmCellForward(shape: LstmCellShape, a: LstmCellForwardArrays): void {
+  const runtime = shape.units % 2 === 0 ? simdRuntime() : undefined;
+  const kernels = runtime && lstmCellExports(runtime);
+  if (!runtime || !kernels || !lstmCellForwardSimd(runtime, kernels.lstmCellForward, shape, a)) {
+    lstmCellForwardJs(shape, a);
+  }
+}
+
+/**
+ * The forward step on `runtime`; false (its outputs then unspecified) when an argument of an
+ * exponential was out of the kernel's range (see `SIMD_EXP_LIMIT`).
+ */
+function lstmCellForwardSimd(
+  runtime: SimdRuntime,
+  kernel: Kernel,
+  shape: LstmCellShape,
+  a: LstmCellForwardArrays,
+): boolean {
+  const { batch: B, units: C, clip } = shape;
+  const G = 4 * C;
+  const call = runtime.begin();
+  const z = call.input(a.z.values.subarray(a.z.offset, a.z.offset + B * G), B * G);
+  const recurrent = a.recurrent ? call.input(a.recurrent, B * G) : 0;
+  const prevCell = call.input(a.prevCell, B * C);
+  const gates = call.output(a.gates, B * G);
+  const cell = call.output(a.cell, B * C);
+  const tanhCell = call.output(a.tanhCell, B * C);
+  const hidden = call.zeros(B * C);
+  const clipped = call.output(a.clipped, B * C);
+  const clipAt = call.zeros(4); // 16-byte aligned: room for a float64 and the flags
+  const heap = runtime.heap; // after the last reservation: growing the memory replaces it
+  new Float64Array(heap.buffer, clipAt, 1)[0] = clip;
+  kernel(
+    B,
+    C,
+    z,
+    recurrent,
+    a.recurrent ? 1 : 0,
+    prevCell,
+    gates,
+    cell,
+    tanhCell,
+    hidden,
+    clipped,
+    clipAt,
+    clipAt,
+  );
+  const flags = new Int32Array(heap.buffer, clipAt, 4);
+  if ((flags[0]! & flags[1]! & flags[2]! & flags[3]!) !== -1) return false;
+  call.read(gates, B * G, a.gates);
+  call.read(cell, B * C, a.cell);
+  call.read(tanhCell, B * C, a.tanhCell);
+  const { values, offset, stride } = a.hidden;
+  for (let b = 0; b < B; b++) {
+    const from = hidden / 4 + b * C;
+    values.set(heap.subarray(from, from + C), offset + b * stride);
+  }
+  call.read(clipped, B * C, a.clipped);
+  return true;
+}
+
+/** One forward step of the cell in plain JS: the reference of {@link lstmCellForward}. */
+export function lstmCellForwardJs(shape: LstmCellShape, a: LstmCellForwardArrays): void {
   const { batch, units: C, clip } = shape;
   const { prevCell, gates, cell, tanhCell, clipped, recurrent } = a;
   const { values: z, offset: zo } = a.z;

@@ -154,6 +154,70 @@ export const v128 = {
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
   /** a and not b, bit-wise. */
   andNot: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4f)],
+  or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
+  /** Bits of `a` where `mask` is 1, of `b` where it is 0. */
+  select: (a: Code, b: Code, mask: Code): Code => [...a, ...b, ...mask, ...simd(0x52)],
+  /** The 8 bytes at `address` in the low half, zeros in the high half: `v128.load64_zero`. */
+  load64: (address: Code, offset = 0): Code => [
+    ...address,
+    ...simd(0x5d),
+    3,
+    ...unsignedLeb(offset),
+  ],
+  /** The low 8 bytes of `value` stored at `address`: `v128.store64_lane` of lane 0. */
+  store64: (address: Code, value: Code, offset = 0): Code => [
+    ...address,
+    ...value,
+    ...simd(0x5b),
+    3,
+    ...unsignedLeb(offset),
+    0,
+  ],
+};
+
+/**
+ * Two float64 lanes. Arithmetic is IEEE double precision, lane by lane, with the rounding of
+ * JS numbers: a kernel that does a JS function's operations in the same order gets its results
+ * bit for bit.
+ */
+export const f64x2 = {
+  /** `value` in both lanes. */
+  const: (value: number): Code => [
+    ...simd(0x0c),
+    ...new Uint8Array(new Float64Array([value, value]).buffer),
+  ],
+  /** The 8-byte double at `address` in both lanes: `v128.load64_splat`. */
+  loadSplat: (address: Code, offset = 0): Code => [
+    ...address,
+    ...simd(0x0a),
+    3,
+    ...unsignedLeb(offset),
+  ],
+  /** The two low float32 lanes of `a` as doubles (exact). */
+  promoteLow: (a: Code): Code => [...a, ...simd(0x5f)],
+  /** Both lanes rounded to float32 (to nearest, as a Float32Array stores), in the low two lanes. */
+  demote: (a: Code): Code => [...a, ...simd(0x5e)],
+  add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf0)],
+  sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf1)],
+  mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf2)],
+  div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf3)],
+  /** Lane-wise minimum and maximum, as Math.min and Math.max (NaN wins; -0 < +0). */
+  min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf4)],
+  max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf5)],
+  abs: (a: Code): Code => [...a, ...simd(0xec)],
+  neg: (a: Code): Code => [...a, ...simd(0xed)],
+  /** Each lane rounded toward zero, as Math.trunc. */
+  trunc: (a: Code): Code => [...a, ...simd(0x7a)],
+  /** Lane-wise a < b: all ones where true, all zeros where not (and where either is NaN). */
+  lt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x49)],
+  /** Lane-wise a == b, as `lt`. */
+  eq: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x47)],
+};
+
+/** Two i64 lanes. */
+export const i64x2 = {
+  /** Each lane shifted left by `bits`. */
+  shl: (a: Code, bits: number): Code => [...a, 0x41, ...signedLeb(bits), ...simd(0xcb)],
 };
 
 /** Four i32 lanes. */
