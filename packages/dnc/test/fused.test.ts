@@ -15,6 +15,7 @@ import {
   type TemporalLink,
 } from '@mann/dnc';
 import { jsLinkKernels, simdLinkKernels } from '../src/fused/link-kernels.js';
+import type { FusedMemoryStep } from '../src/fused/step-op.js';
 import { createProducts, jsRowKernels, rowKernelsFor } from '@mann/core/fused';
 import {
   expectClose,
@@ -725,6 +726,57 @@ describe('fused implementation: configuration, links and leaks', () => {
     expectClose(run(), first, 0, 'second inference');
     expectClose(run(), first, 0, 'third inference');
     model.dispose();
+  });
+
+  it("keeps a sequence's arrays in its links' runtime from the second call of a batch size on, with the same results to the bit", () => {
+    const config = { type: 'dnc', inputSize: 5, outputSize: 4, readHeads: 2 };
+    const data = copyBatch(new Rng(8), 3, 4, 2, 5);
+    const inputs = (): tf.Tensor3D => tf.tensor3d(data.inputs, [3, data.steps, 5]);
+    /** The outputs, and every parameter gradient of their sum, flat. */
+    const gradients = (model: DncModel): Float32Array[] =>
+      tidy(() => {
+        const variables = [...model.parameters.trainableEntries()].map(([, v]) => v);
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum(model.run(inputs()).outputs) as tf.Scalar,
+          variables,
+        );
+        return [
+          value.dataSync().slice() as Float32Array,
+          ...variables.map((v) => grads[v.name]!.dataSync().slice() as Float32Array),
+        ];
+      });
+    const fusedStep = (model: DncModel): FusedMemoryStep =>
+      (model.memory as unknown as { fused: FusedMemoryStep }).fused;
+    // N 8: SIMD links, resident arrays (W 4: SIMD row kernels on them; W 3: the JS ones);
+    // N 6: JS links, nothing resident
+    for (const [memorySlots, memoryWidth] of [
+      [8, 4],
+      [8, 3],
+      [6, 4],
+    ] as const) {
+      const fresh = (): DncModel =>
+        createModel({ ...config, memorySlots, memoryWidth }, { seed: 9 }) as DncModel;
+      const reference = fresh(); // every call's arrays pooled: its first call of the size
+      const expected = gradients(reference);
+      const model = fresh();
+      tidy(() => model.run(inputs())); // an inference first: it measures the forward arrays only
+      const resident = fusedStep(model).residentFloatsPerStep(3);
+      expect(resident > 0, `N ${memorySlots}, W ${memoryWidth}`).toBe(memorySlots % 4 === 0);
+      const mixed = gradients(model); // forward arrays resident, backward ones not
+      expect(fusedStep(model).residentFloatsPerStep(3)).toBeGreaterThanOrEqual(resident);
+      const full = gradients(model); // all resident
+      for (const [k, want] of expected.entries()) {
+        expect(Array.from(mixed[k]!), `mixed, ${k}, N ${memorySlots}, W ${memoryWidth}`).toEqual(
+          Array.from(want),
+        );
+        expect(Array.from(full[k]!), `resident, ${k}, N ${memorySlots}, W ${memoryWidth}`).toEqual(
+          Array.from(want),
+        );
+      }
+      expect(fusedStep(model).residentFloatsPerStep(2)).toBe(0); // measured per batch size
+      reference.dispose();
+      model.dispose();
+    }
   });
 
   it('leaks no tensors across training steps (whole-sequence op, and step by step)', async () => {

@@ -266,21 +266,26 @@ export function linkKernelsFor(n: number): DenseLinkKernels {
 /**
  * Dense links of a whole sequence (every step's, kept for the backward pass) up to this many
  * bytes live in a WebAssembly memory of their own, where the link kernels use them in place;
- * larger ones are copied in and out of the kernels' memory per call.
+ * larger ones are copied in and out of the kernels' memory per call. The sequence's other
+ * arrays join them while both fit in this many bytes together.
  */
-const RESIDENT_LINK_BYTES = 256 * 2 ** 20;
+export const RESIDENT_LINK_BYTES = 256 * 2 ** 20;
 
 /**
  * A runtime of its own for the T + 1 dense links of a sequence and their gradient, each
- * `linkFloats` floats (and room for a kernel call's other arrays), when they fit in
- * {@link RESIDENT_LINK_BYTES} and SIMD is available; give it back with `releaseSimdRuntime`.
+ * `linkFloats` floats, `tapeFloats` more (the sequence's other arrays, see `ResidentArrays`),
+ * and room for a kernel call's own arrays, when the links fit in {@link RESIDENT_LINK_BYTES} and
+ * SIMD is available; give it back with `releaseSimdRuntime`.
  */
 export function acquireLinkRuntime(
   linkFloats: number,
   steps: number,
   readHeads: number,
   slots: number,
+  tapeFloats = 0,
 ): SimdRuntime | undefined {
   if (slots % 4 !== 0 || (steps + 2) * linkFloats * 4 > RESIDENT_LINK_BYTES) return undefined;
-  return acquireSimdRuntime((steps + 2) * linkFloats + 16 * slots * (8 + 8 * readHeads) + 65536);
+  return acquireSimdRuntime(
+    (steps + 2) * linkFloats + tapeFloats + 16 * slots * (8 + 8 * readHeads) + 65536,
+  );
 }

@@ -327,7 +327,10 @@ function readVectorsRecord(spec: FusedStepSpec, rows: RowKernels): ReadVectors {
   };
 }
 
-/** The forward pass: fills `out` and returns the tape for {@link stepBackward}. */
+/**
+ * The forward pass: fills `out` and returns the tape for {@link stepBackward}. The SIMD parts
+ * run on `rows`' runtime: arrays from `arrays` that are views of its memory are used in place.
+ */
 export function stepForward(
   spec: FusedStepSpec,
   linkPass: LinkPass,
@@ -335,12 +338,12 @@ export function stepForward(
   input: StepInputs,
   out: StepOutputs,
   arrays: Allocator = freshArrays,
+  rows: RowKernels = rowKernelsFor(spec.width),
 ): StepTape {
   const { slots: n, width: w, readHeads: r, writeHeads: h, offsets, interfaceSize } = spec;
   const readHeads = heads(spec, 'read');
   const writeHeads = heads(spec, 'write');
   const examples = allocateExampleTapes(spec, batch, arrays);
-  const rows = rowKernelsFor(w);
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
   const eraseWrite = eraseWriteRecord(spec, rows);
@@ -453,7 +456,7 @@ function allocateInputGradients(
 
 /**
  * The backward pass: dL/d(inputs) from dL/d(outputs). `grads.link` may be overwritten (it
- * becomes part of the link's input gradient).
+ * becomes part of the link's input gradient). `rows` as for {@link stepForward}.
  */
 export function stepBackward(
   spec: FusedStepSpec,
@@ -463,12 +466,12 @@ export function stepBackward(
   tape: StepTape,
   grads: OutputGradients,
   arrays: Allocator = freshArrays,
+  rows: RowKernels = rowKernelsFor(spec.width),
 ): InputGradients {
   const { slots: n, width: w, readHeads: r, writeHeads: h, offsets, interfaceSize } = spec;
   const { batch } = tape;
   const readHeads = heads(spec, 'read');
   const writeHeads = heads(spec, 'write');
-  const rows = rowKernelsFor(w);
   const dLink = linkPass.beginBackward(tape.link, batch, input.link, out.link, grads.link);
   const dIn = allocateInputGradients(spec, batch, dLink.dPrev, arrays);
   const copy = (key: string, from: Float32Array, b: number, size: number): Float32Array => {

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkShape } from '@mann/core';
-import { PooledArrays, releaseSimdRuntime } from '@mann/core/fused';
+import { PooledArrays, releaseSimdRuntime, rowKernelsFor } from '@mann/core/fused';
 import type {
   Allocator,
   FusedInputs,
+  RowKernels,
   SequenceMemory,
   SequenceMemoryRun,
   SimdRuntime,
@@ -26,7 +27,9 @@ import type { FusedMemoryStep } from './step-op.js';
 // The fused DNC memory step as core's whole-sequence op drives it (`@mann/core/fused`'s
 // `fusedSequence`). The initial link may be resident (its gradient goes back to the steps that
 // made it), a dense tensor or a sparse link of tensors; where they fit, every step's dense link
-// lives in a SIMD runtime of its own (`FusedMemoryStep.residentLinks`). The per-call state is
+// lives in a SIMD runtime of its own (`FusedMemoryStep.residentLinks`), and from the second call
+// of a batch size on, so do the steps' outputs, tapes and gradients: every SIMD kernel of the
+// step then runs on that runtime and reads and writes them in place. The per-call state is
 // a `DncRun` object: closures made per call would make V8 re-optimise the hot callers.
 
 /** Link arrays handed out as views of a runtime's memory. */
@@ -37,6 +40,33 @@ class ViewArrays implements Allocator {
   }
   ints(): Int32Array {
     throw new Error('dense links have no columns');
+  }
+}
+
+/**
+ * A call's other float arrays (the steps' outputs, tapes and gradients) as views of the links'
+ * runtime while its `budget` lasts, so the SIMD kernels use them in place; past it (a first
+ * call, before its size is known) and for ints, pooled JS arrays, which the kernels copy in
+ * and out. `asked` counts every float asked for, for the next call's budget.
+ */
+class ResidentArrays implements Allocator {
+  asked = 0;
+  constructor(
+    private readonly runtime: SimdRuntime,
+    private budget: number,
+    private readonly fallback: PooledArrays,
+  ) {}
+
+  floats(size: number): Float32Array {
+    const aligned = (size + 3) & ~3; // what a view takes (see SimdRuntime)
+    this.asked += aligned;
+    if (aligned > this.budget) return this.fallback.floats(size);
+    this.budget -= aligned;
+    return this.runtime.view(size, false);
+  }
+
+  ints(size: number): Int32Array {
+    return this.fallback.ints(size);
   }
 }
 
@@ -59,9 +89,12 @@ function linkInputs(link: DncState['link']): tf.Tensor[] {
 }
 
 class DncRun implements SequenceMemoryRun {
-  private readonly arrays = new PooledArrays();
+  private readonly pooled = new PooledArrays();
+  /** The steps' arrays: resident in the links' runtime where possible, else pooled. */
+  private readonly arrays: Allocator;
   private readonly records: StepRecord[] = [];
   private readonly linkPass: LinkPass;
+  private readonly rows: RowKernels;
   /** The runtime holding the dense links, when they are resident. */
   private readonly runtime: SimdRuntime | undefined;
   private readonly linkArrays: Allocator;
@@ -78,7 +111,7 @@ class DncRun implements SequenceMemoryRun {
     state: DncState,
     read: FusedInputs,
     private readonly batch: number,
-    steps: number,
+    private readonly steps: number,
   ) {
     const { slots: n, width: w, readHeads: r, writeHeads: h } = step.spec;
     this.linkRecord0 = isResidentLink(state.link) ? linkRecord(state.link) : null;
@@ -98,7 +131,11 @@ class DncRun implements SequenceMemoryRun {
     }
     this.runtime = resident?.runtime;
     this.linkPass = resident?.pass ?? step.linkPass;
-    this.linkArrays = this.runtime ? new ViewArrays(this.runtime) : this.arrays;
+    this.rows = resident?.rows ?? rowKernelsFor(w);
+    this.linkArrays = this.runtime ? new ViewArrays(this.runtime) : this.pooled;
+    this.arrays = resident
+      ? new ResidentArrays(resident.runtime, resident.tapeFloats, this.pooled)
+      : this.pooled;
     this.memoryInputs = {
       interfaceVector: new Float32Array(0),
       memory: read.floats('memory'),
@@ -126,7 +163,7 @@ class DncRun implements SequenceMemoryRun {
     const inputs: StepInputs = { ...this.memoryInputs, interfaceVector };
     const link = this.linkPass.allocate(B, this.linkArrays);
     const outputs = allocateOutputs(spec, B, link, this.arrays);
-    const tape = stepForward(spec, this.linkPass, B, inputs, outputs, this.arrays);
+    const tape = stepForward(spec, this.linkPass, B, inputs, outputs, this.arrays, this.rows);
     this.records.push({ inputs, outputs, tape });
     this.memoryInputs = { ...outputs, interfaceVector };
     return outputs.reads;
@@ -147,6 +184,7 @@ class DncRun implements SequenceMemoryRun {
         allocation: this.noAllocation,
       },
       this.arrays,
+      this.rows,
     );
     this.dState = grads;
     return grads.interfaceVector;
@@ -184,7 +222,10 @@ class DncRun implements SequenceMemoryRun {
   }
 
   release(): void {
-    this.arrays.release();
+    if (this.arrays instanceof ResidentArrays) {
+      this.step.noteTape(this.batch, this.steps, this.arrays.asked);
+    }
+    this.pooled.release();
     if (this.runtime) releaseSimdRuntime(this.runtime);
   }
 }

@@ -14,8 +14,14 @@ import {
 } from './memory-step.js';
 import type { LinkArrays } from './link-pass.js';
 import { denseLinkPass, type LinkPass } from './link-pass.js';
-import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
-import { defineFusedOp, type SimdRuntime } from '@mann/core/fused';
+import { acquireLinkRuntime, RESIDENT_LINK_BYTES, simdLinkKernelsOn } from './link-kernels.js';
+import {
+  defineFusedOp,
+  jsRowKernels,
+  rowKernelsOn,
+  type RowKernels,
+  type SimdRuntime,
+} from '@mann/core/fused';
 import { sparseLinkPass, initialSparseLinkArrays } from './sparse-link-pass.js';
 import {
   addLinkGradient,
@@ -30,6 +36,17 @@ import {
 // seven outputs into one tensor and slicing them apart costs ~7 slice kernels forward and
 // ~13 pad/add kernels backward per step, more than the step itself. The JS state of a call
 // (the forward pass's tape) travels to the gradient in its context.
+
+/** A whole-sequence call's runtime, from {@link FusedMemoryStep.residentLinks}. */
+export interface ResidentRun {
+  /** Holds every step's dense link, and `tapeFloats` floats for the call's other arrays. */
+  readonly runtime: SimdRuntime;
+  /** The dense link pass on the runtime. */
+  readonly pass: LinkPass;
+  /** The row kernels on the runtime (content, allocation, weightings and reads use them). */
+  readonly rows: RowKernels;
+  readonly tapeFloats: number;
+}
 
 /** Everything one call shares between its forward and its backward pass. */
 interface CallContext {
@@ -142,26 +159,57 @@ export class FusedMemoryStep {
   }
 
   /**
-   * For the whole-sequence op: a runtime of its own holding every step's dense link, and the
-   * link pass on it (made once per runtime), when they fit; undefined otherwise.
+   * For the whole-sequence op: a runtime of its own holding every step's dense link and, when
+   * an earlier call of this batch size has measured them ({@link FusedMemoryStep.noteTape})
+   * and all fit in `RESIDENT_LINK_BYTES`, the sequence's other arrays; the link pass and the
+   * row kernels on it (made once per runtime). Undefined when the links do not fit or SIMD is
+   * unavailable.
    */
-  residentLinks(
-    batch: number,
-    steps: number,
-  ): { runtime: SimdRuntime; pass: LinkPass } | undefined {
+  residentLinks(batch: number, steps: number): ResidentRun | undefined {
     const { slots: n, readHeads: r, writeHeads: h, sparseCapacity } = this.spec;
     if (sparseCapacity > 0) return undefined;
-    const runtime = acquireLinkRuntime(batch * h * n * n, steps, r, n);
+    const linkFloats = batch * h * n * n;
+    // the other arrays too while links and arrays fit in the resident bytes together
+    const wanted = (this.tapePerStep.get(batch) ?? 0) * steps;
+    const fits = ((steps + 2) * linkFloats + wanted) * 4 <= RESIDENT_LINK_BYTES;
+    const tapeFloats = fits ? wanted : 0;
+    const runtime = acquireLinkRuntime(linkFloats, steps, r, n, tapeFloats);
     if (!runtime) return undefined;
-    let pass = this.residentPasses.get(runtime);
-    if (!pass) {
-      pass = denseLinkPass(this.spec, simdLinkKernelsOn(runtime));
-      this.residentPasses.set(runtime, pass);
+    let kernels = this.residentKernels.get(runtime);
+    if (!kernels) {
+      // as rowKernelsFor(W), on this runtime: SIMD for W a multiple of 4, else the JS loops
+      const rows = (this.spec.width % 4 === 0 ? rowKernelsOn(runtime) : undefined) ?? jsRowKernels;
+      kernels = { pass: denseLinkPass(this.spec, simdLinkKernelsOn(runtime)), rows };
+      this.residentKernels.set(runtime, kernels);
     }
-    return { runtime, pass };
+    return { runtime, ...kernels, tapeFloats };
   }
 
-  private readonly residentPasses = new WeakMap<SimdRuntime, LinkPass>();
+  /**
+   * Records that a whole-sequence call of `batch` examples and `steps` steps asked for
+   * `floats` floats of arrays besides its links, so that later calls of this batch size
+   * acquire room for them in their runtime (see {@link FusedMemoryStep.residentLinks}).
+   */
+  noteTape(batch: number, steps: number, floats: number): void {
+    const perStep = Math.ceil(floats / Math.max(steps, 1));
+    if (perStep > (this.tapePerStep.get(batch) ?? 0)) this.tapePerStep.set(batch, perStep);
+  }
+
+  private readonly residentKernels = new WeakMap<
+    SimdRuntime,
+    { readonly pass: LinkPass; readonly rows: RowKernels }
+  >();
+  /** Floats of arrays per step besides the links, by batch size, as measured (see noteTape). */
+  private readonly tapePerStep = new Map<number, number>();
+
+  /**
+   * Floats per step of a whole-sequence call's arrays besides its links that calls of `batch`
+   * examples keep in their links' runtime: 0 until a call of that size has measured them, and
+   * for sparse links or without SIMD.
+   */
+  residentFloatsPerStep(batch: number): number {
+    return this.tapePerStep.get(batch) ?? 0;
+  }
 
   /** The all-zero link of a batch, resident (see `resident-link.ts`). */
   initialLink(batch: number): tf.Scalar {
