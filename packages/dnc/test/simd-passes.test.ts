@@ -194,7 +194,7 @@ describe('SIMD allocation', () => {
       const dAllocation = uniform(rng, h * n, -1, 1);
       const dPrevReads0 = uniform(rng, r * n, -1, 1);
       const dRetention = dealloc ? uniform(rng, n, -1, 1) : null;
-      const run = (simd: boolean) => {
+      const run = (simd: boolean, freeListHint: Int32Array | null = null) => {
         const step: AllocationStep = {
           runtime: simd ? runtime : undefined,
           slots: n,
@@ -213,6 +213,7 @@ describe('SIMD allocation', () => {
             new Carver(new Float32Array(2 * n + 3 * h * n)),
             new Carver(new Int32Array(h * n)),
           ),
+          freeListHint,
         };
         allocationForward(step);
         const grads = {
@@ -236,6 +237,42 @@ describe('SIMD allocation', () => {
       for (const key of ['dPrevUsage', 'dPrevReads', 'dFreeGates', 'dGates'] as const)
         expectNear(simd.grads[key], js.grads[key], 1e-5, key);
       expect(js.grads.dFreeGates.every((v) => v !== 0)).toBe(true);
+      // A hint of the free lists (the order itself, nearly it, reversed, at random) changes
+      // nothing, bit for bit: the sort keys are distinct, so every correct sort agrees.
+      const order = js.step.tape.order;
+      const nearly = order.slice();
+      for (let head = 0; head < h; head++) {
+        const at = head * n;
+        [nearly[at], nearly[at + n - 1]] = [nearly[at + n - 1]!, nearly[at]!];
+      }
+      const reversed = order.slice();
+      for (let head = 0; head < h; head++) reversed.subarray(head * n, (head + 1) * n).reverse();
+      const shuffled = order.slice();
+      for (let k = shuffled.length - 1; k > 0; k--) {
+        const head = Math.floor(k / n);
+        const other = head * n + Math.floor(rng.uniform() * (k - head * n + 1));
+        [shuffled[k], shuffled[other]] = [shuffled[other]!, shuffled[k]!];
+      }
+      for (const [name, hint] of [
+        ['the order', order],
+        ['nearly the order', nearly],
+        ['reversed', reversed],
+        ['shuffled', shuffled],
+      ] as const) {
+        for (const [plain, onSimd] of [
+          [js, false],
+          [simd, true],
+        ] as const) {
+          const hinted = run(onSimd, hint);
+          expect(Array.from(hinted.step.tape.order), name).toEqual(
+            Array.from(plain.step.tape.order),
+          );
+          expect(Array.from(hinted.step.allocation), name).toEqual(
+            Array.from(plain.step.allocation),
+          );
+          expect(Array.from(hinted.grads.dGates), name).toEqual(Array.from(plain.grads.dGates));
+        }
+      }
     });
   }
 });

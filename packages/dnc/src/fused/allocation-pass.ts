@@ -52,20 +52,38 @@ const bits = new Float32Array(1);
 const bitsAsInt = new Int32Array(bits.buffer);
 
 /**
- * Sort keys of n slots, [n]: the bits of u' as float32 (which order like the values), times
- * a power of two above n, plus the slot, so that a plain numeric sort orders by u' and then by
- * slot (a comparator sort of slot indices took 4x as long).
+ * Sort keys of n slots, [n], ascending: the bits of u' as float32 (which order like the
+ * values), times a power of two above n, plus the slot, so that a plain numeric sort orders by
+ * u' and then by slot (a comparator sort of slot indices took 4x as long). The keys are
+ * distinct, so every correct sort gives the same order. `hint`, a permutation of the slots
+ * (the free list of the step before, which the usage changes little), lists them nearly in
+ * order: an insertion sort from it takes a fraction of a full sort, and one that has to move
+ * the keys much further than that (a hint far from the order) gives way to the full sort.
  */
-function sortKeys(shifted: ArrayLike<number>, n: number): { keys: Float64Array; radix: number } {
+function sortKeys(
+  shifted: ArrayLike<number>,
+  n: number,
+  hint: ArrayLike<number> | null,
+): { keys: Float64Array; radix: number } {
   if (keyBuffer.length < n) keyBuffer = new Float64Array(n);
   const keys = keyBuffer.subarray(0, n);
   const radix = 2 ** Math.ceil(Math.log2(n + 1));
-  for (let i = 0; i < n; i++) {
+  for (let k = 0; k < n; k++) {
+    const i = hint === null ? k : (hint[k] as number);
     bits[0] = shifted[i] as number;
     const b = bitsAsInt[0] as number;
-    keys[i] = (b >= 0 ? b : -(b & 0x7fffffff)) * radix + i; // negative floats order reversed
+    keys[k] = (b >= 0 ? b : -(b & 0x7fffffff)) * radix + i; // negative floats order reversed
   }
-  return { keys: keys.sort(), radix };
+  if (hint === null) return { keys: keys.sort(), radix };
+  let budget = 8 * n; // moves an insertion sort may make before the full sort takes over
+  for (let k = 1; k < n && budget >= 0; k++) {
+    const key = keys[k] as number;
+    let j = k - 1;
+    for (; j >= 0 && (keys[j] as number) > key; j--) keys[j + 1] = keys[j] as number;
+    keys[j + 1] = key;
+    budget -= k - 1 - j;
+  }
+  return { keys: budget < 0 ? keys.sort() : keys, radix };
 }
 
 const f32 = Math.fround;
@@ -106,6 +124,11 @@ export interface AllocationStep {
   allocation: Float32Array;
   /** The example's tape, written by the forward pass, read by the backward one. */
   tape: AllocationTape;
+  /**
+   * The free lists of the step before, [H, N] (forward only), or null: a hint that makes the
+   * sort faster, never a change to its result.
+   */
+  freeListHint: Int32Array | null;
 }
 
 /** Retention psi, q = prod (1 - w^w_{t-1}) and usage u_t of {@link allocationForward}, in JS. */
@@ -170,7 +193,8 @@ export function allocationForward(step: AllocationStep): void {
     for (let i = 0; i < n; i++)
       shifted[i] = f32(EPS32 + f32(KEEP32 * (headUsage[base + i] as number)));
     // The free list: ascending u', ties by slot. No gradient flows through the order.
-    const { keys, radix } = sortKeys(shifted, n);
+    const hint = step.freeListHint && step.freeListHint.subarray(base, base + n);
+    const { keys, radix } = sortKeys(shifted, n, hint);
     let product = 1;
     for (let j = 0; j < n; j++) {
       const key = keys[j] as number;

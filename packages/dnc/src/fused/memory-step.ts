@@ -70,6 +70,11 @@ export interface StepInputs {
   readonly writeWeights: Float32Array;
   /** L_{t-1} */
   readonly link: LinkArrays;
+  /**
+   * The free lists of step t - 1 (its tape's `freeLists`), [B, H, N], or absent: a hint that
+   * speeds up the sort of step t's free lists, never a change to its result.
+   */
+  readonly freeLists?: Int32Array | null;
 }
 
 /** The step's outputs: r_t, the state at t, and the allocation (for traces). */
@@ -123,6 +128,8 @@ interface ExampleTape {
 export interface StepTape {
   readonly batch: number;
   readonly examples: readonly ExampleTape[];
+  /** Every example's free lists (the slots by ascending usage), [B, H, N]. */
+  readonly freeLists: Int32Array;
   /** Whatever the link pass keeps (e.g. the sparse link's selections). */
   readonly link: unknown;
 }
@@ -190,12 +197,13 @@ function allocateExampleTapes(
   spec: FusedStepSpec,
   batch: number,
   arrays: Allocator,
-): ExampleTape[] {
+): { examples: ExampleTape[]; freeLists: Int32Array } {
   const { slots: n, readHeads: r, writeHeads: h, interfaceSize } = spec;
   const size = exampleTapeSize(spec);
   const floats = new Carver(arrays.floats(batch * size.floats));
+  // the ints are the free lists alone, example after example: [B, H, N]
   const ints = new Carver(arrays.ints(batch * size.ints));
-  return Array.from({ length: batch }, () => {
+  const examples = Array.from({ length: batch }, () => {
     const act = floats.take(interfaceSize);
     const allocation = allocateAllocationTape(h, n, floats, ints);
     const writeContent = floats.take(h * n);
@@ -217,6 +225,7 @@ function allocateExampleTapes(
       sharpBackward: spec.linkSharpness ? floats.take(h * r * n) : backward,
     };
   });
+  return { examples, freeLists: ints.buffer };
 }
 
 /** An {@link EraseWrite} for `spec`, its arrays set per example by the caller. */
@@ -262,6 +271,7 @@ function allocationRecord(
       new Carver(new Float32Array(0)),
       new Carver(new Int32Array(0)),
     ),
+    freeListHint: null,
   };
 }
 
@@ -343,7 +353,7 @@ export function stepForward(
   const { slots: n, width: w, readHeads: r, writeHeads: h, offsets, interfaceSize } = spec;
   const readHeads = heads(spec, 'read');
   const writeHeads = heads(spec, 'write');
-  const examples = allocateExampleTapes(spec, batch, arrays);
+  const { examples, freeLists } = allocateExampleTapes(spec, batch, arrays);
   const linkTape = linkPass.beginForward(batch);
   const gates = scratch32('step.gates', h);
   const eraseWrite = eraseWriteRecord(spec, rows);
@@ -374,6 +384,9 @@ export function stepForward(
     allocationStep.usage = usage;
     allocationStep.allocation = allocation;
     allocationStep.tape = tape.allocation;
+    allocationStep.freeListHint = input.freeLists
+      ? input.freeLists.subarray(b * h * n, (b + 1) * h * n)
+      : null;
     allocationForward(allocationStep);
     // 4. write weighting from the content weights on M_{t-1}
     writeContent.memory = memory;
@@ -432,7 +445,7 @@ export function stepForward(
     reader.weights = readWeights;
     readVectorsForward(reader, view(out.reads, b, r * w));
   }
-  return { batch, examples, link: linkTape };
+  return { batch, examples, freeLists, link: linkTape };
 }
 
 /** Zeroed arrays for the input gradients of a batch. */

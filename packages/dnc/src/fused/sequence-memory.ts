@@ -165,7 +165,7 @@ class DncRun implements SequenceMemoryRun {
     const outputs = allocateOutputs(spec, B, link, this.arrays);
     const tape = stepForward(spec, this.linkPass, B, inputs, outputs, this.arrays, this.rows);
     this.records.push({ inputs, outputs, tape });
-    this.memoryInputs = { ...outputs, interfaceVector };
+    this.memoryInputs = { ...outputs, interfaceVector, freeLists: tape.freeLists };
     return outputs.reads;
   }
 
