@@ -393,30 +393,43 @@ describe('products', () => {
   });
 });
 
+/**
+ * One forward step of the cell by `step` into new arrays: z from its second row (4C in), the
+ * hidden rows C + 2 apart from offset 1.
+ */
+function cellForward(
+  step: typeof lstmCellForward,
+  shape: LstmCellShape,
+  z: Float32Array,
+  recurrent: Float32Array | null,
+  prevCell: Float32Array,
+) {
+  const { batch: B, units: C } = shape;
+  const out = {
+    gates: new Float32Array(B * 4 * C),
+    cell: new Float32Array(B * C),
+    tanhCell: new Float32Array(B * C),
+    hidden: new Float32Array(B * (C + 2) + 1),
+    clipped: new Float32Array(B * C),
+  };
+  step(shape, {
+    z: { values: z, offset: 4 * C },
+    recurrent,
+    prevCell,
+    gates: out.gates,
+    cell: out.cell,
+    tanhCell: out.tanhCell,
+    hidden: { values: out.hidden, offset: 1, stride: C + 2 },
+    clipped: out.clipped,
+  });
+  return out;
+}
+
 describe('the LSTM cell', () => {
   const shape: LstmCellShape = { batch: 2, units: 3, clip: 0.6 };
   const { batch: B, units: C } = shape;
-
-  function forward(z: Float32Array, recurrent: Float32Array | null, prevCell: Float32Array) {
-    const out = {
-      gates: new Float32Array(B * 4 * C),
-      cell: new Float32Array(B * C),
-      tanhCell: new Float32Array(B * C),
-      hidden: new Float32Array(B * (C + 2)), // rows of stride C + 2, from offset 1
-      clipped: new Float32Array(B * C),
-    };
-    lstmCellForward(shape, {
-      z: { values: z, offset: 4 * C },
-      recurrent,
-      prevCell,
-      gates: out.gates,
-      cell: out.cell,
-      tanhCell: out.tanhCell,
-      hidden: { values: out.hidden, offset: 1, stride: C + 2 },
-      clipped: out.clipped,
-    });
-    return out;
-  }
+  const forward = (z: Float32Array, recurrent: Float32Array | null, prevCell: Float32Array) =>
+    cellForward(lstmCellForward, shape, z, recurrent, prevCell);
 
   // z starts one row (4C) into its array; some outputs go past the clip
   const z = uniformArray(rng, (B + 1) * 4 * C, -2, 2);
@@ -550,34 +563,15 @@ describe('the SIMD LSTM cell', () => {
   const bitsOf = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer.slice(0)));
 
   /** Both forward steps (lstmCellForward, which takes SIMD for even C, and the JS one). */
-  function both(
+  const both = (
     shape: LstmCellShape,
     z: Float32Array,
     recurrent: Float32Array | null,
     prevCell: Float32Array,
-  ) {
-    const { batch: B, units: C } = shape;
-    return [lstmCellForward, lstmCellForwardJs].map((step) => {
-      const out = {
-        gates: new Float32Array(B * 4 * C),
-        cell: new Float32Array(B * C),
-        tanhCell: new Float32Array(B * C),
-        hidden: new Float32Array(B * (C + 3) + 1), // rows of stride C + 3, from offset 1
-        clipped: new Float32Array(B * C),
-      };
-      step(shape, {
-        z: { values: z, offset: 4 * C },
-        recurrent,
-        prevCell,
-        gates: out.gates,
-        cell: out.cell,
-        tanhCell: out.tanhCell,
-        hidden: { values: out.hidden, offset: 1, stride: C + 3 },
-        clipped: out.clipped,
-      });
-      return out;
-    });
-  }
+  ) =>
+    [lstmCellForward, lstmCellForwardJs].map((step) =>
+      cellForward(step, shape, z, recurrent, prevCell),
+    );
 
   it('equals the plain-JS step bit for bit (with and without the recurrent product, clipped or not)', () => {
     const r = new Rng(5);
