@@ -45,6 +45,7 @@ export interface ResidentRun {
   readonly pass: LinkPass;
   /** The row kernels on the runtime (content, allocation, weightings and reads use them). */
   readonly rows: RowKernels;
+  /** Floats of the runtime the call's other arrays may take as views (0 on a first call). */
   readonly tapeFloats: number;
 }
 
