@@ -6,8 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@mann/core';
 import {
   at,
+  block,
   createProducts,
+  expLocals,
+  expOf,
   f32,
+  f32x4,
   forLoop,
   forRange,
   FunctionBuilder,
@@ -16,7 +20,6 @@ import {
   i32,
   jsRowKernels,
   lstmCellBackward,
-  lstmCellExports,
   lstmCellForward,
   lstmCellForwardJs,
   PooledArrays,
@@ -29,7 +32,10 @@ import {
   simdAvailable,
   SIMD_EXP_LIMIT,
   SimdRuntime,
+  set,
+  v128,
   type Code,
+  type KernelCode,
   type EraseWrite,
   type Local,
   type RowKernels,
@@ -506,9 +512,27 @@ describe('the LSTM cell', () => {
   });
 });
 
+/**
+ * exp(n, from, to, ok): `to[i] = exp(from[i])` for n (even) float64s through `expOf`, the SIMD
+ * cell's exponential; `ok` (16 bytes) ends up all ones unless an argument was out of its range.
+ */
+function expKernel(): KernelCode {
+  const fn = new FunctionBuilder('exp', ['n', 'from', 'to', 'ok']);
+  const { n, from, to, ok } = fn.params;
+  const { i } = fn.locals(I32, 'i');
+  const l = expLocals(fn);
+  const address = (base: Local): Code => i32.add(get(base), i32.shl(get(i), 3));
+  const body = block(
+    set(l.ok, v128.i32x4([-1, -1, -1, -1])),
+    forLoop(i, get(n), 2, f32x4.store(address(to), expOf(f32x4.load(address(from)), l))),
+    f32x4.store(get(ok), get(l.ok)),
+  );
+  return { builder: fn, body };
+}
+
 describe('the exponential of the SIMD LSTM cell', () => {
   const runtime = SimdRuntime.create()!;
-  const { exp } = lstmCellExports(runtime)!;
+  const { exp } = runtime.kernels<'exp'>('test.exp', () => [expKernel()])!;
 
   /** The kernel's exp of `xs` (an even count) and whether it kept every lane in range. */
   function simdExp(xs: readonly number[]): { values: Float64Array; inRange: boolean } {

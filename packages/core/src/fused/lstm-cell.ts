@@ -1,4 +1,4 @@
-import type { Rows } from './rows.js';
+import { copyRows, rowView, type Rows } from './rows.js';
 import { simdRuntime, type Kernel, type SimdRuntime } from './simd.js';
 import { lstmCellExports } from './simd-lstm-cell.js';
 
@@ -100,11 +100,7 @@ function lstmCellForwardSimd(
   call.read(gates, B * G, a.gates);
   call.read(cell, B * C, a.cell);
   call.read(tanhCell, B * C, a.tanhCell);
-  const { values, offset, stride } = a.hidden;
-  for (let b = 0; b < B; b++) {
-    const from = hidden / 4 + b * C;
-    values.set(heap.subarray(from, from + C), offset + b * stride);
-  }
+  copyRows(B, C, rowView(heap, hidden / 4, C), a.hidden);
   call.read(clipped, B * C, a.clipped);
   return true;
 }

@@ -269,23 +269,26 @@ export function linkKernelsFor(n: number): DenseLinkKernels {
  * larger ones are copied in and out of the kernels' memory per call. The sequence's other
  * arrays join them while both fit in this many bytes together.
  */
-export const RESIDENT_LINK_BYTES = 256 * 2 ** 20;
+const RESIDENT_LINK_BYTES = 256 * 2 ** 20;
 
 /**
  * A runtime of its own for the T + 1 dense links of a sequence and their gradient, each
- * `linkFloats` floats, `tapeFloats` more (the sequence's other arrays, see `ResidentArrays`),
- * and room for a kernel call's own arrays, when the links fit in {@link RESIDENT_LINK_BYTES} and
- * SIMD is available; give it back with `releaseSimdRuntime`.
+ * `linkFloats` floats, and room for a kernel call's own arrays, when the links fit in
+ * {@link RESIDENT_LINK_BYTES} and SIMD is available (undefined otherwise); with room for
+ * `tapeFloats` more (the sequence's other arrays, see `ResidentArrays`) when links and those fit
+ * in it together. Returns the runtime and the floats granted for the other arrays (0 or
+ * `tapeFloats`); give the runtime back with `releaseSimdRuntime`.
  */
 export function acquireLinkRuntime(
   linkFloats: number,
   steps: number,
   readHeads: number,
   slots: number,
-  tapeFloats = 0,
-): SimdRuntime | undefined {
-  if (slots % 4 !== 0 || (steps + 2) * linkFloats * 4 > RESIDENT_LINK_BYTES) return undefined;
-  return acquireSimdRuntime(
-    (steps + 2) * linkFloats + tapeFloats + 16 * slots * (8 + 8 * readHeads) + 65536,
-  );
+  tapeFloats: number,
+): { runtime: SimdRuntime; tapeFloats: number } | undefined {
+  const links = (steps + 2) * linkFloats;
+  if (slots % 4 !== 0 || links * 4 > RESIDENT_LINK_BYTES) return undefined;
+  const granted = (links + tapeFloats) * 4 <= RESIDENT_LINK_BYTES ? tapeFloats : 0;
+  const runtime = acquireSimdRuntime(links + granted + 16 * slots * (8 + 8 * readHeads) + 65536);
+  return runtime && { runtime, tapeFloats: granted };
 }

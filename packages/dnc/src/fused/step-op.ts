@@ -14,7 +14,7 @@ import {
 } from './memory-step.js';
 import type { LinkArrays } from './link-pass.js';
 import { denseLinkPass, type LinkPass } from './link-pass.js';
-import { acquireLinkRuntime, RESIDENT_LINK_BYTES, simdLinkKernelsOn } from './link-kernels.js';
+import { acquireLinkRuntime, simdLinkKernelsOn } from './link-kernels.js';
 import {
   defineFusedOp,
   jsRowKernels,
@@ -162,20 +162,17 @@ export class FusedMemoryStep {
   /**
    * For the whole-sequence op: a runtime of its own holding every step's dense link and, when
    * an earlier call of this batch size has measured them ({@link FusedMemoryStep.noteTape})
-   * and all fit in `RESIDENT_LINK_BYTES`, the sequence's other arrays; the link pass and the
+   * and all fit in the resident bytes (`acquireLinkRuntime`), the sequence's other arrays; the link pass and the
    * row kernels on it (made once per runtime). Undefined when the links do not fit or SIMD is
    * unavailable.
    */
   residentLinks(batch: number, steps: number): ResidentRun | undefined {
     const { slots: n, readHeads: r, writeHeads: h, sparseCapacity } = this.spec;
     if (sparseCapacity > 0) return undefined;
-    const linkFloats = batch * h * n * n;
-    // the other arrays too while links and arrays fit in the resident bytes together
     const wanted = (this.tapePerStep.get(batch) ?? 0) * steps;
-    const fits = ((steps + 2) * linkFloats + wanted) * 4 <= RESIDENT_LINK_BYTES;
-    const tapeFloats = fits ? wanted : 0;
-    const runtime = acquireLinkRuntime(linkFloats, steps, r, n, tapeFloats);
-    if (!runtime) return undefined;
+    const acquired = acquireLinkRuntime(batch * h * n * n, steps, r, n, wanted);
+    if (!acquired) return undefined;
+    const { runtime, tapeFloats } = acquired;
     let kernels = this.residentKernels.get(runtime);
     if (!kernels) {
       // as rowKernelsFor(W), on this runtime: SIMD for W a multiple of 4, else the JS loops
