@@ -79,7 +79,7 @@ const SETTINGS: PlaygroundSettings = {
   memorySlots: 16,
   memoryWidth: 8,
   hiddenSize: 32,
-  batchSize: 5, // chunks of 2, 1, 1 and 1 sequences
+  batchSize: 5, // chunks of 3 and 2 sequences
   learningRate: 1e-3,
   difficulty: 4,
   seed: 1,

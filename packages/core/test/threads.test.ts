@@ -20,6 +20,7 @@ import {
 } from '@mann/core';
 import {
   CHUNKS_PER_THREAD,
+  MIN_SPLIT_ROWS,
   chunkRanges,
   combineShards,
   shardRanges,
@@ -97,13 +98,24 @@ describe('shards', () => {
     ]);
   });
 
-  it('cuts a batch into chunks for the threads: CHUNKS_PER_THREAD each, one for one thread', () => {
+  it('cuts a batch into chunks for the threads: two each when both keep MIN_SPLIT_ROWS, else one', () => {
     expect(CHUNKS_PER_THREAD).toBe(2);
+    expect(MIN_SPLIT_ROWS).toBe(8);
+    const sizes = (batchSize: number, threads: number): number[] =>
+      chunkRanges(batchSize, threads).map((r) => r.end - r.start);
     expect(chunkRanges(16, 1)).toEqual([{ start: 0, end: 16 }]);
-    expect(chunkRanges(16, 2).map((r) => r.end - r.start)).toEqual([4, 4, 4, 4]);
-    expect(chunkRanges(5, 2).map((r) => r.end - r.start)).toEqual([2, 1, 1, 1]);
-    expect(chunkRanges(4, 3).map((r) => r.end - r.start)).toEqual([1, 1, 1, 1]);
-    expect(chunkRanges(16, 3)).toEqual(shardRanges(16, 6));
+    expect(chunkRanges(64, 1)).toEqual([{ start: 0, end: 64 }]);
+    // one chunk per thread below 2 x 8 rows a thread
+    expect(sizes(16, 2)).toEqual([8, 8]);
+    expect(sizes(31, 2)).toEqual([16, 15]);
+    expect(sizes(5, 2)).toEqual([3, 2]);
+    expect(sizes(4, 3)).toEqual([2, 1, 1]);
+    expect(sizes(2, 3)).toEqual([1, 1]);
+    // two from 2 x 8 rows a thread on
+    expect(sizes(32, 2)).toEqual([8, 8, 8, 8]);
+    expect(sizes(33, 2)).toEqual([9, 8, 8, 8]);
+    expect(chunkRanges(48, 3)).toEqual(shardRanges(48, 6));
+    expect(chunkRanges(47, 3)).toEqual(shardRanges(47, 3));
   });
 
   it('slices the rows of a batch', () => {
@@ -203,7 +215,7 @@ describe('Trainer with worker threads', () => {
   });
 
   it('hands chunks to whichever thread is free: a slow thread computes fewer, the result is the same', async () => {
-    const data = batches(3, 8); // 4 chunks of 2 per step
+    const data = batches(3, 32); // 4 chunks of 8 per step
     const run = async (
       slowInThread: number,
     ): Promise<{ parameters: Float32Array[]; mainChunks: number[] }> => {

@@ -27,17 +27,30 @@ export function shardRanges(batchSize: number, parts: number): ShardRange[] {
   return ranges;
 }
 
-/** Chunks per thread a batch is cut into for training threads ({@link chunkRanges}). */
+/** Chunks per thread a batch is cut into for training threads, at most ({@link chunkRanges}). */
 export const CHUNKS_PER_THREAD = 2;
 
 /**
- * The chunks of a batch of `batchSize` rows trained on `threads` threads: `CHUNKS_PER_THREAD`
- * per thread (at most one per row), contiguous, sizes differing by at most one. The split
- * depends on nothing else, so neither does the summation order of a step's gradient: a run is
- * deterministic for a given thread count, whichever thread computes which chunk.
+ * Sequences every chunk must keep for a thread's share to be cut into {@link CHUNKS_PER_THREAD}
+ * chunks ({@link chunkRanges}). A call of the model has a fixed cost besides its sequences' (NTM
+ * ~2 ms, DNC ~3 ms here, against ~2.3 and ~4.8 ms per sequence), so small chunks cost more than
+ * they gain by balancing: at batch 16 on 2 equal threads, 4 chunks of 4 took 1.05-1.10x the time
+ * of 2 of 8 (7 of 8 paired runs, 2026-12-06).
+ */
+export const MIN_SPLIT_ROWS = 8;
+
+/**
+ * The chunks of a batch of `batchSize` rows trained on `threads` threads, contiguous, sizes
+ * differing by at most one (at most one per row): {@link CHUNKS_PER_THREAD} per thread when each
+ * keeps at least {@link MIN_SPLIT_ROWS} sequences (so that a thread on a faster core can take
+ * over part of a slower one's share), else one per thread. The split depends on nothing else,
+ * so neither does the summation order of a step's gradient: a run is deterministic for a given
+ * thread count, whichever thread computes which chunk.
  */
 export function chunkRanges(batchSize: number, threads: number): ShardRange[] {
-  return shardRanges(batchSize, threads === 1 ? 1 : CHUNKS_PER_THREAD * threads);
+  if (threads === 1) return shardRanges(batchSize, 1);
+  const split = batchSize >= CHUNKS_PER_THREAD * MIN_SPLIT_ROWS * threads;
+  return shardRanges(batchSize, (split ? CHUNKS_PER_THREAD : 1) * threads);
 }
 
 /** Rows `[range.start, range.end)` of `batch` as a batch of its own (copies, not views). */

@@ -31,7 +31,8 @@ export interface TrainerOptions {
   readonly maxBadSteps?: number;
   /**
    * Threads that share each training step (synchronous data parallelism): the batch is cut
-   * into `2 x workers` contiguous chunks (sizes differ by at most one), which this thread and
+   * into contiguous chunks (sizes differ by at most one): `2 x workers` when each keeps at least
+   * 8 sequences, else `workers` (`chunkRanges`), which this thread and
    * `workers - 1` training threads (each with a replica of the model on the same backend) claim
    * one at a time as they come free; the chunks' gradients are averaged with weights chunk size /
    * batch size in chunk order, whichever thread computed them, then clipped and applied once,
