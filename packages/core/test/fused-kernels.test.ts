@@ -41,7 +41,8 @@ import {
   type RowKernels,
   type LstmCellShape,
 } from '@mann/core/fused';
-import { expectClose, uniformArray } from './helpers.js';
+import { transposed } from '../src/fused/products.js';
+import { expectBitwiseEqual, expectClose, uniformArray } from './helpers.js';
 
 const rng = new Rng(7);
 
@@ -394,6 +395,44 @@ describe('products', () => {
         1e-5,
         'aT b',
       );
+      products.release();
+    }
+  });
+
+  it('writes a product into a given array: the same values, only the first m n of them', () => {
+    const products = createProducts();
+    for (const [m, k, n] of [
+      [8, 5, 6],
+      [3, 4, 4],
+      [1, 2, 3],
+    ] as const) {
+      const a = uniformArray(rng, m * k);
+      const b = uniformArray(rng, k * n);
+      const at = uniformArray(rng, k * m);
+      const kept = products.keep(b, k, n);
+      const cases: [string, () => Float32Array, (into: Float32Array) => Float32Array][] = [
+        ['times', () => products.times(a, m, kept), (into) => products.times(a, m, kept, into)],
+        [
+          'transposedTimes',
+          () => products.transposedTimes(at, k, m, b, n),
+          (into) => products.transposedTimes(at, k, m, b, n, into),
+        ],
+        ['transposed', () => transposed(a, m, k), (into) => transposed(a, m, k, into)],
+      ];
+      for (const [label, fresh, given] of cases) {
+        const expected = fresh();
+        const into = new Float32Array(expected.length + 3).fill(7);
+        const got = given(into);
+        expect(got.buffer, label).toBe(into.buffer);
+        expect(got.length, label).toBe(expected.length);
+        expectBitwiseEqual(got, expected, label);
+        expect(Array.from(into.subarray(expected.length)), label).toEqual([7, 7, 7]);
+        const exact = new Float32Array(expected.length);
+        expect(given(exact), label).toBe(exact);
+        expect(() => given(new Float32Array(expected.length - 1)), label).toThrow(
+          `product output has ${expected.length - 1} values, needs ${expected.length}`,
+        );
+      }
       products.release();
     }
   });

@@ -19,15 +19,34 @@ export interface Operand {
 export interface Products {
   /** Keeps b [k, n] for {@link Products.times} until {@link Products.release}. */
   keep(b: Float32Array, k: number, n: number): Operand;
-  /** a [m, k] times a kept b: [m, n]. */
-  times(a: Float32Array, m: number, b: Operand): Float32Array;
-  /** a^T b for a [v, m] and b [v, n]: [m, n], a sum over the v rows. */
-  transposedTimes(a: Float32Array, v: number, m: number, b: Float32Array, n: number): Float32Array;
+  /**
+   * a [m, k] times a kept b: [m, n], written into the first m n values of `into` when given
+   * (returned as a view of exactly those), else into a new array.
+   */
+  times(a: Float32Array, m: number, b: Operand, into?: Float32Array): Float32Array;
+  /** a^T b for a [v, m] and b [v, n]: [m, n], a sum over the v rows (`into`: as for times). */
+  transposedTimes(
+    a: Float32Array,
+    v: number,
+    m: number,
+    b: Float32Array,
+    n: number,
+    into?: Float32Array,
+  ): Float32Array;
   /** Frees the kept operands. */
   release(): void;
 }
 
 const padded = (n: number): number => (n + 3) & ~3;
+
+/** The first `size` values of `into`, or a new array of `size`. */
+function outputArray(size: number, into: Float32Array | undefined): Float32Array {
+  if (!into) return new Float32Array(size);
+  if (into.length < size) {
+    throw new Error(`product output has ${into.length} values, needs ${size}`);
+  }
+  return into.length === size ? into : into.subarray(0, size);
+}
 
 function simdProducts(
   runtime: SimdRuntime,
@@ -42,7 +61,7 @@ function simdProducts(
       const address = runtime.pin(b, k, n, stride);
       return { rows: k, cols: n, address, stride } as Operand;
     },
-    times(a, m, b) {
+    times(a, m, b, into) {
       const {
         rows: k,
         cols: n,
@@ -53,18 +72,18 @@ function simdProducts(
       const left = call.input(a, m * k);
       const out = call.zeros(m * stride);
       matMul(m, stride, k, left, k, 1, address, out);
-      const result = new Float32Array(m * n);
+      const result = outputArray(m * n, into);
       call.readPadded(out, m, n, stride, result);
       return result;
     },
-    transposedTimes(a, v, m, b, n) {
+    transposedTimes(a, v, m, b, n, into) {
       const stride = padded(n);
       const call = runtime.begin();
       const left = call.input(a, v * m);
       const right = call.inputPadded(b, v, n, stride);
       const out = call.zeros(m * stride);
       matMul(m, stride, v, left, 1, m, right, out); // a(i, j) = a[j m + i]
-      const result = new Float32Array(m * n);
+      const result = outputArray(m * n, into);
       call.readPadded(out, m, n, stride, result);
       return result;
     },
@@ -75,9 +94,14 @@ function simdProducts(
   };
 }
 
-/** Row-major [rows, cols] -> [cols, rows]. */
-export function transposed(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
+/** Row-major [rows, cols] -> [cols, rows] (into `into` when given, as {@link Products.times}). */
+export function transposed(
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  into?: Float32Array,
+): Float32Array {
+  const out = outputArray(rows * cols, into);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c] as number;
   }
@@ -130,20 +154,26 @@ function tfProducts(): Products {
       kept.push(tensor);
       return { rows: k, cols: n, tensor } as Operand;
     },
-    times(a, m, b) {
-      const { rows: k, tensor } = b as Operand & { tensor: tf.Tensor2D };
+    times(a, m, b, into) {
+      const { rows: k, cols: n, tensor } = b as Operand & { tensor: tf.Tensor2D };
       const left = tf.tensor2d(a, [m, k]);
       const values = product(left, tensor);
       left.dispose();
-      return values;
+      if (!into) return values;
+      const result = outputArray(m * n, into);
+      result.set(values);
+      return result;
     },
-    transposedTimes(a, v, m, b, n) {
+    transposedTimes(a, v, m, b, n, into) {
       const left = tf.tensor2d(transposed(a, v, m), [m, v]);
       const right = tf.tensor2d(b, [v, n]);
       const values = product(left, right);
       left.dispose();
       right.dispose();
-      return values;
+      if (!into) return values;
+      const result = outputArray(m * n, into);
+      result.set(values);
+      return result;
     },
     release() {
       for (const t of kept.splice(0)) t.dispose();

@@ -130,21 +130,28 @@ function sequenceForward(
   const { memory, limit } = context;
   const [G, F, RW] = [4 * C, memory.interfaceSize, memory.readSize];
   const S = C + RW;
-  const { run, states, cells, clipped, packed, gates, tanhCells, interfaces } = call;
+  const { run, arrays, states, cells, clipped, packed, gates, tanhCells, interfaces } = call;
   const cellShape = { batch: B, units: C, clip: limit };
   const interfaceBias = read.floats('interfaceBias');
   // x_t W_x + b for every step at once
-  const xw = products.times(call.x, T * B, products.keep(call.inputKernel, I, G));
+  const inputKernel = products.keep(call.inputKernel, I, G);
+  const xw = products.times(call.x, T * B, inputKernel, arrays.floats(T * B * G));
   addBias(xw, T * B, read.floats('lstmBias'));
   const stateKernel = products.keep(call.stateKernel, S, G);
   const interfaceKernel = products.keep(call.interfaceKernel, C, F);
+  const recurrent = arrays.floats(B * G); // [h_{t-1} ; r_{t-1}] [W_h ; W_r], step by step
   for (let t = 0; t < T; t++) {
     // the LSTM cell: z_t = x_t W_x + b + [h_{t-1} ; r_{t-1}] [W_h ; W_r]
     const hc = clipped.subarray(t * B * C, (t + 1) * B * C);
     const state = states.subarray((t + 1) * B * S, (t + 2) * B * S);
     lstmCellForward(cellShape, {
       z: { values: xw, offset: t * B * G },
-      recurrent: products.times(states.subarray(t * B * S, (t + 1) * B * S), B, stateKernel),
+      recurrent: products.times(
+        states.subarray(t * B * S, (t + 1) * B * S),
+        B,
+        stateKernel,
+        recurrent,
+      ),
       prevCell: cells.subarray(t * B * C, (t + 1) * B * C),
       gates: gates.subarray(t * B * G, (t + 1) * B * G),
       cell: cells.subarray((t + 1) * B * C, (t + 2) * B * C),
@@ -154,7 +161,7 @@ function sequenceForward(
     });
     // the interface vector xi_t = clip(h_t) W_xi + b_xi, then the memory step
     const xi = interfaces.subarray(t * B * F, (t + 1) * B * F);
-    xi.set(addBias(products.times(hc, B, interfaceKernel), B, interfaceBias));
+    addBias(products.times(hc, B, interfaceKernel, xi), B, interfaceBias);
     const reads = run.forward(t, xi);
     copyRows(B, RW, rowView(reads, 0, RW), rowView(state, C, S));
     copyRows(B, C, rowView(hc, 0, C), rowView(packed, t * B * S, S));
@@ -178,16 +185,22 @@ function sequenceBackward(
   const S = C + RW;
   const { run, arrays, states, cells, clipped, packed, gates, tanhCells } = call;
   const cellShape = { batch: B, units: C, clip: limit };
+  // Every array of this pass but the gradients handed to TF.js comes from the call's pool.
+  const kept = (values: Float32Array, rows: number, cols: number) =>
+    products.keep(transposed(values, rows, cols, arrays.floats(rows * cols)), cols, rows);
   // through the output layer: dL/d[clip(h_t) ; r_t] = dL/dy W_y^T
-  const outputT = products.keep(transposed(call.outputKernel, S, O), O, S);
-  const dOut = products.times(dLogits, T * B, outputT);
-  const stateT = products.keep(transposed(call.stateKernel, S, G), G, S);
-  const interfaceT = products.keep(transposed(call.interfaceKernel, C, F), F, C);
+  const outputT = kept(call.outputKernel, S, O);
+  const dOut = products.times(dLogits, T * B, outputT, arrays.floats(T * B * S));
+  const stateT = kept(call.stateKernel, S, G);
+  const interfaceT = kept(call.interfaceKernel, C, F);
   const dZ = arrays.floats(T * B * G);
   const dXi = arrays.floats(T * B * F);
   const dReads = arrays.floats(B * RW);
+  const dClipped = arrays.floats(B * C);
   const dCell = arrays.floats(B * C).fill(0); // dL/dc_t, then dL/dc_{t-1} in place
-  let dState: Float32Array | null = null; // dL/d[h_t ; r_t] through z_{t+1}
+  // dL/d[h_t ; r_t] through z_{t+1}; one array, overwritten once step t has read it
+  const dStateArray = arrays.floats(B * S);
+  let dState: Float32Array | null = null;
   for (let t = T - 1; t >= 0; t--) {
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < RW; j++) {
@@ -204,14 +217,14 @@ function sequenceBackward(
       prevCell: cells.subarray(t * B * C, (t + 1) * B * C),
       tanhCell: tanhCells.subarray(t * B * C, (t + 1) * B * C),
       hidden: rowView(states, (t + 1) * B * S, S),
-      dClipped: products.times(dxi, B, interfaceT), // dxi W_xi^T
+      dClipped: products.times(dxi, B, interfaceT, dClipped), // dxi W_xi^T
       dOutput: rowView(dOut, t * B * S, S),
       dHidden: dState && rowView(dState, 0, S),
       dCell,
       dz,
       dPrevCell: dCell,
     });
-    dState = products.times(dz, B, stateT); // dz [W_h ; W_r]^T
+    dState = products.times(dz, B, stateT, dStateArray); // dz [W_h ; W_r]^T
   }
   const d0 = dState as Float32Array;
   const dh0 = new Float32Array(B * C);
@@ -219,12 +232,11 @@ function sequenceBackward(
   copyRows(B, C, rowView(d0, 0, S), rowView(dh0, 0, C));
   copyRows(B, RW, rowView(d0, C, S), rowView(dReads0, 0, RW));
   // the weight gradients: sums over all steps of x^T dz, [h ; r]^T dz, clip(h)^T dxi, ...
-  const dStateKernel = products.transposedTimes(states, T * B, S, dZ, G); // [S, G]
+  const dStateKernel = products.transposedTimes(states, T * B, S, dZ, G, arrays.floats(S * G));
   const dInputKernel = new Float32Array((I + RW) * G); // [dW_x ; dW_r]
-  dInputKernel.set(products.transposedTimes(call.x, T * B, I, dZ, G));
+  products.transposedTimes(call.x, T * B, I, dZ, G, dInputKernel);
   dInputKernel.set(dStateKernel.subarray(C * G), I * G);
-  const inputKernelT = products.keep(transposed(call.inputKernel, I, G), G, I);
-  const dx = products.times(dZ, T * B, inputKernelT);
+  const dx = products.times(dZ, T * B, kept(call.inputKernel, I, G), arrays.floats(T * B * I));
   const grads: Record<string, tf.Tensor> = {
     inputs: tf.tensor3d(swapAxes(dx, T, B, I), [B, T, I]),
     inputKernel: tf.tensor2d(dInputKernel, [I + RW, G]),
