@@ -5,6 +5,7 @@ import {
   Optimizer,
   type OptimizerConfig,
   type OptimizerImplementation,
+  type OptimizerState,
   Rng,
   selectBackend,
 } from '@mann/core';
@@ -481,6 +482,93 @@ describe('Optimizer: the flat update against the TF.js ops (the reference)', () 
       });
     });
   }
+
+  it('applyArrays gives the update of apply, bit for bit, on both paths', async () => {
+    await withBackend('wasm', () => {
+      for (const config of configs) {
+        for (const implementation of ['flat', 'ops'] as const) {
+          const label = `${JSON.stringify(config)} ${implementation}`;
+          const run = (arrays: boolean) => {
+            const vars = variables();
+            const optimizer = new Optimizer(config, { implementation });
+            for (let i = 0; i < 3; i++) {
+              const step = gradientSteps[i % 2]!;
+              if (arrays) {
+                optimizer.applyArrays(vars, {
+                  w: Float32Array.from(step.w),
+                  b: Float32Array.from(step.b),
+                });
+              } else {
+                const g = grads(step);
+                optimizer.apply(vars, g);
+                for (const t of Object.values(g)) t.dispose();
+              }
+            }
+            const out = Object.values(vars).map((v) => v.dataSync().slice() as Float32Array);
+            const state = optimizer.getState();
+            optimizer.dispose();
+            for (const v of Object.values(vars)) v.dispose();
+            return { out, state };
+          };
+          const count = tf.memory().numTensors;
+          const tensors = run(false);
+          const leftByTensors = tf.memory().numTensors - count; // variables()' initial values
+          const arrays = run(true);
+          expect(tf.memory().numTensors - count, label).toBe(2 * leftByTensors);
+          arrays.out.forEach((p, k) => expectBitwiseEqual(p, tensors.out[k]!, label));
+          expect(arrays.state).toEqual(tensors.state);
+        }
+      }
+    });
+  });
+
+  it('applyArrays rejects a missing gradient or one of the wrong size, changing nothing', async () => {
+    await withBackend('wasm', () => {
+      const vars = variables();
+      const optimizer = new Optimizer({ kind: 'adam' });
+      const w = Float32Array.from(gradientSteps[0]!.w);
+      expect(() => optimizer.applyArrays(vars, { w })).toThrow("no gradient for parameter 'b'");
+      expect(() =>
+        optimizer.applyArrays(vars, { w: w.subarray(1), b: Float32Array.of(1) }),
+      ).toThrow("gradient of parameter 'w' has 3 values, the parameter [2, 2] 4");
+      expect(optimizer.step).toBe(0);
+      expect(Array.from(vars.w.dataSync())).toEqual(theta0.w);
+      optimizer.dispose();
+      for (const v of Object.values(vars)) v.dispose();
+    });
+  });
+
+  it('reuses its slot arrays from update to update, never those of a state it handed out', async () => {
+    await withBackend('wasm', () => {
+      for (const config of configs) {
+        const label = JSON.stringify(config);
+        const vars = variables();
+        const optimizer = new Optimizer(config, { implementation: 'flat' });
+        const state = (): OptimizerState => {
+          for (let i = 0; i < 3; i++) {
+            const g = grads(gradientSteps[i % 2]!);
+            optimizer.apply(vars, g);
+            for (const t of Object.values(g)) t.dispose();
+          }
+          return optimizer.getState();
+        };
+        const taken = state();
+        const copy = structuredClone(taken);
+        const later = state(); // updates that write into the slot arrays of earlier ones
+        for (const [name, slots] of Object.entries(copy.slots)) {
+          for (const [slot, entry] of Object.entries(slots)) {
+            expectBitwiseEqual(taken.slots[name]![slot]!.values, entry.values, `${label} ${name}`);
+            // and the later updates did change the slots
+            expect(Array.from(later.slots[name]![slot]!.values), label).not.toEqual(
+              Array.from(entry.values),
+            );
+          }
+        }
+        optimizer.dispose();
+        for (const v of Object.values(vars)) v.dispose();
+      }
+    });
+  });
 
   it('takes the flat path on cpu and wasm by default, and leaks no tensors', async () => {
     for (const backend of ['cpu', 'wasm'] as const) {

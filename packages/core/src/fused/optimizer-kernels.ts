@@ -132,7 +132,9 @@ export interface AdamArrays {
 /**
  * Runs an update kernel `kernel(size, x, g, ...slots, scalars)` on copies of its arrays in the
  * shared runtime (a null slot is passed as address 0) and returns the new x and slots (null
- * where the slot was null); the arrays given are not changed.
+ * where the slot was null); the arrays given are not changed. The new slot k goes into
+ * `into[k]` where that is given (an array of the slot's size, none of the inputs), else into a
+ * new array; the new x always into a new one.
  */
 function runUpdate(
   name: OptimizerKernelName,
@@ -140,6 +142,7 @@ function runUpdate(
   g: Float32Array,
   slots: readonly (Float32Array | null)[],
   scalars: Float32Array,
+  into: readonly (Float32Array | undefined)[] = [],
 ): (Float32Array | null)[] {
   const kernel = optimizerKernels()?.[name];
   const runtime = simdRuntime();
@@ -157,13 +160,20 @@ function runUpdate(
   );
   return updated.map((array, i) => {
     if (!array) return null;
-    const out = new Float32Array(size);
+    const given = i > 0 ? into[i - 1] : undefined;
+    if (given && (given.length !== size || [x, g, ...slots].includes(given))) {
+      throw new Error(`${name}: output array for slot ${i - 1} is not a spare of ${size} values`);
+    }
+    const out = given ?? new Float32Array(size);
     runtime.read(at[i]!, size, out);
     return out;
   });
 }
 
-/** One Adam update (see {@link adamKernel}): the new x, m and v. */
+/**
+ * One Adam update (see {@link adamKernel}): the new x, m and v; m and v go into `into`'s arrays
+ * where given (spares of the parameter's size, not `a`'s).
+ */
 export function adamUpdate(
   a: AdamArrays,
   s: {
@@ -172,9 +182,13 @@ export function adamUpdate(
     stepSize: number;
     epsHat: number;
   },
+  into: { readonly m?: Float32Array | undefined; readonly v?: Float32Array | undefined } = {},
 ): { x: Float32Array; m: Float32Array; v: Float32Array } {
   const scalars = Float32Array.of(s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.stepSize, s.epsHat);
-  const [x, m, v] = runUpdate('adam', a.x, a.g, [a.m, a.v], scalars) as Float32Array[];
+  const [x, m, v] = runUpdate('adam', a.x, a.g, [a.m, a.v], scalars, [
+    into.m,
+    into.v,
+  ]) as Float32Array[];
   return { x: x!, m: m!, v: v! };
 }
 
@@ -187,7 +201,10 @@ export interface RmspropArrays {
   readonly mean: Float32Array | null;
 }
 
-/** One RMSProp update (see {@link rmspropKernel}): the new x, n, mom and (centred) mean. */
+/**
+ * One RMSProp update (see {@link rmspropKernel}): the new x, n, mom and (centred) mean; the slots
+ * go into `into`'s arrays where given (as {@link adamUpdate}).
+ */
 export function rmspropUpdate(
   a: RmspropArrays,
   s: {
@@ -197,10 +214,19 @@ export function rmspropUpdate(
     epsilon: number;
     insideRoot: boolean;
   },
+  into: {
+    readonly n?: Float32Array | undefined;
+    readonly mom?: Float32Array | undefined;
+    readonly mean?: Float32Array | undefined;
+  } = {},
 ): { x: Float32Array; n: Float32Array; mom: Float32Array; mean: Float32Array | null } {
   const scalars = Float32Array.of(s.decay, 1 - s.decay, s.momentum, s.learningRate, s.epsilon);
   const name =
     `rmsprop${a.mean ? 'Centered' : ''}${s.insideRoot ? 'Inside' : 'Outside'}` as OptimizerKernelName;
-  const [x, n, mom, mean] = runUpdate(name, a.x, a.g, [a.n, a.mom, a.mean], scalars);
+  const [x, n, mom, mean] = runUpdate(name, a.x, a.g, [a.n, a.mom, a.mean], scalars, [
+    into.n,
+    into.mom,
+    into.mean,
+  ]);
   return { x: x!, n: n!, mom: mom!, mean: mean ?? null };
 }

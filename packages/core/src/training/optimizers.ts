@@ -99,6 +99,11 @@ export class Optimizer {
   private readonly slots = new Map<string, Record<string, Slot>>();
   /** The shape of each parameter with slots (array slots do not carry it). */
   private readonly shapes = new Map<string, number[]>();
+  /**
+   * Flat path: the slot arrays each parameter's last update replaced, written over by its next
+   * one (so a step allocates no slot arrays). Never handed out: getState copies.
+   */
+  private readonly spares = new Map<string, Record<string, Float32Array>>();
 
   constructor(config: OptimizerConfig, options: { implementation?: OptimizerImplementation } = {}) {
     this.implementation = checkChoice('implementation', options.implementation ?? 'auto', [
@@ -180,13 +185,55 @@ export class Optimizer {
         );
       }
     }
-    const flat =
+    if (this.flatHere()) {
+      this.applyFlat(
+        variables,
+        (name) => (gradients[name] as tf.Tensor).dataSync() as Float32Array,
+      );
+    } else this.applyOps(variables, gradients);
+  }
+
+  /**
+   * {@link Optimizer.apply} with each gradient as a Float32Array of its parameter's values
+   * (row-major), as the training threads sum them: the same update, bit for bit, without
+   * making the gradients tensors where the update runs on arrays (the flat path).
+   */
+  applyArrays(
+    variables: Record<string, tf.Variable>,
+    gradients: Record<string, Float32Array>,
+  ): void {
+    for (const [name, variable] of Object.entries(variables)) {
+      const g = gradients[name];
+      if (!g) throw new MannError(`no gradient for parameter '${name}'`);
+      if (g.length !== variable.size) {
+        throw new MannError(
+          `gradient of parameter '${name}' has ${g.length} values, the parameter [${variable.shape.join(', ')}] ${variable.size}`,
+        );
+      }
+    }
+    if (this.flatHere()) {
+      this.applyFlat(variables, (name) => gradients[name] as Float32Array);
+      return;
+    }
+    const tensors: NamedTensors = {};
+    for (const [name, variable] of Object.entries(variables)) {
+      tensors[name] = tf.tensor(gradients[name] as Float32Array, variable.shape);
+    }
+    try {
+      this.applyOps(variables, tensors);
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+  }
+
+  /** Whether updates run on arrays (the flat path) here and now. */
+  private flatHere(): boolean {
+    return (
       this.implementation === 'flat' ||
       (this.implementation === 'auto' &&
         FLAT_BACKENDS.has(tf.getBackend()) &&
-        optimizerKernelsAvailable());
-    if (flat) this.applyFlat(variables, gradients);
-    else this.applyOps(variables, gradients);
+        optimizerKernelsAvailable())
+    );
   }
 
   /** The reference: TF.js ops. All or nothing (every value computed before any is assigned). */
@@ -248,19 +295,24 @@ export class Optimizer {
    * operations in the same order, so the same results bit for bit). All or nothing, as the ops
    * path: the kernels return new arrays, assigned once every one has run.
    */
-  private applyFlat(variables: Record<string, tf.Variable>, gradients: NamedTensors): void {
+  private applyFlat(
+    variables: Record<string, tf.Variable>,
+    gradientOf: (name: string) => Float32Array,
+  ): void {
     const t = this.iterations + 1;
     const c = this.config;
     const updates: { name: string; value: Float32Array; slots: Record<string, Float32Array> }[] =
       [];
     for (const [name, variable] of Object.entries(variables)) {
       const x = variable.dataSync() as Float32Array;
-      const g = (gradients[name] as tf.Tensor).dataSync() as Float32Array;
+      const g = gradientOf(name);
       const old = this.slotArrays(name, variable.size);
+      const spare = this.spares.get(name) ?? {};
       if (c.kind === 'adam') {
         const next = adamUpdate(
           { x, g, m: old.m as Float32Array, v: old.v as Float32Array },
           { beta1: c.beta1, beta2: c.beta2, ...adamScalars(c, t) },
+          spare,
         );
         updates.push({ name, value: next.x, slots: { m: next.m, v: next.v } });
       } else {
@@ -279,6 +331,7 @@ export class Optimizer {
             epsilon: c.epsilon,
             insideRoot: c.epsilonPlacement === 'inside-root',
           },
+          { n: spare.n, mom: spare.momentum, mean: spare.mean },
         );
         const slots: Record<string, Float32Array> = { n: next.n, momentum: next.mom };
         if (next.mean) slots.mean = next.mean;
@@ -328,11 +381,20 @@ export class Optimizer {
     return out;
   }
 
-  /** Replaces the slots of `name` (disposing the tensors among the old ones). */
+  /**
+   * Replaces the slots of `name`, disposing the tensors among the old ones; old arrays of the
+   * new arrays' sizes become the spares of the next flat update.
+   */
   private replaceSlots(name: string, slots: Record<string, Slot>): void {
-    for (const s of Object.values(this.slots.get(name) ?? {})) {
+    const old = this.slots.get(name) ?? {};
+    const spare: Record<string, Float32Array> = {};
+    for (const [slot, s] of Object.entries(old)) {
+      const next = slots[slot];
       if (!(s instanceof Float32Array)) s.dispose();
+      else if (next instanceof Float32Array && next !== s && next.length === s.length)
+        spare[slot] = s;
     }
+    this.spares.set(name, spare);
     this.slots.set(name, slots);
   }
 
@@ -389,5 +451,6 @@ export class Optimizer {
     }
     this.slots.clear();
     this.shapes.clear();
+    this.spares.clear();
   }
 }

@@ -117,31 +117,63 @@ export function combineShards(
   const weights = sizes.map((size) => size / total);
   let loss = 0;
   for (let k = 0; k < losses.length; k++) loss += (weights[k] as number) * (losses[k] as number);
-  // Four shards per pass over the values, each value's sum in a local (V8 keeps it in a
-  // register; a loop over the shards inside the loop over the values runs ~3x slower). Missing
-  // shards of the last four count as zeros with weight 0, which leave every sum as it is.
+  // Up to four shards per pass over the values, each value's sum in a local (V8 keeps it in a
+  // register; a loop over the shards inside the loop over the values runs ~3x slower). With more
+  // than four, the passes add into float64 sums.
   const count = gradients.length;
-  const zeros = new Float32Array(count % 4 === 0 ? 0 : into.length);
   const sums = count > 4 ? new Float64Array(into.length) : null;
   for (let k = 0; k < count; k += 4) {
-    const four = <T>(at: (j: number) => T): [T, T, T, T] => [
-      at(k),
-      at(k + 1),
-      at(k + 2),
-      at(k + 3),
-    ];
-    const [a, b, c, d] = four((j) => gradients[j] ?? zeros);
-    const [wa, wb, wc, wd] = four((j) => weights[j] ?? 0);
-    const to = sums ?? into;
-    for (let i = 0; i < to.length; i++) {
-      let sum = sums ? (sums[i] as number) : 0;
-      sum += wa * (a[i] as number);
-      sum += wb * (b[i] as number);
-      sum += wc * (c[i] as number);
-      sum += wd * (d[i] as number);
-      to[i] = sum;
-    }
+    accumulate(
+      gradients.slice(k, k + 4),
+      weights.slice(k, k + 4),
+      k === 0 ? null : sums,
+      sums ?? into,
+    );
   }
   if (sums) into.set(sums);
   return loss;
+}
+
+/**
+ * `to[i] = (from ? from[i] : 0) + w0 g0[i] + w1 g1[i] + ...` for one to four shards, added in
+ * order in float64.
+ */
+function accumulate(
+  g: readonly Float32Array<ArrayBufferLike>[],
+  w: readonly number[],
+  from: Float64Array | null,
+  to: Float32Array | Float64Array,
+): void {
+  const n = to.length;
+  const [a, b, c, d] = g as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const [wa, wb, wc, wd] = w as [number, number, number, number];
+  const start = (i: number): number => (from ? (from[i] as number) : 0);
+  switch (g.length) {
+    case 1:
+      for (let i = 0; i < n; i++) to[i] = start(i) + wa * (a[i] as number);
+      break;
+    case 2:
+      for (let i = 0; i < n; i++) {
+        let sum = start(i) + wa * (a[i] as number);
+        sum += wb * (b[i] as number);
+        to[i] = sum;
+      }
+      break;
+    case 3:
+      for (let i = 0; i < n; i++) {
+        let sum = start(i) + wa * (a[i] as number);
+        sum += wb * (b[i] as number);
+        sum += wc * (c[i] as number);
+        to[i] = sum;
+      }
+      break;
+    default:
+      for (let i = 0; i < n; i++) {
+        let sum = start(i) + wa * (a[i] as number);
+        sum += wb * (b[i] as number);
+        sum += wc * (c[i] as number);
+        sum += wd * (d[i] as number);
+        to[i] = sum;
+      }
+  }
 }

@@ -208,6 +208,8 @@ export class TrainingThreads {
   private readonly board: ChunkBoard;
   private readonly chunkCounts: number[];
   private readonly gradientSize: number;
+  /** The summed gradient {@link TrainingThreads.lossAndGradients} returns, reused step to step. */
+  private readonly sum: Float32Array;
   private readonly startTimeoutMs: number;
   private readonly scriptGiven: boolean;
   private seq = START_SEQ;
@@ -226,6 +228,7 @@ export class TrainingThreads {
     const entries = model.parameters.entries();
     const parameterSize = entries.reduce((n, [, v]) => n + v.size, 0);
     this.gradientSize = trainableSizes(model).reduce((a, b) => a + b, 0);
+    this.sum = new Float32Array(this.gradientSize);
     this.memory = ThreadMemory.create(helpers);
     this.parameters = new Float32Array(new SharedArrayBuffer(4 * parameterSize));
     this.board = ChunkBoard.create(CHUNKS_PER_THREAD * threads, this.gradientSize);
@@ -373,7 +376,7 @@ export class TrainingThreads {
    * computed over the threads, which must be ready: the batch is cut into chunks
    * ({@link chunkRanges}) that this thread and the others claim one at a time, and the chunks'
    * gradients are summed in chunk order. Returns once every thread has answered, so none is left
-   * working on the step. Throws this thread's error, else the first failing thread's (threads in
+   * working on the step. The gradient array is this object's, overwritten by the next call. Throws this thread's error, else the first failing thread's (threads in
    * order).
    */
   lossAndGradients(batch: SequenceBatch): { loss: number; gradients: Float32Array } {
@@ -410,14 +413,13 @@ export class TrainingThreads {
       if (reply?.type === 'error') throw remoteError(`${name} failed`, reply);
     }
     for (let k = 0; k < chunks.length; k++) (this.chunkCounts[board.owner(k)] as number)++;
-    const sum = new Float32Array(this.gradientSize);
     const loss = combineShards(
       chunks.map((_, k) => board.loss(k)),
       chunks.map((_, k) => board.gradient(k)),
       chunks.map((r) => r.end - r.start),
-      sum,
+      this.sum,
     );
-    return { loss, gradients: sum };
+    return { loss, gradients: this.sum };
   }
 
   /** Stops every thread; resolves when all have exited. */

@@ -92,6 +92,16 @@ export interface TrainStepResult {
   readonly skipped: boolean;
 }
 
+/** What a step computed before its update: loss, gradient norm, the update, what to free. */
+interface StepGradients {
+  readonly bits: number;
+  readonly gradNorm: number;
+  /** Applies the optimizer update from the clipped gradients. */
+  readonly update: () => void;
+  /** Frees the step's gradients (after the update, or instead of it). */
+  readonly release: () => void;
+}
+
 /** The trainer's counters and optimizer state, for checkpoints. */
 export interface TrainerState {
   readonly steps: number;
@@ -196,26 +206,10 @@ export class Trainer {
   trainStep(batch: SequenceBatch): TrainStepResult {
     this.attempts++;
     const variables = Object.fromEntries(this.model.parameters.trainableEntries());
-    const names = Object.keys(variables);
-    const { loss, norm, clipped } =
+    const { bits, gradNorm, update, release } =
       this.workers > 1 && batch.batchSize > 1
-        ? this.threadedGradients(batch)
-        : tidy(() => {
-            const { inputs, targets, mask } = batchTensors(batch);
-            const { value, grads } = tf.variableGrads(
-              () => maskedBitsPerSequence(this.model.run(inputs).outputs, targets, mask),
-              names.map((n) => variables[n] as tf.Variable),
-            );
-            const byName: NamedTensors = {};
-            for (const n of names) {
-              const g = grads[(variables[n] as tf.Variable).name];
-              byName[n] = g ?? tf.zerosLike(variables[n] as tf.Variable);
-            }
-            return { loss: value, ...this.clip(byName) };
-          });
-    const [bits, gradNorm] = [loss.dataSync()[0] as number, norm.dataSync()[0] as number];
-    loss.dispose();
-    norm.dispose();
+        ? this.threadedGradients(batch, variables)
+        : this.gradients(batch, variables);
     try {
       if (!Number.isFinite(bits) || !Number.isFinite(gradNorm)) {
         this.skipped++;
@@ -227,13 +221,45 @@ export class Trainer {
         }
         return { step: this.steps, bitsPerSequence: bits, gradNorm, skipped: true };
       }
-      this.optimizer.apply(variables, clipped);
+      update();
       this.consecutiveBad = 0;
       this.steps++;
       return { step: this.steps, bitsPerSequence: bits, gradNorm, skipped: false };
     } finally {
-      for (const g of Object.values(clipped)) g.dispose();
+      release();
     }
+  }
+
+  /**
+   * Loss and gradient norm of `batch` on this thread, and the update from its clipped gradients
+   * (tensors, freed by `release`).
+   */
+  private gradients(batch: SequenceBatch, variables: Record<string, tf.Variable>): StepGradients {
+    const names = Object.keys(variables);
+    const { loss, norm, clipped } = tidy(() => {
+      const { inputs, targets, mask } = batchTensors(batch);
+      const { value, grads } = tf.variableGrads(
+        () => maskedBitsPerSequence(this.model.run(inputs).outputs, targets, mask),
+        names.map((n) => variables[n] as tf.Variable),
+      );
+      const byName: NamedTensors = {};
+      for (const n of names) {
+        const g = grads[(variables[n] as tf.Variable).name];
+        byName[n] = g ?? tf.zerosLike(variables[n] as tf.Variable);
+      }
+      return { loss: value, ...this.clip(byName) };
+    });
+    const [bits, gradNorm] = [loss.dataSync()[0] as number, norm.dataSync()[0] as number];
+    loss.dispose();
+    norm.dispose();
+    return {
+      bits,
+      gradNorm,
+      update: () => this.optimizer.apply(variables, clipped),
+      release: () => {
+        for (const g of Object.values(clipped)) g.dispose();
+      },
+    };
   }
 
   /**
@@ -257,15 +283,14 @@ export class Trainer {
   }
 
   /**
-   * Loss and clipped gradients of `batch` computed over {@link TrainerOptions.workers} threads
-   * (started on first use). A failing thread closes them all (the next step starts new ones)
-   * and fails the step with its error.
+   * Loss and gradient norm of `batch` computed over {@link TrainerOptions.workers} threads
+   * (started on first use), and the update from the clipped flat sum. A failing thread closes
+   * them all (the next step starts new ones) and fails the step with its error.
    */
-  private threadedGradients(batch: SequenceBatch): {
-    loss: tf.Scalar;
-    norm: tf.Scalar;
-    clipped: NamedTensors;
-  } {
+  private threadedGradients(
+    batch: SequenceBatch,
+    variables: Record<string, tf.Variable>,
+  ): StepGradients {
     let result: { loss: number; gradients: Float32Array };
     if (!this.threads?.ready && !currentThreadEnvironment().node) {
       throw new MannError(
@@ -281,18 +306,23 @@ export class Trainer {
       void this.close();
       throw error;
     }
-    // Clipped here on the flat sum (a few loops), not by TF.js ops on each parameter's gradient:
-    // this part runs on this thread alone while the others wait, so it bounds the speed-up.
+    // Clipped here on the flat sum (a few loops), and handed to the optimizer as arrays, not by
+    // TF.js ops on tensors of each parameter's gradient: this part runs on this thread alone
+    // while the others wait, so it bounds the speed-up.
     const norm = clipFlatGradients(result.gradients, this.clipGradientValue, this.clipNorm);
-    return tidy(() => {
-      const clipped: NamedTensors = {};
-      let offset = 0;
-      for (const [name, v] of this.model.parameters.trainableEntries()) {
-        clipped[name] = tf.tensor(result.gradients.subarray(offset, offset + v.size), v.shape);
-        offset += v.size;
-      }
-      return { loss: tf.scalar(result.loss), norm: tf.scalar(norm), clipped };
-    });
+    const gradients: Record<string, Float32Array> = {};
+    let offset = 0;
+    for (const [name, v] of this.model.parameters.trainableEntries()) {
+      gradients[name] = result.gradients.subarray(offset, offset + v.size);
+      offset += v.size;
+    }
+    return {
+      // float32, as the loss and norm tensors of one thread give them
+      bits: Math.fround(result.loss),
+      gradNorm: Math.fround(norm),
+      update: () => this.optimizer.applyArrays(variables, gradients),
+      release: () => undefined,
+    };
   }
 
   private newThreads(): TrainingThreads {
