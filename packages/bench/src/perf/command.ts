@@ -211,10 +211,6 @@ export async function perfCommand(
       workerModules: threadModules(options.plugin),
     });
   });
-  // The machine itself, for scale: the same independent work on 1 thread and on N, alternating,
-  // right after the models (not among them: a step that follows a model's can pay for that
-  // model's garbage collection, which skewed the 1-thread figure by up to 2x).
-  const calibration = [machineContender(1), machineContender(threads)];
   let all: PerfResult[];
   let machineOne: PerfResult;
   let machineMany: PerfResult;
@@ -228,13 +224,24 @@ export async function perfCommand(
       batchSize: batch.batchSize,
       onProgress: log,
     });
+  } finally {
+    const models = [...contenders, ...threaded];
+    for (const c of models) c.dispose();
+    await Promise.all(models.map((c) => c.closed?.()));
+  }
+  // The machine itself, for scale: the same independent work on 1 thread and on N, alternating,
+  // right after the models, whose threads have exited (not among them: a step that follows a
+  // model's can pay for that model's garbage collection, which skewed the 1-thread figure by up
+  // to 2x).
+  const calibration = [machineContender(1), machineContender(threads)];
+  try {
     [machineOne, machineMany] = (await measure(calibration, {
       repeats: Math.max(5, 2 * options.repeats),
       warmup: 2,
       batchSize: 1,
     })) as [PerfResult, PerfResult];
   } finally {
-    for (const c of [...contenders, ...threaded, ...calibration]) c.dispose();
+    for (const c of calibration) c.dispose();
   }
   const machineSpeedup = (threads * machineOne.msPerStep.median) / machineMany.msPerStep.median;
   const results = all.slice(0, contenders.length);

@@ -23,6 +23,8 @@ export interface Contender {
   /** Training threads only: the chunks each thread has computed so far (the trainer's first). */
   threadChunks?(): readonly number[];
   dispose(): void;
+  /** Training threads only: resolves once they have exited (after dispose). */
+  closed?(): Promise<void>;
 }
 
 /** Timings of one contender. */
@@ -115,6 +117,7 @@ export function modelContender(
       trainer.dispose();
       model.dispose();
     },
+    closed: () => trainer.close(),
   };
 }
 
