@@ -16,6 +16,7 @@ import {
 } from '@mann/dnc';
 import { jsLinkKernels, simdLinkKernels } from '../src/fused/link-kernels.js';
 import type { FusedMemoryStep } from '../src/fused/step-op.js';
+import { linkRecord } from '../src/fused/resident-link.js';
 import { createProducts, jsRowKernels, rowKernelsFor } from '@mann/core/fused';
 import {
   expectClose,
@@ -697,6 +698,52 @@ describe('fused implementation: configuration, links and leaks', () => {
       const sparseLink = readLink(sparse.initialState(2).link) as SparseLink;
       expect(sparseLink.values.shape).toEqual([2, 1, 6, 2]);
       expect(sparseLink.columns.dtype).toBe('int32');
+    });
+  });
+
+  it('keeps no gradient for an initial link, which no step made; a made link passes its gradient on', () => {
+    const model = createModel(
+      { type: 'dnc', inputSize: 5, outputSize: 4, memorySlots: 8, memoryWidth: 4, readHeads: 2 },
+      { seed: 4 },
+    ) as DncModel;
+    const data = copyBatch(new Rng(6), 2, 4, 2, 3);
+    const largest = (g: tf.Tensor): number => tf.max(tf.abs(g)).dataSync()[0] as number;
+    tidy(() => {
+      // the whole-sequence op, from a state whose link is an initial one
+      const initial = model.initialState(2) as { memory: { link: tf.Tensor } };
+      const link0 = initial.memory.link;
+      expect(isResidentLink(link0)).toBe(true);
+      const variables = [...model.parameters.trainableEntries()].map(([, v]) => v);
+      const { grads } = tf.variableGrads(
+        () =>
+          tf.sum(
+            model.run(tf.tensor3d(data.inputs, [2, data.steps, 5]), { initialState: initial })
+              .outputs,
+          ),
+        variables,
+      );
+      expect(Math.max(...Object.values(grads).map(largest))).toBeGreaterThan(0);
+      expect(linkRecord(link0).grad).toBeNull();
+      // two fused steps (the first link is zero whatever xi): the link the first made takes the
+      // gradient of the second, which reads it, and hands it on to the first (which clears
+      // it); the initial link keeps none
+      const { fused } = memories({ memorySlots: 6, memoryWidth: 4, readHeads: 1 });
+      const state = fused.initialState(2);
+      const xi = tf.tensor2d(
+        Array.from({ length: 2 * fused.interfaceSize }, (_, i) => Math.sin(i)),
+        [2, fused.interfaceSize],
+      );
+      let made: tf.Tensor | undefined;
+      const dXi = tf.grad((v) => {
+        const first = fused.step(v as tf.Tensor2D, state).state;
+        made = first.link as tf.Tensor;
+        return tf.sum(tf.square(denseLink(fused.step(tf.neg(v), first).state.link)));
+      })(xi);
+      expect(largest(dXi)).toBeGreaterThan(0);
+      expect(linkRecord(made as tf.Tensor).made).toBe(true);
+      expect(linkRecord(made as tf.Tensor).grad).toBeNull(); // taken by the first step
+      expect(linkRecord(state.link as tf.Tensor).made).toBe(false);
+      expect(linkRecord(state.link as tf.Tensor).grad).toBeNull();
     });
   });
 

@@ -10,6 +10,11 @@ export interface LinkRecord {
   readonly shape: readonly [number, number, number, number];
   /** True for a sparse link (see `SparseLink`). */
   readonly sparse: boolean;
+  /**
+   * Whether a fused step made this link (and its gradient reads `grad`), not `initialLink`: the
+   * gradient of a link that no step made goes nowhere, so it is not kept.
+   */
+  readonly made: boolean;
   /** dL/d(values), summed over the fused steps that read this link; null until one does. */
   grad: Float32Array | null;
 }
@@ -25,13 +30,17 @@ const records = new WeakMap<tf.Tensor, LinkRecord>();
 // step that reads it straight back to the step that made it, and it is the key of the link's
 // arrays here. Disposing the token (with the state) frees it; the arrays are garbage-collected.
 
-/** Makes `token` the resident link of `arrays`, of shape `shape`; returns `token`. */
+/**
+ * Makes `token` the resident link of `arrays`, of shape `shape`, made by a fused step or not
+ * (an initial link); returns `token`.
+ */
 export function residentLink(
   token: tf.Scalar,
   arrays: LinkArrays,
   shape: readonly [number, number, number, number],
+  made = true,
 ): tf.Scalar {
-  records.set(token, { arrays, shape, sparse: arrays.columns !== null, grad: null });
+  records.set(token, { arrays, shape, sparse: arrays.columns !== null, made, grad: null });
   return token;
 }
 
@@ -94,6 +103,7 @@ function sparseOf(token: tf.Scalar, record: LinkRecord): SparseLink {
 
 /** Adds `grad` to the link's gradient (taking ownership of `grad`). */
 export function addLinkGradient(record: LinkRecord, grad: Float32Array): void {
+  if (!record.made) return;
   if (!record.grad) {
     record.grad = grad;
     return;

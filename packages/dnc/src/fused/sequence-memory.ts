@@ -194,8 +194,12 @@ class DncRun implements SequenceMemoryRun {
     const { slots: n, width: w, readHeads: r, writeHeads: h } = this.step.spec;
     const B = this.batch;
     const d = this.dState;
-    // a copy when it is a view of the resident links' memory, which is about to be reused
-    const dLink0 = this.runtime ? (d.link as Float32Array).slice() : (d.link as Float32Array);
+    // a copy when it is a view of the resident links' memory, which is about to be reused (none
+    // for an initial link: its gradient goes nowhere)
+    const dLink0 =
+      this.runtime && this.linkRecord0?.made !== false
+        ? (d.link as Float32Array).slice()
+        : (d.link as Float32Array);
     const grads: Record<string, tf.Tensor> = {
       // copies: these arrays go back to the pool, and a tensor may keep its array (cpu)
       memory: tf.tensor3d(d.memory.slice(), [B, n, w]),
@@ -209,7 +213,7 @@ class DncRun implements SequenceMemoryRun {
       grads.link = tf.zeros([]);
     } else {
       const shape = this.linkShape();
-      grads.link = tf.tensor(dLink0.slice(), shape);
+      grads.link = tf.tensor(this.runtime ? dLink0 : dLink0.slice(), shape); // a copy either way
       if (this.step.spec.sparseCapacity > 0) grads.linkColumns = tf.zeros(shape);
     }
     return grads;

@@ -216,7 +216,7 @@ export class FusedMemoryStep {
       sparseCapacity > 0
         ? initialSparseLinkArrays(batch, h, n, sparseCapacity)
         : { values: new Float32Array(batch * h * n * n), columns: null };
-    return residentLink(tf.scalar(0), arrays, [batch, h, n, sparseCapacity || n]);
+    return residentLink(tf.scalar(0), arrays, [batch, h, n, sparseCapacity || n], false);
   }
 
   /**
