@@ -217,7 +217,8 @@ export async function perfCommand(
   try {
     // Every contender gets the same warm-up. It matters most for the threads: each compiles the
     // models' code afresh, and their steps take ~20-30 to settle (the NTM's chunks of 4
-    // sequences went from ~25 ms to ~11.5 ms over its first 25 steps on 2 threads).
+    // sequences went from ~25 ms to ~11.5 ms over its first 25 steps on 2 threads, when a batch
+    // of 16 still went in 4 chunks).
     all = await measure([...contenders, ...threaded], {
       repeats: Math.max(1, options.repeats),
       warmup,

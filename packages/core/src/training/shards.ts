@@ -32,10 +32,11 @@ export const CHUNKS_PER_THREAD = 2;
 
 /**
  * Sequences every chunk must keep for a thread's share to be cut into {@link CHUNKS_PER_THREAD}
- * chunks ({@link chunkRanges}). A call of the model has a fixed cost besides its sequences' (NTM
- * ~2 ms, DNC ~3 ms here, against ~2.3 and ~4.8 ms per sequence), so small chunks cost more than
- * they gain by balancing: at batch 16 on 2 equal threads, 4 chunks of 4 took 1.05-1.10x the time
- * of 2 of 8 (7 of 8 paired runs, 2026-12-06).
+ * chunks ({@link chunkRanges}). Small chunks cost more than they gain by balancing: at batch 16
+ * on 2 threads, 4 chunks of 4 took 1.05-1.10x the time of 2 chunks of 8 (NTM and DNC, 7 of 8
+ * paired runs, 2026-12-06), and the NTM's 1.06-1.10x again (3 runs of 30 paired steps,
+ * 2026-12-07) once its cost per call alone had fallen to ~0.5 ms: two threads running small
+ * chunks at once slow each other down more than large ones.
  */
 export const MIN_SPLIT_ROWS = 8;
 
