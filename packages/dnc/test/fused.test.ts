@@ -648,6 +648,15 @@ describe('SIMD kernels against their JS loops', () => {
 });
 
 describe('fused implementation: configuration, links and leaks', () => {
+  /** A small DNC (memory 8 x 4, 2 read heads) and a copy batch of 2 for it. */
+  const smallDnc = () => ({
+    model: createModel(
+      { type: 'dnc', inputSize: 5, outputSize: 4, memorySlots: 8, memoryWidth: 4, readHeads: 2 },
+      { seed: 4 },
+    ) as DncModel,
+    data: copyBatch(new Rng(6), 2, 4, 2, 3),
+  });
+
   it('is the default, selectable, and validated', () => {
     expect(resolveDncConfig({ inputSize: 2, outputSize: 2 }).implementation).toBe('fused');
     expect(
@@ -702,16 +711,12 @@ describe('fused implementation: configuration, links and leaks', () => {
   });
 
   it('keeps no gradient for an initial link, which no step made; a made link passes its gradient on', () => {
-    const model = createModel(
-      { type: 'dnc', inputSize: 5, outputSize: 4, memorySlots: 8, memoryWidth: 4, readHeads: 2 },
-      { seed: 4 },
-    ) as DncModel;
-    const data = copyBatch(new Rng(6), 2, 4, 2, 3);
+    const { model, data } = smallDnc();
     const largest = (g: tf.Tensor): number => tf.max(tf.abs(g)).dataSync()[0] as number;
     tidy(() => {
       // the whole-sequence op, from a state whose link is an initial one
-      const initial = model.initialState(2) as { memory: { link: tf.Tensor } };
-      const link0 = initial.memory.link;
+      const initial = model.initialState(2);
+      const link0 = (initial as unknown as { memory: { link: tf.Tensor } }).memory.link;
       expect(isResidentLink(link0)).toBe(true);
       const variables = [...model.parameters.trainableEntries()].map(([, v]) => v);
       const { grads } = tf.variableGrads(
@@ -737,7 +742,7 @@ describe('fused implementation: configuration, links and leaks', () => {
       const dXi = tf.grad((v) => {
         const first = fused.step(v as tf.Tensor2D, state).state;
         made = first.link as tf.Tensor;
-        return tf.sum(tf.square(denseLink(fused.step(tf.neg(v), first).state.link)));
+        return tf.sum(tf.square(denseLink(fused.step(tf.neg(v) as tf.Tensor2D, first).state.link)));
       })(xi);
       expect(largest(dXi)).toBeGreaterThan(0);
       expect(linkRecord(made as tf.Tensor).made).toBe(true);
@@ -748,11 +753,7 @@ describe('fused implementation: configuration, links and leaks', () => {
   });
 
   it('gives the same outputs run after run, with and without a gradient (pooled arrays reused)', () => {
-    const model = createModel(
-      { type: 'dnc', inputSize: 5, outputSize: 4, memorySlots: 8, memoryWidth: 4, readHeads: 2 },
-      { seed: 4 },
-    ) as DncModel;
-    const data = copyBatch(new Rng(6), 2, 4, 2, 3);
+    const { model, data } = smallDnc();
     const run = (): Float32Array =>
       tidy(
         () =>
