@@ -293,7 +293,8 @@ export class Optimizer {
    * The same update as {@link applyOps} by a WebAssembly SIMD kernel per parameter on its values
    * in JS memory (`adamUpdate` / `rmspropUpdate`, `fused/optimizer-kernels.ts`: the same float32
    * operations in the same order, so the same results bit for bit). All or nothing, as the ops
-   * path: the kernels return new arrays, assigned once every one has run.
+   * path: the kernels write new values into arrays no state holds (new ones, or the slots' spares),
+   * assigned once every one has run.
    */
   private applyFlat(
     variables: Record<string, tf.Variable>,

@@ -376,8 +376,8 @@ export class TrainingThreads {
    * computed over the threads, which must be ready: the batch is cut into chunks
    * ({@link chunkRanges}) that this thread and the others claim one at a time, and the chunks'
    * gradients are summed in chunk order. Returns once every thread has answered, so none is left
-   * working on the step. The gradient array is this object's, overwritten by the next call. Throws this thread's error, else the first failing thread's (threads in
-   * order).
+   * working on the step. The gradient array is this object's, overwritten by the next call.
+   * Throws this thread's error, else the first failing thread's (threads in order).
    */
   lossAndGradients(batch: SequenceBatch): { loss: number; gradients: Float32Array } {
     if (this.closed) throw new MannError('the training threads were closed');

@@ -83,7 +83,7 @@ const readLinkOp = defineFusedOp<{ readonly record: LinkRecord }>({
     return [{ values: record.arrays.values.slice(), shape: [...record.shape] }];
   },
   backward([dy], { record }) {
-    addLinkGradient(record, (dy as Float32Array).slice());
+    addLinkGradient(record, dy as Float32Array, true);
     return { token: () => tf.scalar(0) };
   },
 });
@@ -101,11 +101,15 @@ function sparseOf(token: tf.Scalar, record: LinkRecord): SparseLink {
   };
 }
 
-/** Adds `grad` to the link's gradient (taking ownership of `grad`). */
-export function addLinkGradient(record: LinkRecord, grad: Float32Array): void {
+/**
+ * Adds `grad` to the link's gradient. The first one is kept as it is (the record takes it over),
+ * or a copy of it when `copy` (the caller's array is about to be reused). Nothing for a link that
+ * no step made: its gradient goes nowhere.
+ */
+export function addLinkGradient(record: LinkRecord, grad: Float32Array, copy = false): void {
   if (!record.made) return;
   if (!record.grad) {
-    record.grad = grad;
+    record.grad = copy ? grad.slice() : grad;
     return;
   }
   const sum = record.grad;

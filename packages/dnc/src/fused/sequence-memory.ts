@@ -194,12 +194,7 @@ class DncRun implements SequenceMemoryRun {
     const { slots: n, width: w, readHeads: r, writeHeads: h } = this.step.spec;
     const B = this.batch;
     const d = this.dState;
-    // a copy when it is a view of the resident links' memory, which is about to be reused (none
-    // for an initial link: its gradient goes nowhere)
-    const dLink0 =
-      this.runtime && this.linkRecord0?.made !== false
-        ? (d.link as Float32Array).slice()
-        : (d.link as Float32Array);
+    const dLink0 = d.link as Float32Array;
     const grads: Record<string, tf.Tensor> = {
       // copies: these arrays go back to the pool, and a tensor may keep its array (cpu)
       memory: tf.tensor3d(d.memory.slice(), [B, n, w]),
@@ -209,11 +204,12 @@ class DncRun implements SequenceMemoryRun {
       writeWeights: tf.zeros([B, h, n]),
     };
     if (this.linkRecord0) {
-      addLinkGradient(this.linkRecord0, dLink0);
+      // copied when it is a view of the resident links' memory, which is about to be reused
+      addLinkGradient(this.linkRecord0, dLink0, this.runtime !== undefined);
       grads.link = tf.zeros([]);
     } else {
       const shape = this.linkShape();
-      grads.link = tf.tensor(this.runtime ? dLink0 : dLink0.slice(), shape); // a copy either way
+      grads.link = tf.tensor(dLink0.slice(), shape);
       if (this.step.spec.sparseCapacity > 0) grads.linkColumns = tf.zeros(shape);
     }
     return grads;
