@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -368,6 +369,60 @@ describe('Trainer with worker threads', () => {
       });
     }
     model.dispose();
+  });
+
+  it('starts threads in a process run with V8 flags (inherited, or dropped with @mann/source)', async () => {
+    // A worker refuses V8 flags given as its execArgv (--max-old-space-size, --expose-gc): the
+    // threads inherit them, or drop them when they are started with the flags of this process
+    // without its @mann/source condition. The script trains one step on 2 threads and 1.
+    const core = new URL('../dist/index.js', import.meta.url).href;
+    const script = join(directory, 'flags.mjs');
+    await writeFile(
+      script,
+      `import { createModel, selectBackend, Trainer } from ${JSON.stringify(core)};
+await selectBackend({ backend: 'cpu' });
+const [batch] = JSON.parse(process.argv[2]);
+for (const key of ['inputs', 'targets', 'mask']) batch[key] = Float32Array.from(batch[key]);
+const losses = [];
+for (const workers of [2, 1]) {
+  const model = createModel({ type: 'lstm', inputSize: 5, outputSize: 4, hiddenSizes: [6] }, { seed: 7 });
+  const trainer = new Trainer(model, { workers });
+  losses.push(trainer.trainStep(batch).bitsPerSequence);
+  await trainer.close();
+}
+console.log(JSON.stringify({ losses, gc: typeof globalThis.gc }));
+`,
+    );
+    const data = JSON.stringify(
+      batches(1, 4).map((b) => ({
+        ...b,
+        inputs: [...b.inputs],
+        targets: [...b.targets],
+        mask: [...b.mask],
+      })),
+    );
+    const run = (flags: string[]): Promise<{ losses: number[]; gc: string }> =>
+      new Promise((resolve, reject) =>
+        execFile(
+          process.execPath,
+          [...flags, script, data],
+          { timeout: 60_000 },
+          (error, stdout, stderr) =>
+            error
+              ? reject(new Error(`${error.message}\n${stderr}`))
+              : resolve(JSON.parse(stdout) as { losses: number[]; gc: string }),
+        ),
+      );
+    const v8 = ['--max-old-space-size=512', '--expose-gc'];
+    const [inherited, dropped] = await Promise.all([
+      run(v8),
+      run(['--conditions=@mann/source', ...v8]),
+    ]);
+    for (const { losses, gc } of [inherited, dropped]) {
+      expect(gc).toBe('function');
+      expect(losses[0]).toBeGreaterThan(0);
+      expect(Math.abs((losses[0] as number) - (losses[1] as number))).toBeLessThan(1e-5);
+    }
   });
 
   it('starts no thread with one worker', async () => {

@@ -78,11 +78,13 @@ function defaultScript(): URL {
 }
 
 /**
- * Node flags for the threads: this process's, without the `@mann/source` export condition (set
- * when running from the TypeScript sources) so that packages resolve to their compiled `dist/`
- * in the threads, as the worker script does.
+ * Node flags for the threads: undefined (they inherit this process's, V8 flags included) unless
+ * this process runs with the `@mann/source` export condition (set when running from the
+ * TypeScript sources), which the threads must not have: packages resolve to their compiled
+ * `dist/` in the threads, as the worker script does. Then they are this process's flags without
+ * it (see {@link startNodeWorker} for the V8 flags among them).
  */
-function workerExecArgv(): string[] {
+function workerExecArgv(): string[] | undefined {
   const args: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
@@ -91,7 +93,32 @@ function workerExecArgv(): string[] {
     else if (arg !== `--conditions=${SOURCE_CONDITION}` && arg !== `-C=${SOURCE_CONDITION}`)
       args.push(arg);
   }
-  return args;
+  return args.length === argv.length ? undefined : args;
+}
+
+type NodeWorkerClass = typeof NodeThreads.Worker;
+
+/**
+ * Starts a Node worker on `url` with `flags` (undefined: inherited). A worker refuses V8 and
+ * per-process flags given explicitly (`--max-old-space-size`, `--expose-gc`: they are the whole
+ * process's, its threads' too, already): those the refusal names are dropped and the start is
+ * tried again. Returns the worker and the flags it started with, for the next one.
+ */
+function startNodeWorker(
+  Worker: NodeWorkerClass,
+  url: URL,
+  flags: string[] | undefined,
+): { worker: ThreadWorker; flags: string[] | undefined } {
+  if (flags === undefined) return { worker: new Worker(url) as unknown as ThreadWorker, flags };
+  try {
+    return { worker: new Worker(url, { execArgv: flags }) as unknown as ThreadWorker, flags };
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const refused = /flags: (.*)$/.exec(String(message))?.[1]?.split(', ');
+    if (code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || !refused) throw error;
+    const kept = flags.filter((f) => !refused.includes(f));
+    return { worker: new Worker(url, { execArgv: kept }) as unknown as ThreadWorker, flags: kept };
+  }
 }
 
 const SOURCE_CONDITION = '@mann/source';
@@ -288,8 +315,12 @@ export class TrainingThreads {
     if (node) {
       const url = script === undefined ? defaultScript() : nodeScript(script);
       const { Worker } = nodeModules().threads;
-      const execArgv = workerExecArgv();
-      return () => new Worker(url, { execArgv }) as unknown as ThreadWorker;
+      let flags = workerExecArgv();
+      return () => {
+        const started = startNodeWorker(Worker, url, flags);
+        flags = started.flags;
+        return started.worker;
+      };
     }
     const WebWorker = (
       globalThis as {
