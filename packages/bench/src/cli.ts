@@ -120,9 +120,8 @@ common(
     .option('--fresh', 'start over even if a checkpoint exists', false)
     .option(
       '--threads <n>',
-      'training threads sharing each step (1 = no worker thread)',
+      'training threads sharing each step (1 = no worker thread; default: the cores, at most one per sequence of a batch)',
       wholeNumber('--threads', 1),
-      availableParallelism(),
     ),
 ).action(
   run(async (options: Parameters<typeof trainCommand>[0]) => trainCommand(options, prepare)),

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -42,6 +43,7 @@ import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
 import { checkMemoryFits } from './memory-estimate.js';
 import { onTermination } from './signals.js';
+import { threadWarnings } from './threads.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -95,7 +97,8 @@ export async function trainCommand(
     results: string;
     resume: boolean;
     fresh: boolean;
-    threads: number;
+    /** Default: the cores, at most the batch size. */
+    threads?: number;
   },
   prepare: Prepare,
 ): Promise<number> {
@@ -166,6 +169,8 @@ async function trainLocked(
   }
   const store = new ResultsStore(join(resultsDir, 'results.db'));
   const progress = createProgress({ quiet: options.json });
+  const threads = options.threads ?? Math.min(availableParallelism(), spec.training.batchSize);
+  for (const warning of threadWarnings(threads, spec.training.batchSize)) progress.log(warning);
   // Ctrl-C or kill: the run is marked interrupted (pending, so it resumes) and the command
   // that resumes it is printed; then the process ends by the signal.
   const stopWatching = onTermination((signal) => {
@@ -184,7 +189,7 @@ async function trainLocked(
       plugins: options.plugin,
       progress,
       fresh: options.fresh,
-      threads: options.threads,
+      threads,
     });
     progress.stop();
     const run = store.runs('train').find((r) => r.id === spec.id);

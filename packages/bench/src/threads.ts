@@ -8,3 +8,27 @@ import { availableParallelism } from 'node:os';
 export function defaultThreads(concurrentRuns: number, cores = availableParallelism()): number {
   return Math.max(1, Math.floor(cores / Math.max(1, concurrentRuns)));
 }
+
+/**
+ * What is wrong with training one run on `threads` threads, batches of `batchSize` and `cores`
+ * cores, as warnings (none when nothing is): threads beyond the cores compete for them (each
+ * step waits for the slowest), and threads beyond the batch's sequences never get a chunk of it.
+ */
+export function threadWarnings(
+  threads: number,
+  batchSize: number,
+  cores = availableParallelism(),
+): string[] {
+  const warnings: string[] = [];
+  if (threads > cores) {
+    warnings.push(
+      `warning: --threads ${threads} exceeds the ${cores} cores; the threads will compete for them and each step waits for the slowest`,
+    );
+  }
+  if (threads > batchSize) {
+    warnings.push(
+      `warning: --threads ${threads} exceeds the batch of ${batchSize} sequences; ${threads - batchSize} of the threads will never get a part of it`,
+    );
+  }
+  return warnings;
+}
