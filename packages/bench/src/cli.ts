@@ -294,7 +294,7 @@ common(
     .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7)
     .option(
       '--warmup <n>',
-      'untimed steps per model first (training threads start with cold code: ~20-30 steps until their speed settles)',
+      'untimed steps per model first; on training threads, this times the models measured (their threads compile the code afresh and re-optimise it for ~200-300 steps)',
       wholeNumber('--warmup', 0),
       PERF_WARMUP,
     )

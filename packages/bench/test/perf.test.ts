@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { json, mann } from './cli-helpers.js';
 import { runProbe } from '../src/perf/memory-probe.js';
-import { machineContender } from '../src/perf/measure.js';
+import { machineContender, measure, type Contender } from '../src/perf/measure.js';
+import { threadWarmup } from '../src/perf/command.js';
 
 interface Probe {
   rssMb: number;
@@ -29,6 +30,7 @@ interface PerfOutput {
   }[];
   threads: {
     count: number;
+    warmup: number;
     models: {
       label: string;
       threads: number;
@@ -88,6 +90,9 @@ describe('mann perf', () => {
     expect(output.peakRssMb).toBeGreaterThan(0);
     const { threads } = output;
     expect(threads.count).toBe(2);
+    // the threaded contenders warm up as long as this thread does in all: 2 x 6 contenders
+    expect(threads.warmup).toBe(threadWarmup(2, 6));
+    expect(threads.warmup).toBe(12);
     expect(threads.models.map((m) => m.label.split(' ')[0])).toEqual(['ntm', 'dnc']);
     for (const m of threads.models) {
       // the 1-thread figure is the one in the main table, measured in the same alternation
@@ -196,6 +201,27 @@ describe('the thread-memory probe', () => {
     // the DNC keeps 41 dense [16, 128, 128] links for backprop: ~41 MB more at the least
     expect(dnc.peakRssMb - small.peakRssMb).toBeGreaterThan(40);
   }, 120_000);
+});
+
+describe('measure', () => {
+  it("gives each contender its own untimed steps when it has some, else the option's", async () => {
+    const steps: number[] = [0, 0];
+    const contender = (i: number, warmup?: number): Contender => ({
+      label: `c${i}`,
+      step: async () => {
+        steps[i]!++;
+      },
+      dispose: () => undefined,
+      ...(warmup !== undefined ? { warmup } : {}),
+    });
+    const results = await measure([contender(0), contender(1, 7)], {
+      repeats: 2,
+      warmup: 3,
+      batchSize: 1,
+    });
+    expect(steps).toEqual([3 + 2 + 1, 7 + 2 + 1]); // warm-up, timed, and one counting kernels
+    expect(results.map((r) => r.label)).toEqual(['c0', 'c1']);
+  });
 });
 
 describe('the machine calibration of mann perf', () => {

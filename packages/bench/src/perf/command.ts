@@ -40,10 +40,25 @@ export const THREAD_MODELS: readonly { label: string; speedup: number; target: n
 ];
 
 /**
- * Untimed steps of every contender before the timed ones (`mann perf --warmup`): training threads
- * start with cold code, and their steps settled only after ~20-30 here.
+ * Untimed steps of every contender before the timed ones (`mann perf --warmup`); the contenders
+ * on training threads take more ({@link threadWarmup}).
  */
 export const PERF_WARMUP = 30;
+
+/**
+ * Untimed steps of a contender on training threads, from `warmup` per contender and the
+ * `contenders` (on this thread, counting the threaded ones): as many as this thread runs in all
+ * before the timing. TF.js and our JS code are shared by every model on this thread, so they are
+ * warm here after the warm-ups of all, while a training thread compiles them afresh and keeps
+ * re-optimising for ~200-300 steps, on background compiler threads that compete with the timed
+ * steps for the cores. Measured (NTM, batch 16, one thread, fresh process): 2.0-2.7 ms of
+ * background CPU a step after 30 steps, 1.2 after 200, 0.4-0.8 after 300. With 30 untimed steps
+ * for every contender, nine runs of `mann perf` on 2 cores gave the NTM's 2-thread speed-up as
+ * 1.07-1.62x and the DNC's as 1.27-1.77x; with this, three gave 1.65-1.78x and 1.72-1.80x.
+ */
+export function threadWarmup(warmup: number, contenders: number): number {
+  return warmup * contenders;
+}
 
 /** Resident memory each extra training thread may add (issue 16), MB. */
 export const THREAD_MEMORY_TARGET_MB = 100;
@@ -204,21 +219,23 @@ export async function perfCommand(
     peerContender(batch),
     ...PERF_MODELS.map((m) => modelContender(m.label, m.config, batch)),
   ];
+  const threadedWarmup = threadWarmup(warmup, contenders.length + THREAD_MODELS.length);
   const threaded: Contender[] = THREAD_MODELS.map((t) => {
     const model = PERF_MODELS.find((m) => m.label === t.label)!;
-    return modelContender(`${t.label}, ${threads} threads`, model.config, batch, {
-      workers: threads,
-      workerModules: threadModules(options.plugin),
-    });
+    return {
+      ...modelContender(`${t.label}, ${threads} threads`, model.config, batch, {
+        workers: threads,
+        workerModules: threadModules(options.plugin),
+      }),
+      warmup: threadedWarmup,
+    };
   });
   let all: PerfResult[];
   let machineOne: PerfResult;
   let machineMany: PerfResult;
   try {
-    // Every contender gets the same warm-up. It matters most for the threads: each compiles the
-    // models' code afresh, and their steps take ~20-30 to settle (the NTM's chunks of 4
-    // sequences went from ~25 ms to ~11.5 ms over its first 25 steps on 2 threads, when a batch
-    // of 16 still went in 4 chunks).
+    // The threaded contenders warm up longer (threadWarmup): their threads compile the models'
+    // code afresh.
     all = await measure([...contenders, ...threaded], {
       repeats: Math.max(1, options.repeats),
       warmup,
@@ -294,6 +311,7 @@ export async function perfCommand(
           results: results.map((r, i) => ({ ...r, target: targets[i] })),
           threads: {
             count: threads,
+            warmup: threadedWarmup,
             models: comparisons,
             machineSpeedup,
             residentMbPerExtraThread: memory.length > 0 ? threadMemoryMb : null,
@@ -319,7 +337,7 @@ export async function perfCommand(
         : `${(r.ratioToPeer ?? 0).toFixed(2)}x (target ${targets[i]}x: ${(r.ratioToPeer ?? 0) >= (targets[i] ?? 0) ? 'met' : 'NOT met'})`,
     ]);
     process.stdout.write(
-      `backend ${backend}; ${machine}\nworkload: ${workload}; ${options.repeats} timed steps each, alternating, after ${warmup} untimed\n\n`,
+      `backend ${backend}; ${machine}\nworkload: ${workload}; ${options.repeats} timed steps each, alternating, after ${warmup} untimed (${threadedWarmup} on ${threads} threads: their threads compile the code afresh)\n\n`,
     );
     process.stdout.write(
       `${table(['model', 'seq/s', 'ms/step (median)', 'min-max', 'kernels/step', 'vs peer'], rows)}\n\npeak resident memory of this process: ${peakRssMb.toFixed(0)} MB\n`,

@@ -25,6 +25,8 @@ export interface Contender {
   dispose(): void;
   /** Training threads only: resolves once they have exited (after dispose). */
   closed?(): Promise<void>;
+  /** Untimed steps before the timed ones, if not {@link measure}'s `warmup`. */
+  readonly warmup?: number;
 }
 
 /** Timings of one contender. */
@@ -240,8 +242,8 @@ export const median = (xs: readonly number[]): number => {
 
 /**
  * Times `repeats` steps of every contender, alternating between them step by step so that
- * machine noise falls on all alike, after `warmup` untimed steps each. The first contender is
- * the peer the ratios refer to.
+ * machine noise falls on all alike, after `warmup` untimed steps each (or the contender's own
+ * {@link Contender.warmup}). The first contender is the peer the ratios refer to.
  */
 export async function measure(
   contenders: readonly Contender[],
@@ -253,7 +255,7 @@ export async function measure(
   },
 ): Promise<PerfResult[]> {
   for (const c of contenders) {
-    for (let i = 0; i < options.warmup; i++) await c.step();
+    for (let i = 0; i < (c.warmup ?? options.warmup); i++) await c.step();
   }
   const times = contenders.map(() => [] as number[]);
   const cpuTimes = contenders.map(() => [] as number[]);
