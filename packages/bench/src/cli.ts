@@ -294,7 +294,7 @@ common(
     .option('--repeats <n>', 'timed steps per model', wholeNumber('--repeats', 1), 7)
     .option(
       '--warmup <n>',
-      'untimed steps per model first; on training threads, this times the models measured (their threads compile the code afresh and re-optimise it for ~200-300 steps)',
+      'untimed steps per model first (the models on training threads take this many times the number of models measured: their threads compile the code afresh and re-optimise it for ~200-300 steps)',
       wholeNumber('--warmup', 0),
       PERF_WARMUP,
     )

@@ -54,7 +54,8 @@ export const PERF_WARMUP = 30;
  * steps for the cores. Measured (NTM, batch 16, one thread, fresh process): 2.0-2.7 ms of
  * background CPU a step after 30 steps, 1.2 after 200, 0.4-0.8 after 300. With 30 untimed steps
  * for every contender, nine runs of `mann perf` on 2 cores gave the NTM's 2-thread speed-up as
- * 1.07-1.62x and the DNC's as 1.27-1.77x; with this, three gave 1.65-1.78x and 1.72-1.80x.
+ * 1.07-1.62x and the DNC's as 1.27-1.77x; with this, ten gave 1.19-1.78x and 1.39-1.88x, eight
+ * of them 1.57x or more and 1.65x or more.
  */
 export function threadWarmup(warmup: number, contenders: number): number {
   return warmup * contenders;
