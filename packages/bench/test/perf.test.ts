@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { json, mann } from './cli-helpers.js';
 import { runProbe } from '../src/perf/memory-probe.js';
 import { machineContender, measure, type Contender } from '../src/perf/measure.js';
-import { threadWarmup } from '../src/perf/command.js';
+import { formatAgainst, threadWarmup } from '../src/perf/command.js';
 
 interface Probe {
   rssMb: number;
@@ -201,6 +201,19 @@ describe('the thread-memory probe', () => {
     // the DNC keeps 41 dense [16, 128, 128] links for backprop: ~41 MB more at the least
     expect(dnc.peakRssMb - small.peakRssMb).toBeGreaterThan(40);
   }, 120_000);
+});
+
+describe('formatAgainst', () => {
+  it('shows a value below its target with the decimals that keep it below', () => {
+    expect(formatAgainst(1.6996, 1.7)).toBe('1.6996');
+    expect(formatAgainst(3.998, 4)).toBe('3.998');
+    expect(formatAgainst(1.695, 1.7)).toBe('1.695'); // toFixed(2) gives 1.70
+    expect(formatAgainst(1.6949, 1.7)).toBe('1.69');
+    expect(formatAgainst(1.7, 1.7)).toBe('1.70');
+    expect(formatAgainst(1.704, 1.7)).toBe('1.70'); // met: rounding down to the target is no lie
+    expect(formatAgainst(79.6, 80, 0)).toBe('79.6');
+    expect(formatAgainst(85.2, 80, 0)).toBe('85');
+  });
 });
 
 describe('measure', () => {
