@@ -15,6 +15,7 @@ import {
 } from '@mann/core';
 import { createTask, type CurriculumState, type Task } from '@mann/tasks';
 import { threadModules } from './builtins.js';
+import { runThreads } from './threads.js';
 import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
 import {
   runCurriculum,
@@ -278,7 +279,10 @@ export interface ExecuteRunOptions {
   readonly emit: (event: RunEvent) => void;
   /** Start over even if a checkpoint exists (default: resume from it). */
   readonly fresh?: boolean;
-  /** Training threads of the run (`TrainerOptions.workers`; default 1, none started). */
+  /**
+   * Training threads of the run (`TrainerOptions.workers`; default 1, none started), at most one
+   * per sequence of its batches ({@link runThreads}).
+   */
   readonly threads?: number;
   /** Plugin modules the training threads import (besides the NTM and DNC). */
   readonly plugins?: readonly string[];
@@ -315,7 +319,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
   const path = checkpointPath(options.resultsDir, spec.id);
   removeStagedCheckpoints(path);
   const threading = {
-    workers: options.threads ?? 1,
+    workers: runThreads(options.threads ?? 1, training.batchSize),
     workerModules: threadModules(options.plugins ?? []),
   };
   let session: TrainingSession;

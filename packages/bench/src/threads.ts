@@ -10,9 +10,19 @@ export function defaultThreads(concurrentRuns: number, cores = availableParallel
 }
 
 /**
+ * The training threads a run starts when given `threads`: at most one per sequence of its
+ * batches, since a thread beyond that never gets a part of one (the chunks and so the results are
+ * the same either way: a batch is cut into at most one chunk per sequence).
+ */
+export function runThreads(threads: number, batchSize: number): number {
+  return Math.max(1, Math.min(threads, batchSize));
+}
+
+/**
  * What is wrong with training one run on `threads` threads, batches of `batchSize` and `cores`
  * cores, as warnings (none when nothing is): threads beyond the cores compete for them (each
- * step waits for the slowest), and threads beyond the batch's sequences never get a chunk of it.
+ * step waits for the slowest), and threads beyond the batch's sequences are not started
+ * ({@link runThreads}).
  */
 export function threadWarnings(
   threads: number,
@@ -27,7 +37,7 @@ export function threadWarnings(
   }
   if (threads > batchSize) {
     warnings.push(
-      `warning: --threads ${threads} exceeds the batch of ${batchSize} sequences; ${threads - batchSize} of the threads will never get a part of it`,
+      `warning: --threads ${threads} exceeds the batch of ${batchSize} sequences; the run starts ${batchSize} threads, one per sequence (a thread more would never get a part of a batch)`,
     );
   }
   return warnings;
