@@ -281,7 +281,7 @@ export interface ExecuteRunOptions {
   readonly fresh?: boolean;
   /**
    * Training threads of the run (`TrainerOptions.workers`; default 1, none started), at most one
-   * per sequence of its batches ({@link runThreads}).
+   * per sequence of its batches (a thread more would never get a part of one).
    */
   readonly threads?: number;
   /** Plugin modules the training threads import (besides the NTM and DNC). */

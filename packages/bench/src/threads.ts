@@ -22,7 +22,7 @@ export function runThreads(threads: number, batchSize: number): number {
  * What is wrong with training one run on `threads` threads, batches of `batchSize` and `cores`
  * cores, as warnings (none when nothing is): threads beyond the cores compete for them (each
  * step waits for the slowest), and threads beyond the batch's sequences are not started
- * ({@link runThreads}).
+ * (`runThreads`).
  */
 export function threadWarnings(
   threads: number,
