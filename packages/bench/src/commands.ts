@@ -43,7 +43,7 @@ import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
 import { checkMemoryFits } from './memory-estimate.js';
 import { onTermination } from './signals.js';
-import { threadWarnings } from './threads.js';
+import { runThreads, threadWarnings } from './threads.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -169,7 +169,7 @@ async function trainLocked(
   }
   const store = new ResultsStore(join(resultsDir, 'results.db'));
   const progress = createProgress({ quiet: options.json });
-  const threads = options.threads ?? Math.min(availableParallelism(), spec.training.batchSize);
+  const threads = options.threads ?? runThreads(availableParallelism(), spec.training.batchSize);
   for (const warning of threadWarnings(threads, spec.training.batchSize)) progress.log(warning);
   // Ctrl-C or kill: the run is marked interrupted (pending, so it resumes) and the command
   // that resumes it is printed; then the process ends by the signal.
