@@ -51,6 +51,26 @@ describe('the WebAssembly SIMD runtime', () => {
     expect(simdAvailable()).toBe(true);
     expect(SimdRuntime.create()).toBeDefined();
   });
+
+  it('cleared: a view of its memory is zeroed in place, any other array gets fresh zeros', () => {
+    const runtime = SimdRuntime.create() as SimdRuntime;
+    runtime.ensure(64);
+    const here = runtime.view(8, false);
+    here.fill(3);
+    const call = runtime.begin();
+    expect(call.cleared(here.subarray(0, 6), 6)).toBe(here.byteOffset);
+    expect(Array.from(here)).toEqual([0, 0, 0, 0, 0, 0, 3, 3]); // only the size asked for
+    const elsewhere = new Float32Array(6).fill(5);
+    const staged = call.cleared(elsewhere, 6);
+    expect(staged).not.toBe(here.byteOffset);
+    expect(Array.from(runtime.heap.subarray(staged / 4, staged / 4 + 6))).toEqual([
+      0, 0, 0, 0, 0, 0,
+    ]);
+    expect(Array.from(elsewhere)).toEqual([5, 5, 5, 5, 5, 5]); // untouched until read back
+    runtime.heap[staged / 4] = 7;
+    call.read(staged, 6, elsewhere);
+    expect(Array.from(elsewhere)).toEqual([7, 0, 0, 0, 0, 0]);
+  });
 });
 
 describe('forLoop / forRange', () => {

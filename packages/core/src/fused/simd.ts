@@ -215,6 +215,17 @@ export class SimdRuntime {
     return here >= 0 ? here : this.zeros(size);
   }
 
+  /**
+   * Where a kernel accumulates into `to` (`size` floats): `to` itself, zeroed, when it is here,
+   * else `size` zeros (copy them out with {@link SimdRuntime.read}, a no-op in the first case).
+   */
+  cleared(to: Float32Array, size: number): number {
+    const here = this.addressOf(to);
+    if (here < 0) return this.zeros(size);
+    to.fill(0, 0, size);
+    return here;
+  }
+
   /** Copies `values` [rows, cols] in with each row padded with zeros to `stride` floats. */
   inputPadded(values: Float32Array, rows: number, cols: number, stride: number): number {
     if (stride === cols) return this.input(values, rows * cols);

@@ -153,9 +153,9 @@ function contentForwardSimd(runtime: SimdRuntime, address: ContentAddress): void
     rows.rowSquareDots(n, w, m, call.input(maskSquares, h * w), h, squares);
     keys = call.input(keyMasks, h * w);
   }
-  const cosine = call.zeros(h * n);
+  const cosine = call.cleared(tape.cosine, h * n);
   rows.rowDots(n, w, m, keys, h, cosine);
-  const rowNorms = call.zeros(h * n);
+  const rowNorms = call.cleared(tape.rowNorms, h * n);
   const out = call.output(weights, h * n);
   contentSoftmax(
     n,

@@ -189,8 +189,8 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
         write: call.input(write, n),
         precedence: call.input(precedence, n),
         reads: call.input(reads, r * n),
-        forward: call.zeros(r * n),
-        backward: call.zeros(r * n),
+        forward: call.cleared(forward, r * n),
+        backward: call.cleared(backward, r * n),
       };
       linkForward(n, at.prev, at.next, at.write, at.precedence, at.reads, at.forward, at.backward);
       call.read(at.next, n * n, next);
