@@ -425,6 +425,44 @@ console.log(JSON.stringify({ losses, gc: typeof globalThis.gc }));
     }
   });
 
+  it('starts at most one thread per chunk of the first batch; the results do not depend on it', async () => {
+    // batches of 2 then 4: 2 chunks, then 4, for any count of 4 or more (one sequence each)
+    const [small, ...large] = [...batches(1, 2), ...batches(2, 4, 5)];
+    const run = async (
+      startAll: boolean,
+    ): Promise<{ results: TrainStepResult[]; parameters: Float32Array[]; threads: number[] }> => {
+      const model = tinyModel();
+      const trainer = new Trainer(model, { workers: 5 });
+      try {
+        if (startAll) await trainer.startThreads();
+        const before = osThreads();
+        const results = [trainer.trainStep(small as SequenceBatch)];
+        const threads = [trainer.threadChunks.length];
+        const during = osThreads();
+        // without startThreads, the first step started one helper thread (one OS thread)
+        if (before !== undefined && during !== undefined && !startAll) {
+          expect(during - before).toBe(1);
+        }
+        for (const batch of large) results.push(trainer.trainStep(batch));
+        threads.push(trainer.threadChunks.length);
+        const parameters = model.parameters
+          .entries()
+          .map(([, v]) => v.dataSync().slice() as Float32Array);
+        return { results, parameters, threads };
+      } finally {
+        trainer.dispose();
+        model.dispose();
+        await trainer.close();
+      }
+    };
+    const fewer = await run(false);
+    const all = await run(true);
+    expect(fewer.threads).toEqual([2, 2]); // the larger batches ran on the 2 threads started
+    expect(all.threads).toEqual([5, 5]);
+    expect(fewer.results).toEqual(all.results);
+    fewer.parameters.forEach((p, k) => expectBitwiseEqual(p, all.parameters[k] as Float32Array));
+  });
+
   it('starts no thread with one worker', async () => {
     const before = osThreads();
     const model = tinyModel();

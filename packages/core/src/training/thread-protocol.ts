@@ -21,7 +21,7 @@ export const REPLY_TEXT_BYTES = 4096;
 export interface ThreadStartData {
   /** Index of the thread among the helper threads (0-based; it is thread index + 2 of N). */
   readonly index: number;
-  /** Threads in all, this one included ({@link TrainerOptions.workers}). */
+  /** Threads running in all, this one included (at most {@link TrainerOptions.workers}). */
   readonly threads: number;
   /** The reply memory ({@link ThreadMemory}) of every helper thread. */
   readonly memory: SharedArrayBuffer;

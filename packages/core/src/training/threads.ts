@@ -213,6 +213,13 @@ export interface TrainingThreadsOptions {
   readonly script?: WorkerScript;
   /** Default {@link THREAD_START_TIMEOUT_MS}. */
   readonly startTimeoutMs?: number;
+  /**
+   * The threads to run, this one included: at most the thread count, which alone decides how a
+   * batch is cut ({@link chunkRanges}), so the results do not depend on this. Default: the
+   * thread count. Fewer when the batches have fewer chunks than that: a thread beyond the
+   * chunks of a batch would never get one.
+   */
+  readonly running?: number;
 }
 
 /**
@@ -230,6 +237,8 @@ export interface TrainingThreadsOptions {
  */
 export class TrainingThreads {
   private readonly handles: Handle[] = [];
+  /** Threads running, this one included ({@link TrainingThreadsOptions.running}). */
+  readonly running: number;
   private readonly memory: ThreadMemory;
   private readonly parameters: Float32Array;
   private readonly board: ChunkBoard;
@@ -249,7 +258,8 @@ export class TrainingThreads {
     readonly threads: number,
     options: TrainingThreadsOptions = {},
   ) {
-    const helpers = threads - 1;
+    this.running = Math.max(1, Math.min(threads, options.running ?? threads));
+    const helpers = this.running - 1;
     this.startTimeoutMs = options.startTimeoutMs ?? THREAD_START_TIMEOUT_MS;
     this.scriptGiven = options.script !== undefined;
     const entries = model.parameters.entries();
@@ -259,7 +269,7 @@ export class TrainingThreads {
     this.memory = ThreadMemory.create(helpers);
     this.parameters = new Float32Array(new SharedArrayBuffer(4 * parameterSize));
     this.board = ChunkBoard.create(CHUNKS_PER_THREAD * threads, this.gradientSize);
-    this.chunkCounts = new Array<number>(threads).fill(0);
+    this.chunkCounts = new Array<number>(this.running).fill(0);
     const backend = tf.getBackend();
     if (!(BACKENDS as readonly string[]).includes(backend)) {
       throw new MannError(
@@ -275,7 +285,7 @@ export class TrainingThreads {
         this.handles.push(handle);
         const data: ThreadStartData = {
           index,
-          threads,
+          threads: this.running,
           memory: this.memory.buffer,
           parameters: this.parameters.buffer as SharedArrayBuffer,
           board: this.board.buffer,
@@ -337,7 +347,7 @@ export class TrainingThreads {
     return (index) =>
       new WebWorker(script, {
         type: 'module',
-        name: `mann training thread ${index + 2} of ${this.threads}`,
+        name: `mann training thread ${index + 2} of ${this.running}`,
       });
   }
 
@@ -352,7 +362,7 @@ export class TrainingThreads {
   }
 
   private name(index: number): string {
-    return `training thread ${index + 2} of ${this.threads}`;
+    return `training thread ${index + 2} of ${this.running}`;
   }
 
   /** Throws the MannError for a start reply that is not 'ready'. */

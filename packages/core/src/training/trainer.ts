@@ -13,6 +13,7 @@ import { checkInteger, checkNumber, invalidArgument, MannError } from '../errors
 import { maskedBitsPerSequence, scoreSequences, type SequenceScores } from './loss.js';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from './optimizers.js';
 import { checkThreadEnvironment, currentThreadEnvironment } from './thread-environment.js';
+import { chunkRanges } from './shards.js';
 import { TrainingThreads, type WorkerScript } from './threads.js';
 
 /** Options of a {@link Trainer}. */
@@ -40,8 +41,9 @@ export interface TrainerOptions {
    * agree with 1 thread to float32 rounding. 1 (the default) starts no thread and is bitwise the
    * single-thread path. Not stored in checkpoints.
    *
-   * In Node the threads are `node:worker_threads` and start at the first step (or with
-   * {@link Trainer.startThreads}). In a browser they are Web Workers, which need a cross-origin
+   * In Node the threads are `node:worker_threads` and start at the first step, at most one per
+   * chunk of its batch (a batch of 4 has work for 4 threads at most; the results do not depend
+   * on how many run), or all of them with {@link Trainer.startThreads}. In a browser they are Web Workers, which need a cross-origin
    * isolated page, this trainer in a Web Worker (a page's main thread may not block on
    * `Atomics.wait`), {@link TrainerOptions.workerScript}, and `await trainer.startThreads()`
    * before the first step; otherwise more than 1 throws, naming what is missing.
@@ -298,7 +300,7 @@ export class Trainer {
       );
     }
     try {
-      this.threads ??= this.newThreads();
+      this.threads ??= this.newThreads(batch);
       if (!this.threads.ready) this.threads.startBlocking();
       result = this.threads.lossAndGradients(batch);
     } catch (error) {
@@ -325,10 +327,17 @@ export class Trainer {
     };
   }
 
-  private newThreads(): TrainingThreads {
+  /**
+   * The training threads: all {@link TrainerOptions.workers}, or, started for `batch`, at most
+   * one per chunk of it (a thread beyond those would get no chunk of it). Batches are cut for
+   * `workers` either way, so the results are the same; a later, larger batch runs on the
+   * threads started.
+   */
+  private newThreads(batch?: SequenceBatch): TrainingThreads {
     return new TrainingThreads(this.model, this.workers, {
       modules: this.workerModules,
       ...(this.workerScript !== undefined ? { script: this.workerScript } : {}),
+      ...(batch ? { running: chunkRanges(batch.batchSize, this.workers).length } : {}),
     });
   }
 
@@ -357,7 +366,7 @@ export class Trainer {
 
   /**
    * How the steps were shared out: the chunks of batches ({@link TrainerOptions.workers}) each
-   * thread has computed, this thread's first, over the steps whose gradients they computed
+   * thread running has computed, this thread's first, over the steps whose gradients they computed
    * since they started (a thread slowed down by its core computes fewer). Empty with one worker or before
    * the threads start.
    */
