@@ -43,7 +43,7 @@ import { isMannPage } from './report/page.js';
 import { lockResultsDir } from './lock.js';
 import { checkMemoryFits } from './memory-estimate.js';
 import { onTermination } from './signals.js';
-import { runThreads, threadWarnings } from './threads.js';
+import { threadWarnings } from './threads.js';
 import {
   captureMemoryPicture,
   checkpointPath,
@@ -169,8 +169,11 @@ async function trainLocked(
   }
   const store = new ResultsStore(join(resultsDir, 'results.db'));
   const progress = createProgress({ quiet: options.json });
-  const threads = options.threads ?? runThreads(availableParallelism(), spec.training.batchSize);
-  for (const warning of threadWarnings(threads, spec.training.batchSize)) progress.log(warning);
+  // the trainer starts at most one thread per sequence of a batch: the default needs no warning
+  const threads = options.threads ?? availableParallelism();
+  if (options.threads !== undefined) {
+    for (const warning of threadWarnings(threads, spec.training.batchSize)) progress.log(warning);
+  }
   // Ctrl-C or kill: the run is marked interrupted (pending, so it resumes) and the command
   // that resumes it is printed; then the process ends by the signal.
   const stopWatching = onTermination((signal) => {

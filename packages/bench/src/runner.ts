@@ -15,7 +15,6 @@ import {
 } from '@mann/core';
 import { createTask, type CurriculumState, type Task } from '@mann/tasks';
 import { threadModules } from './builtins.js';
-import { runThreads } from './threads.js';
 import type { CurvePoint, EvaluationRecord, MemoryPicture } from './report/types.js';
 import {
   runCurriculum,
@@ -280,8 +279,8 @@ export interface ExecuteRunOptions {
   /** Start over even if a checkpoint exists (default: resume from it). */
   readonly fresh?: boolean;
   /**
-   * Training threads of the run (`TrainerOptions.workers`; default 1, none started), at most one
-   * per sequence of its batches (a thread more would never get a part of one).
+   * Training threads of the run (`TrainerOptions.workers`; default 1, none started). The trainer
+   * starts at most one per sequence of its batches (a thread more would never get a part of one).
    */
   readonly threads?: number;
   /** Plugin modules the training threads import (besides the NTM and DNC). */
@@ -319,7 +318,7 @@ export async function executeRun(spec: RunSpec, options: ExecuteRunOptions): Pro
   const path = checkpointPath(options.resultsDir, spec.id);
   removeStagedCheckpoints(path);
   const threading = {
-    workers: runThreads(options.threads ?? 1, training.batchSize),
+    workers: options.threads ?? 1,
     workerModules: threadModules(options.plugins ?? []),
   };
   let session: TrainingSession;

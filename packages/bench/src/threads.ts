@@ -10,19 +10,11 @@ export function defaultThreads(concurrentRuns: number, cores = availableParallel
 }
 
 /**
- * The training threads a run starts when given `threads`: at most one per sequence of its
- * batches, since a thread beyond that never gets a part of one (the chunks and so the results are
- * the same either way: a batch is cut into at most one chunk per sequence).
- */
-export function runThreads(threads: number, batchSize: number): number {
-  return Math.max(1, Math.min(threads, batchSize));
-}
-
-/**
  * What is wrong with training one run on `threads` threads, batches of `batchSize` and `cores`
  * cores, as warnings (none when nothing is): threads beyond the cores compete for them (each
- * step waits for the slowest), and threads beyond the batch's sequences are not started
- * (`runThreads`).
+ * step waits for the slowest), and threads beyond the batch's sequences are not started (a
+ * `Trainer` starts at most one per chunk of its first batch, a chunk holding one sequence at
+ * least).
  */
 export function threadWarnings(
   threads: number,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultThreads, runThreads, threadWarnings } from '../src/threads.js';
+import { defaultThreads, threadWarnings } from '../src/threads.js';
 
 describe('defaultThreads', () => {
   it('shares the cores out between the runs training at once (runs x threads <= cores)', () => {
@@ -22,14 +22,5 @@ describe('threadWarnings', () => {
       'warning: --threads 8 exceeds the batch of 4 sequences; the run starts 4 threads, one per sequence (a thread more would never get a part of a batch)',
     ]);
     expect(threadWarnings(64, 16, 2)).toHaveLength(2);
-  });
-});
-
-describe('runThreads', () => {
-  it('starts at most one thread per sequence of a batch', () => {
-    expect(runThreads(2, 16)).toBe(2);
-    expect(runThreads(64, 16)).toBe(16);
-    expect(runThreads(3, 1)).toBe(1);
-    expect(runThreads(1, 16)).toBe(1);
   });
 });

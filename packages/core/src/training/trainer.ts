@@ -43,10 +43,11 @@ export interface TrainerOptions {
    *
    * In Node the threads are `node:worker_threads` and start at the first step, at most one per
    * chunk of its batch (a batch of 4 has work for 4 threads at most; the results do not depend
-   * on how many run), or all of them with {@link Trainer.startThreads}. In a browser they are Web Workers, which need a cross-origin
-   * isolated page, this trainer in a Web Worker (a page's main thread may not block on
-   * `Atomics.wait`), {@link TrainerOptions.workerScript}, and `await trainer.startThreads()`
-   * before the first step; otherwise more than 1 throws, naming what is missing.
+   * on how many run), or all of them with {@link Trainer.startThreads}. In a browser they are
+   * Web Workers, which need a cross-origin isolated page, this trainer in a Web Worker (a page's
+   * main thread may not block on `Atomics.wait`), {@link TrainerOptions.workerScript}, and
+   * `await trainer.startThreads()` before the first step; otherwise more than 1 throws, naming
+   * what is missing.
    */
   readonly workers?: number;
   /**
@@ -366,9 +367,9 @@ export class Trainer {
 
   /**
    * How the steps were shared out: the chunks of batches ({@link TrainerOptions.workers}) each
-   * thread running has computed, this thread's first, over the steps whose gradients they computed
-   * since they started (a thread slowed down by its core computes fewer). Empty with one worker or before
-   * the threads start.
+   * thread running has computed, this thread's first, over the steps whose gradients they
+   * computed since they started (a thread slowed down by its core computes fewer). Empty with one
+   * worker or before the threads start.
    */
   get threadChunks(): readonly number[] {
     return this.threads?.chunksComputed ?? [];
