@@ -25,6 +25,7 @@ export type { SequenceBatch, BatchTensors } from './data.js';
 export { CONTENT_EPSILON, cosineSimilarity, contentWeights, assertFinite } from './math/content.js';
 export { softplus, oneplus, stopGradient } from './math/activations.js';
 export { exclusiveCumprod } from './math/cumprod.js';
+export { repeatBatch } from './math/repeat.js';
 export { circularShift } from './math/shift.js';
 export { clipByGlobalNorm, clipByValue, globalNorm } from './math/clip.js';
 export type { NamedTensors } from './math/clip.js';

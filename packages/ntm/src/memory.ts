@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkShape, stopGradient, tidy } from '@mann/core';
+import { checkShape, repeatBatch, stopGradient, tidy } from '@mann/core';
 import type { MemoryAccess, ParameterScope, StepOptions, StepTrace } from '@mann/core';
 import { addressHeads } from './addressing.js';
 import type { NtmMemoryConfig } from './config.js';
@@ -118,8 +118,7 @@ export class NtmMemory implements MemoryAccess<NtmState> {
   initialState(batchSize: number): NtmState {
     const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
     return tidy(() => {
-      const tile = <T extends tf.Tensor>(x: tf.Tensor): T =>
-        tf.tile(tf.expandDims(x, 0), [batchSize, ...x.shape.map(() => 1)]) as T;
+      const tile = <T extends tf.Tensor>(x: tf.Tensor): T => repeatBatch<T>(x, batchSize);
       let memory: tf.Tensor3D;
       if (this.initialMemory === undefined) {
         memory = tf.fill([batchSize, n, w], this.config.memoryInitValue) as tf.Tensor3D;
@@ -153,7 +152,7 @@ export class NtmMemory implements MemoryAccess<NtmState> {
   initialReads(batchSize: number): tf.Tensor2D {
     if (this.initialReadBias === undefined) return tf.zeros([batchSize, this.readSize]);
     const bias = this.initialReadBias;
-    return tf.tidy(() => tf.tile(tf.reshape(tf.tanh(bias), [1, this.readSize]), [batchSize, 1]));
+    return tf.tidy(() => repeatBatch(tf.reshape(tf.tanh(bias), [this.readSize]), batchSize));
   }
 
   step(interfaceVector: tf.Tensor2D, state: NtmState, options: NtmStepOptions = {}): NtmStepResult {
