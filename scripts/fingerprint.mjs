@@ -9,7 +9,9 @@
 //
 // Build first (npm run build), then from the repository root:
 //   node scripts/fingerprint.mjs > /tmp/after.txt
-// and the same in a checkout of the old commit; then diff the two files.
+// and the same in a checkout of the old commit; then diff the two files. FINGERPRINT_WORKERS=2
+// trains on 2 threads (`workers: 2`; deterministic for a given count, not equal to 1 thread bit
+// for bit), for changes to the threaded trainer.
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { Rng, Trainer, createModel, selectBackend } from '@mann/core';
@@ -17,6 +19,14 @@ import { registerBuiltins } from '@mann/bench';
 import { createTask } from '@mann/tasks';
 
 const STEPS = 15;
+const WORKERS = Number(process.env.FINGERPRINT_WORKERS || 1);
+const threading =
+  WORKERS > 1
+    ? {
+        workers: WORKERS,
+        workerModules: [new URL('../packages/bench/dist/builtins.js', import.meta.url).href],
+      }
+    : {};
 const adam = (learningRate) => ({ optimizer: { kind: 'adam', learningRate }, clipNorm: 50 });
 const paperRmsprop = {
   optimizer: { kind: 'rmsprop', learningRate: 3e-4, momentum: 0.9, decay: 0.95 },
@@ -77,7 +87,7 @@ for (const [label, config, options, batchSize] of CONFIGS) {
     { ...config, inputSize: task.inputWidth, outputSize: task.outputWidth },
     { seed: 3 },
   );
-  const trainer = new Trainer(model, options);
+  const trainer = new Trainer(model, { ...options, ...threading });
   const rng = new Rng(9);
   const losses = [];
   for (let step = 0; step < STEPS; step++) {
@@ -92,6 +102,7 @@ for (const [label, config, options, batchSize] of CONFIGS) {
   process.stdout.write(
     `${JSON.stringify({ config: label, losses, parameters: hash.digest('hex') })}\n`,
   );
+  await trainer.close();
   trainer.dispose();
   model.dispose();
 }

@@ -141,4 +141,21 @@ describe('clipFlatGradients (the threaded trainer clips its flat gradient sum in
     expect(clipFlatGradients(bad, 0.5, 1)).toBeNaN();
     expect(bad[0]).toBeNaN();
   });
+
+  it('takes the sum of squares from the caller, and clips as if it had summed them', () => {
+    for (const [clipValue, clipNorm] of [
+      [0, 5],
+      [1, 3],
+    ] as const) {
+      const flat = values();
+      const given = flat.slice();
+      let squares = 0;
+      for (const value of flat) squares += value * value;
+      const norm = clipFlatGradients(flat, clipValue, clipNorm);
+      // the given sum is used (a wrong one shows in the norm and the scale), not summed again
+      expect(clipFlatGradients(given, clipValue, clipNorm, squares)).toBe(norm);
+      expectBitwiseEqual(given, flat, `clipped (value ${clipValue}, norm ${clipNorm})`);
+      expect(clipFlatGradients(values(), 0, 0, 16)).toBe(4);
+    }
+  });
 });

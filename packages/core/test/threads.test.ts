@@ -132,7 +132,7 @@ describe('shards', () => {
   it('weights shard means by shard size (hand-computed)', () => {
     // batch of 3: shard 0 has 2 sequences (mean loss 1, gradient [2, 4]), shard 1 one (4, [5, -1])
     const into = new Float32Array(2);
-    const loss = combineShards(
+    const { loss, sumOfSquares } = combineShards(
       [1, 4],
       [Float32Array.of(2, 4), Float32Array.of(5, -1)],
       [2, 1],
@@ -140,10 +140,12 @@ describe('shards', () => {
     );
     expect(loss).toBeCloseTo((2 * 1 + 4) / 3, 12);
     expectClose(into, [(2 * 2 + 5) / 3, (2 * 4 - 1) / 3], 1e-7, 'gradient');
+    expect(sumOfSquares).toBeCloseTo(3 ** 2 + (7 / 3) ** 2, 6);
   });
   it('sums in shard order in float64, rounding once (2 to 9 shards, bit for bit)', () => {
     const rng = new Rng(5);
     for (const sizes of [
+      [5],
       [3, 2],
       [2, 2, 1],
       [1, 1, 1, 1],
@@ -159,8 +161,12 @@ describe('shards', () => {
         return sum;
       });
       const into = new Float32Array(97);
-      combineShards(losses, gradients, sizes, into);
+      const { sumOfSquares } = combineShards(losses, gradients, sizes, into);
       expectBitwiseEqual(into, expected, `shards ${sizes.join(', ')}`);
+      // the sum of squares of the float32 values, in index order, as clipFlatGradients sums it
+      let squares = 0;
+      for (const value of into) squares += value * value;
+      expect(sumOfSquares, `sum of squares, shards ${sizes.join(', ')}`).toBe(squares);
     }
   });
 });

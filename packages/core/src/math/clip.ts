@@ -48,18 +48,21 @@ export function clipByValue(gradients: NamedTensors, limit: number): NamedTensor
  * [-clipValue, clipValue] when `clipValue` > 0, then to global norm `clipNorm` when it is > 0
  * (scaled by `clipNorm / ||g||` when the norm exceeds it). Norms are summed in float64. Returns
  * the norm of the gradients as given (before any clipping), as {@link clipByGlobalNorm} reports.
+ * `sumOfSquares`, when given, is that of `values` as given, summed the same way (in float64, in
+ * index order), and spares a pass over them.
  */
 export function clipFlatGradients(
   values: Float32Array,
   clipValue: number,
   clipNorm: number,
+  sumOfSquares?: number,
 ): number {
   const norm = (): number => {
     let sum = 0;
     for (let i = 0; i < values.length; i++) sum += (values[i] as number) * (values[i] as number);
     return Math.sqrt(sum);
   };
-  const raw = norm();
+  const raw = sumOfSquares === undefined ? norm() : Math.sqrt(sumOfSquares);
   if (clipValue > 0) {
     for (let i = 0; i < values.length; i++) {
       values[i] = Math.min(clipValue, Math.max(-clipValue, values[i] as number));

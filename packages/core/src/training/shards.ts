@@ -102,79 +102,138 @@ export function shardLossAndGradients(
   });
 }
 
+/** What {@link combineShards} returns. */
+export interface CombinedShards {
+  /** The full-batch loss. */
+  readonly loss: number;
+  /**
+   * The sum of the squares of the combined gradient's float32 values, in float64 in index order
+   * (as `clipFlatGradients` sums them, so its square root is their norm to the bit).
+   */
+  readonly sumOfSquares: number;
+}
+
 /**
  * The full-batch loss and gradient from per-shard ones. The loss is a mean over the batch, so
  * shard k (of `sizes[k]` rows out of B) counts with weight `sizes[k] / B`:
  * `L = sum_k (B_k / B) L_k`, `g = sum_k (B_k / B) g_k`, summed in shard order in float64 and
- * rounded once to float32, so a given shard split always gives the same result.
+ * rounded once to float32, so a given shard split always gives the same result. The sum of the
+ * gradient's squares comes out of the same pass, which spares the clipping another one: this
+ * runs on the trainer's thread alone while the others wait.
  */
 export function combineShards(
   losses: readonly number[],
   gradients: readonly Float32Array<ArrayBufferLike>[],
   sizes: readonly number[],
   into: Float32Array,
-): number {
+): CombinedShards {
   const total = sizes.reduce((a, b) => a + b, 0);
   const weights = sizes.map((size) => size / total);
   let loss = 0;
   for (let k = 0; k < losses.length; k++) loss += (weights[k] as number) * (losses[k] as number);
-  // Up to four shards per pass over the values, each value's sum in a local (V8 keeps it in a
-  // register; a loop over the shards inside the loop over the values runs ~3x slower). With more
-  // than four, the passes add into float64 sums.
   const count = gradients.length;
-  const sums = count > 4 ? new Float64Array(into.length) : null;
-  for (let k = 0; k < count; k += 4) {
-    accumulate(
-      gradients.slice(k, k + 4),
-      weights.slice(k, k + 4),
-      k === 0 ? null : sums,
-      sums ?? into,
-    );
+  const g = (k: number): Float32Array => gradients[k] as Float32Array;
+  const w = (k: number): number => weights[k] as number;
+  // Up to four shards in one pass over the values, each value's sum in a local (V8 keeps it in a
+  // register; a loop over the shards inside the loop over the values runs ~3x slower), one
+  // monomorphic loop per count. With more, passes of four add into float64 sums.
+  if (count <= 4) {
+    const sumOfSquares =
+      count === 1
+        ? combine1(g(0), w(0), into)
+        : count === 2
+          ? combine2(g(0), g(1), w(0), w(1), into)
+          : count === 3
+            ? combine3(g(0), g(1), g(2), w(0), w(1), w(2), into)
+            : combine4(g(0), g(1), g(2), g(3), w(0), w(1), w(2), w(3), into);
+    return { loss, sumOfSquares };
   }
-  if (sums) into.set(sums);
-  return loss;
+  const sums = new Float64Array(into.length);
+  for (let k = 0; k < count; k += 4) {
+    const n = Math.min(4, count - k);
+    for (let j = 0; j < n; j++) {
+      const a = g(k + j);
+      const wa = w(k + j);
+      // j > 0 adds onto what the pass has so far; the order per value is still shard order.
+      for (let i = 0; i < sums.length; i++) sums[i] = (sums[i] as number) + wa * (a[i] as number);
+    }
+  }
+  into.set(sums);
+  let sumOfSquares = 0;
+  for (let i = 0; i < into.length; i++) sumOfSquares += (into[i] as number) * (into[i] as number);
+  return { loss, sumOfSquares };
 }
 
-/**
- * `to[i] = (from ? from[i] : 0) + w0 g0[i] + w1 g1[i] + ...` for one to four shards, added in
- * order in float64.
- */
-function accumulate(
-  g: readonly Float32Array<ArrayBufferLike>[],
-  w: readonly number[],
-  from: Float64Array | null,
-  to: Float32Array | Float64Array,
-): void {
-  const n = to.length;
-  const [a, b, c, d] = g as [Float32Array, Float32Array, Float32Array, Float32Array];
-  const [wa, wb, wc, wd] = w as [number, number, number, number];
-  const start = (i: number): number => (from ? (from[i] as number) : 0);
-  switch (g.length) {
-    case 1:
-      for (let i = 0; i < n; i++) to[i] = start(i) + wa * (a[i] as number);
-      break;
-    case 2:
-      for (let i = 0; i < n; i++) {
-        let sum = start(i) + wa * (a[i] as number);
-        sum += wb * (b[i] as number);
-        to[i] = sum;
-      }
-      break;
-    case 3:
-      for (let i = 0; i < n; i++) {
-        let sum = start(i) + wa * (a[i] as number);
-        sum += wb * (b[i] as number);
-        sum += wc * (c[i] as number);
-        to[i] = sum;
-      }
-      break;
-    default:
-      for (let i = 0; i < n; i++) {
-        let sum = start(i) + wa * (a[i] as number);
-        sum += wb * (b[i] as number);
-        sum += wc * (c[i] as number);
-        sum += wd * (d[i] as number);
-        to[i] = sum;
-      }
+// `0 + w a[i]` as the sum starts: the same float64 operations, in the same order, for every count.
+function combine1(a: Float32Array, wa: number, to: Float32Array): number {
+  let squares = 0;
+  for (let i = 0; i < to.length; i++) {
+    const value = Math.fround(0 + wa * (a[i] as number));
+    to[i] = value;
+    squares += value * value;
   }
+  return squares;
+}
+
+function combine2(
+  a: Float32Array,
+  b: Float32Array,
+  wa: number,
+  wb: number,
+  to: Float32Array,
+): number {
+  let squares = 0;
+  for (let i = 0; i < to.length; i++) {
+    let sum = 0 + wa * (a[i] as number);
+    sum += wb * (b[i] as number);
+    const value = Math.fround(sum);
+    to[i] = value;
+    squares += value * value;
+  }
+  return squares;
+}
+
+function combine3(
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  wa: number,
+  wb: number,
+  wc: number,
+  to: Float32Array,
+): number {
+  let squares = 0;
+  for (let i = 0; i < to.length; i++) {
+    let sum = 0 + wa * (a[i] as number);
+    sum += wb * (b[i] as number);
+    sum += wc * (c[i] as number);
+    const value = Math.fround(sum);
+    to[i] = value;
+    squares += value * value;
+  }
+  return squares;
+}
+
+function combine4(
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  d: Float32Array,
+  wa: number,
+  wb: number,
+  wc: number,
+  wd: number,
+  to: Float32Array,
+): number {
+  let squares = 0;
+  for (let i = 0; i < to.length; i++) {
+    let sum = 0 + wa * (a[i] as number);
+    sum += wb * (b[i] as number);
+    sum += wc * (c[i] as number);
+    sum += wd * (d[i] as number);
+    const value = Math.fround(sum);
+    to[i] = value;
+    squares += value * value;
+  }
+  return squares;
 }

@@ -417,10 +417,14 @@ export class TrainingThreads {
    * computed over the threads, which must be ready: the batch is cut into chunks
    * ({@link chunkRanges}) that this thread and the others claim one at a time, and the chunks'
    * gradients are summed in chunk order. Returns once every thread has answered, so none is left
-   * working on the step. The gradient array is this object's, overwritten by the next call.
-   * Throws this thread's error, else the first failing thread's (threads in order).
+   * working on the step. The gradient array is this object's, overwritten by the next call;
+   * `sumOfSquares` is that of its values ({@link combineShards}). Throws this thread's error, else the first failing thread's (threads in order).
    */
-  lossAndGradients(batch: SequenceBatch): { loss: number; gradients: Float32Array } {
+  lossAndGradients(batch: SequenceBatch): {
+    loss: number;
+    gradients: Float32Array;
+    sumOfSquares: number;
+  } {
     if (this.closed) throw new MannError('the training threads were closed');
     if (!this.isReady) throw new MannError('the training threads have not started yet');
     validateBatch(batch);
@@ -454,13 +458,13 @@ export class TrainingThreads {
       if (reply?.type === 'error') throw remoteError(`${name} failed`, reply);
     }
     for (let k = 0; k < chunks.length; k++) (this.chunkCounts[board.owner(k)] as number)++;
-    const loss = combineShards(
+    const { loss, sumOfSquares } = combineShards(
       chunks.map((_, k) => board.loss(k)),
       chunks.map((_, k) => board.gradient(k)),
       chunks.map((r) => r.end - r.start),
       this.sum,
     );
-    return { loss, gradients: this.sum };
+    return { loss, gradients: this.sum, sumOfSquares };
   }
 
   /** Stops every thread; resolves when all have exited. */

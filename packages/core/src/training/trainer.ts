@@ -294,7 +294,7 @@ export class Trainer {
     batch: SequenceBatch,
     variables: Record<string, tf.Variable>,
   ): StepGradients {
-    let result: { loss: number; gradients: Float32Array };
+    let result: { loss: number; gradients: Float32Array; sumOfSquares: number };
     if (!this.threads?.ready && !currentThreadEnvironment().node) {
       throw new MannError(
         `workers: ${this.workers} in a browser: call await trainer.startThreads() before trainStep${this.threads ? ' (the threads are still starting)' : this.threadsFailed ? ' (the threads stopped after a failure; start them again)' : ''}: a thread cannot finish starting while this one blocks on it`,
@@ -312,7 +312,12 @@ export class Trainer {
     // Clipped here on the flat sum (a few loops), and handed to the optimizer as arrays, not by
     // TF.js ops on tensors of each parameter's gradient: this part runs on this thread alone
     // while the others wait, so it bounds the speed-up.
-    const norm = clipFlatGradients(result.gradients, this.clipGradientValue, this.clipNorm);
+    const norm = clipFlatGradients(
+      result.gradients,
+      this.clipGradientValue,
+      this.clipNorm,
+      result.sumOfSquares,
+    );
     const gradients: Record<string, Float32Array> = {};
     let offset = 0;
     for (const [name, v] of this.model.parameters.trainableEntries()) {
