@@ -171,8 +171,17 @@ async function trainLocked(
   const progress = createProgress({ quiet: options.json });
   // the trainer starts at most one thread per sequence of a batch: the default needs no warning
   const threads = options.threads ?? availableParallelism();
+  const { batchSize } = spec.training;
   if (options.threads !== undefined) {
-    for (const warning of threadWarnings(threads, spec.training.batchSize)) progress.log(warning);
+    for (const warning of threadWarnings(threads, batchSize)) progress.log(warning);
+  }
+  const running = Math.min(threads, batchSize);
+  if (!options.json) {
+    const why =
+      options.threads !== undefined
+        ? ''
+        : ` (the ${threads} cores${running < threads ? `, at most one per sequence of a batch of ${batchSize}` : ''}; --threads to change)`;
+    progress.log(`training threads: ${running}${why}`);
   }
   // Ctrl-C or kill: the run is marked interrupted (pending, so it resumes) and the command
   // that resumes it is printed; then the process ends by the signal.
@@ -203,6 +212,7 @@ async function trainLocked(
       options,
       {
         backend,
+        threads: running,
         runId: spec.id,
         checkpoint,
         run,

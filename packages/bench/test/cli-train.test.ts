@@ -4,6 +4,7 @@
 // are independent and run concurrently (with the test context's `expect`).
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { json, mann, query, removeScratch, scratchDir, type CliResult } from './cli-helpers.js';
@@ -35,6 +36,7 @@ interface Evaluation {
 }
 interface TrainOutput {
   backend: string;
+  threads: number;
   runId: string;
   checkpoint: string;
   run: { status: string; sequences: number; steps: number; parameters: number };
@@ -66,6 +68,8 @@ describe.concurrent('mann train', () => {
     expect(trained.error).toBeUndefined();
     expect(trained.run).toMatchObject({ status: 'done', sequences: 320, steps: 20 });
     expect(trained.run.parameters).toBeGreaterThan(0);
+    // the cores, at most one thread per sequence of the default batch of 16
+    expect(trained.threads).toBe(Math.min(availableParallelism(), 16));
     expect(trained.evaluations.map((e) => e.set).sort()).toEqual([...COPY_SETS].sort());
     for (const e of trained.evaluations) {
       expect(e.runId).toBe(trained.runId);
@@ -92,11 +96,39 @@ describe.concurrent('mann train', () => {
     expect(result.code, result.stderr).toBe(0);
     const single = json<TrainOutput>(result);
     expect(single.runId).toBe(trained.runId);
+    expect(single.threads).toBe(1);
     for (const e of single.evaluations) {
       const other = trained.evaluations.find((x) => x.set === e.set);
       expect(other, e.set).toBeDefined();
       expect(e.bitsPerSequence, e.set).toBeCloseTo(other!.bitsPerSequence, 3);
     }
+  });
+
+  it('says how many threads train each step (the cores by default, at most the batch)', async ({
+    expect,
+  }) => {
+    const cores = availableParallelism();
+    const copy = await copyOfResults('threads-line');
+    const defaults = await mann(...TRAIN_ARGS, '--results', copy, '--fresh');
+    expect(defaults.code, defaults.stderr).toBe(0);
+    const running = Math.min(cores, 16);
+    const reason = `the ${cores} cores${running < cores ? ', at most one per sequence of a batch of 16' : ''}`;
+    expect(defaults.stderr).toContain(
+      `training threads: ${running} (${reason}; --threads to change)`,
+    );
+    const given = await mann(
+      ...TRAIN_ARGS,
+      '--results',
+      copy,
+      '--fresh',
+      '--threads',
+      '3',
+      '--set',
+      'train.batchSize=2',
+    );
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stderr).toMatch(/^training threads: 2$/m);
+    expect(given.stderr).toContain('warning: --threads 3 exceeds the batch of 2 sequences');
   });
 
   it('warns when the loss grows far above its start (records and shows it); none otherwise', async ({
