@@ -418,7 +418,8 @@ export class TrainingThreads {
    * ({@link chunkRanges}) that this thread and the others claim one at a time, and the chunks'
    * gradients are summed in chunk order. Returns once every thread has answered, so none is left
    * working on the step. The gradient array is this object's, overwritten by the next call;
-   * `sumOfSquares` is that of its values ({@link combineShards}). Throws this thread's error, else the first failing thread's (threads in order).
+   * `sumOfSquares` is that of its values ({@link combineShards}). Throws this thread's error,
+   * else the first failing thread's (threads in order).
    */
   lossAndGradients(batch: SequenceBatch): {
     loss: number;
