@@ -38,6 +38,7 @@ import {
   checkShape,
   registerMemory,
   registerModel,
+  repeatBatch,
   resolveControllerConfig,
   tidy,
   withDefaults,
@@ -237,7 +238,8 @@ export class StackMemory {
    * @returns {tf.Tensor2D}
    */
   initialReads(batchSize) {
-    return tidy(() => tf.tile(tf.expandDims(this.bottom, 0), [batchSize, 1]));
+    // the same values as tf.tile; its gradient is one sum, not two kernels per sequence
+    return repeatBatch(this.bottom, batchSize);
   }
 
   /**
