@@ -11,6 +11,7 @@ import {
   loadCheckpoint,
   predict,
   restoreCheckpoint,
+  trainingThreadsFor,
   type RecurrentModel,
 } from '@mann/core';
 import {
@@ -175,7 +176,7 @@ async function trainLocked(
   if (options.threads !== undefined) {
     for (const warning of threadWarnings(threads, batchSize)) progress.log(warning);
   }
-  const running = Math.min(threads, batchSize);
+  const running = trainingThreadsFor(threads, batchSize);
   if (!options.json) {
     const why =
       options.threads !== undefined

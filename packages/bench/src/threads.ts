@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { trainingThreadsFor } from '@mann/core';
 
 /**
  * Training threads per run when `concurrentRuns` runs train at once on `cores` cores: the cores
@@ -12,9 +13,8 @@ export function defaultThreads(concurrentRuns: number, cores = availableParallel
 /**
  * What is wrong with training one run on `threads` threads, batches of `batchSize` and `cores`
  * cores, as warnings (none when nothing is): threads beyond the cores compete for them (each
- * step waits for the slowest), and threads beyond the batch's sequences are not started (a
- * `Trainer` starts at most one per chunk of its first batch, a chunk holding one sequence at
- * least).
+ * step waits for the slowest), and threads beyond the batch's sequences are not started
+ * (`trainingThreadsFor`: at most one per sequence).
  */
 export function threadWarnings(
   threads: number,
@@ -27,9 +27,10 @@ export function threadWarnings(
       `warning: --threads ${threads} exceeds the ${cores} cores; the threads will compete for them and each step waits for the slowest`,
     );
   }
-  if (threads > batchSize) {
+  const running = trainingThreadsFor(threads, batchSize);
+  if (running < threads) {
     warnings.push(
-      `warning: --threads ${threads} exceeds the batch of ${batchSize} sequences; the run starts ${batchSize} threads, one per sequence (a thread more would never get a part of a batch)`,
+      `warning: --threads ${threads} exceeds the batch of ${batchSize} sequences; the run starts ${running} threads, one per sequence (a thread more would never get a part of a batch)`,
     );
   }
   return warnings;

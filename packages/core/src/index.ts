@@ -127,6 +127,7 @@ export {
   DEFAULT_CLIP_NORM,
   DEFAULT_MAX_BAD_STEPS,
   MAX_TRAINING_THREADS,
+  trainingThreadsFor,
 } from './training/trainer.js';
 export type {
   TrainerOptions,

@@ -15,6 +15,7 @@ import {
   selectBackend,
   type SequenceBatch,
   Trainer,
+  trainingThreadsFor,
   type TrainerOptions,
   TrainingSession,
   type TrainStepResult,
@@ -117,6 +118,15 @@ describe('shards', () => {
     expect(sizes(33, 2)).toEqual([9, 8, 8, 8]);
     expect(chunkRanges(48, 3)).toEqual(shardRanges(48, 6));
     expect(chunkRanges(47, 3)).toEqual(shardRanges(47, 3));
+  });
+
+  it('trains a batch on one thread per chunk, at most the workers, one with a single sequence', () => {
+    expect(trainingThreadsFor(2, 16)).toBe(2);
+    expect(trainingThreadsFor(2, 32)).toBe(2); // four chunks, two threads
+    expect(trainingThreadsFor(8, 4)).toBe(4);
+    expect(trainingThreadsFor(3, 2)).toBe(2);
+    expect(trainingThreadsFor(4, 1)).toBe(1);
+    expect(trainingThreadsFor(1, 16)).toBe(1);
   });
 
   it('slices the rows of a batch', () => {

@@ -118,14 +118,14 @@ export class NtmMemory implements MemoryAccess<NtmState> {
   initialState(batchSize: number): NtmState {
     const { memorySlots: n, memoryWidth: w, readHeads: r, writeHeads: hw } = this.config;
     return tidy(() => {
-      const tile = <T extends tf.Tensor>(x: tf.Tensor): T => repeatBatch<T>(x, batchSize);
+      const repeat = <T extends tf.Tensor>(x: tf.Tensor): T => repeatBatch<T>(x, batchSize);
       let memory: tf.Tensor3D;
       if (this.initialMemory === undefined) {
         memory = tf.fill([batchSize, n, w], this.config.memoryInitValue) as tf.Tensor3D;
       } else if (this.config.memoryInit === 'random') {
-        memory = tile(stopGradient(this.initialMemory));
+        memory = repeat(stopGradient(this.initialMemory));
       } else {
-        memory = tile(this.initialMemory);
+        memory = repeat(this.initialMemory);
       }
       let weights: tf.Tensor2D; // [R + Hw, N]
       if (this.initialWeightLogits !== undefined) {
@@ -140,7 +140,7 @@ export class NtmMemory implements MemoryAccess<NtmState> {
           'float32',
         ) as tf.Tensor2D;
       }
-      const all = tile<tf.Tensor3D>(weights);
+      const all = repeat<tf.Tensor3D>(weights);
       return {
         memory,
         readWeights: tf.slice(all, [0, 0, 0], [batchSize, r, n]),

@@ -134,22 +134,21 @@ export function combineShards(
   const count = gradients.length;
   const g = (k: number): Float32Array => gradients[k] as Float32Array;
   const w = (k: number): number => weights[k] as number;
-  // Up to four shards in one pass over the values, each value's sum in a local (V8 keeps it in a
-  // register; a loop over the shards inside the loop over the values runs ~3x slower), one
-  // monomorphic loop per count (one loop with a branch per shard ran ~1.4x slower here). With
-  // more, one pass per shard adds into float64 sums.
-  if (count <= 4) {
+  // Two to four shards (the threads' chunks: two or more) in one pass over the values, each
+  // value's sum in a local (V8 keeps it in a register; a loop over the shards inside the loop
+  // over the values runs ~3x slower), one monomorphic loop per count (one loop with a branch per
+  // shard ran ~1.4x slower here). Otherwise one pass per shard adds into float64 sums, the same
+  // operations in the same order.
+  if (count >= 2 && count <= 4) {
     const sumOfSquares =
-      count === 1
-        ? combine1(g(0), w(0), into)
-        : count === 2
-          ? combine2(g(0), g(1), w(0), w(1), into)
-          : count === 3
-            ? combine3(g(0), g(1), g(2), w(0), w(1), w(2), into)
-            : combine4(g(0), g(1), g(2), g(3), w(0), w(1), w(2), w(3), into);
+      count === 2
+        ? combine2(g(0), g(1), w(0), w(1), into)
+        : count === 3
+          ? combine3(g(0), g(1), g(2), w(0), w(1), w(2), into)
+          : combine4(g(0), g(1), g(2), g(3), w(0), w(1), w(2), w(3), into);
     return { loss, sumOfSquares };
   }
-  const sums = new Float64Array(into.length); // from 0 +, as below; each value in shard order
+  const sums = new Float64Array(into.length); // each sum from 0 +, as in the loops below
   for (let k = 0; k < count; k++) {
     const a = g(k);
     const wa = w(k);
@@ -161,17 +160,8 @@ export function combineShards(
   return { loss, sumOfSquares };
 }
 
-// `0 + w a[i]` as the sum starts: the same float64 operations, in the same order, for every count.
-function combine1(a: Float32Array, wa: number, to: Float32Array): number {
-  let squares = 0;
-  for (let i = 0; i < to.length; i++) {
-    const value = Math.fround(0 + wa * (a[i] as number));
-    to[i] = value;
-    squares += value * value;
-  }
-  return squares;
-}
-
+// Each sum starts `0 + w a[i]`, as a sum of passes from zeros does: the same float64 operations
+// in the same order for every count, rounded once.
 function combine2(
   a: Float32Array,
   b: Float32Array,

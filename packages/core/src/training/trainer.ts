@@ -78,6 +78,17 @@ export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, keyof ThreadO
 /** Upper bound of {@link TrainerOptions.workers}. */
 export const MAX_TRAINING_THREADS = 256;
 
+/**
+ * The threads, this one included, that train a batch of `batchSize` sequences with `workers`
+ * ({@link TrainerOptions.workers}): one per chunk of the batch, at most `workers`, so at most one
+ * per sequence; 1 when either is 1 (a batch of one sequence trains on this thread). A `Trainer`
+ * whose first step starts its threads starts this many for that step's batch.
+ */
+export function trainingThreadsFor(workers: number, batchSize: number): number {
+  if (workers <= 1 || batchSize <= 1) return 1;
+  return Math.min(workers, chunkRanges(batchSize, workers).length);
+}
+
 /** Default global-norm clip (deepmind/dnc, Collier & Beel). */
 export const DEFAULT_CLIP_NORM = 50;
 /** Default number of consecutive non-finite steps tolerated. */
@@ -294,7 +305,7 @@ export class Trainer {
     batch: SequenceBatch,
     variables: Record<string, tf.Variable>,
   ): StepGradients {
-    let result: { loss: number; gradients: Float32Array; sumOfSquares: number };
+    let result: ReturnType<TrainingThreads['lossAndGradients']>;
     if (!this.threads?.ready && !currentThreadEnvironment().node) {
       throw new MannError(
         `workers: ${this.workers} in a browser: call await trainer.startThreads() before trainStep${this.threads ? ' (the threads are still starting)' : this.threadsFailed ? ' (the threads stopped after a failure; start them again)' : ''}: a thread cannot finish starting while this one blocks on it`,
@@ -343,7 +354,7 @@ export class Trainer {
     return new TrainingThreads(this.model, this.workers, {
       modules: this.workerModules,
       ...(this.workerScript !== undefined ? { script: this.workerScript } : {}),
-      ...(batch ? { running: chunkRanges(batch.batchSize, this.workers).length } : {}),
+      ...(batch ? { running: trainingThreadsFor(this.workers, batch.batchSize) } : {}),
     });
   }
 
