@@ -565,6 +565,7 @@ describe('SIMD kernels against their JS loops', () => {
           n,
           r,
           prev,
+          next: forward[1]?.[0] as Float32Array, // L_t from the SIMD forward
           write,
           precedence,
           reads,

@@ -38,6 +38,8 @@ export interface LinkKernelBackward {
   readonly n: number;
   readonly r: number;
   readonly prev: Float32Array;
+  /** L_t, [N, N]: the forward's `next` (the SIMD kernel reads it; the JS loops recompute it) */
+  readonly next: Float32Array;
   readonly write: Float32Array;
   readonly precedence: Float32Array;
   readonly reads: Float32Array;
@@ -201,6 +203,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       n,
       r,
       prev,
+      next,
       write,
       precedence,
       reads,
@@ -215,6 +218,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       const call = runtime.begin();
       const at = {
         prev: call.input(prev, n * n),
+        next: call.input(next, n * n),
         grad: call.input(grad, n * n),
         write: call.input(write, n),
         precedence: call.input(precedence, n),
@@ -228,6 +232,7 @@ function createSimdLinkKernels(runtime: SimdRuntime): DenseLinkKernels {
       linkBackward(
         n,
         at.prev,
+        at.next,
         at.grad,
         at.write,
         at.precedence,

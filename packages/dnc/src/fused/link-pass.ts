@@ -119,6 +119,7 @@ export function denseLinkPass(spec: FusedStepSpec, kernels?: DenseLinkKernels): 
           n,
           r,
           prev: state.prev.values.subarray(at, at + square),
+          next: state.next.values.subarray(at, at + square),
           write: slice(a.writes),
           precedence: slice(a.prevPrecedence),
           reads: a.prevReads,
