@@ -20,6 +20,7 @@ import {
   i32,
   jsRowKernels,
   lstmCellBackward,
+  lstmCellBackwardJs,
   lstmCellForward,
   lstmCellForwardJs,
   PooledArrays,
@@ -677,6 +678,59 @@ describe('the SIMD LSTM cell', () => {
           expect(bitsOf(simd![key]), `${key}, ${JSON.stringify(shape)}`).toEqual(bitsOf(js![key]));
         }
         expect(simd!.hidden[0]).toBe(0); // outside the rows: untouched
+      }
+    }
+  });
+
+  it('backward equals the plain-JS step bit for bit (strided rows, optional gradients, the clip, dc in place)', () => {
+    const r = new Rng(9);
+    for (const [batch, units, clip] of [
+      [3, 8, 0.7],
+      [2, 100, Infinity],
+      [5, 6, 0.3],
+      [1, 2, 0.1],
+    ] as const) {
+      const shape = { batch, units, clip };
+      const z = uniformArray(r, (batch + 1) * 4 * units, -3, 3);
+      const prevCell = uniformArray(r, batch * units, -2, 2);
+      const fwd = cellForward(lstmCellForwardJs, shape, z, null, prevCell);
+      // h at both bounds of the clip (the gradient passes) and NaN (it does not)
+      fwd.hidden[1] = clip;
+      fwd.hidden[2] = -clip;
+      if (units > 2) fwd.hidden[3] = NaN;
+      const hidden = { values: fwd.hidden, offset: 1, stride: units + 2 };
+      for (const withOutput of [true, false]) {
+        for (const withHidden of [true, false]) {
+          for (const inPlace of [true, false]) {
+            const dClipped = uniformArray(r, batch * units, -1, 1);
+            dClipped[0] = -0; // -0 + 0 is +0 in JS: the kernel adds +0 for a missing gradient
+            const dOutput = uniformArray(r, 2 + batch * (units + 3), -1, 1);
+            const dHidden = uniformArray(r, 1 + batch * (units + 1), -1, 1);
+            const dCell = uniformArray(r, batch * units, -1, 1);
+            const run = (step: typeof lstmCellBackward) => {
+              const dz = new Float32Array(batch * 4 * units);
+              const dc = dCell.slice();
+              const dPrevCell = inPlace ? dc : new Float32Array(batch * units);
+              step(shape, {
+                gates: fwd.gates,
+                prevCell,
+                tanhCell: fwd.tanhCell,
+                hidden,
+                dClipped,
+                dOutput: withOutput ? { values: dOutput, offset: 2, stride: units + 3 } : null,
+                dHidden: withHidden ? { values: dHidden, offset: 1, stride: units + 1 } : null,
+                dCell: dc,
+                dz,
+                dPrevCell,
+              });
+              return { dz, dPrevCell };
+            };
+            const [simd, js] = [run(lstmCellBackward), run(lstmCellBackwardJs)];
+            const what = JSON.stringify({ ...shape, withOutput, withHidden, inPlace });
+            expect(bitsOf(simd.dz), `dz, ${what}`).toEqual(bitsOf(js.dz));
+            expect(bitsOf(simd.dPrevCell), `dPrevCell, ${what}`).toEqual(bitsOf(js.dPrevCell));
+          }
+        }
       }
     }
   });

@@ -64,7 +64,12 @@ export { createProducts } from './products.js';
 export type { Operand, Products } from './products.js';
 export { Carver, freshArrays, PooledArrays, scratch, scratch32 } from './scratch.js';
 export type { Allocator } from './scratch.js';
-export { lstmCellBackward, lstmCellForward, lstmCellForwardJs } from './lstm-cell.js';
+export {
+  lstmCellBackward,
+  lstmCellBackwardJs,
+  lstmCellForward,
+  lstmCellForwardJs,
+} from './lstm-cell.js';
 export { expLocals, expOf, lstmCellExports, SIMD_EXP_LIMIT } from './simd-lstm-cell.js';
 export type { ExpLocals } from './simd-lstm-cell.js';
 export type { LstmCellBackwardArrays, LstmCellForwardArrays, LstmCellShape } from './lstm-cell.js';

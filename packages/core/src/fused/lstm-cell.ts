@@ -6,9 +6,9 @@ import { lstmCellExports } from './simd-lstm-cell.js';
 // z = [i, f, g, o] pre-activations, c' = s(f) c + s(i) tanh(g), h' = s(o) tanh(c'), then h'
 // clipped to +-clip (the memory network's controller-output clip; Infinity disables it).
 // B batch, C units; arrays row-major [B, ...]. The fused sequences of the NTM and the DNC, and
-// the fused LSTM baseline, run their LSTMs through these two functions. The forward step runs
-// in WebAssembly SIMD where it can (`simd-lstm-cell.ts`), with the plain-JS step's results bit
-// for bit; the plain-JS step stays as its reference and fallback.
+// the fused LSTM baseline, run their LSTMs through these two functions. Both steps run in
+// WebAssembly SIMD where they can (`simd-lstm-cell.ts`), with the plain-JS steps' results bit
+// for bit; the plain-JS steps stay as their reference and fallback.
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 /** tanh through one exp (~30% faster than Math.tanh in V8), within ~1e-16 of it. */
@@ -170,8 +170,73 @@ export interface LstmCellBackwardArrays {
 /**
  * Gradients of {@link lstmCellForward}: from dL/dclip(h_t), dL/dh_t and dL/dc_t to dL/dz_t and
  * dL/dc_{t-1}. The clip passes the gradient where |h| <= clip (TF.js's clipByValue gradient).
+ * In WebAssembly SIMD where available and C is even (`simd-lstm-cell.ts`, bit for bit
+ * {@link lstmCellBackwardJs}), else in JS.
  */
 export function lstmCellBackward(shape: LstmCellShape, a: LstmCellBackwardArrays): void {
+  const runtime = shape.units % 2 === 0 ? simdRuntime() : undefined;
+  const kernels = runtime && lstmCellExports(runtime);
+  if (runtime && kernels) lstmCellBackwardSimd(runtime, kernels.lstmCellBackward, shape, a);
+  else lstmCellBackwardJs(shape, a);
+}
+
+/**
+ * `rows` (B rows of C floats, `rows.stride` apart) for a kernel call: where they are, when
+ * they live in the runtime's memory, else copied in with the same stride. Their byte address.
+ */
+function inputRows(call: SimdRuntime, rows: Rows, batch: number, units: number): number {
+  const span = (batch - 1) * rows.stride + units;
+  return call.input(rows.values.subarray(rows.offset, rows.offset + span), span);
+}
+
+function lstmCellBackwardSimd(
+  runtime: SimdRuntime,
+  kernel: Kernel,
+  shape: LstmCellShape,
+  a: LstmCellBackwardArrays,
+): void {
+  const { batch: B, units: C, clip } = shape;
+  const G = 4 * C;
+  const call = runtime.begin();
+  const gates = call.input(a.gates, B * G);
+  const prevCell = call.input(a.prevCell, B * C);
+  const tanhCell = call.input(a.tanhCell, B * C);
+  const hidden = inputRows(call, a.hidden, B, C);
+  const dClipped = call.input(a.dClipped, B * C);
+  const dOutput = a.dOutput ? inputRows(call, a.dOutput, B, C) : 0;
+  const dHidden = a.dHidden ? inputRows(call, a.dHidden, B, C) : 0;
+  const dCell = call.input(a.dCell, B * C);
+  const dz = call.output(a.dz, B * G);
+  // dL/dc_{t-1} often replaces dL/dc_t: its own room then, read back after the kernel
+  const dPrevCell = a.dPrevCell === a.dCell ? call.zeros(B * C) : call.output(a.dPrevCell, B * C);
+  const clipAt = call.zeros(2); // 8-byte aligned (every reservation is 16-byte aligned)
+  new Float64Array(runtime.heap.buffer, clipAt, 1)[0] = clip;
+  kernel(
+    B,
+    C,
+    gates,
+    prevCell,
+    tanhCell,
+    hidden,
+    a.hidden.stride,
+    dClipped,
+    dOutput,
+    a.dOutput?.stride ?? 0,
+    a.dOutput ? 1 : 0,
+    dHidden,
+    a.dHidden?.stride ?? 0,
+    a.dHidden ? 1 : 0,
+    dCell,
+    dz,
+    dPrevCell,
+    clipAt,
+  );
+  call.read(dz, B * G, a.dz);
+  call.read(dPrevCell, B * C, a.dPrevCell);
+}
+
+/** The backward step in plain JS: the reference of {@link lstmCellBackward}. */
+export function lstmCellBackwardJs(shape: LstmCellShape, a: LstmCellBackwardArrays): void {
   const { batch, units: C, clip } = shape;
   const { gates, prevCell, tanhCell, dClipped, dOutput, dHidden, dCell, dz, dPrevCell } = a;
   const { values: hidden, offset: ho, stride: hs } = a.hidden;

@@ -18,8 +18,8 @@ import {
   type Local,
 } from './wasm.js';
 
-// The LSTM cell's forward step (lstm-cell.ts) in WebAssembly SIMD, two units at a time in
-// float64 lanes, bit for bit the plain-JS cell: the same double-precision operations in the
+// The LSTM cell's forward and backward steps (lstm-cell.ts) in WebAssembly SIMD, two units at a
+// time in float64 lanes, bit for bit the plain-JS cell: the same double-precision operations in the
 // same order, and an exponential that is V8's Math.exp exactly. V8 computes Math.exp with
 // fdlibm's e_exp.c, plus one special case, exp(1) = Math.E (src/base/ieee754.cc); `expOf` below
 // does the same operations, with its branches turned into lane selects (the tests compare it
@@ -258,9 +258,118 @@ function lstmCellForwardKernel(): KernelCode {
   return { builder: fn, body };
 }
 
-/** The cell's kernel on `runtime` (module `mann.lstm-cell`); undefined where it does not validate. */
+/**
+ * lstmCellBackward(batch, units, gates, prevCell, tanhCell, hidden, hiddenStride, dClipped,
+ * dOutput, dOutputStride, hasOutput, dHidden, dHiddenStride, hasHidden, dCell, dz, dPrevCell,
+ * clip): the JS cell's backward step (`lstmCellBackwardJs`) for `units` even, bit for bit.
+ * `gates` and `dz` are [B, 4C], the other arrays [B, C], except the rows of `hidden`, `dOutput`
+ * and `dHidden`, `*Stride` floats apart; `dOutput` and `dHidden` are read only when their flag
+ * is not 0 (as a JS null, they add +0). `dPrevCell` may be `dCell`: each pair of units reads
+ * dc before it writes. `clip` is the byte address of a float64.
+ */
+function lstmCellBackwardKernel(): KernelCode {
+  // prettier-ignore
+  const fn = new FunctionBuilder('lstmCellBackward', ['batch', 'units', 'gates', 'prevCell', 'tanhCell', 'hidden', 'hiddenStride', 'dClipped', 'dOutput', 'dOutputStride', 'hasOutput', 'dHidden', 'dHiddenStride', 'hasHidden', 'dCell', 'dz', 'dPrevCell', 'clip']);
+  const p = fn.params;
+  const { b, u, row, at } = fn.locals(I32, 'b', 'u', 'row', 'at');
+  // prettier-ignore
+  const { h, gi, gf, gg, go, tc, dh, dc, limit, negLimit } = fn.locals(V128, 'h', 'gi', 'gf', 'gg', 'go', 'tc', 'dh', 'dc', 'limit', 'negLimit');
+  const one = (): Code => f64x2.const(1);
+  const gateIndex = (q: number): Code => i32.add(get(row), i32.mul(i32.const(q), get(p.units)));
+  const rowIndex = (stride: Local): Code => i32.add(i32.mul(get(b), get(stride)), get(u));
+  /** a <= b in each lane (false where either is NaN, as in JS) */
+  const atMost = (a: Code, bound: Local): Code =>
+    v128.or(f64x2.lt(a, get(bound)), f64x2.eq(a, get(bound)));
+  const unitPair = (output: boolean, hidden: boolean): Code =>
+    block(
+      set(h, load2(p.hidden, rowIndex(p.hiddenStride))),
+      // dh = (|h| <= clip ? dL/dclip(h) (+ dOutput) : 0) + dHidden
+      set(
+        dh,
+        f64x2.add(
+          v128.and(
+            f64x2.add(
+              load2(p.dClipped, get(at)),
+              output ? load2(p.dOutput, rowIndex(p.dOutputStride)) : f64x2.const(0),
+            ),
+            v128.and(atMost(get(negLimit), h), atMost(get(h), limit)),
+          ),
+          hidden ? load2(p.dHidden, rowIndex(p.dHiddenStride)) : f64x2.const(0),
+        ),
+      ),
+      set(gi, load2(p.gates, gateIndex(0))),
+      set(gf, load2(p.gates, gateIndex(1))),
+      set(gg, load2(p.gates, gateIndex(2))),
+      set(go, load2(p.gates, gateIndex(3))),
+      set(tc, load2(p.tanhCell, get(at))),
+      // dc = dCell + dh o (1 - tanh(c)^2)
+      set(
+        dc,
+        f64x2.add(
+          load2(p.dCell, get(at)),
+          f64x2.mul(f64x2.mul(get(dh), get(go)), f64x2.sub(one(), f64x2.mul(get(tc), get(tc)))),
+        ),
+      ),
+      store2(
+        p.dz,
+        gateIndex(0),
+        f64x2.mul(f64x2.mul(f64x2.mul(get(dc), get(gg)), get(gi)), f64x2.sub(one(), get(gi))),
+      ),
+      store2(
+        p.dz,
+        gateIndex(1),
+        f64x2.mul(
+          f64x2.mul(f64x2.mul(get(dc), load2(p.prevCell, get(at))), get(gf)),
+          f64x2.sub(one(), get(gf)),
+        ),
+      ),
+      store2(
+        p.dz,
+        gateIndex(2),
+        f64x2.mul(f64x2.mul(get(dc), get(gi)), f64x2.sub(one(), f64x2.mul(get(gg), get(gg)))),
+      ),
+      store2(
+        p.dz,
+        gateIndex(3),
+        f64x2.mul(f64x2.mul(f64x2.mul(get(dh), get(tc)), get(go)), f64x2.sub(one(), get(go))),
+      ),
+      store2(p.dPrevCell, get(at), f64x2.mul(get(dc), get(gf))),
+    );
+  const loops = (output: boolean, hidden: boolean): Code =>
+    forLoop(
+      b,
+      get(p.batch),
+      1,
+      forLoop(
+        u,
+        get(p.units),
+        2,
+        set(row, i32.add(i32.mul(get(b), i32.mul(i32.const(4), get(p.units))), get(u))),
+        set(at, i32.add(i32.mul(get(b), get(p.units)), get(u))),
+        unitPair(output, hidden),
+      ),
+    );
+  const body = block(
+    set(limit, f64x2.loadSplat(get(p.clip))),
+    set(negLimit, f64x2.neg(get(limit))),
+    ifElse(
+      get(p.hasOutput),
+      ifElse(get(p.hasHidden), loops(true, true), loops(true, false)),
+      ifElse(get(p.hasHidden), loops(false, true), loops(false, false)),
+    ),
+  );
+  return { builder: fn, body };
+}
+
+/**
+ * The cell's kernels on `runtime` (module `mann.lstm-cell`); undefined where they do not
+ * validate.
+ */
 export function lstmCellExports(
   runtime: SimdRuntime,
-): Readonly<Record<'lstmCellForward', Kernel>> | undefined {
-  return runtime.kernels<'lstmCellForward'>('mann.lstm-cell', () => [lstmCellForwardKernel()]);
+): Readonly<Record<'lstmCellForward' | 'lstmCellBackward', Kernel>> | undefined {
+  return runtime.kernels<'lstmCellForward' | 'lstmCellBackward'>('mann.lstm-cell', () => [
+    lstmCellForwardKernel(),
+    lstmCellBackwardKernel(),
+  ]);
 }
