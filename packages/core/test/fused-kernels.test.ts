@@ -42,7 +42,7 @@ import {
   type RowKernels,
   type LstmCellShape,
 } from '@mann/core/fused';
-import { transposed } from '../src/fused/products.js';
+import { addBias, columnSums, columnSumsJs, transposed } from '../src/fused/products.js';
 import { expectBitwiseEqual, expectClose, uniformArray } from './helpers.js';
 
 const rng = new Rng(7);
@@ -455,6 +455,65 @@ describe('products', () => {
         );
       }
       products.release();
+    }
+  });
+});
+
+describe('bias additions and column sums', () => {
+  /** Values over many binades, so that the float32 roundings differ from case to case. */
+  const spread = (count: number): Float32Array =>
+    Float32Array.from(
+      { length: count },
+      () => (rng.uniform() - 0.5) * 2 ** (rng.uniform() * 40 - 20),
+    );
+
+  it('times with a bias equals the product, then addBias (a plain loop), bit for bit', () => {
+    const products = createProducts();
+    for (const [m, k, n] of [
+      [16, 20, 400],
+      [16, 100, 163], // a tail of 3 columns after the groups of 4
+      [5, 3, 1],
+      [1, 7, 6],
+      [9, 70, 8],
+    ] as const) {
+      const a = spread(m * k);
+      const kept = products.keep(spread(k * n), k, n);
+      const bias = spread(n);
+      const expected = addBias(products.times(a, m, kept), m, bias);
+      expectBitwiseEqual(products.times(a, m, kept, undefined, bias), expected, `${m}x${n}`);
+      const into = new Float32Array(m * n + 2).fill(7);
+      expectBitwiseEqual(products.times(a, m, kept, into, bias), expected, `${m}x${n} into`);
+      expect(Array.from(into.subarray(m * n))).toEqual([7, 7]);
+      products.release();
+    }
+  });
+
+  it('addBias equals a hand-computed case', () => {
+    const values = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(addBias(values, 2, Float32Array.from([0.5, -1, 2])))).toEqual([
+      1.5, 1, 5, 4.5, 4, 8,
+    ]);
+  });
+
+  it('columnSums equals a hand-computed case and its JS reference bit for bit (odd and even widths)', () => {
+    expect(Array.from(columnSums(Float32Array.from([1, 2, 3, 4, 5, 6]), 3, 2))).toEqual([9, 12]);
+    expect(Array.from(columnSums(Float32Array.from([1, 2, 3, 4, 5, 6]), 2, 3))).toEqual([5, 7, 9]);
+    for (const [rows, cols] of [
+      [656, 400],
+      [656, 163],
+      [1, 1],
+      [3, 5],
+      [41, 8],
+      [7, 0],
+    ] as const) {
+      const values = spread(rows * cols);
+      if (values.length > 0) values[0] = -0;
+      const label = `${rows}x${cols}`;
+      expectBitwiseEqual(columnSums(values, rows, cols), columnSumsJs(values, rows, cols), label);
+      // a view into a larger array: the read past its last row must not change anything
+      const larger = spread(rows * cols + 4);
+      const view = larger.subarray(0, rows * cols);
+      expectBitwiseEqual(columnSums(view, rows, cols), columnSumsJs(view, rows, cols), label);
     }
   });
 });

@@ -3,7 +3,7 @@ import { defineFusedOp, type FusedInputs } from './fused-op.js';
 import { checkShape, MannError } from '../errors.js';
 import type { LstmLayerState } from '../controllers/lstm.js';
 import { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
-import { addBias, columnSums, createProducts, swapAxes, transposed } from './products.js';
+import { columnSums, createProducts, swapAxes, transposed } from './products.js';
 import { rowView } from './rows.js';
 import { PooledArrays } from './scratch.js';
 
@@ -85,7 +85,7 @@ function layerForward(inputs: FusedInputs, steps: number): LayerTape {
   cells.set(inputs.floats('c'));
   const products = createProducts();
   try {
-    const xw = addBias(products.times(x, T * B, products.keep(inputKernel, I, G)), T * B, bias);
+    const xw = products.times(x, T * B, products.keep(inputKernel, I, G), undefined, bias);
     const recurrentKernel = products.keep(inputs.floats('recurrentKernel'), H, G);
     for (let t = 0; t < T; t++) {
       const [state, next] = [t * B * H, (t + 1) * B * H];

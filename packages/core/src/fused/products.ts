@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { simdRuntime, type SimdRuntime } from './simd.js';
-import { matMulExports } from './simd-kernels.js';
+import { columnKernelExports, matMulExports } from './simd-kernels.js';
 
 // The dense matrix products of the fused sequence: the LSTM's recurrent product and the
 // interface layer every step, their transposes backward, and the weight gradients (sums over
@@ -21,9 +21,16 @@ export interface Products {
   keep(b: Float32Array, k: number, n: number): Operand;
   /**
    * a [m, k] times a kept b: [m, n], written into the first m n values of `into` when given
-   * (returned as a view of exactly those), else into a new array.
+   * (returned as a view of exactly those), else into a new array; plus `bias` [n] added to
+   * every row when given (float32 additions after the product, as {@link addBias}).
    */
-  times(a: Float32Array, m: number, b: Operand, into?: Float32Array): Float32Array;
+  times(
+    a: Float32Array,
+    m: number,
+    b: Operand,
+    into?: Float32Array,
+    bias?: Float32Array,
+  ): Float32Array;
   /** a^T b for a [v, m] and b [v, n]: [m, n], a sum over the v rows (`into`: as for times). */
   transposedTimes(
     a: Float32Array,
@@ -50,9 +57,9 @@ function outputArray(size: number, into: Float32Array | undefined): Float32Array
 
 function simdProducts(
   runtime: SimdRuntime,
-  kernels: NonNullable<ReturnType<typeof matMulExports>>,
+  { matMul }: NonNullable<ReturnType<typeof matMulExports>>,
+  { addRows }: NonNullable<ReturnType<typeof columnKernelExports>>,
 ): Products {
-  const { matMul } = kernels;
   let mark = -1; // the runtime's pinned end before the first kept operand
   return {
     keep(b, k, n) {
@@ -61,7 +68,7 @@ function simdProducts(
       const address = runtime.pin(b, k, n, stride);
       return { rows: k, cols: n, address, stride } as Operand;
     },
-    times(a, m, b, into) {
+    times(a, m, b, into, bias) {
       const {
         rows: k,
         cols: n,
@@ -72,6 +79,7 @@ function simdProducts(
       const left = call.input(a, m * k);
       const out = call.zeros(m * stride);
       matMul(m, stride, k, left, k, 1, address, out);
+      if (bias) addRows(m, n, out, stride, call.input(bias, n));
       const result = outputArray(m * n, into);
       call.readPadded(out, m, n, stride, result);
       return result;
@@ -130,8 +138,28 @@ export function addBias(values: Float32Array, rows: number, bias: Float32Array):
   return values;
 }
 
-/** Sums over the rows of [rows, cols] (a bias gradient), accumulated in float64. */
+/**
+ * Sums over the rows of [rows, cols] (a bias gradient), accumulated in float64 row by row and
+ * rounded to float32 once: in WebAssembly SIMD where available (float64 lanes, bit for bit
+ * {@link columnSumsJs}), else in JS.
+ */
 export function columnSums(values: Float32Array, rows: number, cols: number): Float32Array {
+  const runtime = simdRuntime();
+  const kernels = runtime && columnKernelExports(runtime);
+  if (!runtime || !kernels) return columnSumsJs(values, rows, cols);
+  const call = runtime.begin();
+  const at = call.input(values, rows * cols);
+  // float64 sums of cols rounded up to even (the kernel adds two at a time); they also give
+  // the kernel's read one float past the last row, for an odd cols, somewhere to land
+  const sums = call.zeros(2 * (cols + (cols & 1)));
+  kernels.columnSums(rows, cols, at, sums);
+  const result = new Float32Array(cols);
+  result.set(new Float64Array(runtime.heap.buffer, sums, cols));
+  return result;
+}
+
+/** {@link columnSums} in plain JS: its reference and fallback. */
+export function columnSumsJs(values: Float32Array, rows: number, cols: number): Float32Array {
   const sums = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) sums[c] = (sums[c] as number) + (values[r * cols + c] as number);
@@ -154,15 +182,14 @@ function tfProducts(): Products {
       kept.push(tensor);
       return { rows: k, cols: n, tensor } as Operand;
     },
-    times(a, m, b, into) {
+    times(a, m, b, into, bias) {
       const { rows: k, cols: n, tensor } = b as Operand & { tensor: tf.Tensor2D };
       const left = tf.tensor2d(a, [m, k]);
       const values = product(left, tensor);
       left.dispose();
-      if (!into) return values;
-      const result = outputArray(m * n, into);
-      result.set(values);
-      return result;
+      const result = into ? outputArray(m * n, into) : values;
+      if (into) result.set(values);
+      return bias ? addBias(result, m, bias) : result;
     },
     transposedTimes(a, v, m, b, n, into) {
       const left = tf.tensor2d(transposed(a, v, m), [m, v]);
@@ -190,7 +217,8 @@ let shared: Products | undefined;
 export function createProducts(): Products {
   const runtime = simdRuntime();
   const kernels = runtime && matMulExports(runtime);
-  if (!runtime || !kernels) return tfProducts();
-  shared ??= simdProducts(runtime, kernels);
+  const columns = runtime && columnKernelExports(runtime);
+  if (!runtime || !kernels || !columns) return tfProducts();
+  shared ??= simdProducts(runtime, kernels, columns);
   return shared;
 }

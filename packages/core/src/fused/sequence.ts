@@ -5,14 +5,7 @@ import { checkShape, MannError } from '../errors.js';
 import type { MemoryNetwork, MemoryNetworkState, SequenceHook } from '../models/memory-network.js';
 import { defineFusedOp, type FusedInputs } from './fused-op.js';
 import { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
-import {
-  addBias,
-  columnSums,
-  createProducts,
-  swapAxes,
-  transposed,
-  type Products,
-} from './products.js';
+import { columnSums, createProducts, swapAxes, transposed, type Products } from './products.js';
 import { copyRows, rowView } from './rows.js';
 import { PooledArrays } from './scratch.js';
 
@@ -135,8 +128,13 @@ function sequenceForward(
   const interfaceBias = read.floats('interfaceBias');
   // x_t W_x + b for every step at once
   const inputKernel = products.keep(call.inputKernel, I, G);
-  const xw = products.times(call.x, T * B, inputKernel, arrays.floats(T * B * G));
-  addBias(xw, T * B, read.floats('lstmBias'));
+  const xw = products.times(
+    call.x,
+    T * B,
+    inputKernel,
+    arrays.floats(T * B * G),
+    read.floats('lstmBias'),
+  );
   const stateKernel = products.keep(call.stateKernel, S, G);
   const interfaceKernel = products.keep(call.interfaceKernel, C, F);
   const recurrent = arrays.floats(B * G); // [h_{t-1} ; r_{t-1}] [W_h ; W_r], step by step
@@ -161,15 +159,15 @@ function sequenceForward(
     });
     // the interface vector xi_t = clip(h_t) W_xi + b_xi, then the memory step
     const xi = interfaces.subarray(t * B * F, (t + 1) * B * F);
-    addBias(products.times(hc, B, interfaceKernel, xi), B, interfaceBias);
+    products.times(hc, B, interfaceKernel, xi, interfaceBias);
     const reads = run.forward(t, xi);
     copyRows(B, RW, rowView(reads, 0, RW), rowView(state, C, S));
     copyRows(B, C, rowView(hc, 0, C), rowView(packed, t * B * S, S));
     copyRows(B, RW, rowView(reads, 0, RW), rowView(packed, t * B * S + C, S));
   }
   // the output layer over all steps at once
-  const logits = products.times(packed, T * B, products.keep(call.outputKernel, S, O));
-  return addBias(logits, T * B, read.floats('outputBias'));
+  const outputKernel = products.keep(call.outputKernel, S, O);
+  return products.times(packed, T * B, outputKernel, undefined, read.floats('outputBias'));
 }
 
 /** dL/d(every input of the op), by name, from dL/d(logits) [T, B, O]. */

@@ -3,6 +3,8 @@ import {
   block,
   f32,
   f32x4,
+  v128,
+  f64x2,
   forLoop,
   forRange,
   FunctionBuilder,
@@ -374,6 +376,62 @@ export function rowKernelExports(runtime: SimdRuntime, w: number): RowKernelExpo
       : undefined;
   byWidth.set(w, kernels);
   return kernels;
+}
+
+/**
+ * addRows(rows, cols, values, stride, bias): `values[r stride + c] += bias[c]` for r < rows, c <
+ * cols, four columns at a time and the last `cols mod 4` one by one: float32 additions, as a JS
+ * loop over Float32Arrays rounds them.
+ */
+function addRowsKernel(): KernelCode {
+  const fn = new FunctionBuilder('addRows', ['rows', 'cols', 'values', 'stride', 'bias']);
+  const { rows, cols, values, stride, bias } = fn.params;
+  const { r, c, row, whole } = fn.locals(I32, 'r', 'c', 'row', 'whole');
+  // prettier-ignore
+  const body = block(
+    set(whole, i32.and(get(cols), i32.const(~3))),
+    forLoop(r, get(rows), 1,
+      set(row, at(get(values), i32.mul(get(r), get(stride)))),
+      forLoop(c, get(whole), 4,
+        f32x4.store(at(get(row), get(c)),
+          f32x4.add(f32x4.load(at(get(row), get(c))), f32x4.load(at(get(bias), get(c)))))),
+      forRange(c, get(whole), get(cols), 1,
+        f32.store(at(get(row), get(c)),
+          f32.add(f32.load(at(get(row), get(c))), f32.load(at(get(bias), get(c))))))));
+  return { builder: fn, body };
+}
+
+/**
+ * columnSums(rows, cols, values, sums): `sums[c] += values[r cols + c]` for every row r in
+ * order, in float64 (`sums` is float64, of cols rounded up to even), two columns at a time. For
+ * an odd `cols` the last pair's second lane reads one float past each row (past the last one
+ * too: the caller leaves room) into `sums[cols]`, which is not a result.
+ */
+function columnSumsKernel(): KernelCode {
+  const fn = new FunctionBuilder('columnSums', ['rows', 'cols', 'values', 'sums']);
+  const { rows, cols, values, sums } = fn.params;
+  const { r, c, row, sum } = fn.locals(I32, 'r', 'c', 'row', 'sum');
+  // prettier-ignore
+  const body = forLoop(r, get(rows), 1,
+    set(row, at(get(values), i32.mul(get(r), get(cols)))),
+    forLoop(c, get(cols), 2,
+      set(sum, i32.add(get(sums), i32.shl(get(c), 3))),
+      f32x4.store(get(sum),
+        f64x2.add(f32x4.load(get(sum)), f64x2.promoteLow(v128.load64(at(get(row), get(c))))))));
+  return { builder: fn, body };
+}
+
+/**
+ * The row-vector addition and the column sums of the dense products (module `mann.columns`) on
+ * `runtime`; undefined where the module does not validate.
+ */
+export function columnKernelExports(
+  runtime: SimdRuntime,
+): Readonly<Record<'addRows' | 'columnSums', Kernel>> | undefined {
+  return runtime.kernels<'addRows' | 'columnSums'>('mann.columns', () => [
+    addRowsKernel(),
+    columnSumsKernel(),
+  ]);
 }
 
 /** The dense product `matMul` on `runtime` (module `mann.matmul`); undefined where it does not validate. */
