@@ -22,7 +22,7 @@ export interface Products {
   /**
    * a [m, k] times a kept b: [m, n], written into the first m n values of `into` when given
    * (returned as a view of exactly those), else into a new array; plus `bias` [n] added to
-   * every row when given (float32 additions after the product, as {@link addBias}).
+   * every row when given (float32 additions after the product, as a JS loop rounds them).
    */
   times(
     a: Float32Array,
