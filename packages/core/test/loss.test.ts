@@ -9,6 +9,7 @@ import {
   type SequenceBatch,
 } from '@mann/core';
 import { gradientCheck, onCpuAndWasm } from '@mann/core/testing';
+import { maskedBitsPerSequenceOnArrays } from '../src/training/loss.js';
 import { bceBits, expectClose, sigmoid, uniformArray } from './helpers.js';
 
 beforeAll(async () => {
@@ -200,5 +201,76 @@ describe('scoreSequences', () => {
     expect(() => scoreSequences(new Float32Array(11), batch)).toThrow(
       'probabilities has 11 values, expected 12',
     );
+  });
+});
+
+describe("maskedBitsPerSequenceOnArrays (the training threads' loss)", () => {
+  const onArrays = (logits: ArrayLike<number>, batch: SequenceBatch) =>
+    maskedBitsPerSequenceOnArrays(tf.tensor3d(Array.from(logits), [B, T, O]), batch);
+
+  it('equals the float64 oracle and the TF.js-op loss to float32 rounding', () => {
+    for (const seed of [1, 2, 3]) {
+      const { logits, targets, mask } = randomProblem(seed);
+      mask[2] = 0.5; // a fractional weight
+      const got = onArrays(logits, batchOf(targets, mask)).dataSync()[0]!;
+      const oracle = bitsOracle(logits, targets, mask);
+      expect(Math.abs(got - oracle)).toBeLessThan(2e-7 * oracle);
+      const ops = loss(logits, targets, mask).dataSync()[0]!;
+      expect(Math.abs(got - ops)).toBeLessThan(1e-6 * ops);
+    }
+  });
+
+  it('costs exactly one bit per masked target bit at logit 0, and stays exact for huge logits', () => {
+    const targets = new Float32Array(B * T * O).fill(1);
+    const mask = new Float32Array(B * T);
+    mask[0] = 1;
+    const batch = batchOf(targets, mask);
+    expect(onArrays(new Float32Array(B * T * O), batch).dataSync()[0]).toBeCloseTo(O / B, 6);
+    const wrong = onArrays(new Float32Array(B * T * O).fill(-80), batch).dataSync()[0];
+    expect(wrong).toBeCloseTo((80 * O) / Math.LN2 / B, 3);
+    const right = onArrays(new Float32Array(B * T * O).fill(80), batch).dataSync()[0];
+    expect(right).toBeGreaterThanOrEqual(0);
+    expect(right).toBeLessThan(1e-20);
+  });
+
+  it('has the gradient of the TF.js-op loss (to float32 rounding), scaled by the upstream one', () => {
+    const { logits, targets, mask } = randomProblem(9);
+    logits[0] = 0; // sigmoid(0) - y: the TF.js ops' subgradients give the same there
+    logits[1] = 40;
+    logits[2] = -40;
+    const batch = batchOf(targets, mask);
+    const z = tf.tensor3d(logits, [B, T, O]);
+    const y = tf.tensor3d(targets, [B, T, O]);
+    const m = tf.tensor2d(mask, [B, T]);
+    const ops = tf.grad((x: tf.Tensor) => maskedBitsPerSequence(x as tf.Tensor3D, y, m))(z);
+    const mine = tf.grad((x: tf.Tensor) => maskedBitsPerSequenceOnArrays(x as tf.Tensor3D, batch))(
+      z,
+    );
+    expectClose(mine.dataSync(), ops.dataSync(), 1e-7);
+    const tripled = tf.grad((x: tf.Tensor) =>
+      tf.mul(maskedBitsPerSequenceOnArrays(x as tf.Tensor3D, batch), 3),
+    )(z);
+    expectClose(
+      tripled.dataSync(),
+      Array.from(ops.dataSync(), (g) => 3 * g),
+      1e-6,
+    );
+  });
+
+  it('leaves no tensors, and rejects logits that do not fit the batch', () => {
+    const { logits, targets, mask } = randomProblem(4);
+    const batch = batchOf(targets, mask);
+    const z = tf.tensor3d(logits, [B, T, O]);
+    const before = tf.memory().numTensors;
+    for (let k = 0; k < 3; k++) {
+      const g = tf.grad((x: tf.Tensor) => maskedBitsPerSequenceOnArrays(x as tf.Tensor3D, batch))(
+        z,
+      );
+      g.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() =>
+      maskedBitsPerSequenceOnArrays(tf.zeros([B, T, O + 1]) as tf.Tensor3D, batch),
+    ).toThrow(`logits must have shape [${B}, ${T}, ${O}]`);
   });
 });
