@@ -207,8 +207,8 @@ function lstmCellBackwardSimd(
   const dHidden = a.dHidden ? inputRows(call, a.dHidden, B, C) : 0;
   const dCell = call.input(a.dCell, B * C);
   const dz = call.output(a.dz, B * G);
-  // dL/dc_{t-1} often replaces dL/dc_t: its own room then, read back after the kernel
-  const dPrevCell = a.dPrevCell === a.dCell ? call.zeros(B * C) : call.output(a.dPrevCell, B * C);
+  // may be dCell's own place (dL/dc_{t-1} replacing dL/dc_t): the kernel reads before it writes
+  const dPrevCell = call.output(a.dPrevCell, B * C);
   const clipAt = call.zeros(2); // 8-byte aligned (every reservation is 16-byte aligned)
   new Float64Array(runtime.heap.buffer, clipAt, 1)[0] = clip;
   kernel(

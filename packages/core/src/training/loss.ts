@@ -34,7 +34,7 @@ export function maskedBitsPerSequence(
 /**
  * {@link maskedBitsPerSequence} of `logits` against `batch`'s targets and mask, computed on
  * arrays in float64 and rounded to float32 once, value and gradient: one op where the TF.js
- * version runs ~45 kernels (forward, backward and the engine's copies of what it saves), as
+ * version runs 55 kernels (forward, backward and the engine's copies of what it saves), as
  * many at any batch size. It agrees with that version to float32 rounding, not to the bit. The
  * training threads compute each chunk of a batch with it, since every thread pays those kernels
  * for its chunk; one-thread training keeps the TF.js ops, with which the published results were

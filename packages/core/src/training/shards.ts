@@ -88,7 +88,7 @@ export function shardLossAndGradients(
   const entries = model.parameters.trainableEntries();
   return tf.tidy(() => {
     const { inputs } = batchTensors(shard);
-    // the loss on arrays: one op instead of the ~45 kernels every chunk would pay for
+    // the loss on arrays: one op instead of the 55 kernels every chunk would pay for
     const { value, grads } = tf.variableGrads(
       () => maskedBitsPerSequenceOnArrays(model.run(inputs).outputs, shard),
       entries.map(([, v]) => v),

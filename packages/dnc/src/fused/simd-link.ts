@@ -236,22 +236,20 @@ export function linkBackwardKernel(heads: number, n: number): KernelCode {
       f32x4.add(four(get(dPrecedence), j), f32x4.mul(get(g), get(wiv))),
     ),
   ];
-  // L_t's row again, and dw^r[k, j] += dF[k, i] L_t[i, j], dw^r[k, i] += sum_j dB[k, j] L_t[i, j]
-  const passReads = (): Code[] => {
-    return [
-      set(l, four(get(rowNext), j)),
-      ...range(heads).flatMap((k) => [
-        headStore(
-          dReads,
-          k,
-          n,
-          j,
-          f32x4.add(headFour(dReads, k, n, j), f32x4.mul(get(dfi[k]!), get(l))),
-        ),
-        set(sums[k]!, f32x4.add(get(sums[k]!), f32x4.mul(headFour(dBackward, k, n, j), get(l)))),
-      ]),
-    ];
-  };
+  // L_t's row (`next`): dw^r[k, j] += dF[k, i] L_t[i, j], dw^r[k, i] += sum_j dB[k, j] L_t[i, j]
+  const passReads: Code[] = [
+    set(l, four(get(rowNext), j)),
+    ...range(heads).flatMap((k) => [
+      headStore(
+        dReads,
+        k,
+        n,
+        j,
+        f32x4.add(headFour(dReads, k, n, j), f32x4.mul(get(dfi[k]!), get(l))),
+      ),
+      set(sums[k]!, f32x4.add(get(sums[k]!), f32x4.mul(headFour(dBackward, k, n, j), get(l)))),
+    ]),
+  ];
   const body = forLoop(
     i,
     size,
@@ -269,7 +267,7 @@ export function linkBackwardKernel(heads: number, n: number): KernelCode {
     set(sum, zero4()),
     aroundDiagonal(j, i, block0, mask, n, passG),
     addScalar(get(dWrite), i, f32x4.sum(sum)),
-    forLoop(j, size, 4, ...passReads()),
+    forLoop(j, size, 4, ...passReads),
     ...range(heads).map((k) =>
       f32.store(
         at(get(dReads), get(i)),
