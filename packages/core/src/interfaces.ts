@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { SequenceBatch } from './data.js';
 import type { ParameterStore } from './params.js';
 
 /**
@@ -110,6 +111,19 @@ export interface RecurrentModel<S = unknown> {
   step(input: tf.Tensor2D, state: S, options?: StepOptions): ModelStepResult<S>;
   /** A whole sequence: inputs [B, T, inputSize] -> logits [B, T, outputSize]. */
   run(inputs: tf.Tensor3D, options?: RunOptions<S>): RunResult;
+  /**
+   * Optional, for the training threads: the loss of a plain `run` on `batch` (masked bits per
+   * sequence, averaged over it) and its gradient, computed on plain arrays without TF.js, from
+   * the parameter values `parameters` (flat, in `parameters.entries()` order; the variables are
+   * neither read nor changed), the gradient written into `gradients` (flat, in
+   * `trainableEntries()` order). Agrees with TF.js's computation of the same to float32
+   * rounding. Undefined, with nothing written, when this model's configuration has none.
+   */
+  lossAndGradientsOnArrays?(
+    batch: SequenceBatch,
+    parameters: Float32Array,
+    gradients: Float32Array,
+  ): number | undefined;
   /** Frees the parameters. */
   dispose(): void;
 }

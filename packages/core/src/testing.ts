@@ -7,7 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { BackendName } from './backend.js';
-import type { SequenceBatch } from './data.js';
+import { batchTensors, type SequenceBatch } from './data.js';
+import type { RecurrentModel, RunOptions } from './interfaces.js';
+import { maskedBitsPerSequence } from './training/loss.js';
 import type { Rng } from './random.js';
 
 /** Options of {@link gradientCheck}. */
@@ -176,6 +178,50 @@ export function copyBatch(
  * backend: they run through public TF.js calls and register their kernels for the active backend
  * by name. Idempotent per name; returns `name`.
  */
+/**
+ * Every parameter's values of `model`, flat, in `parameters.entries()` order: what
+ * `RecurrentModel.lossAndGradientsOnArrays` reads (the training threads share them so).
+ */
+export function flatParameters(model: RecurrentModel): Float32Array {
+  const entries = model.parameters.entries();
+  const out = new Float32Array(entries.reduce((n, [, v]) => n + v.size, 0));
+  let offset = 0;
+  for (const [, v] of entries) {
+    out.set(v.dataSync() as Float32Array, offset);
+    offset += v.size;
+  }
+  return out;
+}
+
+/**
+ * The reference for `RecurrentModel.lossAndGradientsOnArrays`: masked bits per sequence of
+ * `model.run` on `batch` (with `runOptions`; the logits through `outputs` first when given) and
+ * its gradient with respect to every trainable parameter, flat in `trainableEntries()` order
+ * (zeros where the loss reaches none), by TF.js ops. Leaves no tensors.
+ */
+export function tfjsLossAndGradients(
+  model: RecurrentModel,
+  batch: SequenceBatch,
+  options: { runOptions?: RunOptions; outputs?: (logits: tf.Tensor3D) => tf.Tensor3D } = {},
+): { loss: number; gradient: Float32Array } {
+  return tf.tidy(() => {
+    const { inputs, targets, mask } = batchTensors(batch);
+    const variables = model.parameters.trainableEntries().map(([, v]) => v);
+    const { value, grads } = tf.variableGrads(() => {
+      const { outputs } = model.run(inputs, options.runOptions);
+      return maskedBitsPerSequence(options.outputs?.(outputs) ?? outputs, targets, mask);
+    }, variables);
+    const gradient = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
+    let offset = 0;
+    for (const v of variables) {
+      const g = grads[v.name];
+      if (g) gradient.set(g.dataSync() as Float32Array, offset);
+      offset += v.size;
+    }
+    return { loss: value.dataSync()[0] as number, gradient };
+  });
+}
+
 export async function registerStandInBackend(name = 'mann-stand-in'): Promise<string> {
   if (tf.findBackendFactory(name)) return name;
   const previous = tf.getBackend();

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  batchTensors,
   LstmController,
   MemoryNetwork,
   ParameterStore,
@@ -14,8 +15,15 @@ import {
   type MemoryAccess,
   type MemoryNetworkState,
 } from '@mann/core';
-import { fusedSequenceHook, type SequenceMemory } from '@mann/core/fused';
-import { copyBatch, maxAbsDifference, onCpuAndWasm } from '@mann/core/testing';
+import { fusedSequenceHook, type ParameterArrays, type SequenceMemory } from '@mann/core/fused';
+import {
+  copyBatch,
+  flatParameters,
+  maxAbsDifference,
+  onCpuAndWasm,
+  tfjsLossAndGradients,
+  withBackend,
+} from '@mann/core/testing';
 
 beforeAll(async () => {
   await selectBackend();
@@ -84,7 +92,7 @@ const toyMemory: SequenceMemory = {
         }
         return dxi;
       },
-      initialGradients: () => ({ m: tf.tensor2d(dm.slice(), [batch, READ]) }),
+      initialGradients: () => ({ m: dm.slice() }),
       release() {
         ms.length = 0;
         dm = new Float32Array(0);
@@ -198,6 +206,147 @@ describe('fused whole-sequence driver', () => {
     });
     expect(tf.memory().numTensors).toBe(before);
     trainer.dispose();
+    model.dispose();
+  });
+});
+
+// Training on arrays (`lossAndGradientsOnArrays`, the training threads' path): the toy memory
+// with a learned initial state, m_0 = tanh(p) for every sequence, and its initial state on
+// arrays; against TF.js's gradients of the same loss through the step loop.
+
+/** The toy network with m_0 = tanh(p), p a parameter; `arrays`: the initial state on arrays. */
+function learnedNetwork(arrays: boolean, seed = 4): { model: MemoryNetwork; p: tf.Variable } {
+  const parameters = new ParameterStore(new Rng(seed));
+  const controller = new LstmController(parameters.scope('controller'), INPUT + READ, [HIDDEN]);
+  const p = parameters.scope('memory').create('m0', [READ], { kind: 'uniform', low: -1, high: 1 });
+  const composed: MemoryAccess<ToyState> = {
+    ...composedMemory,
+    initialState: (batch) => ({
+      m: tf.tidy(() => tf.tile(tf.reshape(tf.tanh(p), [1, READ]), [batch, 1]) as tf.Tensor2D),
+    }),
+  };
+  const memory: SequenceMemory = {
+    ...toyMemory,
+    ...(arrays
+      ? {
+          initialArrays(batch: number, values: ParameterArrays) {
+            const m0 = values.value(p).map(Math.tanh);
+            const m = new Float32Array(batch * READ);
+            for (let b = 0; b < batch; b++) m.set(m0, b * READ);
+            return {
+              state: undefined,
+              values: { m, reads0: new Float32Array(batch * READ) },
+              backward(gradients: Readonly<Record<string, Float32Array>>, into: ParameterArrays) {
+                const dm = gradients.m as Float32Array;
+                const dp = new Float32Array(READ);
+                for (let b = 0; b < batch; b++) {
+                  for (let j = 0; j < READ; j++) {
+                    const t = m0[j] as number;
+                    dp[j] = (dp[j] as number) + (dm[b * READ + j] as number) * (1 - t * t);
+                  }
+                }
+                into.addGradient(p, dp);
+              },
+            };
+          },
+        }
+      : {}),
+  };
+  const model = new MemoryNetwork({
+    config: { type: 'toy', inputSize: INPUT, outputSize: OUTPUT },
+    parameters,
+    controller,
+    memory: composed,
+    clipValue: 0.8,
+    sequence: fusedSequenceHook(memory),
+  });
+  return { model, p };
+}
+
+/** Where a trainable parameter's gradient is in the flat gradient, and its size. */
+function offsetOf(model: MemoryNetwork, name: string): [number, number] {
+  let offset = 0;
+  for (const [n, v] of model.parameters.trainableEntries()) {
+    if (n === name) return [offset, v.size];
+    offset += v.size;
+  }
+  throw new Error(`no trainable parameter ${name}`);
+}
+
+describe('fused whole-sequence driver on arrays', () => {
+  const batch = copyBatch(new Rng(31), 3, OUTPUT, 2, 4); // inputs OUTPUT + 1 = INPUT wide
+
+  for (const outputClip of [0, 0.1]) {
+    it(`gives TF.js's loss and gradients, the initial state's parameter too (output clip ${outputClip})`, async () => {
+      const { model } = learnedNetwork(true);
+      try {
+        for (const backend of ['cpu', 'wasm'] as const) {
+          await withBackend(backend, () => {
+            const gradient = new Float32Array(model.parameters.count()).fill(Number.NaN);
+            const before = tf.memory().numTensors;
+            const loss = model.lossAndGradientsOnArrays(
+              batch,
+              flatParameters(model),
+              gradient,
+              outputClip,
+            );
+            expect(tf.memory().numTensors).toBe(before);
+            // the step loop (traced), through the clip
+            const expected = tfjsLossAndGradients(model, batch, {
+              runOptions: { trace: true },
+              outputs: (y) =>
+                outputClip > 0 ? (tf.clipByValue(y, -outputClip, outputClip) as tf.Tensor3D) : y,
+            });
+            expect(loss, backend).toBeCloseTo(expected.loss, 4);
+            const scale = Math.max(...expected.gradient.map(Math.abs));
+            const difference = maxAbsDifference(gradient, expected.gradient) / scale;
+            expect(difference, backend).toBeLessThan(1e-5);
+            // the initial state's parameter gets its gradient
+            const [offset, size] = offsetOf(model, 'memory/m0');
+            const dp = gradient.subarray(offset, offset + size);
+            expect(
+              maxAbsDifference(dp, expected.gradient.subarray(offset, offset + size)),
+            ).toBeLessThan(1e-5 * scale);
+            expect(dp.some((g) => g !== 0)).toBe(true);
+            if (outputClip > 0) {
+              // the clip must bite where the loss looks, for the test to mean anything
+              const logits = tf.tidy(
+                () => model.run(batchTensors(batch).inputs).outputs.dataSync() as Float32Array,
+              );
+              const bites = logits.some(
+                (z, i) => Math.abs(z) > outputClip && batch.mask[Math.floor(i / OUTPUT)] !== 0,
+              );
+              expect(bites).toBe(true);
+            }
+          });
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it("is undefined, writing nothing, without the memory's initial state on arrays", () => {
+    const { model } = learnedNetwork(false);
+    const gradient = new Float32Array(model.parameters.count()).fill(7);
+    expect(model.lossAndGradientsOnArrays(batch, flatParameters(model), gradient)).toBeUndefined();
+    expect(gradient.every((g) => g === 7)).toBe(true);
+    model.dispose();
+  });
+
+  it('names arrays of the wrong size and a batch that does not fit', () => {
+    const { model } = learnedNetwork(true);
+    const parameters = flatParameters(model);
+    const gradient = new Float32Array(model.parameters.count());
+    expect(() => model.lossAndGradientsOnArrays(batch, parameters.subarray(1), gradient)).toThrow(
+      new RegExp(
+        `parameters and gradients must have ${parameters.length} and ${gradient.length} values.*got ${parameters.length - 1}`,
+      ),
+    );
+    const wide = copyBatch(new Rng(1), 2, OUTPUT + 1, 1, 2);
+    expect(() => model.lossAndGradientsOnArrays(wide, parameters, gradient)).toThrow(
+      /inputWidth 5 and outputWidth 4; the model takes 4 and gives 3/,
+    );
     model.dispose();
   });
 });

@@ -11,6 +11,7 @@ import type {
   RecurrentModel,
   RunOptions,
   RunResult,
+  SequenceBatch,
   StepOptions,
 } from '@mann/core';
 import { memoryConfigOf, resolveDncConfig, resolveDncMemoryConfig } from './config.js';
@@ -76,6 +77,24 @@ export class DncModel implements RecurrentModel<DncModelState> {
       const result = this.network.run(inputs, options);
       return { ...result, outputs: tf.clipByValue(result.outputs, -limit, limit) as tf.Tensor3D };
     });
+  }
+
+  /**
+   * The network's loss and gradient on arrays (`MemoryNetwork.lossAndGradientsOnArrays`, for the
+   * training threads) of the clipped outputs; undefined for configurations without that path
+   * (sparse links, a composed memory, other controllers than a one-layer LSTM).
+   */
+  lossAndGradientsOnArrays(
+    batch: SequenceBatch,
+    parameters: Float32Array,
+    gradients: Float32Array,
+  ): number | undefined {
+    return this.network.lossAndGradientsOnArrays(
+      batch,
+      parameters,
+      gradients,
+      this.config.outputClipValue,
+    );
   }
 
   dispose(): void {

@@ -7,6 +7,7 @@ import { NtmMemory } from './memory.js';
 import { FusedNtmMemory } from './fused/memory.js';
 import { memoryStepSpec } from './fused/memory-step.js';
 import { ntmSequenceMemory } from './fused/sequence-memory.js';
+import { ntmInitialArrays } from './fused/initial-arrays.js';
 
 /**
  * The NTM memory a config asks for: the composed reference ({@link NtmMemory}) with
@@ -19,9 +20,17 @@ export function createNtmMemory(config: NtmMemoryConfig, scope: ParameterScope):
     : new NtmMemory(config, scope);
 }
 
-/** The whole-sequence hook of a fused NTM (core's `fusedSequence`); none when composed. */
-export function ntmSequenceHook(config: NtmMemoryConfig): SequenceHook | undefined {
+/**
+ * The whole-sequence hook of a fused NTM memory (core's `fusedSequence`, and its loss and
+ * gradients on arrays for the training threads); none when composed.
+ */
+export function ntmSequenceHook(memory: NtmMemory): SequenceHook | undefined {
+  const { config } = memory;
   return config.implementation === 'fused'
-    ? fusedSequenceHook(ntmSequenceMemory(memoryStepSpec(config)))
+    ? fusedSequenceHook(
+        ntmSequenceMemory(memoryStepSpec(config), (batch, parameters) =>
+          ntmInitialArrays(memory, batch, parameters),
+        ),
+      )
     : undefined;
 }

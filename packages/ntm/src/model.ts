@@ -41,7 +41,7 @@ export const ntmDefinition: ModelDefinition<NtmConfig> = {
       config.clipValue,
       rng,
       (scope) => createNtmMemory(memoryConfig, scope),
-      () => ntmSequenceHook(memoryConfig),
+      (memory) => ntmSequenceHook(memory as NtmMemory),
     );
   },
 };

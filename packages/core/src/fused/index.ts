@@ -75,5 +75,15 @@ export type { ExpLocals } from './simd-lstm-cell.js';
 export type { LstmCellBackwardArrays, LstmCellForwardArrays, LstmCellShape } from './lstm-cell.js';
 export { defineFusedOp } from './fused-op.js';
 export type { FusedInputs, FusedOp, FusedOpDefinition, FusedOutput } from './fused-op.js';
-export { fusedSequence, fusedSequenceHook, sequenceInputNames } from './sequence.js';
-export type { SequenceMemory, SequenceMemoryRun } from './sequence.js';
+export {
+  fusedSequence,
+  fusedSequenceHook,
+  sequenceInputNames,
+  sequenceLossAndGradients,
+} from './sequence.js';
+export type {
+  InitialArrays,
+  ParameterArrays,
+  SequenceMemory,
+  SequenceMemoryRun,
+} from './sequence.js';

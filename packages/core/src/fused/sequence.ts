@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LstmController } from '../controllers/lstm-controller.js';
 import type { LstmState } from '../controllers/lstm.js';
+import type { SequenceBatch } from '../data.js';
 import { checkShape, MannError } from '../errors.js';
 import type { MemoryNetwork, MemoryNetworkState, SequenceHook } from '../models/memory-network.js';
 import { defineFusedOp, type FusedInputs } from './fused-op.js';
@@ -8,6 +9,7 @@ import { lstmCellBackward, lstmCellForward } from './lstm-cell.js';
 import { columnSums, createProducts, swapAxes, transposed, type Products } from './products.js';
 import { copyRows, rowView } from './rows.js';
 import { PooledArrays } from './scratch.js';
+import { maskedBitsOnArrays } from '../training/loss.js';
 
 // A whole memory-network sequence with a one-layer LSTM controller as ONE TF.js kernel with a
 // hand-written gradient (`defineFusedOp`), for any memory whose step runs on typed arrays
@@ -36,8 +38,11 @@ export interface SequenceMemoryRun {
    * [B, F], read by the caller before the next call.
    */
   backward(t: number, dReads: Float32Array): Float32Array;
-  /** After step 0's backward: dL/d(each initial-state input of the op), by input name. */
-  initialGradients(): Record<string, tf.Tensor>;
+  /**
+   * After step 0's backward: dL/d(each initial-state input of the op), by input name, each of
+   * its input's size (the arrays become the caller's: copies of what the run reuses).
+   */
+  initialGradients(): Record<string, Float32Array>;
   /** Gives back what the run holds; called once, after its last use. */
   release(): void;
 }
@@ -53,8 +58,45 @@ export interface SequenceMemory {
    * against the batch; no name of the driver's own inputs, see {@link sequenceInputNames}).
    */
   stateInputs(state: unknown, batch: number): Record<string, tf.Tensor>;
-  /** Starts a call from the values of those inputs; `state` is the one given to stateInputs. */
+  /**
+   * Starts a call from the values of those inputs; `state` is the one given to stateInputs, or
+   * an {@link InitialArrays}' `state` on arrays.
+   */
   begin(state: unknown, inputs: FusedInputs, batch: number, steps: number): SequenceMemoryRun;
+  /**
+   * Optional: the initial state of a batch of `batch` on arrays, from the parameters' values,
+   * for training without TF.js ({@link sequenceLossAndGradients}); undefined (or absent) when
+   * this memory's configuration has none. It must give the values `stateInputs` would carry for
+   * the memory's `initialState` and `initialReads`.
+   */
+  initialArrays?(batch: number, parameters: ParameterArrays): InitialArrays | undefined;
+}
+
+/** Parameter values and gradients by variable, for training on arrays. */
+export interface ParameterArrays {
+  /** The values of a parameter of the model. They are shared: read them, never write. */
+  value(variable: tf.Variable): Float32Array;
+  /**
+   * Adds `gradient` (as many values as the parameter) to dL/d(variable); ignored for a
+   * parameter that is not trainable.
+   */
+  addGradient(variable: tf.Variable, gradient: Float32Array): void;
+}
+
+/** A batch's initial memory state on arrays ({@link SequenceMemory.initialArrays}). */
+export interface InitialArrays {
+  /** What {@link SequenceMemory.begin} receives as the state. */
+  readonly state: unknown;
+  /**
+   * `reads0`, r_0 [B, RW], and the value of every state input by name, as `stateInputs`
+   * names them (each of its input's size). Read-only: a memory may hand out shared arrays.
+   */
+  readonly values: Readonly<Record<string, Float32Array | Int32Array>>;
+  /**
+   * From dL/d(`reads0`) and dL/d(each state input), adds the gradients of the parameters they
+   * come from with `parameters.addGradient`.
+   */
+  backward(gradients: Readonly<Record<string, Float32Array>>, parameters: ParameterArrays): void;
 }
 
 /** The driver's own inputs, in the order of its gradients. */
@@ -85,6 +127,8 @@ interface SequenceContext {
   readonly shape: readonly [number, number, number, number, number];
   /** Whether a gradient tape records the call (else the forward pass releases the tape). */
   readonly recording: boolean;
+  /** Whether the backward pass computes dL/d(inputs) (training on arrays needs none). */
+  readonly inputGradient: boolean;
   call?: SequenceCall;
 }
 
@@ -170,13 +214,16 @@ function sequenceForward(
   return products.times(packed, T * B, outputKernel, undefined, read.floats('outputBias'));
 }
 
-/** dL/d(every input of the op), by name, from dL/d(logits) [T, B, O]. */
+/**
+ * dL/d(every input of the op), by name, from dL/d(logits) [T, B, O], each of its input's size
+ * (`inputs` batch first, as the op takes them; none without `context.inputGradient`).
+ */
 function sequenceBackward(
   context: SequenceContext,
   call: SequenceCall,
   products: Products,
   dLogits: Float32Array,
-): Record<string, tf.Tensor> {
+): Record<string, Float32Array> {
   const [B, T, I, C, O] = context.shape;
   const { memory, limit } = context;
   const [G, F, RW] = [4 * C, memory.interfaceSize, memory.readSize];
@@ -234,20 +281,22 @@ function sequenceBackward(
   const dInputKernel = new Float32Array((I + RW) * G); // [dW_x ; dW_r]
   products.transposedTimes(call.x, T * B, I, dZ, G, dInputKernel);
   dInputKernel.set(dStateKernel.subarray(C * G), I * G);
-  const dx = products.times(dZ, T * B, kept(call.inputKernel, I, G), arrays.floats(T * B * I));
-  const grads: Record<string, tf.Tensor> = {
-    inputs: tf.tensor3d(swapAxes(dx, T, B, I), [B, T, I]),
-    inputKernel: tf.tensor2d(dInputKernel, [I + RW, G]),
-    recurrentKernel: tf.tensor2d(dStateKernel.slice(0, C * G), [C, G]),
-    lstmBias: tf.tensor1d(columnSums(dZ, T * B, G)),
-    interfaceKernel: tf.tensor2d(products.transposedTimes(clipped, T * B, C, dXi, F), [C, F]),
-    interfaceBias: tf.tensor1d(columnSums(dXi, T * B, F)),
-    outputKernel: tf.tensor2d(products.transposedTimes(packed, T * B, S, dLogits, O), [S, O]),
-    outputBias: tf.tensor1d(columnSums(dLogits, T * B, O)),
-    h0: tf.tensor2d(dh0, [B, C]),
-    c0: tf.tensor2d(dCell.slice(), [B, C]),
-    reads0: tf.tensor2d(dReads0, [B, RW]),
+  const grads: Record<string, Float32Array> = {
+    inputKernel: dInputKernel,
+    recurrentKernel: dStateKernel.slice(0, C * G),
+    lstmBias: columnSums(dZ, T * B, G),
+    interfaceKernel: products.transposedTimes(clipped, T * B, C, dXi, F),
+    interfaceBias: columnSums(dXi, T * B, F),
+    outputKernel: products.transposedTimes(packed, T * B, S, dLogits, O),
+    outputBias: columnSums(dLogits, T * B, O),
+    h0: dh0,
+    c0: dCell.slice(),
+    reads0: dReads0,
   };
+  if (context.inputGradient) {
+    const dx = products.times(dZ, T * B, kept(call.inputKernel, I, G), arrays.floats(T * B * I));
+    grads.inputs = swapAxes(dx, T, B, I);
+  }
   return { ...grads, ...run.initialGradients() };
 }
 
@@ -257,50 +306,86 @@ function releaseCall(call: SequenceCall): void {
   call.run.release();
 }
 
-const sequenceOp = defineFusedOp<SequenceContext>({
+/** A call's arrays and memory run, from the op's inputs (the weights, h_0, c_0, r_0, ...). */
+function openCall(context: SequenceContext, read: FusedInputs): SequenceCall {
+  const [B, T, I, C] = context.shape;
+  const { memory } = context;
+  const [G, RW] = [4 * C, memory.readSize];
+  const S = C + RW;
+  const arrays = new PooledArrays();
+  // [W_h ; W_r]: the LSTM's recurrent kernel, then its input kernel's rows for r_{t-1}
+  const lstmInputKernel = read.floats('inputKernel');
+  const stateKernel = arrays.floats(S * G);
+  stateKernel.set(read.floats('recurrentKernel'));
+  stateKernel.set(lstmInputKernel.subarray(I * G, (I + RW) * G), C * G);
+  const states = arrays.floats((T + 1) * B * S);
+  copyRows(B, C, rowView(read.floats('h0'), 0, C), rowView(states, 0, S));
+  copyRows(B, RW, rowView(read.floats('reads0'), 0, RW), rowView(states, C, S));
+  const cells = arrays.floats((T + 1) * B * C);
+  cells.set(read.floats('c0'));
+  return {
+    run: memory.begin(context.state, read, B, T),
+    arrays,
+    x: swapAxes(read.floats('inputs'), B, T, I),
+    inputKernel: lstmInputKernel.subarray(0, I * G),
+    stateKernel,
+    interfaceKernel: read.floats('interfaceKernel'),
+    outputKernel: read.floats('outputKernel'),
+    states,
+    cells,
+    clipped: arrays.floats(T * B * C),
+    packed: arrays.floats(T * B * S),
+    gates: arrays.floats(T * B * G),
+    tanhCells: arrays.floats(T * B * C),
+    interfaces: arrays.floats(T * B * memory.interfaceSize),
+  };
+}
+
+/**
+ * The forward pass of a call on `read`: the logits [T, B, O] and the call, whose tape
+ * {@link sequenceBackward} uses (released here if the pass fails).
+ */
+function callForward(
+  context: SequenceContext,
+  read: FusedInputs,
+): { call: SequenceCall; logits: Float32Array } {
+  const call = openCall(context, read);
+  const products = createProducts();
+  try {
+    return { call, logits: sequenceForward(context, call, products, read) };
+  } catch (error) {
+    releaseCall(call);
+    throw error;
+  } finally {
+    products.release();
+  }
+}
+
+/** The backward pass of a call from dL/d(logits) [T, B, O]; releases the call. */
+function callBackward(
+  context: SequenceContext,
+  call: SequenceCall,
+  dLogits: Float32Array,
+): Record<string, Float32Array> {
+  const products = createProducts();
+  try {
+    return sequenceBackward(context, call, products, dLogits);
+  } finally {
+    products.release();
+    releaseCall(call);
+  }
+}
+
+/** The op's context: the call's and the shape of every input, for the gradients' tensors. */
+interface OpContext extends SequenceContext {
+  readonly shapes: Readonly<Record<string, readonly number[]>>;
+}
+
+const sequenceOp = defineFusedOp<OpContext>({
   name: 'MannFusedSequence',
   forward(read, context) {
-    const [B, T, I, C, O] = context.shape;
-    const { memory } = context;
-    const [G, RW] = [4 * C, memory.readSize];
-    const S = C + RW;
-    const arrays = new PooledArrays();
-    // [W_h ; W_r]: the LSTM's recurrent kernel, then its input kernel's rows for r_{t-1}
-    const lstmInputKernel = read.floats('inputKernel');
-    const stateKernel = arrays.floats(S * G);
-    stateKernel.set(read.floats('recurrentKernel'));
-    stateKernel.set(lstmInputKernel.subarray(I * G, (I + RW) * G), C * G);
-    const states = arrays.floats((T + 1) * B * S);
-    copyRows(B, C, rowView(read.floats('h0'), 0, C), rowView(states, 0, S));
-    copyRows(B, RW, rowView(read.floats('reads0'), 0, RW), rowView(states, C, S));
-    const cells = arrays.floats((T + 1) * B * C);
-    cells.set(read.floats('c0'));
-    const call: SequenceCall = {
-      run: memory.begin(context.state, read, B, T),
-      arrays,
-      x: swapAxes(read.floats('inputs'), B, T, I),
-      inputKernel: lstmInputKernel.subarray(0, I * G),
-      stateKernel,
-      interfaceKernel: read.floats('interfaceKernel'),
-      outputKernel: read.floats('outputKernel'),
-      states,
-      cells,
-      clipped: arrays.floats(T * B * C),
-      packed: arrays.floats(T * B * S),
-      gates: arrays.floats(T * B * G),
-      tanhCells: arrays.floats(T * B * C),
-      interfaces: arrays.floats(T * B * memory.interfaceSize),
-    };
-    const products = createProducts();
-    let logits: Float32Array;
-    try {
-      logits = sequenceForward(context, call, products, read);
-    } catch (error) {
-      releaseCall(call);
-      throw error;
-    } finally {
-      products.release();
-    }
+    const [B, T, , , O] = context.shape;
+    const { call, logits } = callForward(context, read);
     if (context.recording) context.call = call;
     else releaseCall(call);
     return [{ values: swapAxes(logits, T, B, O), shape: [B, T, O] }];
@@ -315,17 +400,125 @@ const sequenceOp = defineFusedOp<SequenceContext>({
     // The tape node keeps the context until the gradient computation ends: let go of the call.
     context.call = undefined;
     const [B, T, , , O] = context.shape;
-    const products = createProducts();
-    try {
-      const dLogitsT = swapAxes(dLogits as Float32Array, B, T, O);
-      const grads = sequenceBackward(context, call, products, dLogitsT);
-      return Object.fromEntries(Object.entries(grads).map(([name, grad]) => [name, () => grad]));
-    } finally {
-      products.release();
-      releaseCall(call);
-    }
+    const grads = callBackward(context, call, swapAxes(dLogits as Float32Array, B, T, O));
+    return Object.fromEntries(
+      Object.entries(grads).map(([name, grad]) => {
+        const tensor = tf.tensor(grad, [...(context.shapes[name] as readonly number[])]);
+        return [name, () => tensor];
+      }),
+    );
   },
 });
+
+/** {@link FusedInputs} over arrays by name (an int input's floats are its values as floats). */
+function arrayInputs(values: Readonly<Record<string, Float32Array | Int32Array>>): FusedInputs {
+  const get = (name: string): Float32Array | Int32Array => {
+    const found = values[name];
+    if (!found) throw new Error(`fused sequence on arrays: no input named '${name}'`);
+    return found;
+  };
+  return {
+    has: (name) => values[name] !== undefined,
+    floats: (name) => {
+      const found = get(name);
+      return found instanceof Float32Array ? found : Float32Array.from(found);
+    },
+    ints: (name) => Int32Array.from(get(name)),
+    tensor: () => {
+      throw new MannError('fused sequence on arrays: a memory asked for a tensor input');
+    },
+  };
+}
+
+/**
+ * The loss of `network.run` on `batch` (masked bits per sequence, {@link maskedBitsOnArrays})
+ * and its gradient with respect to every parameter, computed on arrays alone, without a TF.js
+ * kernel: the same forward and backward passes as the op, from the parameters' values in
+ * `parameters`, the initial state from `memory.initialArrays` (h_0 = c_0 = 0, as
+ * `LstmController.initialState`). Gradients go to `parameters.addGradient`. Undefined, with
+ * nothing added, when the memory gives no initial state on arrays. For the training threads,
+ * whose contract is agreement with one thread to float32 rounding: the loss is computed in
+ * float64 (the TF.js loss in float32), the initial state by the memory's own code. With
+ * `outputClip` > 0 the loss is that of the logits clipped to +-outputClip (`tf.clipByValue`).
+ */
+export function sequenceLossAndGradients(
+  network: MemoryNetwork,
+  memory: SequenceMemory,
+  batch: SequenceBatch,
+  parameters: ParameterArrays,
+  outputClip = 0,
+): number | undefined {
+  const { batchSize: B, steps: T, inputWidth: I, outputWidth: O } = batch;
+  const layer = (network.controller as LstmController).layers[0];
+  if (!layer) throw new MannError('fused sequence: needs a one-layer LSTM controller');
+  if (I !== network.inputSize || O !== network.outputSize) {
+    throw new MannError(
+      `batch has inputWidth ${I} and outputWidth ${O}; the model takes ${network.inputSize} and gives ${network.outputSize}`,
+    );
+  }
+  if (T === 0) throw new MannError('inputs must have at least one time step, got T = 0');
+  const initial = memory.initialArrays?.(B, parameters);
+  if (!initial) return undefined;
+  const C = layer.hiddenSize;
+  const value = (v: tf.Variable | undefined): Float32Array => {
+    if (!v) throw new MannError('fused sequence on arrays: the network lacks a parameter');
+    return parameters.value(v);
+  };
+  const read = arrayInputs({
+    ...initial.values,
+    inputs: batch.inputs,
+    inputKernel: value(layer.inputKernel),
+    recurrentKernel: value(layer.recurrentKernel),
+    lstmBias: value(layer.bias),
+    interfaceKernel: value(network.interfaceLayer.kernel),
+    interfaceBias: value(network.interfaceLayer.bias),
+    outputKernel: value(network.outputLayer.kernel),
+    outputBias: value(network.outputLayer.bias),
+    h0: new Float32Array(B * C),
+    c0: new Float32Array(B * C),
+  });
+  const context: SequenceContext = {
+    memory,
+    state: initial.state,
+    limit: network.clipValue > 0 ? network.clipValue : Infinity,
+    shape: [B, T, I, C, O],
+    recording: true,
+    inputGradient: false,
+  };
+  const { call, logits } = callForward(context, read);
+  let loss: number;
+  const dLogits = new Float32Array(logits.length);
+  try {
+    const outputs = swapAxes(logits, T, B, O);
+    // y = clip(z) where asked, as tf.clipByValue: dL/dz = dL/dy where -c <= z <= c, else 0
+    const limit = Math.fround(outputClip);
+    const clipped =
+      outputClip > 0 ? outputs.map((z) => Math.min(Math.max(z, -limit), limit)) : outputs;
+    loss = maskedBitsOnArrays(clipped, batch, dLogits);
+    if (outputClip > 0) {
+      for (let i = 0; i < outputs.length; i++) {
+        const z = outputs[i] as number;
+        if (!(z >= -limit && z <= limit)) dLogits[i] = 0;
+      }
+    }
+  } catch (error) {
+    releaseCall(call);
+    throw error;
+  }
+  const grads = callBackward(context, call, swapAxes(dLogits, B, T, O));
+  const add = (v: tf.Variable | undefined, name: string): void => {
+    if (v) parameters.addGradient(v, grads[name] as Float32Array);
+  };
+  add(layer.inputKernel, 'inputKernel');
+  add(layer.recurrentKernel, 'recurrentKernel');
+  add(layer.bias, 'lstmBias');
+  add(network.interfaceLayer.kernel, 'interfaceKernel');
+  add(network.interfaceLayer.bias, 'interfaceBias');
+  add(network.outputLayer.kernel, 'outputKernel');
+  add(network.outputLayer.bias, 'outputBias');
+  initial.backward(grads, parameters);
+  return loss;
+}
 
 /**
  * The output logits [B, T, O] of `network.run(inputs)` from `initial` for a one-layer LSTM
@@ -364,6 +557,8 @@ export function fusedSequence(
     ...stateInputs,
   };
   return sequenceOp(named, {
+    shapes: Object.fromEntries(Object.entries(named).map(([name, t]) => [name, t.shape])),
+    inputGradient: true,
     memory,
     state: initial.memory,
     limit: network.clipValue > 0 ? network.clipValue : Infinity,
@@ -385,5 +580,7 @@ export function fusedSequenceHook(memory: SequenceMemory): SequenceHook {
       network.controller instanceof LstmController &&
       network.controller.layers.length === 1,
     run: (network, inputs, initial) => fusedSequence(network, memory, inputs, initial),
+    lossAndGradients: (network, batch, parameters, outputClip) =>
+      sequenceLossAndGradients(network, memory, batch, parameters, outputClip),
   };
 }

@@ -22,6 +22,8 @@ import { getMemoryDefinition, type ModelDefinition } from '../registry.js';
 import { checkNumber, checkShape, MannError } from '../errors.js';
 import { withDefaults } from '../config.js';
 import { runSteps } from './run.js';
+import { validateBatch, type SequenceBatch } from '../data.js';
+import type { ParameterArrays } from '../fused/sequence.js';
 
 /** State of a {@link MemoryNetwork}. */
 export interface MemoryNetworkState<C = unknown, M = unknown> {
@@ -55,6 +57,19 @@ export interface SequenceHook {
   applies(network: MemoryNetwork, options: RunOptions<MemoryNetworkState>): boolean;
   /** The output logits [B, T, outputSize] from `initial`; `inputs` is checked, T >= 1. */
   run(network: MemoryNetwork, inputs: tf.Tensor3D, initial: MemoryNetworkState): tf.Tensor3D;
+  /**
+   * Optional, for {@link MemoryNetwork.lossAndGradientsOnArrays}: the loss of `run` on `batch`
+   * from the initial state (masked bits per sequence) with its gradients added by
+   * `parameters.addGradient`, on arrays, without TF.js; undefined, with nothing added, when
+   * this configuration has no such path. Called only where `applies` holds for a plain run.
+   * With `outputClip` > 0, the loss of the logits clipped to +-outputClip.
+   */
+  lossAndGradients?(
+    network: MemoryNetwork,
+    batch: SequenceBatch,
+    parameters: ParameterArrays,
+    outputClip?: number,
+  ): number | undefined;
 }
 
 /**
@@ -77,6 +92,8 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
   readonly outputLayer: Linear;
   /** See {@link MemoryNetworkParts.sequence}. */
   readonly sequence: SequenceHook | undefined;
+  /** Made at the first {@link MemoryNetwork.lossAndGradientsOnArrays}. */
+  private layout: ArrayLayout | undefined;
 
   constructor(parts: MemoryNetworkParts) {
     this.config = parts.config;
@@ -147,6 +164,79 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
     return this.sequence?.applies(this, options) ?? false;
   }
 
+  /**
+   * The loss of a plain `run` on `batch` (masked bits per sequence) and its gradient, on arrays,
+   * when the {@link SequenceHook} has such a path (the fused NTM and DNC with a one-layer LSTM
+   * controller), else undefined with nothing written: see {@link RecurrentModel}. With
+   * `outputClip` > 0, of the logits clipped to +-outputClip (a model that clips its outputs).
+   */
+  lossAndGradientsOnArrays(
+    batch: SequenceBatch,
+    parameters: Float32Array,
+    gradients: Float32Array,
+    outputClip = 0,
+  ): number | undefined {
+    const hook = this.sequence;
+    if (!hook?.lossAndGradients || !hook.applies(this, {})) return undefined;
+    validateBatch(batch);
+    const layout = this.arrayLayout();
+    if (parameters.length !== layout.parameterSize || gradients.length !== layout.gradientSize) {
+      throw new MannError(
+        `parameters and gradients must have ${layout.parameterSize} and ${layout.gradientSize} values (every parameter, the trainable ones), got ${parameters.length} and ${gradients.length}`,
+      );
+    }
+    // zeros first, once the hook has a gradient to give (a parameter it reaches none of keeps
+    // them); nothing is written when it has no path for this configuration
+    let zeroed = false;
+    const zero = (): void => {
+      if (!zeroed) gradients.fill(0);
+      zeroed = true;
+    };
+    const arrays: ParameterArrays = {
+      value(variable) {
+        const at = layout.values.get(variable);
+        if (at === undefined)
+          throw new MannError(`${variable.name} is not a parameter of this model`);
+        return parameters.subarray(at, at + variable.size);
+      },
+      addGradient(variable, gradient) {
+        if (gradient.length !== variable.size) {
+          throw new MannError(
+            `the gradient of ${variable.name} has ${gradient.length} values, the parameter ${variable.size}`,
+          );
+        }
+        zero();
+        const at = layout.gradients.get(variable);
+        if (at === undefined) return; // not trainable
+        for (let i = 0; i < gradient.length; i++) {
+          gradients[at + i] = (gradients[at + i] as number) + (gradient[i] as number);
+        }
+      },
+    };
+    const loss = hook.lossAndGradients(this, batch, arrays, outputClip);
+    if (loss !== undefined) zero();
+    return loss;
+  }
+
+  /** Where each parameter's values and gradient are in the flat arrays (made once). */
+  private arrayLayout(): ArrayLayout {
+    if (!this.layout) {
+      const offsets = (entries: [string, tf.Variable][]): [Map<tf.Variable, number>, number] => {
+        const map = new Map<tf.Variable, number>();
+        let offset = 0;
+        for (const [, v] of entries) {
+          map.set(v, offset);
+          offset += v.size;
+        }
+        return [map, offset];
+      };
+      const [values, parameterSize] = offsets(this.parameters.entries());
+      const [gradients, gradientSize] = offsets(this.parameters.trainableEntries());
+      this.layout = { values, parameterSize, gradients, gradientSize };
+    }
+    return this.layout;
+  }
+
   run(inputs: tf.Tensor3D, options: RunOptions<MemoryNetworkState> = {}): RunResult {
     const hook = this.sequence;
     if (hook && hook.applies(this, options)) {
@@ -169,6 +259,16 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
   dispose(): void {
     this.parameters.dispose();
   }
+}
+
+/** Offsets of the parameters in the flat arrays of {@link MemoryNetwork.lossAndGradientsOnArrays}. */
+interface ArrayLayout {
+  /** By variable, in `parameters.entries()` order, and their total size. */
+  readonly values: Map<tf.Variable, number>;
+  readonly parameterSize: number;
+  /** By trainable variable, in `trainableEntries()` order, and their total size. */
+  readonly gradients: Map<tf.Variable, number>;
+  readonly gradientSize: number;
 }
 
 /** Configuration of the generic memory network, `type: 'memory'`. */

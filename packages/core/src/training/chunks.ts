@@ -7,9 +7,10 @@ import type { ChunkBoard } from './thread-protocol.js';
 
 /**
  * Claims chunks of step `seq` on `board` for thread `owner` (0: the trainer's) until none is
- * left, writing each one's loss and gradient (rows `chunks[k]` of `batch`) into the board.
- * `beforeFirst` runs once, before the first chunk this thread got (a training thread loads the
- * step's parameters there); nothing runs when it got none.
+ * left, writing each one's loss and gradient (rows `chunks[k]` of `batch`) into the board, from
+ * the step's parameter values `parameters` (`shardLossAndGradients`: on arrays where the model
+ * can). `loadVariables` runs at most once, before the first chunk that needs the model's
+ * variables (a training thread loads the step's parameters into them there).
  */
 export function computeChunks(
   model: RecurrentModel,
@@ -20,13 +21,18 @@ export function computeChunks(
     readonly chunks: readonly ShardRange[];
   },
   owner: number,
-  beforeFirst: () => void = () => undefined,
+  parameters: Float32Array<ArrayBufferLike>,
+  loadVariables: () => void = () => undefined,
 ): void {
   const { seq, batch, chunks } = request;
-  let k = board.claim(seq, chunks.length, owner);
-  if (k >= 0) beforeFirst();
-  for (; k >= 0; k = board.claim(seq, chunks.length, owner)) {
+  let loaded = false;
+  const load = (): void => {
+    if (!loaded) loadVariables();
+    loaded = true;
+  };
+  for (let k = board.claim(seq, chunks.length, owner); k >= 0;) {
     const chunk = sliceBatch(batch, chunks[k] as ShardRange);
-    board.setLoss(k, shardLossAndGradients(model, chunk, board.gradient(k)));
+    board.setLoss(k, shardLossAndGradients(model, chunk, board.gradient(k), parameters, load));
+    k = board.claim(seq, chunks.length, owner);
   }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SequenceBatch } from '../data.js';
-import { checkShape } from '../errors.js';
+import { checkShape, MannError } from '../errors.js';
 import { customGradient } from '../math/custom-gradient.js';
 
 /**
@@ -50,26 +50,10 @@ export function maskedBitsPerSequenceOnArrays(
   const { batchSize: b, steps: t, outputWidth: o } = batch;
   checkShape('logits', logits, [b, t, o], "[B, T, O] of the batch's shape");
   const loss = customGradient<[tf.Tensor]>(([z]) => {
-    const values = z.dataSync() as Float32Array;
-    const { targets, mask } = batch;
-    const scale = 1 / (b * Math.LN2);
-    const gradient = new Float32Array(values.length);
-    let total = 0;
-    for (let step = 0; step < b * t; step++) {
-      const weight = mask[step] as number;
-      let bits = 0;
-      for (let i = step * o; i < (step + 1) * o; i++) {
-        const x = values[i] as number;
-        const y = targets[i] as number;
-        const e = Math.exp(-Math.abs(x));
-        bits += Math.max(x, 0) - x * y + Math.log1p(e);
-        const sigmoid = x >= 0 ? 1 / (1 + e) : e / (1 + e);
-        gradient[i] = weight * (sigmoid - y) * scale;
-      }
-      total += bits * weight;
-    }
+    const gradient = new Float32Array(b * t * o);
+    const value = maskedBitsOnArrays(z.dataSync() as Float32Array, batch, gradient);
     return {
-      value: tf.scalar(total * scale),
+      value: tf.scalar(value),
       gradFunc: (dy) => {
         const d = dy.dataSync()[0] as number;
         if (d !== 1)
@@ -79,6 +63,41 @@ export function maskedBitsPerSequenceOnArrays(
     };
   });
   return loss(logits) as tf.Scalar;
+}
+
+/**
+ * The arithmetic of {@link maskedBitsPerSequenceOnArrays} on arrays: masked bits per sequence of
+ * `logits` [B, T, O] (batch first, row-major) against `batch`'s targets and mask, summed in
+ * float64 and rounded to float32 once, returned; its gradient written into `gradient` (as many
+ * values as `logits`). The training threads' array path calls it directly.
+ */
+export function maskedBitsOnArrays(
+  logits: Float32Array,
+  batch: SequenceBatch,
+  gradient: Float32Array,
+): number {
+  const { batchSize: b, steps: t, outputWidth: o, targets, mask } = batch;
+  if (logits.length !== b * t * o || gradient.length !== logits.length) {
+    throw new MannError(
+      `logits and gradient must have ${b * t * o} values (the batch's [${b}, ${t}, ${o}]), got ${logits.length} and ${gradient.length}`,
+    );
+  }
+  const scale = 1 / (b * Math.LN2);
+  let total = 0;
+  for (let step = 0; step < b * t; step++) {
+    const weight = mask[step] as number;
+    let bits = 0;
+    for (let i = step * o; i < (step + 1) * o; i++) {
+      const x = logits[i] as number;
+      const y = targets[i] as number;
+      const e = Math.exp(-Math.abs(x));
+      bits += Math.max(x, 0) - x * y + Math.log1p(e);
+      const sigmoid = x >= 0 ? 1 / (1 + e) : e / (1 + e);
+      gradient[i] = weight * (sigmoid - y) * scale;
+    }
+    total += bits * weight;
+  }
+  return Math.fround(total * scale);
 }
 
 /** Numbers from scoring a batch: everything is per sequence, averaged over the batch. */

@@ -75,12 +75,33 @@ export function trainableSizes(model: RecurrentModel): number[] {
 }
 
 /**
- * Loss (masked bits per sequence, averaged over the shard, on arrays:
- * `maskedBitsPerSequenceOnArrays`) and its gradient with respect to every trainable parameter of
- * `model` on one shard, written flat into `gradients` in `trainableEntries()` order (a parameter
- * the loss does not reach gets zeros). Leaves no tensors.
+ * Loss (masked bits per sequence, averaged over the shard) and its gradient with respect to
+ * every trainable parameter of `model` on one shard, written flat into `gradients` in
+ * `trainableEntries()` order (a parameter the loss does not reach gets zeros). With the
+ * parameters' values `parameters` (flat, `entries()` order), on arrays alone when the model has
+ * such a path (`RecurrentModel.lossAndGradientsOnArrays`: no TF.js kernel at all); otherwise,
+ * or without `parameters`, from the model's variables by TF.js ops ({@link tfjsShardLoss}),
+ * after `beforeVariables` (a training thread loads the step's values into its variables
+ * there; called once per call that needs them). Leaves no tensors.
  */
 export function shardLossAndGradients(
+  model: RecurrentModel,
+  shard: SequenceBatch,
+  gradients: Float32Array<ArrayBufferLike>,
+  parameters?: Float32Array<ArrayBufferLike>,
+  beforeVariables: () => void = () => undefined,
+): number {
+  const loss = parameters && model.lossAndGradientsOnArrays?.(shard, parameters, gradients);
+  if (loss !== undefined) return loss;
+  beforeVariables();
+  return tfjsShardLoss(model, shard, gradients);
+}
+
+/**
+ * {@link shardLossAndGradients} by TF.js ops from the model's variables, the loss on arrays
+ * (`maskedBitsPerSequenceOnArrays`).
+ */
+export function tfjsShardLoss(
   model: RecurrentModel,
   shard: SequenceBatch,
   gradients: Float32Array<ArrayBufferLike>,

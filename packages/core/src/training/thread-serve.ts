@@ -190,7 +190,6 @@ async function start(
   const parameters = new Float32Array(data.parameters);
   const memory = new ThreadMemory(data.memory, data.threads - 1);
   const loadParameters = (): void => {
-    Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
     const values: Record<string, { shape: readonly number[]; values: Float32Array }> = {};
     let offset = 0;
     for (const { name, shape } of data.layout) {
@@ -201,7 +200,8 @@ async function start(
     model.parameters.load(values);
   };
   return (request) => {
-    computeChunks(model, board, request, data.index + 1, loadParameters);
+    Atomics.load(memory.status, 0); // orders the main thread's parameter writes before the reads
+    computeChunks(model, board, request, data.index + 1, parameters, loadParameters);
     memory.answer(data.index, { type: 'done', seq: request.seq });
   };
 }

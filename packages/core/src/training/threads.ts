@@ -444,7 +444,7 @@ export class TrainingThreads {
     for (const handle of this.handles) handle.worker.postMessage(request);
     let failure: { error: unknown } | undefined;
     try {
-      computeChunks(this.model, board, request, 0);
+      computeChunks(this.model, board, request, 0, this.parameters);
     } catch (error) {
       board.close(seq);
       failure = { error };

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { checkShape } from '@mann/core';
 import { PooledArrays, releaseSimdRuntime, rowKernelsFor } from '@mann/core/fused';
 import type {
@@ -190,35 +190,28 @@ class DncRun implements SequenceMemoryRun {
     return grads.interfaceVector;
   }
 
-  initialGradients(): Record<string, tf.Tensor> {
-    const { slots: n, width: w, readHeads: r, writeHeads: h } = this.step.spec;
+  initialGradients(): Record<string, Float32Array> {
+    const { writeHeads: h, slots: n } = this.step.spec;
     const B = this.batch;
     const d = this.dState;
     const dLink0 = d.link as Float32Array;
-    const grads: Record<string, tf.Tensor> = {
-      // copies: these arrays go back to the pool, and a tensor may keep its array (cpu)
-      memory: tf.tensor3d(d.memory.slice(), [B, n, w]),
-      usage: tf.tensor2d(d.usage.slice(), [B, n]),
-      precedence: tf.tensor3d(d.precedence.slice(), [B, h, n]),
-      readWeights: tf.tensor3d(d.readWeights.slice(), [B, r, n]),
-      writeWeights: tf.zeros([B, h, n]),
+    const grads: Record<string, Float32Array> = {
+      // copies: these arrays go back to the pool
+      memory: d.memory.slice(),
+      usage: d.usage.slice(),
+      precedence: d.precedence.slice(),
+      readWeights: d.readWeights.slice(),
+      writeWeights: new Float32Array(B * h * n),
     };
     if (this.linkRecord0) {
       // copied when it is a view of the resident links' memory, which is about to be reused
       addLinkGradient(this.linkRecord0, dLink0, this.runtime !== undefined);
-      grads.link = tf.zeros([]);
+      grads.link = new Float32Array(1); // the token's: a scalar
     } else {
-      const shape = this.linkShape();
-      grads.link = tf.tensor(dLink0.slice(), shape);
-      if (this.step.spec.sparseCapacity > 0) grads.linkColumns = tf.zeros(shape);
+      grads.link = dLink0.slice();
+      if (this.step.spec.sparseCapacity > 0) grads.linkColumns = new Float32Array(dLink0.length);
     }
     return grads;
-  }
-
-  /** The shape of a tensor link input: [B, Hw, N, N] dense, [B, Hw, N, K] sparse. */
-  private linkShape(): number[] {
-    const { slots: n, writeHeads: h, sparseCapacity } = this.step.spec;
-    return [this.batch, h, n, sparseCapacity || n];
   }
 
   release(): void {
@@ -259,5 +252,23 @@ export function dncSequenceMemory(step: FusedMemoryStep): SequenceMemory {
       };
     },
     begin: (state, read, batch, steps) => new DncRun(step, state as DncState, read, batch, steps),
+    initialArrays(batch) {
+      if (sparseCapacity > 0) return undefined; // a sparse L_0 stays with TF.js
+      // L_0 = 0 and every other part of the state zero, r_0 = 0: no parameter behind them
+      const zeros = (size: number): Float32Array => new Float32Array(batch * size);
+      return {
+        state: { link: undefined }, // a link given as an input, not a resident one
+        values: {
+          memory: zeros(n * w),
+          usage: zeros(n),
+          precedence: zeros(h * n),
+          readWeights: zeros(r * n),
+          writeWeights: zeros(h * n),
+          link: zeros(h * n * n),
+          reads0: zeros(r * w),
+        },
+        backward: () => undefined,
+      };
+    },
   };
 }

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { checkShape } from '@mann/core';
 import { copyRows, rowView } from '@mann/core/fused';
 import type { SequenceMemory, SequenceMemoryRun } from '@mann/core/fused';
@@ -113,7 +112,7 @@ class NtmRun implements SequenceMemoryRun {
     return grads.interfaceVector;
   }
 
-  initialGradients(): Record<string, tf.Tensor> {
+  initialGradients(): Record<string, Float32Array> {
     const { slots: N, width: W, readHeads: R, writeHeads: Hw } = this.spec;
     const B = this.arena.batch;
     const dRead = new Float32Array(B * R * N);
@@ -121,10 +120,10 @@ class NtmRun implements SequenceMemoryRun {
     copyRows(B, R * N, rowView(this.dWeights, 0, (R + Hw) * N), rowView(dRead, 0, R * N));
     copyRows(B, Hw * N, rowView(this.dWeights, R * N, (R + Hw) * N), rowView(dWrite, 0, Hw * N));
     return {
-      // copies: the arena serves the next sequence, and a tensor may keep its array (cpu)
-      memory: tf.tensor3d(this.dMemory?.slice() ?? new Float32Array(B * N * W), [B, N, W]),
-      readWeights: tf.tensor3d(dRead, [B, R, N]),
-      writeWeights: tf.tensor3d(dWrite, [B, Hw, N]),
+      // a copy: the arena serves the next sequence
+      memory: this.dMemory?.slice() ?? new Float32Array(B * N * W),
+      readWeights: dRead,
+      writeWeights: dWrite,
     };
   }
 
@@ -142,14 +141,21 @@ class NtmRun implements SequenceMemoryRun {
   }
 }
 
-/** The NTM memory of `spec` for core's whole-sequence op; state inputs M_0, w^r_0, w^w_0. */
-export function ntmSequenceMemory(spec: MemoryStepSpec): SequenceMemory {
+/**
+ * The NTM memory of `spec` for core's whole-sequence op; state inputs M_0, w^r_0, w^w_0; with
+ * `initialArrays` (`ntmInitialArrays` of the memory), the initial state on arrays too.
+ */
+export function ntmSequenceMemory(
+  spec: MemoryStepSpec,
+  initialArrays?: SequenceMemory['initialArrays'],
+): SequenceMemory {
   const { slots: N, width: W, readHeads: R, writeHeads: Hw } = spec;
   const work = createStepScratch(spec);
   const free: Arena[] = []; // arenas whose sequence has ended, for the next ones
   return {
     interfaceSize: stepInterfaceSize(spec),
     readSize: R * W,
+    ...(initialArrays ? { initialArrays } : {}),
     stateInputs(state, batch) {
       const { memory, readWeights, writeWeights } = state as NtmState;
       checkShape('initialState memory', memory, [batch, N, W], '[B, N, W]');
