@@ -219,6 +219,8 @@ function learnedNetwork(arrays: boolean, seed = 4): { model: MemoryNetwork; p: t
   const parameters = new ParameterStore(new Rng(seed));
   const controller = new LstmController(parameters.scope('controller'), INPUT + READ, [HIDDEN]);
   const p = parameters.scope('memory').create('m0', [READ], { kind: 'uniform', low: -1, high: 1 });
+  // a parameter the loss does not reach: its gradient is zero
+  parameters.scope('memory').create('unused', [2], { kind: 'uniform', low: -1, high: 1 });
   const composed: MemoryAccess<ToyState> = {
     ...composedMemory,
     initialState: (batch) => ({
@@ -237,15 +239,21 @@ function learnedNetwork(arrays: boolean, seed = 4): { model: MemoryNetwork; p: t
               state: undefined,
               values: { m, reads0: new Float32Array(batch * READ) },
               backward(gradients: Readonly<Record<string, Float32Array>>, into: ParameterArrays) {
+                // in two parts (the first sequence, then the others): the parts add up
                 const dm = gradients.m as Float32Array;
-                const dp = new Float32Array(READ);
-                for (let b = 0; b < batch; b++) {
-                  for (let j = 0; j < READ; j++) {
-                    const t = m0[j] as number;
-                    dp[j] = (dp[j] as number) + (dm[b * READ + j] as number) * (1 - t * t);
+                for (const [from, to] of [
+                  [0, 1],
+                  [1, batch],
+                ] as const) {
+                  const dp = new Float32Array(READ);
+                  for (let b = from; b < to; b++) {
+                    for (let j = 0; j < READ; j++) {
+                      const t = m0[j] as number;
+                      dp[j] = (dp[j] as number) + (dm[b * READ + j] as number) * (1 - t * t);
+                    }
                   }
+                  into.addGradient(p, dp);
                 }
-                into.addGradient(p, dp);
               },
             };
           },
@@ -308,6 +316,8 @@ describe('fused whole-sequence driver on arrays', () => {
               maxAbsDifference(dp, expected.gradient.subarray(offset, offset + size)),
             ).toBeLessThan(1e-5 * scale);
             expect(dp.some((g) => g !== 0)).toBe(true);
+            const [unused] = offsetOf(model, 'memory/unused');
+            expect([...gradient.subarray(unused, unused + 2)]).toEqual([0, 0]);
             if (outputClip > 0) {
               // the clip must bite where the loss looks, for the test to mean anything
               const logits = tf.tidy(

@@ -185,13 +185,9 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
         `parameters and gradients must have ${layout.parameterSize} and ${layout.gradientSize} values (every parameter, the trainable ones), got ${parameters.length} and ${gradients.length}`,
       );
     }
-    // zeros first, once the hook has a gradient to give (a parameter it reaches none of keeps
-    // them); nothing is written when it has no path for this configuration
-    let zeroed = false;
-    const zero = (): void => {
-      if (!zeroed) gradients.fill(0);
-      zeroed = true;
-    };
+    // A parameter's first gradient is copied in, later ones added; one that gets none is zeroed
+    // at the end. Nothing is written when the hook has no path for this configuration.
+    const written = new Set<tf.Variable>();
     const arrays: ParameterArrays = {
       value(variable) {
         const at = layout.values.get(variable);
@@ -205,16 +201,24 @@ export class MemoryNetwork implements RecurrentModel<MemoryNetworkState> {
             `the gradient of ${variable.name} has ${gradient.length} values, the parameter ${variable.size}`,
           );
         }
-        zero();
         const at = layout.gradients.get(variable);
         if (at === undefined) return; // not trainable
+        if (!written.has(variable)) {
+          gradients.set(gradient, at);
+          written.add(variable);
+          return;
+        }
         for (let i = 0; i < gradient.length; i++) {
           gradients[at + i] = (gradients[at + i] as number) + (gradient[i] as number);
         }
       },
     };
     const loss = hook.lossAndGradients(this, batch, arrays, outputClip);
-    if (loss !== undefined) zero();
+    if (loss !== undefined) {
+      for (const [variable, at] of layout.gradients) {
+        if (!written.has(variable)) gradients.fill(0, at, at + variable.size);
+      }
+    }
     return loss;
   }
 
