@@ -51,6 +51,11 @@ describe('DNC training on arrays', () => {
             const before = tf.memory().numTensors;
             const loss = model.lossAndGradientsOnArrays(batch, flatParameters(model), gradient);
             expect(tf.memory().numTensors).toBe(before);
+            // again: the same to the bit (the initial zeros, shared between calls, stay zeros)
+            const again = new Float32Array(gradient.length);
+            const parameters = flatParameters(model);
+            expect(model.lossAndGradientsOnArrays(batch, parameters, again)).toBe(loss);
+            expect(maxAbsDifference(again, gradient)).toBe(0);
             const expected = tfjsLossAndGradients(model, batch);
             expect(loss, backend).toBeDefined();
             expect(Math.abs((loss as number) - expected.loss) / expected.loss).toBeLessThan(1e-6);

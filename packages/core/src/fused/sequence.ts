@@ -431,15 +431,15 @@ function arrayInputs(values: Readonly<Record<string, Float32Array | Int32Array>>
 }
 
 /**
- * The loss of `network.run` on `batch` (masked bits per sequence, {@link maskedBitsOnArrays})
- * and its gradient with respect to every parameter, computed on arrays alone, without a TF.js
- * kernel: the same forward and backward passes as the op, from the parameters' values in
- * `parameters`, the initial state from `memory.initialArrays` (h_0 = c_0 = 0, as
- * `LstmController.initialState`). Gradients go to `parameters.addGradient`. Undefined, with
- * nothing added, when the memory gives no initial state on arrays. For the training threads,
- * whose contract is agreement with one thread to float32 rounding: the loss is computed in
- * float64 (the TF.js loss in float32), the initial state by the memory's own code. With
- * `outputClip` > 0 the loss is that of the logits clipped to +-outputClip (`tf.clipByValue`).
+ * The loss of `network.run` on `batch` (masked bits per sequence) and its gradient with
+ * respect to every parameter, computed on arrays alone, without a TF.js kernel: the same
+ * forward and backward passes as the op, from the parameters' values in `parameters`, the
+ * initial state from `memory.initialArrays` (h_0 = c_0 = 0, as `LstmController.initialState`).
+ * Gradients go to `parameters.addGradient`. Undefined, with nothing added, when the memory
+ * gives no initial state on arrays. For the training threads, whose contract is agreement with
+ * one thread to float32 rounding: the loss is summed in float64 and rounded once (the TF.js
+ * loss rounds every op), the initial state comes from the memory's own code. With `outputClip`
+ * > 0 the loss is that of the logits clipped to +-outputClip (as `tf.clipByValue`).
  */
 export function sequenceLossAndGradients(
   network: MemoryNetwork,

@@ -226,6 +226,7 @@ class DncRun implements SequenceMemoryRun {
 /** The DNC memory of a fused step for core's whole-sequence op. */
 export function dncSequenceMemory(step: FusedMemoryStep): SequenceMemory {
   const { slots: n, width: w, readHeads: r, writeHeads: h, sparseCapacity } = step.spec;
+  let zeros: { batch: number; values: Record<string, Float32Array> } | undefined;
   return {
     interfaceSize: step.spec.interfaceSize,
     readSize: r * w,
@@ -254,19 +255,26 @@ export function dncSequenceMemory(step: FusedMemoryStep): SequenceMemory {
     begin: (state, read, batch, steps) => new DncRun(step, state as DncState, read, batch, steps),
     initialArrays(batch) {
       if (sparseCapacity > 0) return undefined; // a sparse L_0 stays with TF.js
-      // L_0 = 0 and every other part of the state zero, r_0 = 0: no parameter behind them
-      const zeros = (size: number): Float32Array => new Float32Array(batch * size);
+      // L_0 = 0 and every other part of the state zero, r_0 = 0: no parameter behind them. The
+      // steps only read them, so the zeros of the last batch size serve every call of it.
+      if (zeros?.batch !== batch) {
+        const of = (size: number): Float32Array => new Float32Array(batch * size);
+        zeros = {
+          batch,
+          values: {
+            memory: of(n * w),
+            usage: of(n),
+            precedence: of(h * n),
+            readWeights: of(r * n),
+            writeWeights: of(h * n),
+            link: of(h * n * n),
+            reads0: of(r * w),
+          },
+        };
+      }
       return {
         state: { link: undefined }, // a link given as an input, not a resident one
-        values: {
-          memory: zeros(n * w),
-          usage: zeros(n),
-          precedence: zeros(h * n),
-          readWeights: zeros(r * n),
-          writeWeights: zeros(h * n),
-          link: zeros(h * n * n),
-          reads0: zeros(r * w),
-        },
+        values: zeros.values,
         backward: () => undefined,
       };
     },
