@@ -44,6 +44,7 @@ export type {
   RunOptions,
   RunResult,
   RecurrentModel,
+  ParameterArrays,
 } from './interfaces.js';
 export { ParameterStore, withVariableFactory } from './params.js';
 export type { Initializer, ParameterScope, ParameterOptions, VariableFactory } from './params.js';

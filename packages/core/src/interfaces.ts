@@ -127,3 +127,14 @@ export interface RecurrentModel<S = unknown> {
   /** Frees the parameters. */
   dispose(): void;
 }
+
+/** Parameter values and gradients by variable, for training on arrays. */
+export interface ParameterArrays {
+  /** The values of a parameter of the model. They are shared: read them, never write. */
+  value(variable: tf.Variable): Float32Array;
+  /**
+   * Adds `gradient` (as many values as the parameter) to dL/d(variable); ignored for a
+   * parameter that is not trainable.
+   */
+  addGradient(variable: tf.Variable, gradient: Float32Array): void;
+}

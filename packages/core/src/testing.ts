@@ -222,6 +222,30 @@ export function tfjsLossAndGradients(
   });
 }
 
+/**
+ * `model.lossAndGradientsOnArrays` on `batch` beside its reference, {@link tfjsLossAndGradients}
+ * (with `options`): both losses and gradients (the array path's gradient starts as NaN, so a
+ * value it leaves unwritten shows), and how many tensors the array path left (it should make
+ * none).
+ */
+export function arraysAgainstTfjs(
+  model: RecurrentModel,
+  batch: SequenceBatch,
+  options: Parameters<typeof tfjsLossAndGradients>[2] = {},
+): {
+  loss: number | undefined;
+  gradient: Float32Array;
+  expected: { loss: number; gradient: Float32Array };
+  tensorsLeft: number;
+} {
+  if (!model.lossAndGradientsOnArrays) throw new Error('the model has no lossAndGradientsOnArrays');
+  const gradient = new Float32Array(model.parameters.count()).fill(Number.NaN);
+  const before = tf.memory().numTensors;
+  const loss = model.lossAndGradientsOnArrays(batch, flatParameters(model), gradient);
+  const tensorsLeft = tf.memory().numTensors - before;
+  return { loss, gradient, expected: tfjsLossAndGradients(model, batch, options), tensorsLeft };
+}
+
 export async function registerStandInBackend(name = 'mann-stand-in'): Promise<string> {
   if (tf.findBackendFactory(name)) return name;
   const previous = tf.getBackend();

@@ -25,8 +25,10 @@ import {
   MIN_SPLIT_ROWS,
   chunkRanges,
   combineShards,
+  shardLossAndGradients,
   shardRanges,
   sliceBatch,
+  tfjsShardLoss,
 } from '../src/training/shards.js';
 import { withBackend } from '@mann/core/testing';
 import { copyBatch, expectBitwiseEqual, expectClose } from './helpers.js';
@@ -137,6 +139,40 @@ describe('shards', () => {
     expectBitwiseEqual(shard.inputs, batch.inputs.subarray(t * i), 'inputs');
     expectBitwiseEqual(shard.targets, batch.targets.subarray(t * o), 'targets');
     expectBitwiseEqual(shard.mask, batch.mask.subarray(t), 'mask');
+  });
+
+  it("computes a chunk on the model's arrays where it can, else loads the variables once for TF.js", () => {
+    const [batch] = batches(1, 3) as [SequenceBatch];
+    const model = createModel({ type: 'lstm', inputSize: 5, outputSize: 4 }, { seed: 2 });
+    const size = model.parameters.count();
+    const parameters = new Float32Array(size);
+    let arrays: number | undefined = 1.5; // what the stub's array path answers
+    const stub: RecurrentModel = Object.assign(Object.create(model) as RecurrentModel, {
+      lossAndGradientsOnArrays(b: SequenceBatch, p: Float32Array, g: Float32Array) {
+        expect(b).toBe(batch);
+        expect(p).toBe(parameters);
+        if (arrays !== undefined) g.fill(7);
+        return arrays;
+      },
+    });
+    let loads = 0;
+    const load = (): void => void loads++;
+    const gradient = new Float32Array(size);
+    expect(shardLossAndGradients(stub, batch, gradient, parameters, load)).toBe(1.5);
+    expect(loads).toBe(0);
+    expect(gradient.every((g) => g === 7)).toBe(true);
+    // no array path for this configuration, or no parameter values: the variables and TF.js
+    const expected = new Float32Array(size);
+    const loss = tfjsShardLoss(model, batch, expected);
+    arrays = undefined;
+    expect(shardLossAndGradients(stub, batch, gradient, parameters, load)).toBe(loss);
+    expect(loads).toBe(1);
+    expectBitwiseEqual(gradient, expected, 'gradient');
+    gradient.fill(0);
+    arrays = 1.5;
+    expect(shardLossAndGradients(stub, batch, gradient)).toBe(loss);
+    expectBitwiseEqual(gradient, expected, 'gradient without parameters');
+    model.dispose();
   });
 
   it('weights shard means by shard size (hand-computed)', () => {

@@ -6,10 +6,10 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchTensors, Rng, selectBackend } from '@mann/core';
 import {
+  arraysAgainstTfjs,
   copyBatch,
   flatParameters,
   maxAbsDifference,
-  tfjsLossAndGradients,
   withBackend,
 } from '@mann/core/testing';
 import { createDnc } from '@mann/dnc';
@@ -47,16 +47,13 @@ describe('DNC training on arrays', () => {
       try {
         for (const backend of ['cpu', 'wasm'] as const) {
           await withBackend(backend, () => {
-            const gradient = new Float32Array(model.parameters.count()).fill(Number.NaN);
-            const before = tf.memory().numTensors;
-            const loss = model.lossAndGradientsOnArrays(batch, flatParameters(model), gradient);
-            expect(tf.memory().numTensors).toBe(before);
+            const { loss, gradient, expected, tensorsLeft } = arraysAgainstTfjs(model, batch);
+            expect(tensorsLeft).toBe(0);
             // again: the same to the bit (the initial zeros, shared between calls, stay zeros)
             const again = new Float32Array(gradient.length);
             const parameters = flatParameters(model);
             expect(model.lossAndGradientsOnArrays(batch, parameters, again)).toBe(loss);
             expect(maxAbsDifference(again, gradient)).toBe(0);
-            const expected = tfjsLossAndGradients(model, batch);
             expect(loss, backend).toBeDefined();
             expect(Math.abs((loss as number) - expected.loss) / expected.loss).toBeLessThan(1e-6);
             const scale = Math.max(...expected.gradient.map(Math.abs));

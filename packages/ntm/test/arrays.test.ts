@@ -2,18 +2,17 @@
 // the gradient of every parameter against TF.js's through the whole-sequence op, for every kind
 // of initial state, on cpu and wasm; none for a composed NTM or a two-layer controller; no
 // tensors made.
-import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, selectBackend } from '@mann/core';
 import {
+  arraysAgainstTfjs,
   copyBatch,
   flatParameters,
   maxAbsDifference,
-  tfjsLossAndGradients,
   withBackend,
 } from '@mann/core/testing';
 import { createNtm } from '@mann/ntm';
-import type { NtmModel, NtmOptions } from '@mann/ntm';
+import type { NtmOptions } from '@mann/ntm';
 
 beforeAll(async () => {
   await selectBackend();
@@ -42,15 +41,6 @@ const VARIANTS: [string, Partial<NtmOptions>][] = [
   ],
 ];
 
-/** The array path's loss and gradient, checking that it makes no tensor. */
-function onArrays(model: NtmModel, batch: ReturnType<typeof copyBatch>) {
-  const gradient = new Float32Array(model.parameters.count()).fill(Number.NaN);
-  const before = tf.memory().numTensors;
-  const loss = model.lossAndGradientsOnArrays(batch, flatParameters(model), gradient);
-  expect(tf.memory().numTensors).toBe(before);
-  return { loss, gradient };
-}
-
 describe('NTM training on arrays', () => {
   const batch = copyBatch(new Rng(6), 3, 4, 1, 4);
 
@@ -60,8 +50,8 @@ describe('NTM training on arrays', () => {
       try {
         for (const backend of ['cpu', 'wasm'] as const) {
           await withBackend(backend, () => {
-            const { loss, gradient } = onArrays(model, batch);
-            const expected = tfjsLossAndGradients(model, batch);
+            const { loss, gradient, expected, tensorsLeft } = arraysAgainstTfjs(model, batch);
+            expect(tensorsLeft).toBe(0);
             expect(loss, backend).toBeDefined();
             expect(Math.abs((loss as number) - expected.loss) / expected.loss).toBeLessThan(1e-6);
             const scale = Math.max(...expected.gradient.map(Math.abs));

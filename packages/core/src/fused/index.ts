@@ -81,9 +81,5 @@ export {
   sequenceInputNames,
   sequenceLossAndGradients,
 } from './sequence.js';
-export type {
-  InitialArrays,
-  ParameterArrays,
-  SequenceMemory,
-  SequenceMemoryRun,
-} from './sequence.js';
+export type { InitialArrays, SequenceMemory, SequenceMemoryRun } from './sequence.js';
+export type { ParameterArrays } from '../interfaces.js';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LstmController } from '../controllers/lstm-controller.js';
 import type { LstmState } from '../controllers/lstm.js';
 import type { SequenceBatch } from '../data.js';
+import type { ParameterArrays } from '../interfaces.js';
 import { checkShape, MannError } from '../errors.js';
 import type { MemoryNetwork, MemoryNetworkState, SequenceHook } from '../models/memory-network.js';
 import { defineFusedOp, type FusedInputs } from './fused-op.js';
@@ -70,17 +71,6 @@ export interface SequenceMemory {
    * the memory's `initialState` and `initialReads`.
    */
   initialArrays?(batch: number, parameters: ParameterArrays): InitialArrays | undefined;
-}
-
-/** Parameter values and gradients by variable, for training on arrays. */
-export interface ParameterArrays {
-  /** The values of a parameter of the model. They are shared: read them, never write. */
-  value(variable: tf.Variable): Float32Array;
-  /**
-   * Adds `gradient` (as many values as the parameter) to dL/d(variable); ignored for a
-   * parameter that is not trainable.
-   */
-  addGradient(variable: tf.Variable, gradient: Float32Array): void;
 }
 
 /** A batch's initial memory state on arrays ({@link SequenceMemory.initialArrays}). */

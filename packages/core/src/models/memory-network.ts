@@ -4,6 +4,7 @@ import type {
   Controller,
   MemoryAccess,
   ModelConfig,
+  ParameterArrays,
   ModelStepResult,
   RecurrentModel,
   RunOptions,
@@ -23,7 +24,6 @@ import { checkNumber, checkShape, MannError } from '../errors.js';
 import { withDefaults } from '../config.js';
 import { runSteps } from './run.js';
 import { validateBatch, type SequenceBatch } from '../data.js';
-import type { ParameterArrays } from '../fused/sequence.js';
 
 /** State of a {@link MemoryNetwork}. */
 export interface MemoryNetworkState<C = unknown, M = unknown> {

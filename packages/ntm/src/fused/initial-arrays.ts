@@ -14,18 +14,11 @@ function repeat(row: Float32Array, batch: number): Float32Array {
   return out;
 }
 
-/** The sum over the batch of rows `[from, from + size)` of each of `batch` rows of `stride`. */
-function batchSum(
-  values: Float32Array,
-  batch: number,
-  stride: number,
-  from: number,
-  size: number,
-): Float64Array {
+/** The sum of `batch` consecutive rows of `size` values, in float64. */
+function batchSum(values: Float32Array, batch: number, size: number): Float64Array {
   const sums = new Float64Array(size);
   for (let b = 0; b < batch; b++) {
-    const at = b * stride + from;
-    for (let i = 0; i < size; i++) sums[i] = (sums[i] as number) + (values[at + i] as number);
+    for (let i = 0; i < size; i++) sums[i] = (sums[i] as number) + (values[b * size + i] as number);
   }
   return sums;
 }
@@ -85,15 +78,15 @@ export function ntmInitialArrays(
         return found;
       };
       if (initialMemory && memory.config.memoryInit === 'learned') {
-        const sums = batchSum(grad('memory'), batch, n * w, 0, n * w);
+        const sums = batchSum(grad('memory'), batch, n * w);
         into.addGradient(initialMemory, Float32Array.from(sums));
       }
       if (initialWeightLogits) {
         // dL/dw_0 summed over the batch, read heads then write heads, through each row's softmax:
         // dL/dz_j = s_j (dL/ds_j - sum_k dL/ds_k s_k)
         const dWeights = new Float64Array(heads * n);
-        dWeights.set(batchSum(grad('readWeights'), batch, r * n, 0, r * n));
-        dWeights.set(batchSum(grad('writeWeights'), batch, hw * n, 0, hw * n), r * n);
+        dWeights.set(batchSum(grad('readWeights'), batch, r * n));
+        dWeights.set(batchSum(grad('writeWeights'), batch, hw * n), r * n);
         const dLogits = new Float32Array(heads * n);
         for (let h = 0; h < heads; h++) {
           let dot = 0;
@@ -107,7 +100,7 @@ export function ntmInitialArrays(
         into.addGradient(initialWeightLogits, dLogits);
       }
       if (initialReadBias) {
-        const sums = batchSum(grad('reads0'), batch, r * w, 0, r * w);
+        const sums = batchSum(grad('reads0'), batch, r * w);
         const dBias = new Float32Array(r * w);
         for (let i = 0; i < r * w; i++) {
           const t = reads[i] as number;
