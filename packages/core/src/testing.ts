@@ -172,13 +172,6 @@ export function copyBatch(
 }
 
 /**
- * Registers a backend named `name` that wraps TF.js's cpu backend: a fresh instance of the cpu
- * backend's class with every cpu kernel registered under the new name. It stands in for a backend
- * mann has never seen (tfjs-node, a vendor's backend), to prove that the fused ops work on any
- * backend: they run through public TF.js calls and register their kernels for the active backend
- * by name. Idempotent per name; returns `name`.
- */
-/**
  * Every parameter's values of `model`, flat, in `parameters.entries()` order: what
  * `RecurrentModel.lossAndGradientsOnArrays` reads (the training threads share them so).
  */
@@ -246,6 +239,13 @@ export function arraysAgainstTfjs(
   return { loss, gradient, expected: tfjsLossAndGradients(model, batch, options), tensorsLeft };
 }
 
+/**
+ * Registers a backend named `name` that wraps TF.js's cpu backend: a fresh instance of the cpu
+ * backend's class with every cpu kernel registered under the new name. It stands in for a backend
+ * mann has never seen (tfjs-node, a vendor's backend), to prove that the fused ops work on any
+ * backend: they run through public TF.js calls and register their kernels for the active backend
+ * by name. Idempotent per name; returns `name`.
+ */
 export async function registerStandInBackend(name = 'mann-stand-in'): Promise<string> {
   if (tf.findBackendFactory(name)) return name;
   const previous = tf.getBackend();

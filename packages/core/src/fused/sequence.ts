@@ -81,7 +81,7 @@ export interface InitialArrays {
    * `reads0`, r_0 [B, RW], and the value of every state input by name, as `stateInputs`
    * names them (each of its input's size). Read-only: a memory may hand out shared arrays.
    */
-  readonly values: Readonly<Record<string, Float32Array | Int32Array>>;
+  readonly values: Readonly<Record<string, Float32Array>>;
   /**
    * From dL/d(`reads0`) and dL/d(each state input), adds the gradients of the parameters they
    * come from with `parameters.addGradient`.
@@ -400,20 +400,17 @@ const sequenceOp = defineFusedOp<OpContext>({
   },
 });
 
-/** {@link FusedInputs} over arrays by name (an int input's floats are its values as floats). */
-function arrayInputs(values: Readonly<Record<string, Float32Array | Int32Array>>): FusedInputs {
-  const get = (name: string): Float32Array | Int32Array => {
+/** {@link FusedInputs} over arrays by name. */
+function arrayInputs(values: Readonly<Record<string, Float32Array>>): FusedInputs {
+  const floats = (name: string): Float32Array => {
     const found = values[name];
     if (!found) throw new Error(`fused sequence on arrays: no input named '${name}'`);
     return found;
   };
   return {
     has: (name) => values[name] !== undefined,
-    floats: (name) => {
-      const found = get(name);
-      return found instanceof Float32Array ? found : Float32Array.from(found);
-    },
-    ints: (name) => Int32Array.from(get(name)),
+    floats,
+    ints: (name) => Int32Array.from(floats(name)),
     tensor: () => {
       throw new MannError('fused sequence on arrays: a memory asked for a tensor input');
     },
@@ -450,20 +447,20 @@ export function sequenceLossAndGradients(
   const initial = memory.initialArrays?.(B, parameters);
   if (!initial) return undefined;
   const C = layer.hiddenSize;
-  const value = (v: tf.Variable | undefined): Float32Array => {
-    if (!v) throw new MannError('fused sequence on arrays: the network lacks a parameter');
-    return parameters.value(v);
-  };
+  // the network's weights, by the op's input names
+  const weights: [string, tf.Variable][] = [
+    ['inputKernel', layer.inputKernel],
+    ['recurrentKernel', layer.recurrentKernel],
+    ['lstmBias', layer.bias],
+    ['interfaceKernel', network.interfaceLayer.kernel],
+    ['interfaceBias', network.interfaceLayer.bias],
+    ['outputKernel', network.outputLayer.kernel],
+    ['outputBias', network.outputLayer.bias],
+  ];
   const read = arrayInputs({
     ...initial.values,
+    ...Object.fromEntries(weights.map(([name, v]) => [name, parameters.value(v)])),
     inputs: batch.inputs,
-    inputKernel: value(layer.inputKernel),
-    recurrentKernel: value(layer.recurrentKernel),
-    lstmBias: value(layer.bias),
-    interfaceKernel: value(network.interfaceLayer.kernel),
-    interfaceBias: value(network.interfaceLayer.bias),
-    outputKernel: value(network.outputLayer.kernel),
-    outputBias: value(network.outputLayer.bias),
     h0: new Float32Array(B * C),
     c0: new Float32Array(B * C),
   });
@@ -496,16 +493,7 @@ export function sequenceLossAndGradients(
     throw error;
   }
   const grads = callBackward(context, call, swapAxes(dLogits, B, T, O));
-  const add = (v: tf.Variable | undefined, name: string): void => {
-    if (v) parameters.addGradient(v, grads[name] as Float32Array);
-  };
-  add(layer.inputKernel, 'inputKernel');
-  add(layer.recurrentKernel, 'recurrentKernel');
-  add(layer.bias, 'lstmBias');
-  add(network.interfaceLayer.kernel, 'interfaceKernel');
-  add(network.interfaceLayer.bias, 'interfaceBias');
-  add(network.outputLayer.kernel, 'outputKernel');
-  add(network.outputLayer.bias, 'outputBias');
+  for (const [name, v] of weights) parameters.addGradient(v, grads[name] as Float32Array);
   initial.backward(grads, parameters);
   return loss;
 }

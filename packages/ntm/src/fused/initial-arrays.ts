@@ -1,5 +1,6 @@
 import type { InitialArrays, ParameterArrays } from '@mann/core/fused';
 import type { NtmMemory } from '../memory.js';
+import { softmax } from './head-addressing.js';
 
 // The NTM's initial state on arrays, for training without TF.js (core's
 // `sequenceLossAndGradients`, which the training threads use): what `NtmMemory.initialState` and
@@ -43,15 +44,9 @@ export function ntmInitialArrays(
   // w_0 of every head, [R + Hw, N]: a softmax of each row of logits, or a constant
   const weights = new Float32Array(heads * n);
   if (initialWeightLogits) {
-    const logits = parameters.value(initialWeightLogits);
-    for (let h = 0; h < heads; h++) {
-      const row = logits.subarray(h * n, (h + 1) * n);
-      let max = -Infinity;
-      for (let j = 0; j < n; j++) max = Math.max(max, row[j] as number);
-      let sum = 0;
-      for (let j = 0; j < n; j++) sum += Math.exp((row[j] as number) - max);
-      for (let j = 0; j < n; j++) weights[h * n + j] = Math.exp((row[j] as number) - max) / sum;
-    }
+    const rows = Float64Array.from(parameters.value(initialWeightLogits));
+    for (let h = 0; h < heads; h++) softmax(rows, h * n, rows, h * n, n);
+    weights.set(rows);
   } else if (memory.config.initialWeighting === 'uniform') {
     weights.fill(1 / n);
   } else if (memory.config.initialWeighting === 'one-hot') {
