@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { describeBackend, MannError, selectBackend } from '@mann/core';
 import { registerBuiltins } from './builtins.js';
 import { PERF_WARMUP, perfCommand } from './perf/command.js';
+import { PERF_README_MARKERS } from './perf/report.js';
 import { exportCommand } from './layers-model.js';
 import { loadPlugins } from './plugins.js';
 import type { workerCommand } from './queue/worker-command.js';
@@ -303,6 +304,20 @@ common(
       'thread count of the multi-thread figures (NTM and DNC)',
       wholeNumber('--threads', 2),
       Math.max(2, availableParallelism()),
+    )
+    .option(
+      '--runs <n>',
+      'whole measurements one after another; the targets are judged run by run',
+      wholeNumber('--runs', 1),
+      1,
+    )
+    .option(
+      '--report <file>',
+      'write a Markdown page of the runs (targets run by run, what the machine gave each run, speeds), rewritten after every run',
+    )
+    .option(
+      '--readme <file>',
+      `replace the block between ${PERF_README_MARKERS.start} and ${PERF_README_MARKERS.end} in this file with the targets table, after every run`,
     ),
 ).action(run(async (options: Parameters<typeof perfCommand>[0]) => perfCommand(options, prepare)));
 

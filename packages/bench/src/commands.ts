@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   MannError,
@@ -31,7 +31,12 @@ import { parseOverrides } from './overrides.js';
 import { runGrid } from './pool.js';
 import { runBenchmark } from './bench.js';
 import { createProgress } from './progress.js';
-import { buildMemoryPictureHtml, writeAtomically, writeReport } from './report/index.js';
+import {
+  buildMemoryPictureHtml,
+  readTextOrFail,
+  writeAtomically,
+  writeReport,
+} from './report/index.js';
 import {
   readmeSummary,
   replaceReadmeSummary,
@@ -424,7 +429,7 @@ export async function reproduceCommand(
 ): Promise<number> {
   // A README without the markers fails before hours of training, not after.
   const readmePath = options.readme ? resolve(options.readme) : undefined;
-  if (readmePath) replaceReadmeSummary(await readFileOrFail(readmePath, '--readme'), '');
+  if (readmePath) replaceReadmeSummary(await readTextOrFail(readmePath, '--readme'), '');
   await prepare(options);
   const progress = createProgress({ quiet: options.json });
   let result: Awaited<ReturnType<typeof runBenchmark>>;
@@ -474,7 +479,7 @@ export async function reproduceCommand(
     }),
   );
   if (readmePath) {
-    const readme = await readFileOrFail(readmePath, '--readme');
+    const readme = await readTextOrFail(readmePath, '--readme');
     await writeAtomically(readmePath, replaceReadmeSummary(readme, readmeSummary(data)));
   }
   const rows = reproductionRows(data);
@@ -484,14 +489,6 @@ export async function reproduceCommand(
     `${verdictCounts(rows)}\n\npage: ${pagePath}\nreport: ${report.htmlPath}\nsummary: ${report.markdownPath}${readmePath ? `\nREADME table: ${readmePath}` : ''}`,
   );
   return data.runs.some((r) => r.status !== 'done') ? 1 : 0;
-}
-
-async function readFileOrFail(path: string, option: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new MannError(`${option} ${path}: cannot read it (${(error as Error).message})`);
-  }
 }
 
 /** `mann report` */

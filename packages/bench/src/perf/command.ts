@@ -1,8 +1,18 @@
+import { access, constants, mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { currentBackend, type BackendName } from '@mann/core';
+import { dirname, relative, resolve } from 'node:path';
+import { MannError, currentBackend, type BackendName } from '@mann/core';
 import type { CommonOptions } from '../options.js';
 import { threadModules } from '../builtins.js';
 import { table } from '../table.js';
+import { readTextOrFail, replaceMarkedBlock, writeAtomically } from '../report/index.js';
+import {
+  PERF_README_MARKERS,
+  metCell,
+  perfReadmeSummary,
+  perfReportPage,
+  perfTargetSeries,
+} from './report.js';
 import {
   PERF_BATCH_SIZE,
   layersContender,
@@ -15,6 +25,17 @@ import {
   type PerfResult,
 } from './measure.js';
 import { PROBE_STEPS, measureThreadMemory, type ThreadMemory } from './memory-probe.js';
+import {
+  THREAD_MEMORY_TARGET_MB,
+  formatAgainst,
+  type LayersRow,
+  type PerfRun,
+  type ScaleRow,
+  type ThreadComparison,
+} from './run.js';
+
+export { THREAD_MEMORY_TARGET_MB, formatAgainst };
+export type { LayersRow, PerfRun, ScaleRow, ThreadComparison };
 
 /**
  * The models of the comparison and the speed each must reach relative to the peer on one thread
@@ -61,39 +82,6 @@ export function threadWarmup(warmup: number, contenders: number): number {
   return warmup * contenders;
 }
 
-/**
- * `value` with `digits` decimals, or more when those would round a value below `target` up to
- * it (1.6996 against 1.7 prints 1.6996, not 1.70 next to "NOT met").
- */
-export function formatAgainst(value: number, target: number, digits = 2): string {
-  let shown = value.toFixed(digits);
-  for (let d = digits + 1; value < target && Number(shown) >= target && d <= digits + 4; d++) {
-    shown = value.toFixed(d);
-  }
-  return shown;
-}
-
-/** Resident memory each extra training thread may add (issue 16), MB. */
-export const THREAD_MEMORY_TARGET_MB = 100;
-
-/** One model's 1-thread and N-thread figures side by side. */
-export interface ThreadComparison {
-  readonly label: string;
-  readonly threads: number;
-  readonly oneThread: PerfResult;
-  readonly manyThreads: PerfResult;
-  /** N-thread sequences/s over 1-thread sequences/s. */
-  readonly speedup: number;
-  /**
-   * CPU time per step on 1 thread over CPU time per step on N threads (1: the threads add no
-   * work). N times this is the speed-up N otherwise idle cores would give.
-   */
-  readonly workEfficiency: number;
-  /** Targets with 2 threads (only judged when `threads` is 2). */
-  readonly speedupTarget: number;
-  readonly ratioToPeerTarget: number;
-}
-
 /** Models of the layers measurement and the share of the trainer's speed each must reach (issue 13). */
 export const LAYERS_PERF_MODELS: readonly {
   label: string;
@@ -103,15 +91,6 @@ export const LAYERS_PERF_MODELS: readonly {
   { label: 'ntm', config: { type: 'ntm' }, target: 0.8 },
   { label: 'dnc', config: { type: 'dnc' }, target: 0.8 },
 ];
-
-interface LayersRow {
-  readonly model: string;
-  readonly trainer: PerfResult;
-  readonly layers: PerfResult;
-  /** layers sequences/s over trainer sequences/s. */
-  readonly ratio: number;
-  readonly target: number;
-}
 
 /**
  * Each model trained by mann's Trainer against the same model as a layer in a `tf.sequential`
@@ -155,13 +134,6 @@ export const SCALE_SLOTS = [64, 128, 256, 512, 1024, 2048, 4096] as const;
 
 /** Dense link matrices kept for backprop beyond this many bytes are not attempted. */
 const DENSE_LINK_BYTES_LIMIT = 3 * 2 ** 30;
-
-interface ScaleRow {
-  readonly model: string;
-  readonly slots: number;
-  readonly msPerStep: number | null;
-  readonly skipped?: string;
-}
 
 async function measureScale(repeats: number, log: (m: string) => void): Promise<ScaleRow[]> {
   const batch = perfBatch();
@@ -210,21 +182,23 @@ async function measureScale(repeats: number, log: (m: string) => void): Promise<
   return rows;
 }
 
-/** `mann perf` */
-export async function perfCommand(
-  options: CommonOptions & {
-    scale: boolean;
-    layers?: boolean;
-    repeats: number;
-    threads: number;
-    warmup?: number;
-  },
-  prepare: (options: CommonOptions) => Promise<string>,
-): Promise<number> {
-  const backend = await prepare(options);
-  const log = (m: string): void => {
-    if (!options.json) process.stderr.write(`${m}\n`);
-  };
+/** The options of one `mann perf` measurement. */
+export interface PerfOptions {
+  readonly scale: boolean;
+  readonly layers?: boolean;
+  readonly repeats: number;
+  readonly threads: number;
+  readonly warmup?: number;
+  readonly plugin: readonly string[];
+}
+
+/** Measures everything `mann perf` reports, once, on the backend already selected. */
+export async function measurePerfRun(
+  options: PerfOptions,
+  backend: string,
+  log: (message: string) => void,
+): Promise<PerfRun> {
+  const startedAt = new Date().toISOString();
   const batch = perfBatch();
   const threads = options.threads;
   const warmup = options.warmup ?? PERF_WARMUP;
@@ -312,126 +286,245 @@ export async function perfCommand(
   const targets = [null, ...PERF_MODELS.map((m) => m.target)];
   const machine = `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}`;
   const workload = `copy, length ${batch.steps >> 1} (${batch.steps} steps), batch ${batch.batchSize}, Adam, one training step = forward + backward + clipping + update`;
-  if (options.json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        {
-          backend: currentBackend()?.name ?? backend,
-          machine,
-          workload,
-          repeats: Math.max(1, options.repeats),
-          warmup,
-          results: results.map((r, i) => ({ ...r, target: targets[i] })),
-          threads: {
-            count: threads,
-            warmup: threadedWarmup,
-            models: comparisons,
-            machineSpeedup,
-            residentMbPerExtraThread: memory.length > 0 ? threadMemoryMb : null,
-            memory,
-          },
-          peakRssMb,
-          scale,
-          layers,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-  } else {
-    const rows = results.map((r, i) => [
-      r.label,
-      r.sequencesPerSecond,
-      r.msPerStep.median,
-      `${r.msPerStep.min.toFixed(0)}-${r.msPerStep.max.toFixed(0)}`,
-      r.kernelsPerStep,
-      i === 0
-        ? '1 (peer)'
-        : `${formatAgainst(r.ratioToPeer ?? 0, targets[i] ?? 0)}x (target ${targets[i]}x: ${(r.ratioToPeer ?? 0) >= (targets[i] ?? 0) ? 'met' : 'NOT met'})`,
+  return {
+    startedAt,
+    endedAt: new Date().toISOString(),
+    backend: currentBackend()?.name ?? backend,
+    machine,
+    workload,
+    repeats: Math.max(1, options.repeats),
+    warmup,
+    results: results.map((r, i) => ({ ...r, target: targets[i] ?? null })),
+    threads: {
+      count: threads,
+      warmup: threadedWarmup,
+      models: comparisons,
+      machineSpeedup,
+      machineMsPerStep: {
+        one: machineOne.msPerStep.median,
+        many: machineMany.msPerStep.median,
+      },
+      residentMbPerExtraThread: memory.length > 0 ? threadMemoryMb : null,
+      memory,
+    },
+    peakRssMb,
+    ...(scale ? { scale } : {}),
+    ...(layers ? { layers } : {}),
+  };
+}
+
+/** `run` as `mann perf` prints it: tables, targets judged (for 2 threads), the yardstick. */
+export function printPerfRun(run: PerfRun, write: (text: string) => void): void {
+  const { results, backend, machine, workload, warmup, peakRssMb, memory, scale, layers } = {
+    ...run,
+    memory: run.threads.memory,
+  };
+  const threads = run.threads.count;
+  const threadedWarmup = run.threads.warmup;
+  const comparisons = run.threads.models;
+  const machineSpeedup = run.threads.machineSpeedup;
+  const threadMemoryMb = run.threads.residentMbPerExtraThread ?? 0;
+  const targets = results.map((r) => r.target);
+  const rows = results.map((r, i) => [
+    r.label,
+    r.sequencesPerSecond,
+    r.msPerStep.median,
+    `${r.msPerStep.min.toFixed(0)}-${r.msPerStep.max.toFixed(0)}`,
+    r.kernelsPerStep,
+    i === 0
+      ? '1 (peer)'
+      : `${formatAgainst(r.ratioToPeer ?? 0, targets[i] ?? 0)}x (target ${targets[i]}x: ${(r.ratioToPeer ?? 0) >= (targets[i] ?? 0) ? 'met' : 'NOT met'})`,
+  ]);
+  write(
+    `backend ${backend}; ${machine}\nworkload: ${workload}; ${run.repeats} timed steps each, alternating, after ${warmup} untimed (${threadedWarmup} on ${threads} threads: their threads compile the code afresh)\n\n`,
+  );
+  write(
+    `${table(['model', 'seq/s', 'ms/step (median)', 'min-max', 'kernels/step', 'vs peer'], rows)}\n\npeak resident memory of this process: ${peakRssMb.toFixed(0)} MB\n`,
+  );
+  const judged = threads === 2;
+  const judge = (value: number, target: number): string =>
+    judged
+      ? `${formatAgainst(value, target)}x (target ${target}x: ${value >= target ? 'met' : 'NOT met'})`
+      : `${value.toFixed(2)}x`;
+  const threadRows = comparisons.map((c) => [
+    c.label,
+    c.oneThread.sequencesPerSecond,
+    c.manyThreads.sequencesPerSecond,
+    judge(c.speedup, c.speedupTarget),
+    `${c.oneThread.cpuMsPerStep.toFixed(0)} / ${c.manyThreads.cpuMsPerStep.toFixed(0)}`,
+    `${(c.workEfficiency * threads).toFixed(2)}x`,
+    (c.manyThreads.chunksPerStep ?? []).map((n) => n.toFixed(1)).join(' / '),
+    `${(c.oneThread.ratioToPeer ?? 0).toFixed(2)}x`,
+    judge(c.manyThreads.ratioToPeer ?? 0, c.ratioToPeerTarget),
+  ]);
+  write(
+    `\n1 thread against ${threads} threads (same run; targets are for 2 threads${judged ? '' : ', not judged here'}):\n${table(
+      [
+        'model',
+        'seq/s, 1 thread',
+        `seq/s, ${threads} threads`,
+        'speed-up',
+        `CPU ms/step, 1 / ${threads}`,
+        `bound on ${threads} idle cores`,
+        'chunks per step, by thread',
+        'vs peer, 1 thread',
+        `vs peer, ${threads} threads`,
+      ],
+      threadRows,
+    )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention). "chunks per step": the chunks of a batch each thread computed per step, on average (the trainer's thread first); the threads claim them as they come free, so a thread that its core slows down computes fewer.\nthe machine, right after (alternating): ${threads} threads of independent SIMD products (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${run.threads.machineMsPerStep.one.toFixed(1)} ms a step on 1 thread, ${run.threads.machineMsPerStep.many.toFixed(1)} ms on ${threads}): the yardstick for the thread speed-ups above, what the cores gave kernel work during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : machineSpeedup > 1.1 * threads ? ` (above ${threads}x: the machine slowed the 1-thread steps more than the others, so this run's figures are unreliable)` : ''}.\n`,
+  );
+  if (memory.length > 0) {
+    const memoryRows = memory.map((m) => [
+      m.label,
+      m.pairs.map((p) => p.oneThread.peakRssMb.toFixed(0)).join(', '),
+      m.pairs.map((p) => p.manyThreads.peakRssMb.toFixed(0)).join(', '),
+      `${m.mbPerExtraThread.toFixed(0)} (${m.extraMb.map((x) => x.toFixed(0)).join(', ')})`,
     ]);
-    process.stdout.write(
-      `backend ${backend}; ${machine}\nworkload: ${workload}; ${options.repeats} timed steps each, alternating, after ${warmup} untimed (${threadedWarmup} on ${threads} threads: their threads compile the code afresh)\n\n`,
-    );
-    process.stdout.write(
-      `${table(['model', 'seq/s', 'ms/step (median)', 'min-max', 'kernels/step', 'vs peer'], rows)}\n\npeak resident memory of this process: ${peakRssMb.toFixed(0)} MB\n`,
-    );
-    const judged = threads === 2;
-    const judge = (value: number, target: number): string =>
-      judged
-        ? `${formatAgainst(value, target)}x (target ${target}x: ${value >= target ? 'met' : 'NOT met'})`
-        : `${value.toFixed(2)}x`;
-    const threadRows = comparisons.map((c) => [
-      c.label,
-      c.oneThread.sequencesPerSecond,
-      c.manyThreads.sequencesPerSecond,
-      judge(c.speedup, c.speedupTarget),
-      `${c.oneThread.cpuMsPerStep.toFixed(0)} / ${c.manyThreads.cpuMsPerStep.toFixed(0)}`,
-      `${(c.workEfficiency * threads).toFixed(2)}x`,
-      (c.manyThreads.chunksPerStep ?? []).map((n) => n.toFixed(1)).join(' / '),
-      `${(c.oneThread.ratioToPeer ?? 0).toFixed(2)}x`,
-      judge(c.manyThreads.ratioToPeer ?? 0, c.ratioToPeerTarget),
-    ]);
-    process.stdout.write(
-      `\n1 thread against ${threads} threads (same run; targets are for 2 threads${judged ? '' : ', not judged here'}):\n${table(
+    write(
+      `\nresident memory per extra thread (peak RSS of fresh processes training ${PROBE_STEPS} steps of the workload, 1 thread against ${threads}; target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'}):\n${table(
         [
           'model',
-          'seq/s, 1 thread',
-          `seq/s, ${threads} threads`,
-          'speed-up',
-          `CPU ms/step, 1 / ${threads}`,
-          `bound on ${threads} idle cores`,
-          'chunks per step, by thread',
-          'vs peer, 1 thread',
-          `vs peer, ${threads} threads`,
+          'peak MB, 1 thread',
+          `peak MB, ${threads} threads`,
+          'MB per extra thread: median (each pair)',
         ],
-        threadRows,
-      )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention). "chunks per step": the chunks of a batch each thread computed per step, on average (the trainer's thread first); the threads claim them as they come free, so a thread that its core slows down computes fewer.\nthe machine, right after (alternating): ${threads} threads of independent SIMD products (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${machineOne.msPerStep.median.toFixed(1)} ms a step on 1 thread, ${machineMany.msPerStep.median.toFixed(1)} ms on ${threads}): the yardstick for the thread speed-ups above, what the cores gave kernel work during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : machineSpeedup > 1.1 * threads ? ` (above ${threads}x: the machine slowed the 1-thread steps more than the others, so this run's figures are unreliable)` : ''}.\n`,
+        memoryRows,
+      )}\n`,
     );
-    if (memory.length > 0) {
-      const memoryRows = memory.map((m) => [
-        m.label,
-        m.pairs.map((p) => p.oneThread.peakRssMb.toFixed(0)).join(', '),
-        m.pairs.map((p) => p.manyThreads.peakRssMb.toFixed(0)).join(', '),
-        `${m.mbPerExtraThread.toFixed(0)} (${m.extraMb.map((x) => x.toFixed(0)).join(', ')})`,
-      ]);
-      process.stdout.write(
-        `\nresident memory per extra thread (peak RSS of fresh processes training ${PROBE_STEPS} steps of the workload, 1 thread against ${threads}; target <= ${THREAD_MEMORY_TARGET_MB} MB: ${threadMemoryMb <= THREAD_MEMORY_TARGET_MB ? 'met' : 'NOT met'}):\n${table(
-          [
-            'model',
-            'peak MB, 1 thread',
-            `peak MB, ${threads} threads`,
-            'MB per extra thread: median (each pair)',
-          ],
-          memoryRows,
-        )}\n`,
-      );
+  }
+  if (scale) {
+    const models = [...new Set(scale.map((s) => s.model))];
+    const scaleRows = SCALE_SLOTS.map((n) => [
+      String(n),
+      ...models.map((m) => {
+        const row = scale.find((s) => s.model === m && s.slots === n);
+        return row?.msPerStep != null ? row.msPerStep.toFixed(0) : `skipped`;
+      }),
+    ]);
+    write(
+      `\nms per training step against memory slots N:\n${table(['N', ...models], scaleRows)}\n`,
+    );
+    for (const s of scale.filter((x) => x.skipped))
+      write(`  ${s.model} N=${s.slots}: ${s.skipped}\n`);
+  }
+  if (layers) {
+    const layerRows = layers.map((l) => [
+      l.model,
+      l.trainer.sequencesPerSecond,
+      l.layers.sequencesPerSecond,
+      `${formatAgainst(100 * l.ratio, 100 * l.target, 0)} % (target ${100 * l.target} %: ${l.ratio >= l.target ? 'met' : 'NOT met'})`,
+    ]);
+    write(
+      `\nas TF.js layers (tf.sequential + dense output, model.fit) against mann's Trainer:\n${table(['model', 'Trainer seq/s', 'model.fit seq/s', 'ratio'], layerRows)}\n`,
+    );
+  }
+}
+
+/** The options of `mann perf`. */
+export type PerfCommandOptions = CommonOptions &
+  PerfOptions & {
+    /** Whole measurements one after another (default 1). */
+    readonly runs?: number;
+    /** The Markdown page of the runs (docs/results/perf.md), rewritten after each run. */
+    readonly report?: string;
+    /** A README whose block between {@link PERF_README_MARKERS} gets the targets table. */
+    readonly readme?: string;
+  };
+
+/** `options` as the `mann perf` command line a user would type (for the report). */
+export function perfCommandLine(
+  options: PerfCommandOptions,
+  report?: string,
+  readme?: string,
+): string {
+  const parts = ['mann perf', `--threads ${options.threads}`];
+  if (options.layers) parts.push('--layers');
+  if (options.scale) parts.push('--scale');
+  parts.push(`--repeats ${options.repeats}`);
+  if (options.warmup !== undefined && options.warmup !== PERF_WARMUP)
+    parts.push(`--warmup ${options.warmup}`);
+  if ((options.runs ?? 1) > 1) parts.push(`--runs ${options.runs}`);
+  if (report) parts.push(`--report ${report}`);
+  if (readme) parts.push(`--readme ${readme}`);
+  for (const p of options.plugin) parts.push(`--plugin ${p}`);
+  return parts.join(' ');
+}
+
+/** Fails unless a file can be written at `path` (its directory is made if missing). */
+async function checkWritable(path: string, option: string): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await access(dirname(path), constants.W_OK);
+  } catch (error) {
+    throw new MannError(`${option} ${path}: cannot write there (${(error as Error).message})`);
+  }
+}
+
+/**
+ * `mann perf`: `--runs` measurements one after another, each printed as it ends (or all as
+ * JSON at the end); with `--report` and `--readme`, the page and the README block are rewritten
+ * after every run, so a series that stops early keeps the runs it finished.
+ */
+export async function perfCommand(
+  options: PerfCommandOptions,
+  prepare: (options: CommonOptions) => Promise<string>,
+): Promise<number> {
+  const runs = options.runs ?? 1;
+  const reportPath = options.report ? resolve(options.report) : undefined;
+  const readmePath = options.readme ? resolve(options.readme) : undefined;
+  // Bad paths fail now, not after minutes of measuring.
+  if (readmePath) {
+    replaceMarkedBlock(
+      await readTextOrFail(readmePath, '--readme'),
+      PERF_README_MARKERS,
+      '',
+      'the README',
+    );
+  }
+  if (reportPath) await checkWritable(reportPath, '--report');
+  const backend = await prepare(options);
+  const log = (m: string): void => {
+    if (!options.json) process.stderr.write(`${m}\n`);
+  };
+  const write = (text: string): void => void process.stdout.write(text);
+  // Paths as given, relative to where the command runs, as a user would type them again.
+  const meta = {
+    command: perfCommandLine(options, options.report, options.readme),
+    requested: runs,
+  };
+  const measured: PerfRun[] = [];
+  for (let i = 0; i < runs; i++) {
+    const prefix = runs > 1 ? `run ${i + 1}/${runs}: ` : '';
+    const run = await measurePerfRun(options, backend, (m) => log(`${prefix}${m}`));
+    measured.push(run);
+    if (!options.json) {
+      if (runs > 1) write(`${i > 0 ? '\n' : ''}== run ${i + 1} of ${runs} ==\n`);
+      printPerfRun(run, write);
     }
-    if (scale) {
-      const models = [...new Set(scale.map((s) => s.model))];
-      const scaleRows = SCALE_SLOTS.map((n) => [
-        String(n),
-        ...models.map((m) => {
-          const row = scale.find((s) => s.model === m && s.slots === n);
-          return row?.msPerStep != null ? row.msPerStep.toFixed(0) : `skipped`;
-        }),
-      ]);
-      process.stdout.write(
-        `\nms per training step against memory slots N:\n${table(['N', ...models], scaleRows)}\n`,
-      );
-      for (const s of scale.filter((x) => x.skipped))
-        process.stdout.write(`  ${s.model} N=${s.slots}: ${s.skipped}\n`);
-    }
-    if (layers) {
-      const layerRows = layers.map((l) => [
-        l.model,
-        l.trainer.sequencesPerSecond,
-        l.layers.sequencesPerSecond,
-        `${formatAgainst(100 * l.ratio, 100 * l.target, 0)} % (target ${100 * l.target} %: ${l.ratio >= l.target ? 'met' : 'NOT met'})`,
-      ]);
-      process.stdout.write(
-        `\nas TF.js layers (tf.sequential + dense output, model.fit) against mann's Trainer:\n${table(['model', 'Trainer seq/s', 'model.fit seq/s', 'ratio'], layerRows)}\n`,
+    if (reportPath) await writeAtomically(reportPath, perfReportPage(measured, meta));
+    if (readmePath) {
+      const readme = await readTextOrFail(readmePath, '--readme');
+      const page = reportPath ? relative(dirname(readmePath), reportPath) : undefined;
+      await writeAtomically(
+        readmePath,
+        replaceMarkedBlock(
+          readme,
+          PERF_README_MARKERS,
+          perfReadmeSummary(measured, { ...meta, ...(page ? { page } : {}) }),
+          'the README',
+        ),
       );
     }
   }
+  if (options.json) {
+    write(`${JSON.stringify(runs === 1 ? measured[0] : { runs: measured }, null, 2)}\n`);
+    return 0;
+  }
+  if (runs > 1) {
+    const rows = perfTargetSeries(measured).map((s) => [s.name, metCell(s, runs)]);
+    write(`\n== targets over the ${runs} runs ==\n${table(['target', 'met in'], rows)}\n`);
+  }
+  if (reportPath) log(`report: ${reportPath}`);
+  if (readmePath) log(`README block: ${readmePath}`);
   return 0;
 }

@@ -4,8 +4,9 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { MannError } from '@mann/core';
 
 import { buildHtml } from './html.js';
 import { buildMarkdown, HTML_REPORT_FILE } from './markdown.js';
@@ -33,6 +34,15 @@ export async function writeReport(
   return { htmlPath, markdownPath };
 }
 
+/** The text of `path`; a MannError naming `option` and the path when it cannot be read. */
+export async function readTextOrFail(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new MannError(`${option} ${path}: cannot read it (${(error as Error).message})`);
+  }
+}
+
 /** Writes `text` to `path` through a temporary sibling file and a rename. */
 export async function writeAtomically(path: string, text: string): Promise<void> {
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -45,6 +55,7 @@ export async function writeAtomically(path: string, text: string): Promise<void>
   }
 }
 
+export { replaceMarkedBlock } from './marked.js';
 export { buildHtml, htmlTable, spansDecades, LOG_SCALE_MIN_RATIO } from './html.js';
 export { buildMarkdown, markdownTable, HTML_REPORT_FILE } from './markdown.js';
 export { buildMemoryPictureHtml, VISUALIZE_PICTURE_WIDTH } from './visualize.js';

@@ -5,6 +5,7 @@
  */
 
 import { formatCount, formatNumber } from './format.js';
+import { replaceMarkedBlock } from './marked.js';
 import { medianOf } from './stats.js';
 import type { EvaluationRecord, ReportData, RunRecord } from './types.js';
 
@@ -583,12 +584,5 @@ export function readmeSummary(data: ReportData): string {
  * the markers). Throws when the markers are missing, so the table is never appended twice.
  */
 export function replaceReadmeSummary(readme: string, summary: string): string {
-  const start = readme.indexOf(README_MARKERS.start);
-  const end = readme.indexOf(README_MARKERS.end);
-  if (start < 0 || end < start) {
-    throw new Error(
-      `the README has no ${README_MARKERS.start} ... ${README_MARKERS.end} block to replace`,
-    );
-  }
-  return readme.slice(0, start) + summary + readme.slice(end + README_MARKERS.end.length);
+  return replaceMarkedBlock(readme, README_MARKERS, summary, 'the README');
 }
