@@ -1,6 +1,10 @@
 // The page and README block of `mann perf --runs --report --readme`, from made-up runs whose
 // every figure is known: targets judged run by run, misses in bold, counts, ranges, decimals.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { perfCommand } from '../src/perf/command.js';
 import type { PerfResult } from '../src/perf/measure.js';
 import type { PerfRun } from '../src/perf/run.js';
 import {
@@ -228,7 +232,7 @@ describe('the perf report page', () => {
   it('says so when the series stopped before the runs asked for', () => {
     const early = perfReportPage(runs.slice(0, 2), { ...meta, requested: 6 });
     expect(early).toContain(
-      '2 runs one after another in one process, 2026-12-07 20:00-20:03 UTC (2 of the 6 runs asked for: the series stopped early)',
+      '2 runs one after another in one process, 2026-12-07 20:00-20:03 UTC (2 of the 6 runs asked for)',
     );
     expect(row(early, 'NTM, 2 threads against 1')).toMatch(/\| 1 of 2 \|$/);
   });
@@ -277,5 +281,51 @@ describe("the README's perf block", () => {
     expect(() =>
       replaceMarkedBlock('# no block\n', PERF_README_MARKERS, block, 'README.md'),
     ).toThrow('README.md has no <!-- perf:start');
+  });
+});
+
+describe('a perf series that fails', () => {
+  it('keeps the runs it finished in the page and the README', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mann-perf-series-'));
+    try {
+      const readme = join(dir, 'README.md');
+      const page = join(dir, 'docs', 'perf.md');
+      await writeFile(
+        readme,
+        `intro\n\n${PERF_README_MARKERS.start}\n${PERF_README_MARKERS.end}\n`,
+      );
+      let calls = 0;
+      const measureRun = async () => {
+        calls++;
+        if (calls === 2) throw new Error('run 2 failed');
+        return fakeRun({ ntmSpeedup: 1.8 });
+      };
+      const options = {
+        json: true,
+        plugin: [],
+        scale: false,
+        repeats: 9,
+        threads: 2,
+        runs: 3,
+        report: page,
+        readme,
+      };
+      await expect(perfCommand(options, async () => 'wasm', measureRun)).rejects.toThrow(
+        'run 2 failed',
+      );
+      expect(calls).toBe(2);
+      const text = await readFile(page, 'utf8');
+      expect(text).toContain('1 run one after another in one process');
+      expect(text).toContain('(1 of the 3 runs asked for)');
+      expect(text).toContain('| NTM, 2 threads against 1 (at least 1.7x) | 1.80x | 1 of 1 |');
+      const updated = await readFile(readme, 'utf8');
+      expect(updated.startsWith(`intro\n\n${PERF_README_MARKERS.start}`)).toBe(true);
+      expect(updated).toContain(
+        '| NTM, 2 threads against 1 | at least 1.7x | 1.80x | 1.80x - 1.80x | 1 of 1 |',
+      );
+      expect(updated).toContain(`[${join('docs', 'perf.md')}](${join('docs', 'perf.md')})`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -315,14 +315,10 @@ export async function measurePerfRun(
 
 /** `run` as `mann perf` prints it: tables, targets judged (for 2 threads), the yardstick. */
 export function printPerfRun(run: PerfRun, write: (text: string) => void): void {
-  const { results, backend, machine, workload, warmup, peakRssMb, memory, scale, layers } = {
-    ...run,
-    memory: run.threads.memory,
-  };
+  const { results, backend, machine, workload, warmup, peakRssMb, scale, layers } = run;
+  const { memory, models: comparisons, machineSpeedup } = run.threads;
   const threads = run.threads.count;
   const threadedWarmup = run.threads.warmup;
-  const comparisons = run.threads.models;
-  const machineSpeedup = run.threads.machineSpeedup;
   const threadMemoryMb = run.threads.residentMbPerExtraThread ?? 0;
   const targets = results.map((r) => r.target);
   const rows = results.map((r, i) => [
@@ -463,11 +459,13 @@ async function checkWritable(path: string, option: string): Promise<void> {
 /**
  * `mann perf`: `--runs` measurements one after another, each printed as it ends (or all as
  * JSON at the end); with `--report` and `--readme`, the page and the README block are rewritten
- * after every run, so a series that stops early keeps the runs it finished.
+ * after every run, so a series that stops early keeps the runs it finished. `measureRun` is
+ * for tests.
  */
 export async function perfCommand(
   options: PerfCommandOptions,
   prepare: (options: CommonOptions) => Promise<string>,
+  measureRun: typeof measurePerfRun = measurePerfRun,
 ): Promise<number> {
   const runs = options.runs ?? 1;
   const reportPath = options.report ? resolve(options.report) : undefined;
@@ -495,7 +493,7 @@ export async function perfCommand(
   const measured: PerfRun[] = [];
   for (let i = 0; i < runs; i++) {
     const prefix = runs > 1 ? `run ${i + 1}/${runs}: ` : '';
-    const run = await measurePerfRun(options, backend, (m) => log(`${prefix}${m}`));
+    const run = await measureRun(options, backend, (m) => log(`${prefix}${m}`));
     measured.push(run);
     if (!options.json) {
       if (runs > 1) write(`${i > 0 ? '\n' : ''}== run ${i + 1} of ${runs} ==\n`);

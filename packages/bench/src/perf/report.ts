@@ -194,9 +194,7 @@ function runsSentence(runs: readonly PerfRun[], meta: PerfReportMeta): string {
   if (!first || !last) return 'No run finished.';
   const span = `${minute(first.startedAt)}-${last.endedAt.slice(11, 16)} UTC`;
   const stopped =
-    runs.length < meta.requested
-      ? ` (${runs.length} of the ${meta.requested} runs asked for: the series stopped early)`
-      : '';
+    runs.length < meta.requested ? ` (${runs.length} of the ${meta.requested} runs asked for)` : '';
   return `${plural(runs.length, 'run')} one after another in one process, ${span}${stopped}`;
 }
 
