@@ -58,11 +58,12 @@ function fakeRun(
       one.cpuMsPerStep * 1.05,
       160,
     );
+    const threaded = { ...many, chunkMsByThread: [one.msPerStep.median / speedup - 1, null] };
     return {
       label: one.label,
       threads,
       oneThread: one,
-      manyThreads: many,
+      manyThreads: threaded,
       speedup: many.sequencesPerSecond / one.sequencesPerSecond,
       workEfficiency: one.cpuMsPerStep / many.cpuMsPerStep,
       speedupTarget: 1.7,
@@ -212,6 +213,10 @@ describe('the perf report page', () => {
     // CPU per step 40 on 1 thread, 42 on 2: bound 2 x 40 / 42
     expect(row(page, 'NTM: bound on 2 idle cores')).toBe(
       '| NTM: bound on 2 idle cores | 1.90x | 1.90x | 1.90x |',
+    );
+    // 40 / 1.8 - 1 ms a chunk on the trainer's thread; none on the other
+    expect(row(page, 'NTM: ms per chunk')).toBe(
+      "| NTM: ms per chunk, by thread (the trainer's first) | 21.2 / - | 24.0 / - | 22.5 / - |",
     );
     expect(row(page, 'NTM: CPU ms per step')).toBe(
       '| NTM: CPU ms per step, 1 / 2 threads | 40 / 42 | 40 / 42 | 40 / 42 |',

@@ -32,6 +32,7 @@ interface PerfOutput {
     ratioToPeer: number | null;
     target: number | null;
     chunksPerStep?: number[];
+    chunkMsByThread?: (number | null)[];
   }[];
   threads: {
     count: number;
@@ -184,6 +185,17 @@ function checkRun(output: PerfOutput): void {
     expect(m.manyThreads.chunksPerStep).toHaveLength(2);
     expect(m.manyThreads.chunksPerStep!.reduce((a, b) => a + b, 0)).toBe(2);
     expect(m.oneThread.chunksPerStep).toBeUndefined();
+    // how long a chunk took on each thread: within a step, for each thread that had one
+    expect(m.manyThreads.chunkMsByThread).toHaveLength(2);
+    m.manyThreads.chunkMsByThread!.forEach((ms, thread) => {
+      const chunks = m.manyThreads.chunksPerStep![thread]!;
+      if (chunks === 0) expect(ms).toBeNull();
+      else {
+        expect(ms, m.label).toBeGreaterThan(0);
+        expect(ms! * chunks, m.label).toBeLessThanOrEqual(m.manyThreads.msPerStep.max);
+      }
+    });
+    expect(m.oneThread.chunkMsByThread).toBeUndefined();
     expect(m.workEfficiency).toBeCloseTo(m.oneThread.cpuMsPerStep / m.manyThreads.cpuMsPerStep, 6);
     expect([m.speedupTarget, m.ratioToPeerTarget]).toEqual(
       m.label.startsWith('ntm') ? [1.7, 4] : [1.7, 2.5],

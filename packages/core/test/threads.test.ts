@@ -283,6 +283,16 @@ describe('Trainer with worker threads', () => {
         // the trainer's own count agrees with the model's
         const counted = mainChunks.reduce((a, b) => a + b, 0);
         expect(trainer.threadChunks).toEqual([counted, 4 * data.length - counted]);
+        // and the time each thread spent on its chunks: a second a chunk on the slowed one
+        const [mine, theirs] = trainer.threadChunkMillis as [number, number];
+        const [myChunks, theirChunks] = trainer.threadChunks as [number, number];
+        expect(mine).toBeGreaterThan(0);
+        if (slowInThread > 0) {
+          expect(theirs).toBeGreaterThanOrEqual(slowInThread * theirChunks);
+          expect(mine / myChunks).toBeLessThan(slowInThread / 2);
+        } else {
+          expect(theirs).toBeGreaterThan(0);
+        }
         const parameters = model.parameters.entries().map(([, v]) => v.dataSync().slice());
         return { parameters: parameters as Float32Array[], mainChunks };
       } finally {

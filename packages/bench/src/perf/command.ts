@@ -350,6 +350,9 @@ export function printPerfRun(run: PerfRun, write: (text: string) => void): void 
     `${c.oneThread.cpuMsPerStep.toFixed(0)} / ${c.manyThreads.cpuMsPerStep.toFixed(0)}`,
     `${(c.workEfficiency * threads).toFixed(2)}x`,
     (c.manyThreads.chunksPerStep ?? []).map((n) => n.toFixed(1)).join(' / '),
+    (c.manyThreads.chunkMsByThread ?? [])
+      .map((ms) => (ms === null ? '-' : ms.toFixed(1)))
+      .join(' / '),
     `${(c.oneThread.ratioToPeer ?? 0).toFixed(2)}x`,
     judge(c.manyThreads.ratioToPeer ?? 0, c.ratioToPeerTarget),
   ]);
@@ -363,11 +366,12 @@ export function printPerfRun(run: PerfRun, write: (text: string) => void): void 
         `CPU ms/step, 1 / ${threads}`,
         `bound on ${threads} idle cores`,
         'chunks per step, by thread',
+        'ms per chunk, by thread',
         'vs peer, 1 thread',
         `vs peer, ${threads} threads`,
       ],
       threadRows,
-    )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention). "chunks per step": the chunks of a batch each thread computed per step, on average (the trainer's thread first); the threads claim them as they come free, so a thread that its core slows down computes fewer.\nthe machine, right after (alternating): ${threads} threads of independent SIMD products (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${run.threads.machineMsPerStep.one.toFixed(1)} ms a step on 1 thread, ${run.threads.machineMsPerStep.many.toFixed(1)} ms on ${threads}): the yardstick for the thread speed-ups above, what the cores gave kernel work during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : machineSpeedup > 1.1 * threads ? ` (above ${threads}x: the machine slowed the 1-thread steps more than the others, so this run's figures are unreliable)` : ''}.\n`,
+    )}\n\nCPU ms/step counts every thread of the process. "bound on ${threads} idle cores" is ${threads} x (CPU per step on 1 thread / on ${threads}): the speed-up the threads' work allows were every core free for them, an upper bound, much less affected by the machine's load than the wall-clock speed-up, though not immune to it (cache contention). "chunks per step": the chunks of a batch each thread computed per step, on average (the trainer's thread first); the threads claim them as they come free, so a thread that its core slows down computes fewer. "ms per chunk": how long a chunk took on each thread (same order): longer on a thread whose core other work slows down, or whose code is not yet fully optimised.\nthe machine, right after (alternating): ${threads} threads of independent SIMD products (nothing shared) ran ${machineSpeedup.toFixed(2)}x as fast as 1 (${run.threads.machineMsPerStep.one.toFixed(1)} ms a step on 1 thread, ${run.threads.machineMsPerStep.many.toFixed(1)} ms on ${threads}): the yardstick for the thread speed-ups above, what the cores gave kernel work during this run${machineSpeedup < 0.9 * threads ? ` (below ${threads}x: its cores were not all free)` : machineSpeedup > 1.1 * threads ? ` (above ${threads}x: the machine slowed the 1-thread steps more than the others, so this run's figures are unreliable)` : ''}.\n`,
   );
   if (memory.length > 0) {
     const memoryRows = memory.map((m) => [

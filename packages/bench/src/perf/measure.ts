@@ -22,6 +22,8 @@ export interface Contender {
   step(): Promise<void>;
   /** Training threads only: the chunks each thread has computed so far (the trainer's first). */
   threadChunks?(): readonly number[];
+  /** Training threads only: the milliseconds each thread has spent on those chunks. */
+  threadChunkMillis?(): readonly number[];
   dispose(): void;
   /** Training threads only: resolves once they have exited (after dispose). */
   closed?(): Promise<void>;
@@ -47,6 +49,12 @@ export interface PerfResult {
    * (the trainer's thread first); a thread that its core slows down computes fewer.
    */
   readonly chunksPerStep?: readonly number[];
+  /**
+   * Training threads only: the milliseconds a chunk took on each thread over the timed steps
+   * (the trainer's thread first; null for a thread that computed none): longer on a thread whose
+   * core other work slows down, or whose code is not yet fully optimised.
+   */
+  readonly chunkMsByThread?: readonly (number | null)[];
 }
 
 /** A fixed copy batch of the perf workload. */
@@ -115,6 +123,7 @@ export function modelContender(
       trainer.trainStep(batch);
     },
     threadChunks: () => trainer.threadChunks,
+    threadChunkMillis: () => trainer.threadChunkMillis,
     dispose() {
       trainer.dispose();
       model.dispose();
@@ -260,6 +269,7 @@ export async function measure(
   const times = contenders.map(() => [] as number[]);
   const cpuTimes = contenders.map(() => [] as number[]);
   const chunksBefore = contenders.map((c) => c.threadChunks?.() ?? []);
+  const millisBefore = contenders.map((c) => c.threadChunkMillis?.() ?? []);
   for (let r = 0; r < options.repeats; r++) {
     for (const [i, c] of contenders.entries()) {
       const cpu0 = process.cpuUsage();
@@ -276,6 +286,12 @@ export async function measure(
       (count, thread) => (count - (chunksBefore[i]?.[thread] ?? 0)) / options.repeats,
     ),
   );
+  const chunkMs = contenders.map((c, i) =>
+    (c.threadChunkMillis?.() ?? []).map((ms, thread) => {
+      const chunks = (chunksPerStep[i]?.[thread] ?? 0) * options.repeats;
+      return chunks > 0 ? (ms - (millisBefore[i]?.[thread] ?? 0)) / chunks : null;
+    }),
+  );
   const kernels: number[] = [];
   for (const c of contenders) kernels.push(await countKernels(c));
   const results = contenders.map((c, i) => {
@@ -289,6 +305,7 @@ export async function measure(
       kernelsPerStep: kernels[i] as number,
       ratioToPeer: null as number | null,
       ...((chunksPerStep[i] ?? []).length > 0 ? { chunksPerStep: chunksPerStep[i] } : {}),
+      ...((chunkMs[i] ?? []).length > 0 ? { chunkMsByThread: chunkMs[i] } : {}),
     };
   });
   const peer = results[0];

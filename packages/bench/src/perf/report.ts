@@ -231,6 +231,13 @@ export function perfReportPage(runs: readonly PerfRun[], meta: PerfReportMeta): 
         }),
       ],
       [
+        `${name}: ms per chunk, by thread (the trainer's first)`,
+        ...runs.map((r) => {
+          const ms = r.threads.models[i]?.manyThreads.chunkMsByThread;
+          return ms ? ms.map((x) => (x === null ? '-' : x.toFixed(1))).join(' / ') : '-';
+        }),
+      ],
+      [
         `${name}: bound on ${n} idle cores`,
         ...runs.map((r) => {
           const m = r.threads.models[i];
@@ -307,7 +314,9 @@ export function perfReportPage(runs: readonly PerfRun[], meta: PerfReportMeta): 
       `yardstick is the same fixed SIMD work on ${n} threads at once against 1, timed right ` +
       `after the models: ${n}x when every core was free. The bound is ${n} x (CPU time of a ` +
       `1-thread step / CPU time of a ${n}-thread step): the speed-up the threads' work would give ` +
-      'on idle cores, much less affected by the load than the wall-clock speed-up.',
+      'on idle cores, much less affected by the load than the wall-clock speed-up. A step waits ' +
+      "for its slowest chunk: a thread whose chunks take longer than the others' had its core " +
+      'slowed by other work, or runs code its thread has not finished optimising.',
     '',
     ...markdownRows(['', ...runHeader], contextRows),
     '',

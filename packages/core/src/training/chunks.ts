@@ -7,7 +7,7 @@ import type { ChunkBoard } from './thread-protocol.js';
 
 /**
  * Claims chunks of step `seq` on `board` for thread `owner` (0: the trainer's) until none is
- * left, writing each one's loss and gradient (rows `chunks[k]` of `batch`) into the board, from
+ * left, writing each one's loss, gradient (rows `chunks[k]` of `batch`) and time into the board, from
  * the step's parameter values `parameters` (`shardLossAndGradients`: on arrays where the model
  * can). `loadVariables` runs at most once, before the first chunk that needs the model's
  * variables (a training thread loads the step's parameters into them there).
@@ -31,8 +31,10 @@ export function computeChunks(
     loaded = true;
   };
   for (let k = board.claim(seq, chunks.length, owner); k >= 0;) {
+    const start = performance.now();
     const chunk = sliceBatch(batch, chunks[k] as ShardRange);
     board.setLoss(k, shardLossAndGradients(model, chunk, board.gradient(k), parameters, load));
+    board.setMillis(k, performance.now() - start);
     k = board.claim(seq, chunks.length, owner);
   }
 }

@@ -222,15 +222,17 @@ const STEP_MASK = (1 << (32 - CHUNK_BITS)) - 1;
 
 /**
  * The work of one step in shared memory: a claim word, then per chunk its loss (Float64), the
- * thread that claimed it and its gradient (`gradientSize` floats). The claim word holds the step's sequence number (its low 22
- * bits) and the next chunk to hand out (up to 1023 chunks: 2 for each of 256 threads fit), so a thread still busy with an earlier step cannot claim
- * a chunk of the next one. Each chunk is computed by exactly one thread, whichever claims it; the
+ * thread that claimed it, the milliseconds it took (Float64) and its gradient (`gradientSize`
+ * floats). The claim word holds the step's sequence number (its low 22 bits) and the next chunk
+ * to hand out (up to 1023 chunks: 2 for each of 256 threads fit), so a thread still busy with an
+ * earlier step cannot claim a chunk of the next one. Each chunk is computed by exactly one thread, whichever claims it; the
  * main thread reads the board once every thread has answered the step.
  */
 export class ChunkBoard {
   private readonly claims: Int32Array;
   private readonly losses: Float64Array;
   private readonly owners: Int32Array;
+  private readonly millis: Float64Array;
   private readonly gradients: Float32Array;
 
   constructor(
@@ -250,12 +252,13 @@ export class ChunkBoard {
     this.claims = new Int32Array(buffer, 0, 1);
     this.losses = new Float64Array(buffer, 8, chunks);
     this.owners = new Int32Array(buffer, 8 + 8 * chunks, chunks);
-    const gradients = 8 + 8 * chunks + 8 * Math.ceil(chunks / 2);
-    this.gradients = new Float32Array(buffer, gradients, chunks * gradientSize);
+    const millis = 8 + 8 * chunks + 8 * Math.ceil(chunks / 2);
+    this.millis = new Float64Array(buffer, millis, chunks);
+    this.gradients = new Float32Array(buffer, millis + 8 * chunks, chunks * gradientSize);
   }
 
   static bytes(chunks: number, gradientSize: number): number {
-    return 8 + 8 * chunks + 8 * Math.ceil(chunks / 2) + 4 * chunks * gradientSize;
+    return 8 + 16 * chunks + 8 * Math.ceil(chunks / 2) + 4 * chunks * gradientSize;
   }
 
   static create(chunks: number, gradientSize: number): ChunkBoard {
@@ -308,6 +311,16 @@ export class ChunkBoard {
 
   loss(k: number): number {
     return this.losses[k] as number;
+  }
+
+  /** Records how long chunk k took its thread to compute, in milliseconds. */
+  setMillis(k: number, ms: number): void {
+    this.millis[k] = ms;
+  }
+
+  /** How long chunk k took its thread (read once every thread has answered the step). */
+  chunkMillis(k: number): number {
+    return this.millis[k] as number;
   }
 }
 

@@ -243,6 +243,7 @@ export class TrainingThreads {
   private readonly parameters: Float32Array;
   private readonly board: ChunkBoard;
   private readonly chunkCounts: number[];
+  private readonly chunkMillis: number[];
   private readonly gradientSize: number;
   /** The summed gradient {@link TrainingThreads.lossAndGradients} returns, reused step to step. */
   private readonly sum: Float32Array;
@@ -270,6 +271,7 @@ export class TrainingThreads {
     this.parameters = new Float32Array(new SharedArrayBuffer(4 * parameterSize));
     this.board = ChunkBoard.create(CHUNKS_PER_THREAD * threads, this.gradientSize);
     this.chunkCounts = new Array<number>(this.running).fill(0);
+    this.chunkMillis = new Array<number>(this.running).fill(0);
     const backend = tf.getBackend();
     if (!(BACKENDS as readonly string[]).includes(backend)) {
       throw new MannError(
@@ -354,6 +356,15 @@ export class TrainingThreads {
   /** Chunks each thread has computed in the steps that did not fail (this thread's first). */
   get chunksComputed(): readonly number[] {
     return [...this.chunkCounts];
+  }
+
+  /**
+   * Milliseconds each thread has spent computing those chunks (this thread's first), from the
+   * start of each chunk's slicing to its gradient written: with {@link chunksComputed}, the
+   * time a chunk takes on each thread.
+   */
+  get chunkTimes(): readonly number[] {
+    return [...this.chunkMillis];
   }
 
   /** Whether every thread has answered 'ready'. */
@@ -458,7 +469,11 @@ export class TrainingThreads {
       if (reply === 'exited') throw new MannError(`${name} exited unexpectedly (failed)`);
       if (reply?.type === 'error') throw remoteError(`${name} failed`, reply);
     }
-    for (let k = 0; k < chunks.length; k++) (this.chunkCounts[board.owner(k)] as number)++;
+    for (let k = 0; k < chunks.length; k++) {
+      const owner = board.owner(k);
+      (this.chunkCounts[owner] as number)++;
+      (this.chunkMillis[owner] as number) += board.chunkMillis(k);
+    }
     const { loss, sumOfSquares } = combineShards(
       chunks.map((_, k) => board.loss(k)),
       chunks.map((_, k) => board.gradient(k)),

@@ -392,6 +392,16 @@ export class Trainer {
   }
 
   /**
+   * Milliseconds each thread of {@link Trainer.threadChunks} has spent computing its chunks,
+   * this thread's first, over the same steps: divided by the chunk counts, the time a chunk
+   * takes on each thread (a thread whose core is busy with other work takes longer). Empty
+   * with one worker or before the threads start.
+   */
+  get threadChunkMillis(): readonly number[] {
+    return this.threads?.chunkTimes ?? [];
+  }
+
+  /**
    * Stops the training threads, if any (the next step would start them again); resolves when
    * every thread has exited. {@link Trainer.dispose} calls it without waiting.
    */
