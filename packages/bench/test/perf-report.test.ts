@@ -1,10 +1,10 @@
 // The page and README block of `mann perf --runs --report --readme`, from made-up runs whose
 // every figure is known: targets judged run by run, misses in bold, counts, ranges, decimals.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { perfCommand } from '../src/perf/command.js';
+import { removeScratch, scratchDir } from './cli-helpers.js';
 import type { PerfResult } from '../src/perf/measure.js';
 import type { PerfRun } from '../src/perf/run.js';
 import {
@@ -290,47 +290,42 @@ describe("the README's perf block", () => {
 });
 
 describe('a perf series that fails', () => {
+  afterAll(removeScratch);
+
   it('keeps the runs it finished in the page and the README', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mann-perf-series-'));
-    try {
-      const readme = join(dir, 'README.md');
-      const page = join(dir, 'docs', 'perf.md');
-      await writeFile(
-        readme,
-        `intro\n\n${PERF_README_MARKERS.start}\n${PERF_README_MARKERS.end}\n`,
-      );
-      let calls = 0;
-      const measureRun = async () => {
-        calls++;
-        if (calls === 2) throw new Error('run 2 failed');
-        return fakeRun({ ntmSpeedup: 1.8 });
-      };
-      const options = {
-        json: true,
-        plugin: [],
-        scale: false,
-        repeats: 9,
-        threads: 2,
-        runs: 3,
-        report: page,
-        readme,
-      };
-      await expect(perfCommand(options, async () => 'wasm', measureRun)).rejects.toThrow(
-        'run 2 failed',
-      );
-      expect(calls).toBe(2);
-      const text = await readFile(page, 'utf8');
-      expect(text).toContain('1 run one after another in one process');
-      expect(text).toContain('(1 of the 3 runs asked for)');
-      expect(text).toContain('| NTM, 2 threads against 1 (at least 1.7x) | 1.80x | 1 of 1 |');
-      const updated = await readFile(readme, 'utf8');
-      expect(updated.startsWith(`intro\n\n${PERF_README_MARKERS.start}`)).toBe(true);
-      expect(updated).toContain(
-        '| NTM, 2 threads against 1 | at least 1.7x | 1.80x | 1.80x - 1.80x | 1 of 1 |',
-      );
-      expect(updated).toContain(`[${join('docs', 'perf.md')}](${join('docs', 'perf.md')})`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = await scratchDir('perf-series');
+    const readme = join(dir, 'README.md');
+    const page = join(dir, 'docs', 'perf.md');
+    await writeFile(readme, `intro\n\n${PERF_README_MARKERS.start}\n${PERF_README_MARKERS.end}\n`);
+    let calls = 0;
+    const measureRun = async () => {
+      calls++;
+      if (calls === 2) throw new Error('run 2 failed');
+      return fakeRun({ ntmSpeedup: 1.8 });
+    };
+    const options = {
+      json: true,
+      plugin: [],
+      scale: false,
+      repeats: 9,
+      threads: 2,
+      runs: 3,
+      report: page,
+      readme,
+    };
+    await expect(perfCommand(options, async () => 'wasm', measureRun)).rejects.toThrow(
+      'run 2 failed',
+    );
+    expect(calls).toBe(2);
+    const text = await readFile(page, 'utf8');
+    expect(text).toContain('1 run one after another in one process');
+    expect(text).toContain('(1 of the 3 runs asked for)');
+    expect(text).toContain('| NTM, 2 threads against 1 (at least 1.7x) | 1.80x | 1 of 1 |');
+    const updated = await readFile(readme, 'utf8');
+    expect(updated.startsWith(`intro\n\n${PERF_README_MARKERS.start}`)).toBe(true);
+    expect(updated).toContain(
+      '| NTM, 2 threads against 1 | at least 1.7x | 1.80x | 1.80x - 1.80x | 1 of 1 |',
+    );
+    expect(updated).toContain(`[${join('docs', 'perf.md')}](${join('docs', 'perf.md')})`);
   });
 });

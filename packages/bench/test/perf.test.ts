@@ -8,7 +8,8 @@ import { json, mann, removeScratch, scratchDir } from './cli-helpers.js';
 import { PERF_README_MARKERS } from '../src/perf/report.js';
 import { runProbe } from '../src/perf/memory-probe.js';
 import { machineContender, measure, type Contender } from '../src/perf/measure.js';
-import { formatAgainst, threadWarmup } from '../src/perf/command.js';
+import { threadWarmup } from '../src/perf/command.js';
+import { formatAgainst } from '../src/perf/run.js';
 
 interface Probe {
   rssMb: number;

@@ -34,9 +34,6 @@ import {
   type ThreadComparison,
 } from './run.js';
 
-export { THREAD_MEMORY_TARGET_MB, formatAgainst };
-export type { LayersRow, PerfRun, ScaleRow, ThreadComparison };
-
 /**
  * The models of the comparison and the speed each must reach relative to the peer on one thread
  * (issue 7; issue 16 raised the DNC's from 1x to 1.5x).

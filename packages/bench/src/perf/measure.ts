@@ -281,15 +281,15 @@ export async function measure(
     }
     options.onProgress?.(`perf: round ${r + 1}/${options.repeats}`);
   }
-  const chunksPerStep = contenders.map((c, i) =>
-    (c.threadChunks?.() ?? []).map(
-      (count, thread) => (count - (chunksBefore[i]?.[thread] ?? 0)) / options.repeats,
-    ),
+  // chunks and chunk milliseconds of each thread over the timed steps
+  const chunks = contenders.map((c, i) =>
+    (c.threadChunks?.() ?? []).map((count, thread) => count - (chunksBefore[i]?.[thread] ?? 0)),
   );
+  const chunksPerStep = chunks.map((counts) => counts.map((n) => n / options.repeats));
   const chunkMs = contenders.map((c, i) =>
     (c.threadChunkMillis?.() ?? []).map((ms, thread) => {
-      const chunks = (chunksPerStep[i]?.[thread] ?? 0) * options.repeats;
-      return chunks > 0 ? (ms - (millisBefore[i]?.[thread] ?? 0)) / chunks : null;
+      const n = chunks[i]?.[thread] ?? 0;
+      return n > 0 ? (ms - (millisBefore[i]?.[thread] ?? 0)) / n : null;
     }),
   );
   const kernels: number[] = [];
